@@ -1,0 +1,68 @@
+/* C side of ktrace: loads the embedded BPF objects with libbpf, attaches them, and reads their maps.
+ * Swift calls only these functions; it never issues bpf() itself. Every function that can fail returns
+ * 0 or a negative errno and writes a one-line reason into err. */
+#ifndef CKT_H
+#define CKT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "ktrace.h"
+
+/* Attach flavour for tracepoints: auto tries them in this order. */
+enum kt_attach { KT_ATTACH_AUTO = 0, KT_ATTACH_BTF = 1, KT_ATTACH_RAW = 2, KT_ATTACH_TP = 3 };
+
+int kt_num_possible_cpus(void);
+int kt_num_online_cpus(void);
+/* 1 if the kernel exposes BTF (needed for CO-RE relocations). */
+int kt_have_btf(void);
+/* Route libbpf's own messages to stderr (verbose) or keep them for error reports only. */
+void kt_set_verbose(int verbose);
+/* Mount tracefs if it is absent (classic tracepoints need it). Returns 0 when available. */
+int kt_ensure_tracefs(char *err, size_t errlen);
+
+/* ---- ktrace softirq ---- */
+struct kt_softirq;
+int kt_softirq_open(struct kt_softirq **out, int attach, int cpu, int latency, char *err, size_t errlen);
+/* The flavour that was attached (enum kt_attach). */
+int kt_softirq_attach_kind(const struct kt_softirq *s);
+/* Flip the epoch, then copy the previous interval's stats into out[cpu * KT_NR_VEC + vec] for ncpu
+ * possible CPUs and zero them in the map. */
+int kt_softirq_read(struct kt_softirq *s, struct kt_vec_stats *out, int ncpu);
+void kt_softirq_close(struct kt_softirq *s);
+
+/* ---- ktrace stacks / timeline ---- */
+struct kt_profile_opts {
+	int attach;              /* enum kt_attach for the softirq / sched tracepoints */
+	struct kt_profile_ctl ctl;
+	const uint32_t *pids;    /* tgids or tids for KT_FILTER_TGID / KT_FILTER_TID */
+	int npids;
+	int hardware;            /* 1 = PERF_COUNT_HW_CPU_CYCLES, 0 = PERF_COUNT_SW_CPU_CLOCK */
+	uint64_t freq;           /* samples per second per CPU, or 0 to use period */
+	uint64_t period;
+	int cpu;                 /* -1 = open an event on every online CPU */
+	uint32_t stack_storage;  /* stack map entries */
+	uint32_t count_entries;  /* kt_counts entries */
+	uint32_t ringbuf_bytes;  /* 0 = no ring buffer events */
+	int track_softirq;       /* attach softirq entry/exit (vector in samples, timeline slices) */
+	int track_switch;        /* attach sched_switch (timeline) */
+};
+
+struct kt_profile;
+int kt_profile_open(struct kt_profile **out, const struct kt_profile_opts *o, char *err, size_t errlen);
+int kt_profile_attach_kind(const struct kt_profile *p);
+/* Sum of the per-CPU counters. */
+int kt_profile_read_stats(struct kt_profile *p, struct kt_profile_stats *out);
+/* Copy up to max (key, count) pairs; returns how many. */
+int kt_profile_read_counts(struct kt_profile *p, struct kt_stack_key *keys, uint64_t *counts, int max);
+/* Frames of one stack, leaf first; returns the number of frames or a negative errno. */
+int kt_profile_read_stack(struct kt_profile *p, int32_t id, uint64_t *ips, int max);
+/* Consume ring buffer events (waiting at most timeout_ms) into the internal buffer; returns how many
+ * events it holds, reachable with kt_profile_events() until kt_profile_clear_events(). */
+int kt_profile_poll(struct kt_profile *p, int timeout_ms);
+const struct kt_event *kt_profile_events(const struct kt_profile *p);
+void kt_profile_clear_events(struct kt_profile *p);
+/* Detach everything (sampling and tracepoints) but keep maps and buffered events readable. */
+void kt_profile_stop(struct kt_profile *p);
+void kt_profile_close(struct kt_profile *p);
+
+#endif

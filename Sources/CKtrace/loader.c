@@ -1,0 +1,215 @@
+#define _GNU_SOURCE
+#include "ckt.h"
+#include "loader_internal.h"
+
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#ifndef TRACEFS_MAGIC
+#define TRACEFS_MAGIC 0x74726163
+#endif
+
+static int verbose;
+static char last_warning[512]; /* libbpf's last warning, for error reports when not verbose */
+
+static int print_fn(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	if (verbose)
+		return vfprintf(stderr, fmt, args);
+	if (level == LIBBPF_WARN) {
+		vsnprintf(last_warning, sizeof(last_warning), fmt, args);
+		last_warning[strcspn(last_warning, "\n")] = 0;
+	}
+	return 0;
+}
+
+void kt_set_verbose(int v)
+{
+	verbose = v;
+	libbpf_set_print(print_fn);
+}
+
+int kt_num_possible_cpus(void) { return libbpf_num_possible_cpus(); }
+
+int kt_parse_online_cpus(int *cpus, int max)
+{
+	FILE *f = fopen("/sys/devices/system/cpu/online", "r");
+	int n = 0, a, b;
+	char sep;
+	if (!f)
+		return -errno;
+	while (n < max && fscanf(f, "%d", &a) == 1) {
+		b = a;
+		if (fscanf(f, "%c", &sep) == 1 && sep == '-') {
+			if (fscanf(f, "%d", &b) != 1)
+				break;
+			if (fscanf(f, "%c", &sep) != 1)
+				sep = 0;
+		}
+		for (int c = a; c <= b && n < max; c++)
+			cpus[n++] = c;
+		if (sep != ',')
+			break;
+	}
+	fclose(f);
+	return n;
+}
+
+int kt_num_online_cpus(void)
+{
+	int cpus[4096];
+	return kt_parse_online_cpus(cpus, 4096);
+}
+
+int kt_have_btf(void) { return access("/sys/kernel/btf/vmlinux", R_OK) == 0; }
+
+static int is_tracefs(const char *path)
+{
+	struct statfs st;
+	return statfs(path, &st) == 0 && st.f_type == TRACEFS_MAGIC;
+}
+
+int kt_ensure_tracefs(char *err, size_t errlen)
+{
+	if (is_tracefs("/sys/kernel/tracing") || is_tracefs("/sys/kernel/debug/tracing"))
+		return 0;
+	if (mount("nodev", "/sys/kernel/tracing", "tracefs", 0, NULL) == 0)
+		return 0;
+	snprintf(err, errlen, "tracefs is not mounted and mounting it failed (%s): run 'mount -t tracefs nodev /sys/kernel/tracing'",
+		 strerror(errno));
+	return -ENOENT;
+}
+
+void kt_errmsg(char *err, size_t errlen, const char *what, int errnum)
+{
+	if (errnum < 0)
+		errnum = -errnum;
+	if (errnum == EPERM || errnum == EACCES)
+		snprintf(err, errlen, "%s: permission denied: ktrace needs root, or CAP_BPF and CAP_PERFMON", what);
+	else if (last_warning[0])
+		snprintf(err, errlen, "%s: %s (%s)", what, strerror(errnum), last_warning);
+	else
+		snprintf(err, errlen, "%s: %s", what, strerror(errnum));
+}
+
+static const char *flavour_suffix[] = { "", "_btf", "_raw", "_tp" };
+static const char *flavour_name[] = { "auto", "tp_btf", "raw_tp", "tracepoint" };
+
+static int ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+static int is_flavoured(const char *name)
+{
+	return ends_with(name, "_btf") || ends_with(name, "_raw") || ends_with(name, "_tp");
+}
+
+static int try_load(const unsigned char *start, const unsigned char *end, const char *name, int kind,
+		    kt_want_fn want, kt_config_fn config, void *ctx, struct bpf_object **out)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = name);
+	struct bpf_object *obj = bpf_object__open_mem(start, (size_t)(end - start), &opts);
+	struct bpf_program *prog;
+	int err;
+
+	if (!obj)
+		return -errno;
+	bpf_object__for_each_program(prog, obj) {
+		const char *pn = bpf_program__name(prog);
+		if (is_flavoured(pn))
+			bpf_program__set_autoload(prog, ends_with(pn, flavour_suffix[kind]) && (!want || want(pn, ctx)));
+	}
+	if (config && (err = config(obj, ctx)) != 0) {
+		bpf_object__close(obj);
+		return err;
+	}
+	err = bpf_object__load(obj);
+	if (err) {
+		bpf_object__close(obj);
+		return err;
+	}
+	*out = obj;
+	return 0;
+}
+
+int kt_load_and_attach(const unsigned char *start, const unsigned char *end, const char *name, int attach,
+		       kt_want_fn want, kt_config_fn before_load, kt_config_fn after_load, void *ctx,
+		       struct kt_loaded *out, char *err, size_t errlen)
+{
+	int kinds[3], nk = 0, rc = -ENOENT;
+	struct bpf_program *prog;
+	char what[96];
+
+	memset(out, 0, sizeof(*out));
+	if (!kt_have_btf()) {
+		snprintf(err, errlen, "no kernel BTF (/sys/kernel/btf/vmlinux): ktrace needs a kernel built with CONFIG_DEBUG_INFO_BTF=y");
+		return -ENOENT;
+	}
+	if (attach == KT_ATTACH_AUTO) {
+		kinds[nk++] = KT_ATTACH_BTF;
+		kinds[nk++] = KT_ATTACH_RAW;
+		kinds[nk++] = KT_ATTACH_TP;
+	} else {
+		kinds[nk++] = attach;
+	}
+	for (int i = 0; i < nk; i++) {
+		if (kinds[i] == KT_ATTACH_TP && (rc = kt_ensure_tracefs(err, errlen)) != 0)
+			return rc;
+		last_warning[0] = 0;
+		rc = try_load(start, end, name, kinds[i], want, before_load, ctx, &out->obj);
+		if (rc == 0) {
+			out->kind = kinds[i];
+			break;
+		}
+		if (verbose)
+			fprintf(stderr, "ktrace: %s programs did not load (%s), trying the next kind\n",
+				flavour_name[kinds[i]], strerror(-rc));
+		if (rc == -EPERM || rc == -EACCES)
+			break;
+	}
+	if (rc) {
+		snprintf(what, sizeof(what), "loading BPF object '%s'", name);
+		kt_errmsg(err, errlen, what, rc);
+		return rc;
+	}
+	if (after_load && (rc = after_load(out->obj, ctx)) != 0) {
+		kt_errmsg(err, errlen, "writing settings into BPF maps", rc);
+		kt_unload(out);
+		return rc;
+	}
+	bpf_object__for_each_program(prog, out->obj) {
+		if (!bpf_program__autoload(prog) || bpf_program__type(prog) == BPF_PROG_TYPE_PERF_EVENT)
+			continue;
+		if (out->nlinks == (int)(sizeof(out->links) / sizeof(out->links[0])))
+			break;
+		struct bpf_link *link = bpf_program__attach(prog);
+		if (!link) {
+			rc = -errno;
+			snprintf(what, sizeof(what), "attaching %s", bpf_program__section_name(prog));
+			kt_errmsg(err, errlen, what, rc);
+			kt_unload(out);
+			return rc;
+		}
+		out->links[out->nlinks++] = link;
+	}
+	return 0;
+}
+
+void kt_unload(struct kt_loaded *l)
+{
+	for (int i = 0; i < l->nlinks; i++)
+		bpf_link__destroy(l->links[i]);
+	l->nlinks = 0;
+	if (l->obj)
+		bpf_object__close(l->obj);
+	l->obj = NULL;
+}

@@ -1,0 +1,30 @@
+/* Shared by the C files of this module: open, select, load and attach one embedded BPF object. */
+#ifndef KT_LOADER_INTERNAL_H
+#define KT_LOADER_INTERNAL_H
+
+#include <bpf/libbpf.h>
+#include <stddef.h>
+
+struct kt_loaded {
+	struct bpf_object *obj;
+	struct bpf_link *links[32];
+	int nlinks;
+	int kind; /* enum kt_attach actually used */
+};
+
+/* Decides, by program name, whether a tracepoint program is wanted at all (the flavour is chosen by
+ * the loader). */
+typedef int (*kt_want_fn)(const char *prog_name, void *ctx);
+/* Called before load (to size maps) and after load, before attach (to write settings into maps, so
+ * no event is seen with zeroed settings). Returns 0 or a negative errno. */
+typedef int (*kt_config_fn)(struct bpf_object *obj, void *ctx);
+
+int kt_load_and_attach(const unsigned char *start, const unsigned char *end, const char *name, int attach,
+		       kt_want_fn want, kt_config_fn before_load, kt_config_fn after_load, void *ctx,
+		       struct kt_loaded *out, char *err, size_t errlen);
+void kt_unload(struct kt_loaded *l);
+/* One-line reason for an errno from libbpf or the kernel, with what to do about it. */
+void kt_errmsg(char *err, size_t errlen, const char *what, int errnum);
+int kt_parse_online_cpus(int *cpus, int max);
+
+#endif

@@ -1,0 +1,275 @@
+#define _GNU_SOURCE
+#include "ckt.h"
+#include "loader_internal.h"
+
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <linux/perf_event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+extern const unsigned char ktrace_profile_bpf[];
+extern const unsigned char ktrace_profile_bpf_end[];
+
+#define KT_MAX_CPUS 1024
+
+struct kt_profile {
+	struct kt_loaded l;
+	const struct kt_profile_opts *o; /* valid during open only */
+	int pmu_fds[KT_MAX_CPUS];
+	struct bpf_link *pmu_links[KT_MAX_CPUS];
+	int npmu;
+	int stats_fd, counts_fd, stacks_fd;
+	struct ring_buffer *rb;
+	struct kt_event *events;
+	int nevents, capevents;
+};
+
+static int want_prog(const char *name, void *ctx)
+{
+	const struct kt_profile *p = ctx;
+	if (strncmp(name, "softirq_", 8) == 0)
+		return p->o->track_softirq;
+	if (strncmp(name, "sched_switch", 12) == 0)
+		return p->o->track_switch;
+	return 1;
+}
+
+static int before_load(struct bpf_object *obj, void *ctx)
+{
+	const struct kt_profile_opts *o = ((struct kt_profile *)ctx)->o;
+	struct bpf_map *m;
+	int rc = 0;
+
+	if ((m = bpf_object__find_map_by_name(obj, "kt_stacks")))
+		rc = rc ?: bpf_map__set_max_entries(m, o->stack_storage ? o->stack_storage : 1);
+	if ((m = bpf_object__find_map_by_name(obj, "kt_counts")))
+		rc = rc ?: bpf_map__set_max_entries(m, o->count_entries ? o->count_entries : 1);
+	if ((m = bpf_object__find_map_by_name(obj, "kt_events"))) {
+		/* A ring buffer is a power-of-two number of pages. */
+		unsigned long want = o->ringbuf_bytes ? o->ringbuf_bytes : 4096, size = 4096;
+		while (size < want)
+			size <<= 1;
+		rc = rc ?: bpf_map__set_max_entries(m, (unsigned int)size);
+	}
+	if ((m = bpf_object__find_map_by_name(obj, "kt_pids")) && o->npids > 1024)
+		rc = rc ?: bpf_map__set_max_entries(m, (unsigned int)o->npids);
+	return rc;
+}
+
+static int after_load(struct bpf_object *obj, void *ctx)
+{
+	const struct kt_profile_opts *o = ((struct kt_profile *)ctx)->o;
+	unsigned int zero = 0;
+	unsigned char one = 1;
+	int pids_fd = bpf_object__find_map_fd_by_name(obj, "kt_pids");
+
+	for (int i = 0; i < o->npids; i++)
+		if (bpf_map_update_elem(pids_fd, &o->pids[i], &one, BPF_ANY))
+			return -errno;
+	if (bpf_map_update_elem(bpf_object__find_map_fd_by_name(obj, "kt_pctl"), &zero, &o->ctl, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+static int open_pmu(struct kt_profile *p, const struct kt_profile_opts *o, int cpu, char *err, size_t errlen)
+{
+	struct perf_event_attr attr = { 0 };
+	char what[96];
+	int fd;
+
+	attr.size = sizeof(attr);
+	attr.type = o->hardware ? PERF_TYPE_HARDWARE : PERF_TYPE_SOFTWARE;
+	attr.config = o->hardware ? PERF_COUNT_HW_CPU_CYCLES : PERF_COUNT_SW_CPU_CLOCK;
+	if (o->freq) {
+		attr.freq = 1;
+		attr.sample_freq = o->freq;
+	} else {
+		attr.sample_period = o->period;
+	}
+	fd = (int)syscall(__NR_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+		if (o->hardware && (e == ENOENT || e == EOPNOTSUPP || e == ENODEV))
+			snprintf(err, errlen, "hardware event 'cycles' is not available on CPU %d (no PMU, e.g. in a VM): use the default cpu-clock", cpu);
+		else if (e == EINVAL && o->freq)
+			snprintf(err, errlen, "perf_event_open: frequency %llu Hz rejected: above kernel.perf_event_max_sample_rate?",
+				 (unsigned long long)o->freq);
+		else {
+			snprintf(what, sizeof(what), "perf_event_open on CPU %d", cpu);
+			kt_errmsg(err, errlen, what, e);
+		}
+		return -e;
+	}
+	p->pmu_fds[p->npmu] = fd;
+	p->pmu_links[p->npmu] = bpf_program__attach_perf_event(bpf_object__find_program_by_name(p->l.obj, "kt_sample"), fd);
+	if (!p->pmu_links[p->npmu]) {
+		int e = errno;
+		close(fd);
+		kt_errmsg(err, errlen, "attaching the sampling program", e);
+		return -e;
+	}
+	p->npmu++;
+	return 0;
+}
+
+static int on_event(void *ctx, void *data, size_t size)
+{
+	struct kt_profile *p = ctx;
+	if (size < sizeof(struct kt_event))
+		return 0;
+	if (p->nevents == p->capevents) {
+		int cap = p->capevents ? p->capevents * 2 : 4096;
+		struct kt_event *ev = realloc(p->events, (size_t)cap * sizeof(*ev));
+		if (!ev)
+			return -ENOMEM;
+		p->events = ev;
+		p->capevents = cap;
+	}
+	memcpy(&p->events[p->nevents++], data, sizeof(struct kt_event));
+	return 0;
+}
+
+int kt_profile_open(struct kt_profile **out, const struct kt_profile_opts *o, char *err, size_t errlen)
+{
+	struct kt_profile *p = calloc(1, sizeof(*p));
+	int cpus[KT_MAX_CPUS], ncpus, rc;
+
+	if (!p)
+		return -ENOMEM;
+	p->o = o;
+	rc = kt_load_and_attach(ktrace_profile_bpf, ktrace_profile_bpf_end, "profile", o->attach, want_prog,
+				before_load, after_load, p, &p->l, err, errlen);
+	p->o = NULL;
+	if (rc) {
+		free(p);
+		return rc;
+	}
+	p->stats_fd = bpf_object__find_map_fd_by_name(p->l.obj, "kt_pstats");
+	p->counts_fd = bpf_object__find_map_fd_by_name(p->l.obj, "kt_counts");
+	p->stacks_fd = bpf_object__find_map_fd_by_name(p->l.obj, "kt_stacks");
+	if (o->ringbuf_bytes) {
+		p->rb = ring_buffer__new(bpf_object__find_map_fd_by_name(p->l.obj, "kt_events"), on_event, p, NULL);
+		if (!p->rb) {
+			rc = -errno;
+			kt_errmsg(err, errlen, "creating the ring buffer reader", rc);
+			kt_profile_close(p);
+			return rc;
+		}
+	}
+	if (o->cpu >= 0) {
+		cpus[0] = o->cpu;
+		ncpus = 1;
+	} else {
+		ncpus = kt_parse_online_cpus(cpus, KT_MAX_CPUS);
+	}
+	for (int i = 0; i < ncpus; i++) {
+		if ((rc = open_pmu(p, o, cpus[i], err, errlen)) != 0) {
+			kt_profile_close(p);
+			return rc;
+		}
+	}
+	*out = p;
+	return 0;
+}
+
+int kt_profile_attach_kind(const struct kt_profile *p) { return p->l.kind; }
+
+int kt_profile_read_stats(struct kt_profile *p, struct kt_profile_stats *out)
+{
+	int n = libbpf_num_possible_cpus();
+	struct kt_profile_stats *buf = calloc((size_t)n, sizeof(*buf));
+	unsigned int zero = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (!buf)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(p->stats_fd, &zero, buf)) {
+		free(buf);
+		return -errno;
+	}
+	for (int i = 0; i < n; i++) {
+		__u64 *dst = (__u64 *)out, *src = (__u64 *)&buf[i];
+		for (size_t k = 0; k < sizeof(*out) / sizeof(__u64); k++)
+			dst[k] += src[k];
+	}
+	free(buf);
+	return 0;
+}
+
+int kt_profile_read_counts(struct kt_profile *p, struct kt_stack_key *keys, uint64_t *counts, int max)
+{
+	struct kt_stack_key cur, next;
+	void *prev = NULL;
+	int n = 0;
+
+	while (n < max && bpf_map_get_next_key(p->counts_fd, prev, &next) == 0) {
+		if (bpf_map_lookup_elem(p->counts_fd, &next, &counts[n]) == 0)
+			keys[n++] = next;
+		cur = next;
+		prev = &cur;
+	}
+	return n;
+}
+
+int kt_profile_read_stack(struct kt_profile *p, int32_t id, uint64_t *ips, int max)
+{
+	uint64_t buf[KT_MAX_STACK];
+	int n = 0;
+
+	if (id < 0)
+		return -ENOENT;
+	if (bpf_map_lookup_elem(p->stacks_fd, &id, buf))
+		return -errno;
+	while (n < KT_MAX_STACK && n < max && buf[n]) {
+		ips[n] = buf[n];
+		n++;
+	}
+	return n;
+}
+
+int kt_profile_poll(struct kt_profile *p, int timeout_ms)
+{
+	if (!p->rb)
+		return 0;
+	int rc = ring_buffer__poll(p->rb, timeout_ms);
+	if (rc < 0 && rc != -EINTR)
+		return rc;
+	return p->nevents;
+}
+
+const struct kt_event *kt_profile_events(const struct kt_profile *p) { return p->events; }
+
+void kt_profile_clear_events(struct kt_profile *p) { p->nevents = 0; }
+
+void kt_profile_stop(struct kt_profile *p)
+{
+	for (int i = 0; i < p->npmu; i++) {
+		if (p->pmu_links[i])
+			bpf_link__destroy(p->pmu_links[i]);
+		p->pmu_links[i] = NULL;
+		if (p->pmu_fds[i] >= 0)
+			close(p->pmu_fds[i]);
+		p->pmu_fds[i] = -1;
+	}
+	p->npmu = 0;
+	for (int i = 0; i < p->l.nlinks; i++)
+		bpf_link__destroy(p->l.links[i]);
+	p->l.nlinks = 0;
+}
+
+void kt_profile_close(struct kt_profile *p)
+{
+	if (!p)
+		return;
+	kt_profile_stop(p);
+	if (p->rb)
+		ring_buffer__free(p->rb);
+	kt_unload(&p->l);
+	free(p->events);
+	free(p);
+}

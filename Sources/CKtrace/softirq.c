@@ -1,0 +1,99 @@
+#include "ckt.h"
+#include "loader_internal.h"
+
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+extern const unsigned char ktrace_softirq_bpf[];
+extern const unsigned char ktrace_softirq_bpf_end[];
+
+struct kt_softirq {
+	struct kt_loaded l;
+	int ctl_fd, stats_fd;
+	struct kt_softirq_ctl ctl;
+};
+
+static int write_ctl(struct bpf_object *obj, void *ctx)
+{
+	unsigned int zero = 0;
+	if (bpf_map_update_elem(bpf_object__find_map_fd_by_name(obj, "kt_ctl"), &zero, ctx, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+static int want_prog(const char *name, void *ctx)
+{
+	const struct kt_softirq_ctl *ctl = ctx;
+	return ctl->latency || strncmp(name, "softirq_raise", 13) != 0;
+}
+
+int kt_softirq_open(struct kt_softirq **out, int attach, int cpu, int latency, char *err, size_t errlen)
+{
+	struct kt_softirq *s = calloc(1, sizeof(*s));
+	int rc;
+
+	if (!s)
+		return -ENOMEM;
+	s->ctl.cpu = cpu;
+	s->ctl.latency = latency ? 1 : 0;
+	rc = kt_load_and_attach(ktrace_softirq_bpf, ktrace_softirq_bpf_end, "softirq", attach, want_prog, NULL,
+				write_ctl, &s->ctl, &s->l, err, errlen);
+	if (rc) {
+		free(s);
+		return rc;
+	}
+	s->ctl_fd = bpf_object__find_map_fd_by_name(s->l.obj, "kt_ctl");
+	s->stats_fd = bpf_object__find_map_fd_by_name(s->l.obj, "kt_stats");
+	*out = s;
+	return 0;
+}
+
+int kt_softirq_attach_kind(const struct kt_softirq *s) { return s->l.kind; }
+
+int kt_softirq_read(struct kt_softirq *s, struct kt_vec_stats *out, int ncpu)
+{
+	unsigned int zero = 0, old = s->ctl.epoch;
+	struct timespec settle = { 0, 5 * 1000 * 1000 };
+	int possible = libbpf_num_possible_cpus();
+	struct kt_vec_stats *buf;
+
+	if (ncpu < possible)
+		return -EINVAL;
+	buf = calloc((size_t)possible, sizeof(*buf));
+	if (!buf)
+		return -ENOMEM;
+	s->ctl.epoch = old ^ 1;
+	if (bpf_map_update_elem(s->ctl_fd, &zero, &s->ctl, BPF_ANY)) {
+		free(buf);
+		return -errno;
+	}
+	/* Let programs that read the old epoch just before the flip finish their update. */
+	nanosleep(&settle, NULL);
+	for (unsigned int vec = 0; vec < KT_NR_VEC; vec++) {
+		unsigned int key = old * KT_NR_VEC + vec;
+		if (bpf_map_lookup_elem(s->stats_fd, &key, buf)) {
+			free(buf);
+			return -errno;
+		}
+		for (int cpu = 0; cpu < possible; cpu++)
+			out[cpu * KT_NR_VEC + vec] = buf[cpu];
+		memset(buf, 0, sizeof(*buf) * (size_t)possible);
+		if (bpf_map_update_elem(s->stats_fd, &key, buf, BPF_ANY)) {
+			free(buf);
+			return -errno;
+		}
+	}
+	free(buf);
+	return 0;
+}
+
+void kt_softirq_close(struct kt_softirq *s)
+{
+	if (!s)
+		return;
+	kt_unload(&s->l);
+	free(s);
+}

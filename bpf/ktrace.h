@@ -1,0 +1,112 @@
+/* Everything that crosses the kernel/user boundary: included by the BPF programs (bpf/NAME.bpf.c) and by the
+ * libbpf wrapper (Sources/CKtrace), which Swift imports. One definition, both sides. */
+#ifndef KTRACE_H
+#define KTRACE_H
+
+#ifndef KTRACE_VMLINUX_MIN_H
+#include <linux/types.h>
+#endif
+
+#define KT_NR_VEC 10       /* HI .. RCU, in kernel order (enum in include/linux/interrupt.h) */
+#define KT_HIST_SLOTS 40   /* log2 buckets of nanoseconds: slot i holds [2^i, 2^(i+1)) ns */
+#define KT_COMM_LEN 16
+#define KT_MAX_STACK 127   /* frames per stack (kernel.perf_event_max_stack default) */
+
+/* ---- softirq.bpf.c ---- */
+
+/* Per-CPU, per-vector totals for one interval. The stats map is a per-CPU array indexed by
+ * epoch * KT_NR_VEC + vec: BPF writes the slot of the current epoch, user space flips the epoch and
+ * then reads and zeroes the other slot, so no event falls between a read and a reset. */
+struct kt_vec_stats {
+	__u64 count;          /* completed softirq runs (entry seen, then exit) */
+	__u64 total_ns;
+	__u64 max_ns;
+	__u64 ksoftirqd_count; /* runs served by ksoftirqd (on its own stack), not inline at irq exit / bh enable */
+	__u64 ksoftirqd_ns;
+	__u64 lat_count;      /* raise -> entry delays measured */
+	__u64 lat_total_ns;
+	__u64 lat_max_ns;
+	__u64 orphan_exits;   /* exits without a matching entry (attached mid-softirq): discarded */
+	__u64 hist[KT_HIST_SLOTS];
+	__u64 lat_hist[KT_HIST_SLOTS];
+};
+
+/* One-entry array written by user space. */
+struct kt_softirq_ctl {
+	__u32 epoch;      /* 0 or 1: which stats slot BPF writes */
+	__s32 cpu;        /* -1 = all CPUs */
+	__u32 latency;    /* 1 = track softirq_raise */
+	__u32 pad;
+};
+
+/* ---- profile.bpf.c ---- */
+
+enum kt_filter {
+	KT_FILTER_ALL = 0,   /* system wide */
+	KT_FILTER_TGID = 1,  /* tgid in kt_pids */
+	KT_FILTER_TID = 2,   /* tid in kt_pids */
+	KT_FILTER_COMM = 3,  /* comm equals (or starts with, when comm_prefix) ctl.comm */
+};
+
+struct kt_profile_ctl {
+	__u32 filter;        /* enum kt_filter */
+	__s32 cpu;           /* -1 = all */
+	__u32 kernel_stack;  /* 1 = collect kernel stacks */
+	__u32 user_stack;    /* 1 = collect user stacks */
+	__u32 per_thread;    /* 1 = key counts by tid, not only tgid */
+	__u32 aggregate;     /* 1 = count in kt_counts (ktrace stacks) */
+	__u32 events;        /* 1 = emit timeline events into the ring buffer (ktrace timeline) */
+	__u32 comm_prefix;   /* 1 = ctl.comm is a prefix */
+	__u32 comm_len;
+	char comm[KT_COMM_LEN];
+};
+
+struct kt_stack_key {
+	__u32 tgid;
+	__u32 tid;           /* 0 unless per_thread */
+	__s32 kstack;        /* stack id, or negative errno */
+	__s32 ustack;
+	__u32 softirq;       /* vector + 1 running when sampled, 0 outside softirq */
+	__u32 pad;
+	char comm[KT_COMM_LEN];
+};
+
+/* Per-CPU counters so nothing is lost silently. */
+struct kt_profile_stats {
+	__u64 samples;        /* samples that matched the filter */
+	__u64 kstack_eexist;  /* kernel stack dropped: stack map bucket collision */
+	__u64 kstack_err;     /* kernel stack dropped: other error (map full, fault) */
+	__u64 ustack_eexist;
+	__u64 ustack_err;     /* includes user stack faults (no frame pointers) */
+	__u64 count_full;     /* sample not counted: kt_counts full */
+	__u64 events_dropped; /* ring buffer full */
+	__u64 events;         /* events emitted */
+};
+
+enum kt_event_type {
+	KT_EV_SAMPLE = 1,
+	KT_EV_SOFTIRQ = 2,   /* a complete softirq run: ts = entry, dur */
+	KT_EV_SWITCH = 3,    /* sched_switch: pid/tid/comm = prev, next_* = next */
+};
+
+struct kt_event {
+	__u64 ts;            /* bpf_ktime_get_ns (CLOCK_MONOTONIC) */
+	__u64 dur;           /* KT_EV_SOFTIRQ */
+	__u32 type;
+	__u32 cpu;
+	__u32 tgid;
+	__u32 tid;
+	__s32 kstack;
+	__s32 ustack;
+	__u32 vec;           /* softirq vector (+1 in samples, 0 = none) */
+	__u32 flags;         /* KT_EVF_* */
+	__u32 next_tgid;
+	__u32 next_tid;
+	__s64 prev_state;
+	char comm[KT_COMM_LEN];
+	char next_comm[KT_COMM_LEN];
+};
+
+#define KT_EVF_KSOFTIRQD 1  /* softirq served by ksoftirqd */
+
+#endif

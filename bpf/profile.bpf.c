@@ -1,0 +1,310 @@
+// SPDX-License-Identifier: GPL-2.0
+/* ktrace stacks / timeline: perf_event sampling with stacks aggregated in the kernel (stack-id maps and a
+ * count map), the softirq vector running at each sample, and, for the timeline, a time-ordered stream of
+ * samples, softirq runs and context switches through a ring buffer. */
+#include "common.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define KT_STACK_NONE (-1) /* stack not requested (or a kernel thread has no user stack) */
+#define EEXIST 17
+#define E2BIG 7
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct kt_profile_ctl);
+} kt_pctl SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct kt_profile_stats);
+} kt_pstats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u8);
+} kt_pids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(max_entries, 16384); /* resized by user space (--stack-storage) */
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, KT_MAX_STACK * sizeof(__u64));
+} kt_stacks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 40960); /* resized by user space */
+	__type(key, struct kt_stack_key);
+	__type(value, __u64);
+} kt_counts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096); /* resized by user space (--ringbuf) */
+} kt_events SEC(".maps");
+
+/* Per CPU: the softirq running now (vector + 1, 0 = none) and when it started. */
+struct kt_cpu_state {
+	__u64 entry_ts;
+	__u32 vec1;
+	__u32 ksoftirqd;
+	__u64 scratch;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct kt_cpu_state);
+} kt_cpu SEC(".maps");
+
+static __always_inline struct kt_profile_ctl *get_ctl(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&kt_pctl, &zero);
+}
+
+static __always_inline struct kt_profile_stats *get_stats(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&kt_pstats, &zero);
+}
+
+static __always_inline bool cpu_wanted(struct kt_profile_ctl *c)
+{
+	return c->cpu < 0 || c->cpu == (__s32)bpf_get_smp_processor_id();
+}
+
+/* Does this task match the target filter? */
+static __always_inline bool task_wanted(struct kt_profile_ctl *c, __u32 tgid, __u32 tid, const char *comm)
+{
+	switch (c->filter) {
+	case KT_FILTER_TGID:
+		return bpf_map_lookup_elem(&kt_pids, &tgid) != 0;
+	case KT_FILTER_TID:
+		return bpf_map_lookup_elem(&kt_pids, &tid) != 0;
+	case KT_FILTER_COMM: {
+		__u32 n = c->comm_len;
+		for (int i = 0; i < KT_COMM_LEN; i++) {
+			if (i >= n)
+				return c->comm_prefix || comm[i] == 0;
+			if (comm[i] != c->comm[i])
+				return false;
+		}
+		return true;
+	}
+	default:
+		return tid != 0; /* system wide, idle excluded as perf's -a does not sample it either */
+	}
+}
+
+static __always_inline void count_stack_error(struct kt_profile_stats *s, __s32 id, bool user)
+{
+	if (id >= 0 || id == KT_STACK_NONE)
+		return;
+	if (user) {
+		if (id == -EEXIST) s->ustack_eexist++; else s->ustack_err++;
+	} else {
+		if (id == -EEXIST) s->kstack_eexist++; else s->kstack_err++;
+	}
+}
+
+SEC("perf_event")
+int kt_sample(void *ctx)
+{
+	struct kt_profile_ctl *c = get_ctl();
+	struct kt_profile_stats *s = get_stats();
+	struct kt_stack_key key = {};
+	struct kt_cpu_state *cs;
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 zero = 0;
+
+	if (!c || !s || !cpu_wanted(c))
+		return 0;
+	key.tgid = id >> 32;
+	key.tid = (__u32)id;
+	bpf_get_current_comm(key.comm, sizeof(key.comm));
+	if (!task_wanted(c, key.tgid, key.tid, key.comm))
+		return 0;
+	s->samples++;
+
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	bool kthread = BPF_CORE_READ(t, flags) & PF_KTHREAD;
+	key.kstack = c->kernel_stack ? bpf_get_stackid(ctx, &kt_stacks, 0) : KT_STACK_NONE;
+	key.ustack = (c->user_stack && !kthread) ? bpf_get_stackid(ctx, &kt_stacks, BPF_F_USER_STACK)
+						 : KT_STACK_NONE;
+	count_stack_error(s, key.kstack, false);
+	count_stack_error(s, key.ustack, true);
+	cs = bpf_map_lookup_elem(&kt_cpu, &zero);
+	if (cs)
+		key.softirq = cs->vec1;
+
+	if (c->events) {
+		struct kt_event *e = bpf_ringbuf_reserve(&kt_events, sizeof(*e), 0);
+		if (!e) {
+			s->events_dropped++;
+		} else {
+			__builtin_memset(e, 0, sizeof(*e));
+			e->ts = bpf_ktime_get_ns();
+			e->type = KT_EV_SAMPLE;
+			e->cpu = bpf_get_smp_processor_id();
+			e->tgid = key.tgid;
+			e->tid = key.tid;
+			e->kstack = key.kstack;
+			e->ustack = key.ustack;
+			e->vec = key.softirq;
+			__builtin_memcpy(e->comm, key.comm, sizeof(e->comm));
+			bpf_ringbuf_submit(e, 0);
+			s->events++;
+		}
+	}
+
+	if (c->aggregate) {
+		if (!c->per_thread)
+			key.tid = 0;
+		__u64 one = 1, *v = bpf_map_lookup_elem(&kt_counts, &key);
+		if (v) {
+			__sync_fetch_and_add(v, 1);
+		} else {
+			long err = bpf_map_update_elem(&kt_counts, &key, &one, BPF_NOEXIST);
+			if (err == -EEXIST) { /* another CPU inserted it first */
+				v = bpf_map_lookup_elem(&kt_counts, &key);
+				if (v)
+					__sync_fetch_and_add(v, 1);
+			} else if (err) {
+				s->count_full++;
+			}
+		}
+	}
+	return 0;
+}
+
+static __always_inline int on_entry(unsigned int vec)
+{
+	__u32 zero = 0;
+	struct kt_cpu_state *cs = bpf_map_lookup_elem(&kt_cpu, &zero);
+	struct kt_profile_ctl *c;
+
+	if (!cs || vec >= KT_NR_VEC)
+		return 0;
+	cs->vec1 = vec + 1;
+	cs->entry_ts = bpf_ktime_get_ns();
+	c = get_ctl();
+	cs->ksoftirqd = (c && c->events) ? kt_in_ksoftirqd(&cs->scratch) : 0;
+	return 0;
+}
+
+static __always_inline int on_exit(unsigned int vec)
+{
+	__u32 zero = 0;
+	struct kt_cpu_state *cs = bpf_map_lookup_elem(&kt_cpu, &zero);
+	struct kt_profile_ctl *c = get_ctl();
+	struct kt_profile_stats *s = get_stats();
+	__u64 entry;
+
+	if (!cs)
+		return 0;
+	entry = cs->entry_ts;
+	bool matched = cs->vec1 == vec + 1 && entry != 0;
+	cs->vec1 = 0;
+	cs->entry_ts = 0;
+	/* Exit without its entry (attached mid-softirq): no slice, never a made-up duration. */
+	if (!matched || !c || !s || !c->events || !cpu_wanted(c))
+		return 0;
+	struct kt_event *e = bpf_ringbuf_reserve(&kt_events, sizeof(*e), 0);
+	if (!e) {
+		s->events_dropped++;
+		return 0;
+	}
+	__u64 id = bpf_get_current_pid_tgid();
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ts = entry;
+	e->dur = bpf_ktime_get_ns() - entry;
+	e->type = KT_EV_SOFTIRQ;
+	e->cpu = bpf_get_smp_processor_id();
+	e->tgid = id >> 32;
+	e->tid = (__u32)id;
+	e->vec = vec;
+	e->flags = cs->ksoftirqd ? KT_EVF_KSOFTIRQD : 0;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	bpf_ringbuf_submit(e, 0);
+	s->events++;
+	return 0;
+}
+
+KT_SOFTIRQ_PROGS(softirq_entry, on_entry)
+KT_SOFTIRQ_PROGS(softirq_exit, on_exit)
+
+static __always_inline int on_switch(__u32 prev_tgid, __u32 prev_tid, const char *prev_comm, long prev_state,
+				     __u32 next_tgid, __u32 next_tid, const char *next_comm)
+{
+	struct kt_profile_ctl *c = get_ctl();
+	struct kt_profile_stats *s = get_stats();
+
+	if (!c || !s || !c->events || !cpu_wanted(c))
+		return 0;
+	if (!task_wanted(c, prev_tgid, prev_tid, prev_comm) && !task_wanted(c, next_tgid, next_tid, next_comm))
+		return 0;
+	struct kt_event *e = bpf_ringbuf_reserve(&kt_events, sizeof(*e), 0);
+	if (!e) {
+		s->events_dropped++;
+		return 0;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ts = bpf_ktime_get_ns();
+	e->type = KT_EV_SWITCH;
+	e->cpu = bpf_get_smp_processor_id();
+	e->tgid = prev_tgid;
+	e->tid = prev_tid;
+	e->next_tgid = next_tgid;
+	e->next_tid = next_tid;
+	e->prev_state = prev_state;
+	bpf_probe_read_kernel_str(e->comm, sizeof(e->comm), prev_comm);
+	bpf_probe_read_kernel_str(e->next_comm, sizeof(e->next_comm), next_comm);
+	bpf_ringbuf_submit(e, 0);
+	s->events++;
+	return 0;
+}
+
+static __always_inline int switch_tasks(struct task_struct *prev, struct task_struct *next, long state)
+{
+	char pc[KT_COMM_LEN], nc[KT_COMM_LEN];
+	BPF_CORE_READ_STR_INTO(&pc, prev, comm);
+	BPF_CORE_READ_STR_INTO(&nc, next, comm);
+	return on_switch(BPF_CORE_READ(prev, tgid), BPF_CORE_READ(prev, pid), pc, state,
+			 BPF_CORE_READ(next, tgid), BPF_CORE_READ(next, pid), nc);
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(sched_switch_btf, bool preempt, struct task_struct *prev, struct task_struct *next,
+	     unsigned int prev_state)
+{
+	return switch_tasks(prev, next, prev_state);
+}
+
+SEC("raw_tp/sched_switch")
+int BPF_PROG(sched_switch_raw, bool preempt, struct task_struct *prev, struct task_struct *next,
+	     unsigned int prev_state)
+{
+	return switch_tasks(prev, next, prev_state);
+}
+
+/* The classic tracepoint carries tids only; the previous task is current, the next one's tgid is not
+ * known here, so its tid stands in (exact for single-threaded targets). */
+SEC("tracepoint/sched/sched_switch")
+int sched_switch_tp(struct trace_event_raw_sched_switch *ctx)
+{
+	char pc[KT_COMM_LEN], nc[KT_COMM_LEN];
+	__u32 next_tid = BPF_CORE_READ(ctx, next_pid);
+	BPF_CORE_READ_STR_INTO(&pc, ctx, prev_comm);
+	BPF_CORE_READ_STR_INTO(&nc, ctx, next_comm);
+	return on_switch(bpf_get_current_pid_tgid() >> 32, BPF_CORE_READ(ctx, prev_pid), pc,
+			 BPF_CORE_READ(ctx, prev_state), next_tid, next_tid, nc);
+}
