@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -21,7 +22,8 @@ static char last_warning[512]; /* libbpf's last warning, for error reports when 
 
 static int print_fn(enum libbpf_print_level level, const char *fmt, va_list args)
 {
-	if (verbose)
+	/* -v shows libbpf's warnings and info; its per-relocation debug chatter only with KTRACE_DEBUG=1. */
+	if (verbose && (level != LIBBPF_DEBUG || getenv("KTRACE_DEBUG")))
 		return vfprintf(stderr, fmt, args);
 	if (level == LIBBPF_WARN) {
 		vsnprintf(last_warning, sizeof(last_warning), fmt, args);

@@ -20,6 +20,14 @@ void kt_set_verbose(int verbose);
 /* Mount tracefs if it is absent (classic tracepoints need it). Returns 0 when available. */
 int kt_ensure_tracefs(char *err, size_t errlen);
 
+/* Ctrl-C / SIGTERM handling: the first signal sets a flag that the loops poll; waits end early. */
+void kt_install_signal_handlers(void);
+int kt_stop_requested(void);
+/* Sleep until ms have passed or a stop was requested; returns 1 if a stop was requested. */
+int kt_wait_ms(long ms);
+/* CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns(). */
+uint64_t kt_monotonic_ns(void);
+
 /* ---- ktrace softirq ---- */
 struct kt_softirq;
 int kt_softirq_open(struct kt_softirq **out, int attach, int cpu, int latency, char *err, size_t errlen);

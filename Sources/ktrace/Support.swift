@@ -1,0 +1,91 @@
+import ArgumentParser
+import CKtrace
+import Foundation
+import KtraceCore
+
+/// Print one clear line to stderr and exit non-zero: bad input and faults never end in a crash trace.
+func fail(_ message: String, code: Int32 = 1) -> Never {
+    FileHandle.standardError.write(Data("ktrace: error: \(message)\n".utf8))
+    Foundation.exit(code)
+}
+
+func note(_ message: String) {
+    FileHandle.standardError.write(Data("ktrace: \(message)\n".utf8))
+}
+
+/// Tracepoint attach flavour, probed in this order by `auto`.
+enum AttachKind: String, ExpressibleByArgument, CaseIterable {
+    case auto, btf = "tp_btf", raw = "raw_tp", tp = "tracepoint"
+
+    var cValue: Int32 {
+        switch self {
+        case .auto: Int32(KT_ATTACH_AUTO.rawValue)
+        case .btf: Int32(KT_ATTACH_BTF.rawValue)
+        case .raw: Int32(KT_ATTACH_RAW.rawValue)
+        case .tp: Int32(KT_ATTACH_TP.rawValue)
+        }
+    }
+
+    init(cValue: Int32) {
+        self = AttachKind.allCases.first { $0.cValue == cValue } ?? .auto
+    }
+}
+
+/// Checks made before touching the kernel, so the user reads what is missing rather than an errno.
+func requireTracingPrivileges() {
+    let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+    let missing = Capabilities.missing(statusText: status)
+    if !missing.isEmpty {
+        fail("missing \(missing.joined(separator: " and ")): run ktrace as root (or grant CAP_BPF and CAP_PERFMON)")
+    }
+    if kt_have_btf() == 0 {
+        fail("no kernel BTF at /sys/kernel/btf/vmlinux: ktrace needs a kernel built with CONFIG_DEBUG_INFO_BTF=y")
+    }
+}
+
+/// Run a C call that reports failure as a negative errno and a message in an error buffer.
+func cCall(_ body: (UnsafeMutablePointer<CChar>, Int) -> Int32) -> (rc: Int32, message: String) {
+    var buf = [CChar](repeating: 0, count: 1024)
+    let rc = buf.withUnsafeMutableBufferPointer { body($0.baseAddress!, $0.count) }
+    let message = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    return (rc, message)
+}
+
+func errnoText(_ rc: Int32) -> String { String(cString: strerror(-rc)) }
+
+/// Wall-clock "HH:MM:SS" for -T.
+func clockTimestamp() -> String {
+    let f = DateFormatter()
+    f.dateFormat = "HH:mm:ss"
+    return f.string(from: Date())
+}
+
+/// Write text to a file or stdout, with a clear error when the path is not writable.
+func writeOutput(_ text: String, to path: String?) {
+    guard let path, path != "-" else {
+        FileHandle.standardOutput.write(Data(text.utf8))
+        return
+    }
+    do {
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+    } catch {
+        fail("cannot write \(path): \((error as NSError).localizedDescription)")
+    }
+}
+
+/// Fail early, before any tracing, if an output path cannot be created.
+func checkWritable(_ path: String?) {
+    guard let path, path != "-" else { return }
+    let fm = FileManager.default
+    if fm.fileExists(atPath: path) {
+        if !fm.isWritableFile(atPath: path) { fail("cannot write \(path): permission denied") }
+        return
+    }
+    let dir = (path as NSString).deletingLastPathComponent
+    let d = dir.isEmpty ? "." : dir
+    var isDir: ObjCBool = false
+    if !fm.fileExists(atPath: d, isDirectory: &isDir) || !isDir.boolValue {
+        fail("cannot write \(path): directory \(d) does not exist")
+    }
+    if !fm.isWritableFile(atPath: d) { fail("cannot write \(path): directory \(d) is not writable") }
+}
