@@ -1,0 +1,40 @@
+# ktrace — common tasks. Everything runs as root (BPF); `make test` and `make run` set up the machine first.
+SHELL := /bin/bash
+export PATH := /opt/swift/usr/bin:$(PATH)
+
+SWIFT ?= swift
+KTRACE := .build/release/ktrace
+
+.PHONY: all setup build debug test unit-test run demo bench clean
+
+all: build
+
+setup:
+	@scripts/setup.sh
+
+build: setup
+	$(SWIFT) build -c release --product ktrace
+	@echo "built $(KTRACE)"
+
+debug:
+	$(SWIFT) build --product ktrace
+
+# Unit tests of the pure core and integration tests against the real kernel (root), one at a time so
+# that network load from one test never skews another's measurements.
+test: setup
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --no-parallel
+
+unit-test:
+	$(SWIFT) test --filter KtraceCoreTests
+
+# The main job: the SYN-flood lab with ktrace diagnosing ksoftirqd (see README).
+run demo: build
+	KTRACE=$(KTRACE) scripts/synflood-demo.sh run
+
+bench: build
+	KTRACE=$(KTRACE) scripts/bench-softirq.sh
+	KTRACE=$(KTRACE) scripts/bench-stacks.sh
+
+clean:
+	rm -rf .build out

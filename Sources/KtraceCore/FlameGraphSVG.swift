@@ -1,0 +1,264 @@
+/// Self-contained interactive SVG flame graphs (the behaviour of Brendan Gregg's flamegraph.pl, our own code).
+
+public struct FlameGraphOptions: Sendable {
+    public var title: String = "Flame Graph"
+    public var subtitle: String? = nil        // e.g. "pid 9 (ksoftirqd/0) · 30 s · 99 Hz · 0 lost samples"
+    public var countName: String = "samples"
+    public var width: Int = 1200
+    public var frameHeight: Int = 16
+    public var minWidthPx: Double = 0.1        // frames narrower than this are omitted (like flamegraph.pl --minwidth)
+    public var inverted: Bool = false          // icicle
+    public init() {}
+}
+
+/// What a frame is, for its colour.
+enum FlameFrameKind: Sendable, Equatable {
+    case root, comm, kernel, user, pseudo, jit, inlined
+
+    /// `_[k]`/`_[j]`/`_[i]` suffixes decide first; `[...]` names are annotations (softirq, unknown...).
+    static func classify(_ raw: String, isComm: Bool) -> (kind: FlameFrameKind, name: String) {
+        let (name, annotation) = FrameAnnotation.split(raw)
+        if isComm { return (.comm, name) }
+        switch annotation {
+        case .kernel: return (.kernel, name)
+        case .jit: return (.jit, name)
+        case .inlined: return (.inlined, name)
+        case .waker, nil: break
+        }
+        if name.hasPrefix("["), name.hasSuffix("]") { return (.pseudo, name) }
+        return (.user, name)
+    }
+}
+
+public enum FlameGraphSVG {
+    static let xpad = 10.0
+    static let fontSize = 12.0
+    /// Average glyph advance of Verdana/DejaVu Sans relative to the font size; used to truncate labels.
+    static let charAdvance = 0.59
+
+    public static func render(_ profile: FoldedProfile, options: FlameGraphOptions = .init()) -> String {
+        let width = max(options.width, 100)
+        let frameHeight = max(options.frameHeight, 4)
+        let tree = Tree(profile)
+        let total = tree.totals[0]
+        let topPad = options.subtitle == nil ? 42 : 60
+        let bottomPad = 34
+        let graphWidth = Double(width) - 2 * xpad
+
+        guard total > 0 else {
+            let height = topPad + bottomPad + 40
+            var out = header(width: width, height: height)
+            out += titles(options, width: width)
+            out += "<text id=\"nosamples\" x=\"\(width / 2)\" y=\"\(topPad + 30)\" text-anchor=\"middle\" font-size=\"14\">no samples</text>\n"
+            out += "</svg>\n"
+            return out
+        }
+
+        // Visible frames in depth-first order, children alphabetical; positions in samples.
+        let pxPerSample = graphWidth / Double(total)
+        var visible: [(node: Int32, x: UInt64, depth: Int)] = []
+        var maxDepth = 0
+        var work: [(node: Int32, x: UInt64, depth: Int)] = [(0, 0, 0)]
+        while let (node, x, depth) = work.popLast() {
+            guard Double(tree.totals[Int(node)]) * pxPerSample >= options.minWidthPx || node == 0 else { continue }
+            visible.append((node, x, depth))
+            maxDepth = max(maxDepth, depth)
+            var cx = x
+            var next: [(Int32, UInt64, Int)] = []
+            for c in tree.children[Int(node)] {
+                next.append((c, cx, depth + 1))
+                cx += tree.totals[Int(c)]
+            }
+            work.append(contentsOf: next.reversed())
+        }
+
+        let height = topPad + bottomPad + (maxDepth + 1) * frameHeight
+        let labelFont = min(fontSize, Double(frameHeight - 3))
+        let charWidth = labelFont * charAdvance
+        var out = header(width: width, height: height)
+        out += titles(options, width: width)
+        let bottomY = height - 12
+        out += "<text id=\"unzoom\" class=\"btn hide\" x=\"\(num(xpad))\" y=\"24\">Reset Zoom</text>\n"
+        out += "<text id=\"search\" class=\"btn\" x=\"\(num(Double(width) - xpad))\" y=\"24\" text-anchor=\"end\">Search</text>\n"
+        out += "<text id=\"details\" x=\"\(num(xpad))\" y=\"\(bottomY)\"> </text>\n"
+        out += "<text id=\"matched\" x=\"\(num(Double(width) - xpad))\" y=\"\(bottomY)\" text-anchor=\"end\"> </text>\n"
+        out += "<g id=\"frames\" data-total=\"\(total)\" data-xpad=\"\(num(xpad))\" data-gw=\"\(num(graphWidth))\""
+        out += " data-cw=\"\(num(charWidth, places: 3))\" font-size=\"\(num(labelFont))\">\n"
+
+        for (node, x, depth) in visible {
+            let n = Int(node)
+            let count = tree.totals[n]
+            let y = options.inverted ? topPad + depth * frameHeight : height - bottomPad - (depth + 1) * frameHeight
+            let px = xpad + Double(x) * pxPerSample
+            let pw = Double(count) * pxPerSample
+            let name = tree.names[n]
+            let pct = Double(count) / Double(total) * 100
+            out += "<g data-x=\"\(x)\" data-w=\"\(count)\" data-d=\"\(depth)\"><title>"
+            escape(name, into: &out)
+            out += " (\(count) "
+            escape(options.countName, into: &out)
+            out += ", \(num(pct, places: 2, trim: false))%)</title><rect x=\"\(num(px))\" y=\"\(y)\" width=\"\(num(pw))\""
+            out += " height=\"\(frameHeight - 1)\" fill=\"\(color(name: name, kind: tree.kinds[n]).svg)\" rx=\"2\" ry=\"2\"/>"
+            out += "<text x=\"\(num(px + 3))\" y=\"\(num(Double(y) + Double(frameHeight) / 2 + labelFont * 0.35))\">"
+            escape(label(name, widthPx: pw, charWidth: charWidth), into: &out)
+            out += "</text></g>\n"
+        }
+        out += "</g>\n<script type=\"text/ecmascript\"><![CDATA[\n"
+        out += FlameGraphScript.script
+        out += "]]></script>\n</svg>\n"
+        return out
+    }
+
+    // MARK: - Tree
+
+    /// Merged call tree. Node 0 is "all"; a node's children are unique by raw frame name and
+    /// sorted by displayed name.
+    struct Tree {
+        var names: [String] = ["all"]          // displayed (suffix stripped)
+        var kinds: [FlameFrameKind] = [.root]
+        var totals: [UInt64] = [0]
+        var children: [[Int32]] = [[]]
+
+        private struct Key: Hashable { var parent: Int32; var frame: String }
+
+        init(_ profile: FoldedProfile) {
+            var lookup: [Key: Int32] = [:]
+            var parents: [Int32] = [-1]
+            for stack in profile.stacks where stack.count > 0 {
+                var node: Int32 = 0
+                totals[0].addSaturating(stack.count)
+                for (depth, frame) in stack.frames.enumerated() {
+                    let key = Key(parent: node, frame: frame)
+                    let child: Int32
+                    if let c = lookup[key] {
+                        child = c
+                    } else {
+                        child = Int32(names.count)
+                        lookup[key] = child
+                        let (kind, name) = FlameFrameKind.classify(frame, isComm: depth == 0)
+                        names.append(name)
+                        kinds.append(kind)
+                        totals.append(0)
+                        parents.append(node)
+                    }
+                    totals[Int(child)].addSaturating(stack.count)
+                    node = child
+                }
+            }
+            children = Array(repeating: [], count: names.count)
+            for i in 1..<names.count { children[Int(parents[i])].append(Int32(i)) }
+            // Byte order keeps the result locale-independent; same-named siblings of different kinds
+            // (foo vs foo_[k]) keep creation order, which is deterministic for a given input.
+            for i in children.indices where children[i].count > 1 {
+                children[i].sort { a, b in
+                    let na = names[Int(a)], nb = names[Int(b)]
+                    if na == nb { return a < b }
+                    return na.utf8.lexicographicallyPrecedes(nb.utf8)
+                }
+            }
+        }
+    }
+
+    // MARK: - Colours
+
+    struct RGB: Equatable {
+        var r: Int, g: Int, b: Int
+        var svg: String { "rgb(\(r),\(g),\(b))" }
+    }
+
+    /// Deterministic across runs and machines: FNV-1a of the displayed name (Swift's Hasher is seeded per process).
+    static func color(name: String, kind: FlameFrameKind) -> RGB {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in name.utf8 {
+            h ^= UInt64(b)
+            h = h &* 0x0000_0100_0000_01b3
+        }
+        let v1 = Double(h & 0xffff) / 65536, v2 = Double((h >> 16) & 0xffff) / 65536, v3 = Double((h >> 32) & 0xffff) / 65536
+        func c(_ base: Double, _ span: Double, _ v: Double) -> Int { Int(base + span * v) }
+        switch kind {
+        case .user: return RGB(r: c(205, 50, v3), g: c(0, 230, v1), b: c(0, 55, v2))      // red..yellow
+        case .kernel: return RGB(r: c(225, 30, v1), g: c(120, 55, v2), b: c(0, 45, v3))   // orange
+        case .pseudo: return RGB(r: c(120, 30, v1), g: c(145, 30, v1), b: c(190, 40, v2)) // grey-blue
+        case .comm: return RGB(r: c(170, 40, v1), g: c(170, 40, v1), b: c(170, 40, v1))   // grey
+        case .root: return RGB(r: 190, g: 190, b: 190)
+        case .jit: return RGB(r: c(50, 60, v1), g: c(190, 60, v1), b: c(50, 60, v2))      // green
+        case .inlined: return RGB(r: c(60, 60, v1), g: c(180, 60, v2), b: c(180, 60, v2)) // aqua
+        }
+    }
+
+    // MARK: - Text
+
+    static func header(width: Int, height: Int) -> String {
+        """
+        <?xml version="1.0" standalone="no"?>
+        <svg version="1.1" width="\(width)" height="\(height)" viewBox="0 0 \(width) \(height)" xmlns="http://www.w3.org/2000/svg">
+        <style><![CDATA[\(FlameGraphScript.style)]]></style>
+        <defs><linearGradient id="bg" x1="0" y1="0" x2="0" y2="1"><stop stop-color="#eeeeee" offset="5%"/><stop stop-color="#eeeeb0" offset="95%"/></linearGradient></defs>
+        <rect x="0" y="0" width="\(width)" height="\(height)" fill="url(#bg)"/>
+
+        """
+    }
+
+    static func titles(_ options: FlameGraphOptions, width: Int) -> String {
+        var out = "<text id=\"title\" x=\"\(width / 2)\" y=\"24\" text-anchor=\"middle\" font-size=\"17\">"
+        escape(options.title, into: &out)
+        out += "</text>\n"
+        if let sub = options.subtitle {
+            out += "<text id=\"subtitle\" x=\"\(width / 2)\" y=\"44\" text-anchor=\"middle\" fill=\"#555\">"
+            escape(sub, into: &out)
+            out += "</text>\n"
+        }
+        return out
+    }
+
+    /// The label that fits in `widthPx`: the name, or a prefix ending in "..", or nothing. The script's
+    /// `fit` does the same after a zoom.
+    static func label(_ name: String, widthPx: Double, charWidth: Double) -> String {
+        let fits = Int(((widthPx - 6) / charWidth).rounded(.down))
+        if fits < 3 { return "" }
+        if name.count <= fits { return name }
+        return String(name.prefix(fits - 2)) + ".."
+    }
+
+    /// XML text/attribute escaping; characters XML 1.0 forbids become U+FFFD so the document stays well-formed.
+    static func escape(_ s: String, into out: inout String) {
+        for u in s.unicodeScalars {
+            switch u {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&apos;"
+            case "\t", "\n", "\r": out.unicodeScalars.append(u)
+            case _ where u.value < 0x20 || u.value == 0xFFFE || u.value == 0xFFFF:
+                out += "\u{FFFD}"
+            default: out.unicodeScalars.append(u)
+            }
+        }
+    }
+
+    static func escape(_ s: String) -> String {
+        var out = ""
+        escape(s, into: &out)
+        return out
+    }
+
+    /// Fixed-point number without Foundation's locale-dependent formatting; trailing zeros trimmed unless `trim` is false.
+    static func num(_ v: Double, places: Int = 2, trim: Bool = true) -> String {
+        var scale: Int64 = 1
+        for _ in 0..<places { scale *= 10 }
+        let r = (v * Double(scale)).rounded()
+        guard r.isFinite, abs(r) < 9e15 else { return "0" }
+        let i = Int64(r)
+        let a = i.magnitude
+        var s = (i < 0 ? "-" : "") + String(a / UInt64(scale))
+        guard places > 0 else { return s }
+        var frac = String(a % UInt64(scale))
+        frac = String(repeating: "0", count: places - frac.count) + frac
+        if trim {
+            while frac.hasSuffix("0") { frac.removeLast() }
+        }
+        if !frac.isEmpty { s += "." + frac }
+        return s
+    }
+}
