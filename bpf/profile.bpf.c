@@ -8,7 +8,7 @@ char LICENSE[] SEC("license") = "GPL";
 
 #define KT_STACK_NONE (-1) /* stack not requested (or a kernel thread has no user stack) */
 #define EEXIST 17
-#define E2BIG 7
+#define EFAULT 14
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -140,6 +140,9 @@ int kt_sample(void *ctx)
 	key.kstack = c->kernel_stack ? bpf_get_stackid(ctx, &kt_stacks, 0) : KT_STACK_NONE;
 	key.ustack = (c->user_stack && !kthread) ? bpf_get_stackid(ctx, &kt_stacks, BPF_F_USER_STACK)
 						 : KT_STACK_NONE;
+	/* A sample taken in user mode has no kernel part: not a loss. */
+	if (key.kstack == -EFAULT)
+		key.kstack = KT_STACK_NONE;
 	count_stack_error(s, key.kstack, false);
 	count_stack_error(s, key.ustack, true);
 	cs = bpf_map_lookup_elem(&kt_cpu, &zero);

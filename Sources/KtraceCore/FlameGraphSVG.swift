@@ -67,7 +67,7 @@ public enum FlameGraphSVG {
             var next: [(Int32, UInt64, Int)] = []
             for c in tree.children[Int(node)] {
                 next.append((c, cx, depth + 1))
-                cx += tree.totals[Int(c)]
+                cx.addSaturating(tree.totals[Int(c)])
             }
             work.append(contentsOf: next.reversed())
         }
@@ -83,7 +83,9 @@ public enum FlameGraphSVG {
         out += "<text id=\"details\" x=\"\(num(xpad))\" y=\"\(bottomY)\"> </text>\n"
         out += "<text id=\"matched\" x=\"\(num(Double(width) - xpad))\" y=\"\(bottomY)\" text-anchor=\"end\"> </text>\n"
         out += "<g id=\"frames\" data-total=\"\(total)\" data-xpad=\"\(num(xpad))\" data-gw=\"\(num(graphWidth))\""
-        out += " data-cw=\"\(num(charWidth, places: 3))\" font-size=\"\(num(labelFont))\">\n"
+        out += " data-cw=\"\(num(charWidth, places: 3))\" data-unit=\""
+        escape(options.countName, into: &out)
+        out += "\" font-size=\"\(num(labelFont))\">\n"
 
         for (node, x, depth) in visible {
             let n = Int(node)
@@ -177,7 +179,9 @@ public enum FlameGraphSVG {
         func c(_ base: Double, _ span: Double, _ v: Double) -> Int { Int(base + span * v) }
         switch kind {
         case .user: return RGB(r: c(205, 50, v3), g: c(0, 230, v1), b: c(0, 55, v2))      // red..yellow
-        case .kernel: return RGB(r: c(225, 30, v1), g: c(120, 55, v2), b: c(0, 45, v3))   // orange
+        // Orange with a steady hue (g follows r) and a little blue, so kernel frames stand apart from
+        // the saturated red..yellow of user code.
+        case .kernel: return RGB(r: c(225, 30, v1), g: c(120, 40, v1) + c(0, 15, v2), b: c(50, 30, v3))
         case .pseudo: return RGB(r: c(120, 30, v1), g: c(145, 30, v1), b: c(190, 40, v2)) // grey-blue
         case .comm: return RGB(r: c(170, 40, v1), g: c(170, 40, v1), b: c(170, 40, v1))   // grey
         case .root: return RGB(r: 190, g: 190, b: 190)
@@ -191,7 +195,7 @@ public enum FlameGraphSVG {
     static func header(width: Int, height: Int) -> String {
         """
         <?xml version="1.0" standalone="no"?>
-        <svg version="1.1" width="\(width)" height="\(height)" viewBox="0 0 \(width) \(height)" xmlns="http://www.w3.org/2000/svg">
+        <svg version="1.1" width="\(width)" height="\(height)" viewBox="0 0 \(width) \(height)" font-size="\(num(fontSize))" xmlns="http://www.w3.org/2000/svg">
         <style><![CDATA[\(FlameGraphScript.style)]]></style>
         <defs><linearGradient id="bg" x1="0" y1="0" x2="0" y2="1"><stop stop-color="#eeeeee" offset="5%"/><stop stop-color="#eeeeb0" offset="95%"/></linearGradient></defs>
         <rect x="0" y="0" width="\(width)" height="\(height)" fill="url(#bg)"/>

@@ -2,8 +2,7 @@
 /// Both go inside CDATA sections, so neither may contain "]]>".
 enum FlameGraphScript {
     static let style = """
-        text { font-family: Verdana, "DejaVu Sans", sans-serif; font-size: 12px; fill: #000; }
-        #title { font-size: 17px; }
+        text { font-family: Verdana, "DejaVu Sans", sans-serif; fill: #000; }
         #subtitle { fill: #555; }
         .btn { cursor: pointer; fill: #335; }
         .btn:hover { text-decoration: underline; }
@@ -16,7 +15,8 @@ enum FlameGraphScript {
         """
 
     /// Frame geometry lives in data-x / data-w (samples) and data-d (depth) so zooming never
-    /// accumulates rounding; names come from the <title> ("name (N samples, P%)").
+    /// accumulates rounding; names come from the <title> ("name (N samples, P%)") minus the
+    /// suffix, which is rebuilt from data-w and data-unit rather than guessed.
     static let script = #"""
         (function () {
           "use strict";
@@ -25,13 +25,13 @@ enum FlameGraphScript {
           const unzoomBtn = byId("unzoom"), searchBtn = byId("search");
           const attr = (e, n) => +e.getAttribute(n);
           const total = attr(root, "data-total"), xpad = attr(root, "data-xpad");
-          const gw = attr(root, "data-gw"), cw = attr(root, "data-cw");
+          const gw = attr(root, "data-gw"), cw = attr(root, "data-cw"), unit = root.getAttribute("data-unit");
           const frames = Array.from(root.children, (g, i) => {
-            const info = g.querySelector("title").textContent;
+            const info = g.querySelector("title").textContent, w = attr(g, "data-w");
             g.fgIndex = i;
-            return { g, info, name: info.slice(0, info.lastIndexOf(" (")),
+            return { g, info, name: info.slice(0, info.lastIndexOf(" (" + w + " " + unit + ", ")),
                      rect: g.querySelector("rect"), text: g.querySelector("text"),
-                     x: attr(g, "data-x"), w: attr(g, "data-w"), d: attr(g, "data-d") };
+                     x: attr(g, "data-x"), w, d: attr(g, "data-d") };
           });
           let searching = false, lastTerm = "";
 
@@ -114,7 +114,7 @@ enum FlameGraphScript {
             lastTerm = term;
             let re;
             try { re = new RegExp(term); } catch (err) {
-              details.textContent = "Invalid regular expression: " + err.message;
+              details.textContent = err.message;  // already says "Invalid regular expression"
               return;
             }
             search(re);

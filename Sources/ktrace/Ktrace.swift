@@ -6,6 +6,6 @@ struct Ktrace: ParsableCommand {
         commandName: "ktrace",
         abstract: "eBPF kernel tracer: softirq timings, in-kernel aggregated stacks and flame graphs, ordered timelines.",
         version: "0.1.0",
-        subcommands: [SoftirqCommand.self]
+        subcommands: [SoftirqCommand.self, StacksCommand.self, TimelineCommand.self, FlamegraphCommand.self]
     )
 }

@@ -19,7 +19,7 @@ struct SoftirqIntegrationTests {
     /// ktrace's per-vector counts over each interval equal the kernel's own /proc/softirqs deltas over the
     /// same interval, read by this test when each JSON line arrives.
     @Test func countsMatchProcSoftirqs() throws {
-        let lab = Lab("ktt-sirq")
+        let lab = Lab("kttsirq")
         lab.down()
         try lab.up()
         defer { lab.down() }
@@ -93,7 +93,7 @@ struct SoftirqIntegrationTests {
     /// to ksoftirqd. Known answers measured on this machine kind: ~86% inline paced, ~99% ksoftirqd flood.
     @Test(arguments: ["paced", "flood"])
     func ksoftirqdSplit(kind: String) throws {
-        let lab = Lab("ktt-split")
+        let lab = Lab("kttsplit")
         lab.down()
         try lab.up()
         defer { lab.down() }

@@ -165,3 +165,26 @@ func ktraceProgramsAfterExit() throws -> [String] {
 func readProcSoftirqs() -> String {
     (try? String(contentsOfFile: "/proc/softirqs", encoding: .utf8)) ?? ""
 }
+
+/// Test workloads (Tests/Workloads/*.c), compiled once per run with frame pointers.
+enum Workload {
+    static let dir: URL = {
+        let d = FileManager.default.temporaryDirectory.appendingPathComponent("ktrace-workloads-\(getpid())")
+        try? FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
+        return d
+    }()
+
+    static func path(_ name: String) throws -> String {
+        let bin = dir.appendingPathComponent(name).path
+        if FileManager.default.isExecutableFile(atPath: bin) { return bin }
+        let src = Env.root.appendingPathComponent("Tests/Workloads/\(name).c").path
+        let r = try run("/usr/bin/cc", ["-O1", "-g", "-fno-omit-frame-pointer", "-o", bin, src], timeout: 60)
+        guard r.status == 0 else { throw LabError("cc \(name).c failed: \(r.stderr)") }
+        return bin
+    }
+
+    /// Start a workload for the given seconds.
+    static func start(_ name: String, seconds: Double) throws -> Spawned {
+        try Spawned(try path(name), [String(seconds)], streamStdout: false)
+    }
+}

@@ -28,6 +28,9 @@ int kt_wait_ms(long ms);
 /* CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns(). */
 uint64_t kt_monotonic_ns(void);
 
+/* 0 if fentry/fexit programs can be attached here; else a negative errno and the reason. */
+int kt_probe_fentry(char *err, size_t errlen);
+
 /* ---- ktrace softirq ---- */
 struct kt_softirq;
 int kt_softirq_open(struct kt_softirq **out, int attach, int cpu, int latency, char *err, size_t errlen);

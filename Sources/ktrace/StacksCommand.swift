@@ -1,0 +1,159 @@
+import ArgumentParser
+import CKtrace
+import Foundation
+import KtraceCore
+
+struct StacksCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stacks",
+        abstract: "Sample stacks, aggregated in the kernel; write folded stacks or an interactive SVG flame graph.",
+        discussion: """
+        Examples:
+          ktrace stacks --pid 9 -d 30 -o ksoftirqd.svg      why is ksoftirqd/0 busy?
+          ktrace stacks --comm 'ksoftirqd/*' --by-softirq   split its time by softirq vector
+          ktrace stacks -a -F 999 -d 10 > all.folded        system wide, folded for flamegraph.pl / inferno
+        """
+    )
+
+    @OptionGroup var target: TargetOptions
+    @Flag(help: "Kernel stacks only.") var kernelOnly = false
+    @Flag(help: "User stacks only.") var userOnly = false
+    @Flag(help: "Add a [softirq:VECTOR] frame after the task name for samples taken inside a softirq.")
+    var bySoftirq = false
+    @Flag(help: "Key stacks by thread, not only by process.") var perThread = false
+    @Option(help: "Stack map entries (distinct stacks kept in the kernel).") var stackStorage: UInt32 = 16384
+    @Option(name: [.short, .long], help: "Output file: .svg (flame graph), .json, anything else folded. Default stdout.")
+    var output: String?
+    @Option(help: "folded, svg or json (default: from the -o extension, else folded).") var format: OutputFormat?
+    @Flag(help: "Suffix kernel frames with _[k] in folded output (flamegraph.pl colours them).") var annotate = false
+    @Option(help: "Flame graph title.") var title: String?
+
+    enum OutputFormat: String, ExpressibleByArgument { case folded, svg, json }
+
+    var resolvedFormat: OutputFormat {
+        if let format { return format }
+        if let output, output.hasSuffix(".svg") { return .svg }
+        if let output, output.hasSuffix(".json") { return .json }
+        return .folded
+    }
+
+    func validate() throws {
+        if kernelOnly && userOnly { throw ValidationError("--kernel-only and --user-only exclude each other") }
+        if stackStorage < 64 { throw ValidationError("--stack-storage must be at least 64") }
+    }
+
+    func run() throws {
+        checkWritable(output)
+        kt_install_signal_handlers()
+        let ctl = target.control(kernelStack: !userOnly, userStack: !kernelOnly, perThread: perThread,
+                                 aggregate: true, events: false)
+        let handle = target.openProfile(ctl: ctl, stackStorage: stackStorage, countEntries: max(stackStorage * 2, 40960),
+                                        ringbufBytes: 0, trackSoftirq: bySoftirq, trackSwitch: false)
+        defer { kt_profile_close(handle) }
+        let resolver = StackResolver(handle: handle)
+        // Read the targets' memory maps now: a process may exit before the end.
+        for p in target.pids { resolver.userSymbols.capture(pid: p) }
+        if target.duration == nil { note("sampling \(target.describe)... hit Ctrl-C to end.") }
+        let seconds = target.waitForEnd()
+        let sampled = kt_monotonic_ns()
+        kt_profile_stop(handle)
+
+        var stats = kt_profile_stats()
+        _ = kt_profile_read_stats(handle, &stats)
+        let capacity = Int(max(stackStorage * 2, 40960))
+        var keys = [kt_stack_key](repeating: kt_stack_key(), count: capacity)
+        var counts = [UInt64](repeating: 0, count: capacity)
+        let n = Int(kt_profile_read_counts(handle, &keys, &counts, Int32(capacity)))
+
+        for tgid in Set(keys.prefix(n).map { Int32(bitPattern: $0.tgid) }) { resolver.userSymbols.capture(pid: tgid) }
+        let annotateKernel = annotate || resolvedFormat == .svg
+        var stacks: [FoldedStack] = []
+        var json: [JSONValue] = []
+        for i in 0..<n {
+            let k = keys[i]
+            let pid = Int32(bitPattern: k.tgid)
+            let vec = k.softirq > 0 ? SoftirqVector(rawValue: Int(k.softirq) - 1) : nil
+            let user = resolver.user(pid: pid, k.ustack), kernel = resolver.kernel(k.kstack)
+            let comm = cString(k.comm)
+            if resolvedFormat == .json {
+                json.append(stackJSON(comm: comm, pid: pid, tid: Int32(bitPattern: k.tid), softirq: vec, user: user, kernel: kernel, count: counts[i]))
+            } else {
+                let frames = StackComposer.frames(comm: comm, softirq: bySoftirq ? vec : nil, user: user, kernel: kernel,
+                                                  annotateKernel: annotateKernel)
+                stacks.append(FoldedStack(frames: frames, count: counts[i]))
+            }
+        }
+        let summary = LossSummary(stats)
+        let title = self.title ?? "ktrace stacks: \(target.describe)"
+        let subtitle = "\(String(format: "%.1f", seconds)) s · \(target.rateDescription) \(target.event.rawValue) · \(summary.samples) samples · \(summary.lostText)"
+        switch resolvedFormat {
+        case .folded:
+            writeOutput(FoldedProfile(stacks: stacks).render(), to: output)
+        case .svg:
+            var o = FlameGraphOptions()
+            o.title = title
+            o.subtitle = subtitle
+            writeOutput(FlameGraphSVG.render(FoldedProfile(stacks: stacks), options: o), to: output)
+        case .json:
+            let doc = JSONValue.object([
+                ("target", .string(target.describe)), ("seconds", .double(seconds)),
+                ("event", .string(target.event.rawValue)), ("rate", .string(target.rateDescription)),
+                ("samples", .uint(summary.samples)), ("lost", summary.json), ("stacks", .array(json)),
+            ])
+            writeOutput(doc.text + "\n", to: output)
+        }
+        let ms = Double(kt_monotonic_ns() - sampled) / 1e6
+        note("\(summary.samples) samples in \(String(format: "%.1f", seconds)) s, \(summary.lostText); \(n) distinct stacks; output in \(String(format: "%.0f", ms)) ms"
+             + (output.map { " -> \($0)" } ?? ""))
+        if n == capacity { note("warning: the stack count map was full; raise --stack-storage") }
+    }
+
+    func stackJSON(comm: String, pid: Int32, tid: Int32, softirq: SoftirqVector?, user: StackComposer.Part,
+                   kernel: StackComposer.Part, count: UInt64) -> JSONValue {
+        func part(_ p: StackComposer.Part) -> JSONValue {
+            switch p {
+            case .frames(let f): .array(f.reversed().map { .string($0) })
+            case .none: .null
+            case .missing: .string("missing")
+            }
+        }
+        var o: [(String, JSONValue)] = [("comm", .string(comm)), ("pid", .int(Int64(pid)))]
+        if perThread { o.append(("tid", .int(Int64(tid)))) }
+        o.append(("softirq", softirq.map { .string($0.name) } ?? .null))
+        o += [("user", part(user)), ("kernel", part(kernel)), ("count", .uint(count))]
+        return .object(o)
+    }
+}
+
+/// Samples that could not be fully recorded, from the BPF counters: never lost silently.
+struct LossSummary {
+    let samples: UInt64
+    let stackLost: UInt64
+    let countLost: UInt64
+    let eventsDropped: UInt64
+    let raw: kt_profile_stats
+
+    init(_ s: kt_profile_stats) {
+        raw = s
+        samples = s.samples
+        stackLost = s.kstack_eexist + s.kstack_err + s.ustack_eexist + s.ustack_err
+        countLost = s.count_full
+        eventsDropped = s.events_dropped
+    }
+
+    var lostText: String {
+        let lost = stackLost + countLost
+        let pct = samples == 0 ? 0 : Double(lost) / Double(samples) * 100
+        var t = "\(lost) lost (\(String(format: "%.2f", pct))%)"
+        if lost > 0 {
+            t += " [kernel stack: \(raw.kstack_eexist) collisions, \(raw.kstack_err) errors; user stack: \(raw.ustack_eexist) collisions, \(raw.ustack_err) errors; count map full: \(countLost)]"
+        }
+        return t
+    }
+
+    var json: JSONValue {
+        .object([("kernel_stack_collisions", .uint(raw.kstack_eexist)), ("kernel_stack_errors", .uint(raw.kstack_err)),
+                 ("user_stack_collisions", .uint(raw.ustack_eexist)), ("user_stack_errors", .uint(raw.ustack_err)),
+                 ("count_map_full", .uint(raw.count_full)), ("events_dropped", .uint(raw.events_dropped))])
+    }
+}

@@ -1,0 +1,128 @@
+import ArgumentParser
+import CKtrace
+import Foundation
+import KtraceCore
+
+struct TimelineCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "timeline",
+        abstract: "Record samples, softirq runs and context switches in time order; export to Perfetto, speedscope or text.",
+        discussion: """
+        A flame graph merges and sorts stacks, so it cannot say what ran after what; a timeline can.
+        Examples:
+          ktrace timeline -a -d 5 -o trace.json                 open in https://ui.perfetto.dev
+          ktrace timeline --pid 1234 -F 999 -d 2 -o t.speedscope.json
+          ktrace timeline --comm 'ksoftirqd/*' -d 1 --collapse  readable listing on the terminal
+        """
+    )
+
+    @OptionGroup var target: TargetOptions
+    @Option(name: [.short, .long], help: "Output file (.json: Perfetto / Chrome trace; .speedscope.json: speedscope). Default stdout.")
+    var output: String?
+    @Option(help: "perfetto, speedscope or text (default: from -o, else text).") var format: TimelineFormat?
+    @Flag(help: "Text view: merge consecutive identical lines.") var collapse = false
+    @Option(help: "Ring buffer size in bytes (events travel through it; drops are counted).")
+    var ringbuf: UInt32 = 16 << 20
+    @Option(help: "Stack map entries.") var stackStorage: UInt32 = 16384
+    @Option(help: "Kernel functions to trace at entry and exit (fentry/fexit), comma-separated.") var trace: String?
+
+    enum TimelineFormat: String, ExpressibleByArgument { case perfetto, speedscope, text }
+
+    var resolvedFormat: TimelineFormat {
+        if let format { return format }
+        if let output, output.hasSuffix(".speedscope.json") { return .speedscope }
+        if let output, output.hasSuffix(".json") { return .perfetto }
+        return .text
+    }
+
+    func validate() throws {
+        if ringbuf < 4096 { throw ValidationError("--ringbuf must be at least 4096 bytes") }
+        if stackStorage < 64 { throw ValidationError("--stack-storage must be at least 64") }
+    }
+
+    func run() throws {
+        checkWritable(output)
+        if let trace {
+            requireTracingPrivileges()
+            let r = cCall { kt_probe_fentry($0, $1) }
+            if r.rc != 0 {
+                fail("--trace \(trace): fentry/fexit is not available on this kernel (\(r.message)); the sampled timeline works without it")
+            }
+            fail("--trace \(trace): this kernel supports fentry/fexit, but ktrace does not record function entry/exit yet; the sampled timeline works without it")
+        }
+        kt_install_signal_handlers()
+        let ctl = target.control(kernelStack: true, userStack: true, perThread: true, aggregate: false, events: true)
+        let handle = target.openProfile(ctl: ctl, stackStorage: stackStorage, countEntries: 1, ringbufBytes: ringbuf,
+                                        trackSoftirq: true, trackSwitch: true)
+        defer { kt_profile_close(handle) }
+        let resolver = StackResolver(handle: handle)
+        for p in target.pids { resolver.userSymbols.capture(pid: p) }
+        if target.duration == nil { note("recording \(target.describe)... hit Ctrl-C to end.") }
+
+        var events: [kt_event] = []
+        let start = kt_monotonic_ns()
+        let drain = {
+            let n = Int(kt_profile_poll(handle, 0))
+            if n > 0, let p = kt_profile_events(handle) {
+                events.append(contentsOf: UnsafeBufferPointer(start: p, count: n))
+                kt_profile_clear_events(handle)
+            }
+        }
+        let seconds = target.waitForEnd(poll: drain)
+        let end = kt_monotonic_ns()
+        kt_profile_stop(handle)
+        drain()
+
+        var stats = kt_profile_stats()
+        _ = kt_profile_read_stats(handle, &stats)
+        for tgid in Set(events.lazy.filter { $0.type == KT_EV_SAMPLE.rawValue }.map { Int32(bitPattern: $0.tgid) }) {
+            resolver.userSymbols.capture(pid: tgid)
+        }
+        let timeline = buildTimeline(events, resolver: resolver, start: start, end: end)
+        let text: String
+        switch resolvedFormat {
+        case .perfetto: text = ChromeTrace.render(timeline)
+        case .speedscope: text = Speedscope.render(timeline, name: "ktrace timeline: \(target.describe)")
+        case .text: text = TimelineText.render(timeline, collapse: collapse)
+        }
+        writeOutput(text.hasSuffix("\n") ? text : text + "\n", to: output)
+        let summary = LossSummary(stats)
+        let bytes = text.utf8.count
+        note("\(timeline.samples.count) samples, \(timeline.slices.count) softirq runs, \(timeline.switches.count) switches in "
+             + "\(String(format: "%.1f", seconds)) s; \(summary.eventsDropped) events dropped; \(summary.lostText); "
+             + "\(bytes) bytes (\(Int(Double(bytes) / max(seconds, 0.001))) B/s)" + (output.map { " -> \($0)" } ?? ""))
+        if summary.eventsDropped > 0 { note("warning: the ring buffer overflowed: raise --ringbuf") }
+    }
+
+    func buildTimeline(_ events: [kt_event], resolver: StackResolver, start: UInt64, end: UInt64) -> Timeline {
+        var samples: [TimelineSample] = [], slices: [SoftirqSlice] = [], switches: [SwitchEvent] = []
+        for e in events {
+            switch e.type {
+            case KT_EV_SAMPLE.rawValue:
+                let pid = Int32(bitPattern: e.tgid)
+                let vec = e.vec > 0 ? SoftirqVector(rawValue: Int(e.vec) - 1) : nil
+                let frames = StackComposer.frames(comm: "", softirq: nil, user: resolver.user(pid: pid, e.ustack),
+                                                  kernel: resolver.kernel(e.kstack), annotateKernel: false).dropFirst()
+                samples.append(TimelineSample(ts: e.ts, cpu: Int(e.cpu), pid: pid, tid: Int32(bitPattern: e.tid),
+                                              comm: cString(e.comm), frames: Array(frames), softirq: vec))
+            case KT_EV_SOFTIRQ.rawValue:
+                guard let vec = SoftirqVector(rawValue: Int(e.vec)) else { continue }
+                slices.append(SoftirqSlice(ts: e.ts, dur: e.dur, cpu: Int(e.cpu), vector: vec,
+                                           ksoftirqd: e.flags & UInt32(KT_EVF_KSOFTIRQD) != 0,
+                                           tid: Int32(bitPattern: e.tid), comm: cString(e.comm)))
+            case KT_EV_SWITCH.rawValue:
+                switches.append(SwitchEvent(ts: e.ts, cpu: Int(e.cpu), prevPid: Int32(bitPattern: e.tgid),
+                                            prevTid: Int32(bitPattern: e.tid), prevComm: cString(e.comm),
+                                            prevState: e.prev_state, nextPid: Int32(bitPattern: e.next_tgid),
+                                            nextTid: Int32(bitPattern: e.next_tid), nextComm: cString(e.next_comm)))
+            default: continue
+            }
+        }
+        // Per-CPU ring order is time order per CPU only: merge all CPUs into one stream.
+        samples.sort { $0.ts < $1.ts }
+        slices.sort { $0.ts < $1.ts }
+        switches.sort { $0.ts < $1.ts }
+        let period = target.effectiveFrequency > 0 ? 1_000_000_000 / target.effectiveFrequency : (target.period ?? 10_000_000)
+        return Timeline(samples: samples, slices: slices, switches: switches, startNs: start, endNs: end, samplePeriodNs: period)
+    }
+}

@@ -1,0 +1,300 @@
+import Foundation
+import Testing
+@testable import KtraceCore
+
+// Fixtures (recorded once on a 6.18 x86-64 VM, Debian 12 gcc 12.2):
+//   symbolize-kallsyms.txt         head -5, ~300 lines around net_rx_action, the lines around _etext,
+//                                  and the only module line (`grep '\[' /proc/kallsyms`) of /proc/kallsyms
+//   symbolize-kallsyms-hidden.txt  the same file read as uid 65534 with kptr_restrict=0 and
+//                                  perf_event_paranoid=2: every address is 0
+//   symbolize-maps.txt             /proc/PID/maps of `sleep 30`
+//   symbolize-prog.elf             gcc -O1 -g -fno-omit-frame-pointer -pie -fPIE -o symbolize-prog.elf symbolize-prog.c
+//                                  && strip --strip-debug symbolize-prog.elf      (keeps .symtab)
+//   symbolize-prog.debug           objcopy --only-keep-debug symbolize-prog.elf symbolize-prog.debug
+//   symbolize-prog-stripped.elf    strip --strip-all -o symbolize-prog-stripped.elf symbolize-prog.elf
+//                                  && objcopy --add-gnu-debuglink=symbolize-prog.debug symbolize-prog-stripped.elf
+// `nm -S symbolize-prog.elf` at creation time (addresses below come from it):
+//   0000000000001000                  T _init            (size 0)
+//   0000000000001080 0000000000000022 T _start
+//   00000000000010b0                  t deregister_tm_clones (size 0)
+//   0000000000001180 0000000000000006 T leaf_add
+//   00000000000011c0 000000000000004a t middle_static
+//   0000000000001240 000000000000000e W weak_entry
+//   0000000000001280 000000000000000e T exported_alias   } same address: the global alias wins
+//   0000000000001280 000000000000000e t local_impl       }
+//   000000000000128e 0000000000000046 T main
+// Build ID 883bcb3cbd97a15c94cdeff9666be57769f27786; .gnu_debuglink CRC 0x3815edf2.
+
+@Suite struct SymbolizeTests {
+    static func fixtureURL(_ name: String, _ ext: String) throws -> URL {
+        try #require(Bundle.module.url(forResource: name, withExtension: ext, subdirectory: "Fixtures"))
+    }
+    static func text(_ name: String) throws -> String {
+        try String(contentsOf: fixtureURL(name, "txt"), encoding: .utf8)
+    }
+
+    // MARK: kallsyms
+
+    @Test func kallsymsNamesAndBounds() throws {
+        let k = try KernelSymbols(kallsyms: Self.text("symbolize-kallsyms"))
+        #expect(k.count > 300)
+        #expect(k.name(for: 0xffff_ffff_81e6_6b00) == "net_rx_action")
+        #expect(k.name(for: 0xffff_ffff_81e6_6b42) == "net_rx_action")
+        #expect(k.name(for: 0xffff_ffff_81e6_6dff) == "net_rx_action")
+        #expect(k.name(for: 0xffff_ffff_81e6_6e00) == "__pfx_busy_poll_stop.constprop.0")
+        #expect(k.name(for: 0xffff_ffff_81e6_6af8) == "__pfx_net_rx_action")
+        // Below the first symbol.
+        #expect(k.name(for: 0xffff_ffff_80ff_ffff) == nil)
+        #expect(k.name(for: 0) == nil)
+        // Four names at _stext's address: the function, not the section markers.
+        #expect(k.name(for: 0xffff_ffff_8100_0000) == "srso_alias_untrain_ret")
+        // The last text symbol stops at _etext; rodata beyond it is nobody's.
+        #expect(k.name(for: 0xffff_ffff_8220_90c4) == "__SCT__tp_func_ma_write")
+        #expect(k.name(for: 0xffff_ffff_8220_90c8) == nil)
+        #expect(k.name(for: 0xffff_ffff_8230_0000) == nil)
+        #expect(k.name(for: 0xffff_ffff_8240_0010) == nil)
+    }
+
+    @Test func kallsymsModuleSuffix() throws {
+        let k = try KernelSymbols(kallsyms: Self.text("symbolize-kallsyms"))
+        #expect(k.name(for: 0xffff_ffff_c020_1000) == "ftrace_trampoline [__builtin__ftrace]")
+        #expect(k.name(for: 0xffff_ffff_c020_1080) == "ftrace_trampoline [__builtin__ftrace]")
+        // Nothing after it to bound it: at most a page.
+        #expect(k.name(for: 0xffff_ffff_c020_3000) == nil)
+        #expect(k.name(for: .max) == nil)
+    }
+
+    @Test func kallsymsModuleBoundaries() throws {
+        let text = """
+        ffffffff81000000 T _stext
+        ffffffff81000100 T start_kernel
+        ffffffff81000200 T _etext
+        ffffffffc0000000 t alpha_one\t[alpha]
+        ffffffffc0000040 T alpha_two\t[alpha]
+        ffffffffc0000400 d alpha_data\t[alpha]
+        ffffffffc0001000 t beta_one\t[beta]
+        ffffffffc0001100 t beta_two\t[beta]
+        ffffffffc0009000 t gamma_one\t[gamma]
+        ffffffffc0009010 W gamma_weak\t[gamma]
+        ffffffffc0009010 t gamma_local\t[gamma]
+        """
+        let k = try KernelSymbols(kallsyms: text)
+        #expect(k.name(for: 0xffff_ffff_8100_0150) == "start_kernel")
+        #expect(k.name(for: 0xffff_ffff_8100_0200) == nil)
+        #expect(k.name(for: 0xffff_ffff_c000_0020) == "alpha_one [alpha]")
+        #expect(k.name(for: 0xffff_ffff_c000_03ff) == "alpha_two [alpha]")
+        #expect(k.name(for: 0xffff_ffff_c000_0400) == nil)  // module data is a barrier
+        #expect(k.name(for: 0xffff_ffff_c000_10ff) == "beta_one [beta]")
+        // beta_two's successor is another module: capped at a page, not stretched to gamma.
+        #expect(k.name(for: 0xffff_ffff_c000_1fff) == "beta_two [beta]")
+        #expect(k.name(for: 0xffff_ffff_c000_2100) == nil)
+        #expect(k.name(for: 0xffff_ffff_c000_9010) == "gamma_weak [gamma]")  // weak over local
+        #expect(k.count == 8)
+    }
+
+    @Test func kallsymsHiddenThrowsClearMessage() throws {
+        let hidden = try Self.text("symbolize-kallsyms-hidden")
+        let error = try #require(throws: SymbolizeError.self) { try KernelSymbols(kallsyms: hidden) }
+        #expect(error.message.hasPrefix("kernel addresses are hidden (/proc/sys/kernel/kptr_restrict="))
+        #expect(error.message.contains("run as root or set kernel.kptr_restrict=0"))
+        let two = try #require(throws: SymbolizeError.self) { try KernelSymbols(kallsyms: hidden, kptrRestrict: "2\n") }
+        #expect(two.message == "kernel addresses are hidden (/proc/sys/kernel/kptr_restrict=2): run as root or set kernel.kptr_restrict=0")
+        #expect(throws: SymbolizeError.self) { try KernelSymbols(kallsyms: "") }
+    }
+
+    // MARK: maps
+
+    @Test func parsesRecordedMaps() throws {
+        let maps = ProcessMaps.parse(try Self.text("symbolize-maps"))
+        #expect(maps.count == 37)
+        #expect(maps[0] == MemoryMapping(start: 0x561c_a681_0000, end: 0x561c_a681_2000, offset: 0, perms: "r--p",
+                                         inode: 254_651, path: "/usr/bin/sleep", device: "fe:00"))
+        let text = try #require(maps.first { $0.path.hasSuffix("libc.so.6") && $0.isExecutable })
+        #expect(text.start == 0x7efd_5e14_0000 && text.end == 0x7efd_5e29_6000 && text.offset == 0x26000)
+        #expect(maps.contains { $0.path == "" && $0.perms == "rw-p" })
+        #expect(maps.contains { $0.path == "[vdso]" && $0.isExecutable })
+        #expect(maps.last?.path == "[vsyscall]" && maps.last?.start == 0xffff_ffff_ff60_0000)
+    }
+
+    @Test func parsesPathsWithSpaces() {
+        let m = ProcessMaps.parse("7f0000000000-7f0000001000 r-xp 00001000 08:02 42   /opt/my app/lib x.so (deleted)\n")
+        #expect(m.count == 1)
+        #expect(m.first?.path == "/opt/my app/lib x.so (deleted)")
+        #expect(ProcessMaps.parse("garbage\n\n").isEmpty)
+    }
+
+    // MARK: ELF
+
+    @Test func parsesELFFixture() throws {
+        let elf = try ELFFile(path: Self.fixtureURL("symbolize-prog", "elf").path)
+        #expect(elf.type == ELFFile.ET_DYN)
+        #expect(elf.buildID == "883bcb3cbd97a15c94cdeff9666be57769f27786")
+        #expect(elf.hasSymtab)
+        let names = Set(elf.symtab.map(\.name))
+        #expect(names.isSuperset(of: ["leaf_add", "middle_static", "weak_entry", "exported_alias", "local_impl", "main", "_start"]))
+        #expect(!names.contains("__abi_tag") && !names.contains("completed.0"))  // objects are not code
+        #expect(elf.loadSegments.count == 4)
+        #expect(elf.virtualAddress(forFileOffset: 0x1180) == 0x1180)
+        // The RW segment is where file offset and vaddr differ (0x2dd0 -> 0x3dd0).
+        #expect(elf.virtualAddress(forFileOffset: 0x2de0) == 0x3de0)
+        #expect(elf.virtualAddress(forFileOffset: 0x10_0000) == nil)
+
+        let stripped = try ELFFile(path: Self.fixtureURL("symbolize-prog-stripped", "elf").path)
+        #expect(!stripped.hasSymtab && stripped.symtab.isEmpty)
+        #expect(stripped.buildID == elf.buildID)
+        #expect(stripped.debugLink?.name == "symbolize-prog.debug")
+        #expect(stripped.debugLink?.crc == 0x3815_edf2)
+        let debugData = try Data(contentsOf: Self.fixtureURL("symbolize-prog", "debug"))
+        #expect(debugData.withUnsafeBytes { CRC32.checksum($0) } == 0x3815_edf2)
+    }
+
+    @Test func symbolLookupRespectsSizes() throws {
+        let elf = try ELFFile(path: Self.fixtureURL("symbolize-prog", "elf").path)
+        let t = SymbolTable(elf.symtab)
+        #expect(t.lookup(0x1180) == "leaf_add")
+        #expect(t.lookup(0x1185) == "leaf_add")
+        #expect(t.lookup(0x1186) == nil)  // alignment padding after leaf_add
+        #expect(t.lookup(0x11bf) == nil)
+        #expect(t.lookup(0x11c0) == "middle_static")
+        #expect(t.lookup(0x1209) == "middle_static")
+        #expect(t.lookup(0x120a) == nil)
+        #expect(t.lookup(0x1245) == "weak_entry")
+        #expect(t.lookup(0x1284) == "exported_alias")  // global beats the local alias
+        #expect(t.lookup(0x12a0) == "main")
+        #expect(t.lookup(0x1000) == "_init")  // size 0: exact address only
+        #expect(t.lookup(0x1004) == nil)
+        #expect(t.lookup(0x10b4) == nil)
+        #expect(t.lookup(0x0fff) == nil)
+        #expect(t.lookup(.max) == nil)
+    }
+
+    @Test func nestedAndOverlappingSymbols() {
+        let t = SymbolTable([
+            ELFSymbol(name: "outer", value: 0x1000, size: 0x100, binding: 1),
+            ELFSymbol(name: "inner", value: 0x1040, size: 0x10, binding: 0),
+            ELFSymbol(name: "__weak_alias", value: 0x1000, size: 0x100, binding: 2),
+            ELFSymbol(name: "label", value: 0x1080, size: 0, binding: 0),
+        ])
+        #expect(t.lookup(0x1010) == "outer")
+        #expect(t.lookup(0x1044) == "inner")
+        #expect(t.lookup(0x1050) == "outer")  // after inner ends, the enclosing symbol still covers it
+        #expect(t.lookup(0x1080) == "label")
+        #expect(t.lookup(0x1081) == "outer")
+        #expect(t.lookup(0x1100) == nil)
+    }
+
+    @Test func malformedELFDoesNotTrap() throws {
+        let bytes = try Data(contentsOf: Self.fixtureURL("symbolize-prog", "elf"))
+        #expect(throws: SymbolizeError.self) { try ELFFile(data: Data("not an elf".utf8)) }
+        for cut in [64, 100, 0x400, 0x1000, bytes.count - 10] {
+            _ = try? ELFFile(data: bytes.prefix(cut))  // must not crash; partial results are fine
+        }
+        var scrambled = bytes
+        for i in stride(from: 0x28, to: 0x40, by: 1) { scrambled[i] = 0xff }  // e_shoff, counts
+        _ = try? ELFFile(data: scrambled)
+    }
+
+    // MARK: user symbolizer
+
+    /// A PIE laid out as the kernel would map it at `base`, pointing at a fixture file.
+    static func pieMappings(_ path: String, base: UInt64) -> [MemoryMapping] {
+        [
+            MemoryMapping(start: base, end: base + 0x1000, offset: 0, perms: "r--p", inode: 7, path: path),
+            MemoryMapping(start: base + 0x1000, end: base + 0x2000, offset: 0x1000, perms: "r-xp", inode: 7, path: path),
+            MemoryMapping(start: base + 0x2000, end: base + 0x3000, offset: 0x2000, perms: "r--p", inode: 7, path: path),
+            MemoryMapping(start: base + 0x3000, end: base + 0x5000, offset: 0x2000, perms: "rw-p", inode: 7, path: path),
+            MemoryMapping(start: 0x7fff_0000_0000, end: 0x7fff_0002_1000, offset: 0, perms: "rw-p", inode: 0, path: "[stack]"),
+        ]
+    }
+
+    static let fakePid: Int32 = .max  // no such /proc entry: files are read by plain path
+
+    @Test func pieTranslation() throws {
+        let path = try Self.fixtureURL("symbolize-prog", "elf").path
+        let base: UInt64 = 0x55d3_a9c0_0000
+        let s = UserSymbolizer(debugRoots: [])
+        s.capture(pid: Self.fakePid, mappings: Self.pieMappings(path, base: base))
+        #expect(s.name(pid: Self.fakePid, address: base + 0x1183) == "leaf_add")
+        #expect(s.name(pid: Self.fakePid, address: base + 0x11f0) == "middle_static")
+        #expect(s.name(pid: Self.fakePid, address: base + 0x1286) == "exported_alias")
+        #expect(s.name(pid: Self.fakePid, address: base + 0x12c0) == "main")
+        #expect(s.name(pid: Self.fakePid, address: base + 0x1190) == "[unknown] (symbolize-prog.elf)")  // padding
+        #expect(s.name(pid: Self.fakePid, address: base + 0x3010) == "[unknown] (symbolize-prog.elf)")  // data
+        #expect(s.name(pid: Self.fakePid, address: 0x7fff_0000_0100) == "[unknown] ([stack])")
+        #expect(s.name(pid: Self.fakePid, address: 0x1234) == "[unknown]")
+        #expect(s.symbolSource(pid: Self.fakePid, address: base + 0x1183) == ".symtab")
+
+        // Text mapped somewhere unrelated to its offset: still file offset -> PT_LOAD -> vaddr.
+        let odd: [MemoryMapping] = [MemoryMapping(start: 0x4000_0000, end: 0x4000_1000, offset: 0x1000,
+                                                 perms: "r-xp", inode: 7, path: path)]
+        s.capture(pid: Self.fakePid - 1, mappings: odd)
+        #expect(s.name(pid: Self.fakePid - 1, address: 0x4000_0180) == "leaf_add")
+        #expect(s.name(pid: Self.fakePid - 1, address: 0x4000_0240) == "weak_entry")
+    }
+
+    @Test func strippedBinaryUsesDebuglinkNextToIt() throws {
+        let path = try Self.fixtureURL("symbolize-prog-stripped", "elf").path
+        let base: UInt64 = 0x5600_0000_0000
+        let s = UserSymbolizer(debugRoots: [])
+        s.capture(pid: Self.fakePid, mappings: Self.pieMappings(path, base: base))
+        #expect(s.name(pid: Self.fakePid, address: base + 0x11f0) == "middle_static")  // a local: only in .symtab
+        #expect(s.name(pid: Self.fakePid, address: base + 0x1183) == "leaf_add")
+        #expect(s.name(pid: Self.fakePid, address: base + 0x1190) == "[unknown] (symbolize-prog-stripped.elf)")
+        #expect(s.symbolSource(pid: Self.fakePid, address: base + 0x1183) == "debug file")
+    }
+
+    @Test func strippedBinaryUsesBuildIDDebugRoot() throws {
+        let fm = FileManager.default
+        let tmp = fm.temporaryDirectory.appendingPathComponent("ktrace-symbolize-\(UUID().uuidString)")
+        defer { try? fm.removeItem(at: tmp) }
+        let bin = tmp.appendingPathComponent("bin/prog")
+        let idDir = tmp.appendingPathComponent("debug/.build-id/88")
+        try fm.createDirectory(at: bin.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try fm.createDirectory(at: idDir, withIntermediateDirectories: true)
+        try fm.copyItem(at: Self.fixtureURL("symbolize-prog-stripped", "elf"), to: bin)
+        let base: UInt64 = 0x5600_0000_0000
+
+        // No debug file anywhere: .dynsym of this program has no defined functions.
+        let none = UserSymbolizer(debugRoots: [tmp.appendingPathComponent("debug").path])
+        none.capture(pid: Self.fakePid, mappings: Self.pieMappings(bin.path, base: base))
+        #expect(none.name(pid: Self.fakePid, address: base + 0x1183) == "[unknown] (prog)")
+        #expect(none.symbolSource(pid: Self.fakePid, address: base + 0x1183) == ".dynsym")
+
+        try fm.copyItem(at: Self.fixtureURL("symbolize-prog", "debug"),
+                        to: idDir.appendingPathComponent("3bcb3cbd97a15c94cdeff9666be57769f27786.debug"))
+        let s = UserSymbolizer(debugRoots: [tmp.appendingPathComponent("debug").path])
+        s.capture(pid: Self.fakePid, mappings: Self.pieMappings(bin.path, base: base))
+        #expect(s.name(pid: Self.fakePid, address: base + 0x1183) == "leaf_add")
+        #expect(s.name(pid: Self.fakePid, address: base + 0x11c4) == "middle_static")
+        #expect(s.symbolSource(pid: Self.fakePid, address: base + 0x1183) == "debug file")
+    }
+
+    @Test func debugFileWithOtherBuildIDIsRejected() throws {
+        let fm = FileManager.default
+        let tmp = fm.temporaryDirectory.appendingPathComponent("ktrace-symbolize-\(UUID().uuidString)")
+        defer { try? fm.removeItem(at: tmp) }
+        try fm.createDirectory(at: tmp, withIntermediateDirectories: true)
+        try fm.copyItem(at: Self.fixtureURL("symbolize-prog-stripped", "elf"), to: tmp.appendingPathComponent("prog"))
+        // A debug file of the right name but another build: flip one byte of its build-id note.
+        var debug = try Data(contentsOf: Self.fixtureURL("symbolize-prog", "debug"))
+        let id: [UInt8] = [0x88, 0x3b, 0xcb, 0x3c]
+        let at = try #require(debug.firstRange(of: Data(id))).lowerBound
+        debug[at] ^= 0xff
+        try debug.write(to: tmp.appendingPathComponent("symbolize-prog.debug"))
+        let s = UserSymbolizer(debugRoots: [])
+        s.capture(pid: Self.fakePid, mappings: Self.pieMappings(tmp.appendingPathComponent("prog").path, base: 0x1_0000_0000))
+        #expect(s.name(pid: Self.fakePid, address: 0x1_0000_1183) == "[unknown] (prog)")
+    }
+
+    @Test func liveSelfResolvesLibcFunction() throws {
+        // This very process, through /proc/self-equivalent paths: libc's getpid must come back by name
+        // (from .symtab, a debug file or .dynsym, whichever this host has).
+        let pid = getpid()
+        let fn: @convention(c) () -> pid_t = getpid
+        let address = UInt64(UInt(bitPattern: unsafeBitCast(fn, to: Int.self)))
+        let s = UserSymbolizer()
+        s.capture(pid: pid)
+        #expect(s.name(pid: pid, address: address + 1).contains("getpid"))
+        #expect(s.name(pid: pid, address: 8) == "[unknown]")
+    }
+}
