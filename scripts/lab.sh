@@ -99,7 +99,7 @@ http_code() {
 
 # The bridge-nf sysctl as seen inside the host netns ("" if the kernel has no bridge netfilter).
 brnf_file=/proc/sys/net/bridge/bridge-nf-call-iptables
-brnf_value() { ns_exists "$NS_HOST" && nsx "$NS_HOST" cat "$brnf_file" 2>/dev/null || true; }
+brnf_value() { if ns_exists "$NS_HOST"; then nsx "$NS_HOST" cat "$brnf_file" 2>/dev/null || true; fi; }
 
 # ───────────────────────────── up ─────────────────────────────
 ensure_ns() {
@@ -185,7 +185,13 @@ EOF
 }
 
 start_nginx() {
-  [[ -n $(nginx_pid) ]] && return 0
+  local p; p=$(nginx_pid)
+  if [[ -n $p ]]; then
+    [[ $(ip netns identify "$p" 2>/dev/null) == "$NS_CTR" ]] && return 0
+    # Ours (our pid file) but its namespace was deleted under it: it can no longer be reached.
+    warn "nginx $p lost its namespace $NS_CTR: restarting it"
+    kill_pids "$p"
+  fi
   write_nginx_conf
   nsx "$NS_CTR" nginx -q -p "$STATE" -e "$STATE/nginx-error.log" -c "$STATE/nginx.conf" -t
   nsx "$NS_CTR" nginx -p "$STATE" -e "$STATE/nginx-error.log" -c "$STATE/nginx.conf"
@@ -271,10 +277,16 @@ cmd_down() {
   # 1. loads first, so they stop their hping3 and report
   mapfile -t pids < <(load_pids)
   [[ ${#pids[@]} -gt 0 ]] && { log "down: stopping load(s) ${pids[*]}"; kill_pids "${pids[@]}"; }
-  # 2. every process still in our namespaces (nginx, hping3, ping, ...) — all started by this lab
+  # 2. our nginx (also when its namespace was deleted under it), then every process still in our
+  #    namespaces (hping3, ...) — all started by this lab
+  p=$(nginx_pid); [[ -z $p ]] || kill_pids "$p"
   for ns in $(our_namespaces); do
     mapfile -t pids < <(ip netns pids "$ns" 2>/dev/null)
     [[ ${#pids[@]} -gt 0 ]] && { log "down: stopping processes in $ns: ${pids[*]}"; kill_pids "${pids[@]}"; }
+  done
+  for ns in $(our_namespaces); do
+    p=$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')
+    [[ -z $p ]] || die 1 "down: processes still in $ns after SIGKILL: $p"
   done
   # 3. the namespaces; their veths, bridge, addresses, routes, iptables/nft rules and sysctls go with them
   for ns in $(our_namespaces); do ip netns del "$ns"; done
@@ -332,25 +344,26 @@ cmd_curl() {
 # Counters sampled before and after a load.
 declare -A S0 S1
 # snapshot ARRAYNAME   per-CPU /proc/stat, ksoftirqd times, softnet drops, link counters, clock.
+# shellcheck disable=SC2034  # S is written through the nameref
 snapshot() {
   local -n S=$1
   local line cpu f p
-  S[t]=$(now_s)
+  S["t"]=$(now_s)
   while read -r line; do
-    read -r cpu f <<<"$line"; S[stat_${cpu#cpu}]=$f
+    read -r cpu f <<<"$line"; S["stat_${cpu#cpu}"]=$f
   done < <(grep -E '^cpu[0-9]+ ' /proc/stat)
   for cpu in $(online_cpus); do
     p=$(pgrep -x "ksoftirqd/$cpu" | head -1 || true)
     # fields after "pid (comm) ": state=1 ... utime=12 stime=13
-    [[ -n $p ]] && S[ksi_$cpu]=$(sed 's/^.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')
+    [[ -n $p ]] && S["ksi_$cpu"]=$(sed 's/^.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')
   done
   # /proc/net/softnet_stat: one line per CPU with a backlog; col 2 = drops (hex); col 13 = CPU id (hex)
   local drops=0 _processed dropped _rest
   while read -r _processed dropped _rest; do drops=$((drops + 16#$dropped)); done </proc/net/softnet_stat
-  S[softnet_drop]=$drops
-  S[cli_tx]=$(nsx "$NS_CLI" cat "/sys/class/net/$PEER_IF/statistics/tx_packets" 2>/dev/null || echo 0)
-  S[host_rx]=$(nsx "$NS_HOST" cat "/sys/class/net/$HOST_IF_CLI/statistics/rx_packets" 2>/dev/null || echo 0)
-  S[host_rxdrop]=$(nsx "$NS_HOST" cat "/sys/class/net/$HOST_IF_CLI/statistics/rx_dropped" 2>/dev/null || echo 0)
+  S["softnet_drop"]=$drops
+  S["cli_tx"]=$(nsx "$NS_CLI" cat "/sys/class/net/$PEER_IF/statistics/tx_packets" 2>/dev/null || echo 0)
+  S["host_rx"]=$(nsx "$NS_HOST" cat "/sys/class/net/$HOST_IF_CLI/statistics/rx_packets" 2>/dev/null || echo 0)
+  S["host_rxdrop"]=$(nsx "$NS_HOST" cat "/sys/class/net/$HOST_IF_CLI/statistics/rx_dropped" 2>/dev/null || echo 0)
 }
 
 # nft_counter NAME   packets of a named counter in this load's table (0 if unavailable).
@@ -392,7 +405,7 @@ finish_load() {
     snapshot S1
     report_load || warn "could not compute load report"
   fi
-  ns_exists "$NS_CLI" && nsx "$NS_CLI" nft delete table ip "$NFT_LOAD_TABLE" 2>/dev/null || true
+  if ns_exists "$NS_CLI"; then nsx "$NS_CLI" nft delete table ip "$NFT_LOAD_TABLE" 2>/dev/null || true; fi
   rm -f "$STATE/load.$$.pid"
   exit "$rc"
 }
@@ -478,11 +491,13 @@ cmd_load() {
   LOAD_PID=$!
   local rc=0
   wait "$LOAD_PID" || rc=$?
-  # 124 = stopped by timeout (the normal end of a run); hping3 -c ends with 0 or 1 (no replies).
+  # 124 = stopped by timeout (the normal end of a run); hping3 -c ends with 0, or 1 when nothing
+  # answered (SYN-ACKs go to the kernel, not to hping3). --flood only ends early on an error.
   if [[ $mode == flood && $(nft_counter capped) -gt 0 ]]; then
     log "load flood: the ${LOAD_CAP}-packet cap was reached; hping3 stopped at its first refused sendto()"
-  elif [[ $rc -ne 0 && $rc -ne 124 && $rc -ne 1 ]]; then
-    warn "load generator exited with $rc: $(tail -n 3 "$LOAD_LOG" | tr '\n' ' ')"
+  elif [[ $rc -ne 0 && $rc -ne 124 ]] && [[ $rc -ne 1 || $mode == flood ]]; then
+    warn "load generator failed (exit $rc): $(tail -n 3 "$LOAD_LOG" | tr '\n' ' ')"
+    exit 1
   fi
   exit 0
 }

@@ -102,24 +102,44 @@ softirq_shares() {
     "$f" 2>/dev/null || echo "? ?"
 }
 
-# netrx_top FILE   most frequent frame right under net_rx_action, and the hottest leaf, in a folded file.
+# netrx_top FILE   in a folded-stacks file: the deepest frame of the dominant path under net_rx_action
+# (followed while one child holds >= 50% of net_rx_action's samples, at most 5 frames deep) and the
+# hottest leaf frame below net_rx_action.
 netrx_top() {
   local f=$1
   [[ -s $f ]] || { echo "no folded file"; return; }
-  awk '{
+  awk '
+    function clean(x) { sub(/\+0x[0-9a-f]+.*/, "", x); return x }
+    {
       n = $NF; stack = $0; sub(/[ \t]+[0-9]+$/, "", stack)
+      all += n
       k = split(stack, fr, ";")
-      for (i = 1; i < k; i++) if (fr[i] ~ /(^|[^a-z_])net_rx_action([^a-z_]|$)/) {
-        c = fr[i + 1]; sub(/\+0x[0-9a-f]+.*/, "", c); child[c] += n
-        l = fr[k]; sub(/\+0x[0-9a-f]+.*/, "", l); leaf[l] += n
-        tot += n; break
+      for (i = 1; i < k; i++) if (clean(fr[i]) == "net_rx_action") {
+        path = ""
+        for (j = i + 1; j <= k && j <= i + 5; j++) {
+          path = path (path == "" ? "" : ";") clean(fr[j]); cnt[j - i, path] += n
+        }
+        leaf[clean(fr[k])] += n; tot += n
+        break
       }
     }
     END {
       if (tot == 0) { print "no stacks through net_rx_action"; exit }
-      for (c in child) if (child[c] > bc) { bc = child[c]; best = c }
+      cur = ""; share = 1
+      for (d = 1; d <= 5; d++) {
+        best = ""; bc = 0
+        for (key in cnt) {
+          split(key, kp, SUBSEP)
+          if (kp[1] != d) continue
+          if (cur != "" && index(kp[2], cur ";") != 1) continue
+          if (cnt[key] > bc) { bc = cnt[key]; best = kp[2] }
+        }
+        if (best == "" || bc < tot / 2) break
+        cur = best; share = bc / tot
+      }
+      d = split(cur, pf, ";"); top = (d > 0 ? pf[d] : "(no dominant child)")
       for (l in leaf) if (leaf[l] > bl) { bl = leaf[l]; bestl = l }
-      printf "%s (%.0f%%), hottest leaf %s (%.0f%%)", best, 100 * bc / tot, bestl, 100 * bl / tot
+      printf "%s (%.0f%%), hottest leaf %s (%.0f%%)", top, 100 * share, bestl, 100 * bl / tot
     }' "$f"
 }
 
@@ -172,7 +192,7 @@ cmd_run() {
     "$(result_field "$f" syn_per_s)" "$(result_field "$f" rx_si_pct)" "$(result_field "$f" ksoftirqd_rx_pct)"
   printf 'NET_RX share    paced %s | flood %s of softirq time (ktrace softirq --json)\n' "${sp%% *}" "${sf%% *}"
   printf 'ksoftirqd share paced %s | flood %s of softirq time ran in ksoftirqd (ktrace softirq --json)\n' "${sp##* }" "${sf##* }"
-  printf 'net_rx_action   paced: %s | flood: %s\n' \
+  printf 'net_rx_action   paced: %s | flood: %s  (ksoftirqd stacks)\n' \
     "$(netrx_top "$out/ksoftirqd-paced.folded")" "$(netrx_top "$out/ksoftirqd-flood.folded")"
   printf 'files           %s/{ksoftirqd-{paced,flood}.svg,ksoftirqd-*.folded,trace-*.json,softirq-*.txt,softirq-*.jsonl,load-*.txt}\n' "$out"
 

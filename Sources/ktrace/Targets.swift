@@ -160,7 +160,7 @@ struct TargetOptions: ParsableArguments {
             let step = endNs.map { min(Int(($0 - now) / 1_000_000), 200) } ?? 200
             if kt_wait_ms(max(step, 1)) != 0 { break }
             poll?()
-            if !ids.isEmpty, ids.allSatisfy({ !FileManager.default.fileExists(atPath: "/proc/\($0)") }) {
+            if !ids.isEmpty, ids.allSatisfy({ !isAlive($0) }) {
                 let secs = Double(kt_monotonic_ns() - start) / 1e9
                 note("target \(ids.map(String.init).joined(separator: ",")) exited after \(String(format: "%.1f", secs)) s: showing what was sampled until then")
                 break
@@ -168,6 +168,14 @@ struct TargetOptions: ParsableArguments {
         }
         return Double(kt_monotonic_ns() - start) / 1e9
     }
+}
+
+/// A task that exists and has not exited (a zombie waiting for its parent counts as gone).
+func isAlive(_ pid: Int32) -> Bool {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let close = stat.lastIndex(of: ")") else { return false }
+    let state = stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first
+    return state != "Z" && state != "X"
 }
 
 func processName(_ pid: Int32) -> String? {

@@ -52,6 +52,8 @@ struct TimelineCommand: ParsableCommand {
         }
         kt_install_signal_handlers()
         let ctl = target.control(kernelStack: true, userStack: true, perThread: true, aggregate: false, events: true)
+        // The window opens before attaching, so the first events fall inside it.
+        let start = kt_monotonic_ns()
         let handle = target.openProfile(ctl: ctl, stackStorage: stackStorage, countEntries: 1, ringbufBytes: ringbuf,
                                         trackSoftirq: true, trackSwitch: true)
         defer { kt_profile_close(handle) }
@@ -60,7 +62,6 @@ struct TimelineCommand: ParsableCommand {
         if target.duration == nil { note("recording \(target.describe)... hit Ctrl-C to end.") }
 
         var events: [kt_event] = []
-        let start = kt_monotonic_ns()
         let drain = {
             let n = Int(kt_profile_poll(handle, 0))
             if n > 0, let p = kt_profile_events(handle) {

@@ -35,76 +35,129 @@ func run(_ path: String, _ args: [String], timeout: Double = 120, env: [String: 
     return p.wait(timeout: timeout)
 }
 
-/// A child process. Its stderr (and stdout unless streamed) go to temporary files, so a chatty child
-/// never blocks on a full pipe; a streamed stdout is read line by line while the child runs.
+/// A child process, spawned and reaped with posix_spawn/waitpid directly (Foundation's Process has been
+/// seen here never noticing that a child exited). Its stderr (and stdout unless streamed) go to
+/// temporary files, so a chatty child never blocks on a full pipe; a streamed stdout is read line by line
+/// while the child runs.
 final class Spawned: @unchecked Sendable {
-    let process = Process()
-    private let outPipe: Pipe?
-    private let outFile: URL, errFile: URL
+    let pid: Int32
+    private var readFD: Int32 = -1
+    private let outFile: String, errFile: String
     private var buffer = Data()
+    private var exitStatus: Int32?
 
     init(_ path: String, _ args: [String], env: [String: String] = [:], streamStdout: Bool = true) throws {
-        let tmp = FileManager.default.temporaryDirectory
-        outFile = tmp.appendingPathComponent("ktrace-test-\(UUID().uuidString).out")
-        errFile = tmp.appendingPathComponent("ktrace-test-\(UUID().uuidString).err")
-        FileManager.default.createFile(atPath: outFile.path, contents: nil)
-        FileManager.default.createFile(atPath: errFile.path, contents: nil)
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = args
-        var e = ProcessInfo.processInfo.environment
-        for (k, v) in env { e[k] = v }
-        process.environment = e
+        let tmp = FileManager.default.temporaryDirectory.path
+        outFile = "\(tmp)/ktrace-test-\(UUID().uuidString).out"
+        errFile = "\(tmp)/ktrace-test-\(UUID().uuidString).err"
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        var fds: [Int32] = [-1, -1]
         if streamStdout {
-            let pipe = Pipe()
-            outPipe = pipe
-            process.standardOutput = pipe
+            guard pipe(&fds) == 0 else { throw LabError("pipe: \(errno)") }
+            posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
+            posix_spawn_file_actions_addclose(&actions, fds[0])
+            posix_spawn_file_actions_addclose(&actions, fds[1])
         } else {
-            outPipe = nil
-            process.standardOutput = try FileHandle(forWritingTo: outFile)
+            posix_spawn_file_actions_addopen(&actions, 1, outFile, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         }
-        process.standardError = try FileHandle(forWritingTo: errFile)
-        try process.run()
+        posix_spawn_file_actions_addopen(&actions, 2, errFile, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        // Children start with default signal handling and nothing blocked, whatever this runner does.
+        var all = sigset_t(), none = sigset_t()
+        sigfillset(&all)
+        sigemptyset(&none)
+        posix_spawnattr_setsigdefault(&attr, &all)
+        posix_spawnattr_setsigmask(&attr, &none)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        var environment = ProcessInfo.processInfo.environment
+        for (k, v) in env { environment[k] = v }
+        let argv = ([path] + args).map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
+        var child: pid_t = 0
+        let rc = posix_spawn(&child, path, &actions, &attr, argv, envp)
+        if streamStdout { close(fds[1]); readFD = fds[0] }
+        guard rc == 0 else { throw LabError("spawn \(path): \(String(cString: strerror(rc)))") }
+        pid = child
     }
-
-    var pid: Int32 { process.processIdentifier }
 
     /// Next complete stdout line (streamed children only), or nil at end of output.
     func readLine() -> String? {
-        guard let outPipe else { return nil }
+        guard readFD >= 0 else { return nil }
+        var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
             if let nl = buffer.firstIndex(of: 0x0A) {
                 let line = String(decoding: buffer[buffer.startIndex..<nl], as: UTF8.self)
                 buffer.removeSubrange(buffer.startIndex...nl)
                 return line
             }
-            let chunk = outPipe.fileHandleForReading.availableData
-            if chunk.isEmpty {
+            let n = read(readFD, &chunk, chunk.count)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 {
                 if buffer.isEmpty { return nil }
                 defer { buffer.removeAll() }
                 return String(decoding: buffer, as: UTF8.self)
             }
-            buffer.append(chunk)
+            buffer.append(contentsOf: chunk[0..<n])
         }
     }
 
-    func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+    func signal(_ sig: Int32) { kill(pid, sig) }
 
-    /// Wait for exit (SIGKILL after timeout). For a streamed child, read its lines first.
+    /// Reap the child if it has exited (non-blocking).
+    private func poll() -> Bool {
+        if exitStatus != nil { return true }
+        var status: Int32 = 0
+        let r = waitpid(pid, &status, WNOHANG)
+        guard r == pid else { return false }
+        // Exit code, or 128 + signal number as a shell reports it.
+        exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return true
+    }
+
+    /// Wait for exit (SIGKILL after timeout). A streamed child's remaining output is read too.
     func wait(timeout: Double) -> RunResult {
         let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+        var out = Data()
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while !poll() {
+            if Date() >= deadline {
+                kill(pid, SIGKILL)
+                while !poll() { usleep(10_000) }
+                break
+            }
+            if readFD >= 0 {
+                // Keep the pipe drained while waiting.
+                var p = pollfd(fd: readFD, events: Int16(POLLIN), revents: 0)
+                if Glibc.poll(&p, 1, 20) > 0 {
+                    let n = read(readFD, &chunk, chunk.count)
+                    if n > 0 { out.append(contentsOf: chunk[0..<n]) } else { usleep(20_000) }
+                }
+            } else {
+                usleep(20_000)
+            }
         }
-        var out = buffer
-        if let outPipe { out.append(outPipe.fileHandleForReading.readDataToEndOfFile()) }
-        else { out = (try? Data(contentsOf: outFile)) ?? Data() }
-        let err = (try? Data(contentsOf: errFile)) ?? Data()
-        try? FileManager.default.removeItem(at: outFile)
-        try? FileManager.default.removeItem(at: errFile)
-        return RunResult(status: process.terminationStatus, stdout: String(decoding: out, as: UTF8.self),
-                         stderr: String(decoding: err, as: UTF8.self))
+        if readFD >= 0 {
+            while true {
+                let n = read(readFD, &chunk, chunk.count)
+                if n <= 0 { break }
+                out.append(contentsOf: chunk[0..<n])
+            }
+            close(readFD)
+            readFD = -1
+        }
+        let stdout = buffer + out + ((try? Data(contentsOf: URL(fileURLWithPath: outFile))) ?? Data())
+        buffer.removeAll()
+        let stderr = (try? Data(contentsOf: URL(fileURLWithPath: errFile))) ?? Data()
+        unlink(outFile)
+        unlink(errFile)
+        return RunResult(status: exitStatus ?? -1, stdout: String(decoding: stdout, as: UTF8.self),
+                         stderr: String(decoding: stderr, as: UTF8.self))
     }
 }
 

@@ -21,6 +21,11 @@ import Testing
             let a = UInt64(line, radix: 16)!
             print(String(a, radix: 16), "->", s.name(pid: pid, address: a), s.symbolSource(pid: pid, address: a) ?? "-")
         }
+        let nodebug = UserSymbolizer(debugRoots: [])
+        for line in (env["SCRATCH_ADDRS"] ?? "").split(separator: ",").prefix(7) {
+            let a = UInt64(line, radix: 16)!
+            print("nodebug", String(a, radix: 16), "->", nodebug.name(pid: pid, address: a), nodebug.symbolSource(pid: pid, address: a) ?? "-")
+        }
         let addrs = (env["SCRATCH_ADDRS"] ?? "").split(separator: ",").map { UInt64($0, radix: 16)! }
         t0 = Date()
         var n = 0

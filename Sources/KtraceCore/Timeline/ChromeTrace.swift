@@ -66,14 +66,15 @@ public enum ChromeTrace {
 
         // Threads
         let procNames = t.exportProcessNames()
-        let switches = t.exportSwitches()
+        let away = t.exportAwayIndex(t.exportSwitches())
         var namedPids = Set<Int32>()
         for th in t.exportThreads() {
             let pid = Int(th.key.pid)
             let tid = th.key.isIdle ? th.key.cpu : Int(th.key.tid)
             if namedPids.insert(th.key.pid).inserted { name(pid: pid, procNames[th.key.pid] ?? th.samples[0].comm) }
             name(pid: pid, tid: tid, th.label)
-            for s in FlameChart.spans(samples: th.samples, periodNs: t.samplePeriodNs, switches: switches) {
+            for s in FlameChart.spans(samples: th.samples, periodNs: t.samplePeriodNs,
+                                            away: away.away(for: th.samples, periodNs: t.samplePeriodNs)) {
                 complete(s.name, cat: "stack", start: s.start, end: s.end, pid: pid, tid: tid)
             }
         }
@@ -101,10 +102,18 @@ public enum ChromeTrace {
         if fr == 0 { return String(ip) } // integers are read exactly
         let digits = String(fr)
         let plain = String(ip) + "." + String(repeating: "0", count: 3 - digits.count) + digits
-        return readsBack(plain, as: ns) ? plain : plain + "1"
+        return readsBack(ip: ip, frac: fr, scale: 1000, as: ns) ? plain : plain + "1"
     }
 
-    /// Whether both ways of reading a decimal (correctly rounded strtod, and Perfetto's own
+    /// `readsBack` without parsing text, for "ip.frac" with `frac` over `scale`: a correctly rounded
+    /// parse of it is the IEEE quotient of the two exact integers (all below 2^53 here).
+    static func readsBack(ip: UInt64, frac: UInt64, scale: UInt64, as ns: UInt64) -> Bool {
+        let strtod = Double(ip * scale + frac) / Double(scale)
+        let naive = Double(ip) + Double(frac) / Double(scale)
+        return UInt64(strtod * 1000) == ns && UInt64(naive * 1000) == ns
+    }
+
+    /// Text form of the check, the reference the numeric one is tested against: whether both ways of reading a decimal (correctly rounded strtod, and Perfetto's own
     /// integer-part + fraction/10^k) then truncating ×1000 give `ns`.
     static func readsBack(_ s: String, as ns: UInt64) -> Bool {
         guard let d = Double(s) else { return false }

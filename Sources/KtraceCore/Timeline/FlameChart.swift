@@ -30,8 +30,13 @@ public enum FlameChart {
     /// used (for tid 0, the per-CPU idle task, only those on the samples' CPU).
     /// Result sorted by (start, depth), so a parent comes before the children that start with it.
     public static func spans(samples: [TimelineSample], periodNs: UInt64, switches: [SwitchEvent] = []) -> [FlameSpan] {
+        spans(samples: samples, periodNs: periodNs, away: awayTimes(of: samples, in: switches)[...])
+    }
+
+    /// `away`: sorted times this thread was switched away (see `awayTimes`).
+    static func spans(samples: [TimelineSample], periodNs: UInt64, away: ArraySlice<UInt64>) -> [FlameSpan] {
         var out: [FlameSpan] = []
-        for run in runs(samples: samples, periodNs: periodNs, switches: switches) {
+        for run in runs(samples: samples, periodNs: periodNs, away: away) {
             var open: [(name: String, start: UInt64)] = []
             func close(downTo k: Int, at t: UInt64) {
                 while open.count > k {
@@ -59,27 +64,31 @@ public enum FlameChart {
         var end: UInt64
     }
 
-    /// Splits one thread's sorted samples where a gap or a switch away interrupts them.
-    static func runs(samples: [TimelineSample], periodNs: UInt64, switches: [SwitchEvent]) -> [Run] {
+    /// Sorted times at which the thread of `samples` was switched away. The idle task is tid 0 on every
+    /// CPU: only its own CPU's switches concern it.
+    static func awayTimes(of samples: [TimelineSample], in switches: [SwitchEvent]) -> [UInt64] {
         guard let first = samples.first else { return [] }
-        let p = max(periodNs, 1)
-        // The idle task is tid 0 on every CPU: only its own CPU's switches concern it.
-        let away = switches
+        return switches
             .filter { $0.prevTid == first.tid && (first.tid != 0 || $0.cpu == first.cpu) }
             .map(\.ts)
             .sorted()
+    }
+
+    /// Splits one thread's sorted samples where a gap or a switch away (`away`, sorted) interrupts them.
+    static func runs(samples: [TimelineSample], periodNs: UInt64, away: ArraySlice<UInt64>) -> [Run] {
+        let p = max(periodNs, 1)
         var runs: [Run] = []
         var runStart = 0
-        var j = 0 // first switch not yet behind the current sample
+        var j = away.startIndex // first switch not yet behind the current sample
         for i in samples.indices {
             let last = samples[i].ts
-            while j < away.count, away[j] <= last { j += 1 }
+            while j < away.endIndex, away[j] <= last { j += 1 }
             let limit = last &+ 2 * p
             let next = i + 1 < samples.count ? samples[i + 1].ts : nil
             var end: UInt64? = nil
-            if j < away.count, away[j] <= limit, next.map({ away[j] < $0 }) ?? true {
+            if j < away.endIndex, away[j] <= limit, next.map({ away[j] < $0 }) ?? true {
                 end = away[j]
-            } else if let next, next - last <= 2 * p {
+            } else if let next, next < last || next - last <= 2 * p { // (unsorted input: keep going)
                 end = nil // contiguous
             } else {
                 end = last &+ p
@@ -109,14 +118,20 @@ public enum FlameChart {
         }.map(\.element)
     }
 
-    /// First element > x of a sorted array.
-    static func first(after x: UInt64, in a: [UInt64]) -> UInt64? {
+    /// Index of the first element > x of a sorted array.
+    static func index(after x: UInt64, in a: [UInt64]) -> Int {
         var lo = 0, hi = a.count
         while lo < hi {
             let mid = (lo + hi) / 2
             if a[mid] <= x { lo = mid + 1 } else { hi = mid }
         }
-        return lo < a.count ? a[lo] : nil
+        return lo
+    }
+
+    /// First element > x of a sorted array.
+    static func first(after x: UInt64, in a: [UInt64]) -> UInt64? {
+        let i = index(after: x, in: a)
+        return i < a.count ? a[i] : nil
     }
 }
 
@@ -192,6 +207,14 @@ extension Timeline {
         return out
     }
 
+    /// Sorted switch-away times per thread (idle per CPU), so per-thread work stays linear overall.
+    func exportAwayIndex(_ switches: [SwitchEvent]) -> TimelineAwayIndex {
+        var times: [TimelineAwayIndex.Key: [UInt64]] = [:]
+        for s in switches { times[.init(tid: s.prevTid, cpu: s.prevTid == 0 ? s.cpu : -1), default: []].append(s.ts) }
+        for k in times.keys { times[k]!.sort() }
+        return TimelineAwayIndex(times: times)
+    }
+
     /// Softirq slices per CPU, sorted, with any partial overlap (which one CPU cannot really have; lost
     /// events can fake it) clipped so every track stays properly nested. `clipped` is what was cut.
     func exportSlicesByCPU() -> [Int: [(slice: SoftirqSlice, start: UInt64, end: UInt64, clipped: UInt64)]] {
@@ -262,6 +285,24 @@ extension Timeline {
 
     /// Window-relative ns; times before the window start clamp to 0 (monotonic, so nesting survives).
     func relNs(_ ts: UInt64) -> UInt64 { ts > startNs ? ts - startNs : 0 }
+}
+
+struct TimelineAwayIndex {
+    struct Key: Hashable {
+        var tid: Int32
+        var cpu: Int
+    }
+    var times: [Key: [UInt64]]
+
+    /// The switch-away times that can matter to `samples` (one thread, sorted): from the first sample
+    /// to 2 periods after the last.
+    func away(for samples: [TimelineSample], periodNs: UInt64) -> ArraySlice<UInt64> {
+        guard let first = samples.first, let last = samples.last,
+              let all = times[Key(tid: first.tid, cpu: first.tid == 0 ? first.cpu : -1)] else { return [] }
+        let lo = FlameChart.index(after: first.ts, in: all)
+        let hi = FlameChart.index(after: last.ts &+ 2 * max(periodNs, 1), in: all)
+        return all[lo..<max(lo, hi)]
+    }
 }
 
 private struct SwitchKey: Hashable {

@@ -19,9 +19,10 @@ public enum Speedscope {
 
         // Spans first: the common end value must cover every close.
         var tracks: [(name: String, spans: [FlameSpan], weight: Int)] = []
-        let switches = t.exportSwitches()
+        let away = t.exportAwayIndex(t.exportSwitches())
         for th in t.exportThreads() {
-            tracks.append((th.label, FlameChart.spans(samples: th.samples, periodNs: t.samplePeriodNs, switches: switches), th.samples.count))
+            tracks.append((th.label, FlameChart.spans(samples: th.samples, periodNs: t.samplePeriodNs,
+                                                           away: away.away(for: th.samples, periodNs: t.samplePeriodNs)), th.samples.count))
         }
         let slices = t.exportSlicesByCPU()
         for cpu in slices.keys.sorted() {

@@ -36,11 +36,12 @@ public enum TimelineText {
 
         var perCPU: [(cpu: Int, lines: [Line])] = []
         let slices = t.exportSlicesByCPU()
+        let away = t.exportAwayIndex(t.switches)
         var samplesByCPU: [Int: [TimelineSample]] = [:]
         for s in t.samples { samplesByCPU[s.cpu, default: []].append(s) }
         for cpu in t.exportCPUs {
             let samples = FlameChart.stableSorted(samplesByCPU[cpu] ?? []) { $0.ts < $1.ts }
-            var lines = taskLines(samples, cpu: cpu, t)
+            var lines = taskLines(samples, cpu: cpu, t, away: away)
             for r in slices[cpu] ?? [] {
                 let inside = samples[lowerBound(samples, r.start)..<lowerBound(samples, r.end)]
                     .filter { $0.softirq == nil || $0.softirq == r.slice.vector }
@@ -79,8 +80,8 @@ public enum TimelineText {
             out.append("CPU \(cpu)")
             for l in lines {
                 let row = "  " + pad(when(l), wWhen, right: true) + "  " + pad(duration(l.dur), wDur, right: true)
-                    + "  " + pad(what(l), wWhat) + "  " + pad(l.task, wTask) + "  " + l.stack
-                out.append(String(row.reversed().drop { $0 == " " }.reversed()))
+                    + "  " + pad(what(l), wWhat) + "  " + (l.stack.isEmpty ? l.task : pad(l.task, wTask) + "  " + l.stack)
+                out.append(row)
             }
         }
         if perCPU.isEmpty { out.append("(nothing recorded)") }
@@ -88,7 +89,7 @@ public enum TimelineText {
     }
 
     /// Lines for the sampled tasks of one CPU (`samples` sorted by ts).
-    static func taskLines(_ samples: [TimelineSample], cpu: Int, _ t: Timeline) -> [Line] {
+    static func taskLines(_ samples: [TimelineSample], cpu: Int, _ t: Timeline, away: TimelineAwayIndex) -> [Line] {
         var lines: [Line] = []
         var i = 0
         while i < samples.count {
@@ -96,7 +97,7 @@ public enum TimelineText {
             var j = i + 1
             while j < samples.count, TimelineThreadKey(samples[j]) == TimelineThreadKey(samples[i]) { j += 1 }
             let sub = Array(samples[i..<j])
-            var runs = FlameChart.runs(samples: sub, periodNs: t.samplePeriodNs, switches: t.switches)
+            var runs = FlameChart.runs(samples: sub, periodNs: t.samplePeriodNs, away: away.away(for: sub, periodNs: t.samplePeriodNs))
             // The next task's first sample shows this one was off the CPU by then.
             if j < samples.count, let last = runs.indices.last, samples[j].ts > sub.last!.ts {
                 runs[last].end = min(runs[last].end, samples[j].ts)

@@ -45,7 +45,8 @@ public enum TraceValidator {
             guard case .object = ev else { p.add("traceEvents[\(i)]: not an object"); continue }
             guard let ph = ev["ph"]?.string else { p.add(#"traceEvents[\#(i)]: missing "ph""#); continue }
             let name = ev["name"]?.string
-            let here = "traceEvents[\(i)] (\(ph)" + (name.map { " \"\($0)\"" } ?? "") + ")"
+            // Message prefixes are built only when a problem is found (they cost more than the checks).
+            var here: String { "traceEvents[\(i)] (\(ph)" + (name.map { " \"\($0)\"" } ?? "") + ")" }
             guard known.contains(ph) else { p.add("\(here): unknown ph"); continue }
 
             var ok = true
@@ -84,7 +85,7 @@ public enum TraceValidator {
             guard threadScoped, let tid = ev["tid"]?.int else { continue }
             let track = Track(pid: pid, tid: tid)
             if tracksUsed[track] == nil { tracksUsed[track] = i }
-            let at = "\(here) on pid \(pid) tid \(tid) at ts \(us(ts))"
+            var at: String { "\(here) on pid \(pid) tid \(tid) at ts \(us(ts))" }
             guard ph != "I" && ph != "i" else { continue }
 
             if let last = lastTs[track], ts < last.ts {
@@ -178,7 +179,7 @@ public enum TraceValidator {
                 var open: [(frame: Int, index: Int)] = []
                 var lastAt = -Double.infinity
                 for (ei, ev) in events.enumerated() {
-                    let at = "\(here) events[\(ei)]"
+                    var at: String { "\(here) events[\(ei)]" }
                     guard let type = ev["type"]?.string, type == "O" || type == "C" else { p.add(#"\#(at): type is not "O" or "C""#); continue }
                     guard let t = ev["at"]?.double else { p.add(#"\#(at): "at" is not a number"#); continue }
                     guard let f = ev["frame"]?.int.map({ Int($0) }), f >= 0, f < frameNames.count else {
@@ -272,19 +273,26 @@ indirect enum TJSON {
     /// A µs number as whole ns, exact for plain decimals (rounded at the 4th decimal), via Double otherwise.
     var ns: Int64? {
         guard case .number(let n) = self else { return nil }
-        var s = Substring(n)
-        let negative = s.first == "-"
-        if negative { s = s.dropFirst() }
-        if !s.contains(where: { $0 == "e" || $0 == "E" }) {
-            let parts = s.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
-            if parts[0].count <= 15, let ip = Int64(parts[0]) {
-                let frac = parts.count == 2 ? Array(parts[1]) : []
-                var f: Int64 = 0
-                for k in 0..<3 { f = f * 10 + Int64(k < frac.count ? frac[k].wholeNumberValue ?? 0 : 0) }
-                if frac.count > 3, (frac[3].wholeNumberValue ?? 0) >= 5 { f += 1 }
-                let v = ip * 1000 + f
-                return negative ? -v : v
+        var u = Substring(n).utf8[...]
+        let negative = u.first == UInt8(ascii: "-")
+        if negative { u = u.dropFirst() }
+        var ip: Int64 = 0, f: Int64 = 0, intDigits = 0, fracDigits = 0, plain = true, inFrac = false
+        for c in u {
+            if c == UInt8(ascii: ".") { inFrac = true; continue }
+            guard c >= 0x30, c <= 0x39, intDigits <= 15 else { plain = false; break }
+            let d = Int64(c - 0x30)
+            if !inFrac {
+                ip = ip * 10 + d
+                intDigits += 1
+            } else {
+                if fracDigits < 3 { f = f * 10 + d } else if fracDigits == 3, d >= 5 { f += 1 }
+                fracDigits += 1
             }
+        }
+        if plain {
+            while fracDigits < 3 { f *= 10; fracDigits += 1 }
+            let v = ip * 1000 + f
+            return negative ? -v : v
         }
         guard let d = Double(n), abs(d) < 9e15 else { return nil }
         return Int64((d * 1000).rounded())
