@@ -69,6 +69,10 @@ public struct SoftirqReport {
         var obj: [(String, JSONValue)] = []
         if let timestamp { obj.append(("time", .string(timestamp))) }
         obj.append(("interval_s", .double((iv.seconds * 1e6).rounded() / 1e6)))
+        if iv.endNs > 0 {
+            obj.append(("start_mono_ns", .uint(iv.startNs)))
+            obj.append(("end_mono_ns", .uint(iv.endNs)))
+        }
         obj.append(("vectors", .array(SoftirqVector.allCases.map { jsonVec($0, iv.total[$0.rawValue]) })))
         if perCPU {
             obj.append(("per_cpu", .array(iv.activeCPUs.map { cpu in

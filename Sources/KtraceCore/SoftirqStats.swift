@@ -55,10 +55,16 @@ public struct SoftirqInterval: Sendable {
     public var perCPU: [[VecStats]]
     /// Measured length of the interval.
     public var seconds: Double
+    /// The interval's bounds on CLOCK_MONOTONIC (the clock of bpf_ktime_get_ns and of perf), so reports
+    /// can be lined up with traces; 0 when unknown.
+    public var startNs: UInt64
+    public var endNs: UInt64
 
-    public init(perCPU: [[VecStats]], seconds: Double) {
+    public init(perCPU: [[VecStats]], seconds: Double, startNs: UInt64 = 0, endNs: UInt64 = 0) {
         self.perCPU = perCPU
         self.seconds = seconds
+        self.startNs = startNs
+        self.endNs = endNs
     }
 
     /// Per-vector totals over all CPUs.

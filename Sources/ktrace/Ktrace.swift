@@ -1,4 +1,5 @@
 import ArgumentParser
+import CKtrace
 
 @main
 struct Ktrace: ParsableCommand {
@@ -8,4 +9,12 @@ struct Ktrace: ParsableCommand {
         version: "0.1.0",
         subcommands: [SoftirqCommand.self, StacksCommand.self, TimelineCommand.self, FlamegraphCommand.self]
     )
+
+    /// libbpf prints to stderr until told otherwise; keep its messages for error reports (and -v).
+    static func main() {
+        kt_set_verbose(0)
+        var command: ParsableCommand
+        do { command = try parseAsRoot() } catch { exit(withError: error) }
+        do { try command.run() } catch { exit(withError: error) }
+    }
 }

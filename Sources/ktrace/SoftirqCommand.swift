@@ -57,16 +57,17 @@ struct SoftirqCommand: ParsableCommand {
 
         let report = SoftirqReport(perCPU: perCPU, distributions: dist, latency: latency)
         let ncpu = Int(kt_num_possible_cpus())
+        // Counting starts once the programs are attached, i.e. when open returns.
         var last = kt_monotonic_ns()
         var done = 0
         while true {
             let stopped = kt_wait_ms(interval.map { Int(($0 * 1000).rounded()) } ?? Int.max / 2) != 0
             var raw = [kt_vec_stats](repeating: kt_vec_stats(), count: ncpu * Int(KT_NR_VEC))
+            let now = kt_monotonic_ns() // the epoch flips right after: this is the interval's end
             let rc = kt_softirq_read(handle, &raw, Int32(ncpu))
             if rc != 0 { fail("reading softirq stats: \(errnoText(rc))") }
-            let now = kt_monotonic_ns()
             let iv = SoftirqInterval(perCPU: (0..<ncpu).map { c in (0..<Int(KT_NR_VEC)).map { VecStats(raw[c * Int(KT_NR_VEC) + $0]) } },
-                                     seconds: Double(now - last) / 1e9)
+                                     seconds: Double(now - last) / 1e9, startNs: last, endNs: now)
             last = now
             let ts = timestamp ? clockTimestamp() : nil
             let text = json ? report.json(iv, timestamp: ts) + "\n" : report.table(iv, timestamp: ts) + (interval == nil ? "" : "\n")

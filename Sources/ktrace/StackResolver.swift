@@ -20,6 +20,10 @@ final class StackResolver {
         return kernelSymbols?.name(for: ip) ?? "0x" + String(ip, radix: 16)
     }
 
+    /// Every frame but the leaf is a return address, which may already belong to the next function when
+    /// the call was a function's last instruction: look up the call instruction instead.
+    private func callSite(_ ip: UInt64, leaf: Bool) -> UInt64 { leaf || ip == 0 ? ip : ip - 1 }
+
     private func ips(_ id: Int32) -> [UInt64]? {
         var buf = [UInt64](repeating: 0, count: Int(KT_MAX_STACK))
         let n = kt_profile_read_stack(handle, id, &buf, Int32(buf.count))
@@ -31,7 +35,7 @@ final class StackResolver {
         if id == -1 { return .none }
         if let cached = kernelCache[id] { return .frames(cached) }
         guard id >= 0, let ips = ips(id) else { return .missing }
-        let names = ips.map(kernelName)
+        let names = ips.enumerated().map { kernelName(callSite($1, leaf: $0 == 0)) }
         kernelCache[id] = names
         return .frames(names)
     }
@@ -41,7 +45,7 @@ final class StackResolver {
         let key = UInt64(UInt32(bitPattern: pid)) << 32 | UInt64(UInt32(bitPattern: id))
         if let cached = userCache[key] { return .frames(cached) }
         guard id >= 0, let ips = ips(id) else { return .missing }
-        let names = ips.map { userSymbols.name(pid: pid, address: $0) }
+        let names = ips.enumerated().map { userSymbols.name(pid: pid, address: callSite($1, leaf: $0 == 0)) }
         userCache[key] = names
         return .frames(names)
     }

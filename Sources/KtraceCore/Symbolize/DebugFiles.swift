@@ -32,13 +32,11 @@ struct DebugFileFinder {
     /// The candidate only counts if it is the debug file of *this* build: same build-id when both
     /// have one, else the CRC recorded in `.gnu_debuglink`. A stale debug file would name wrong code.
     private func load(_ path: String, matching elf: ELFFile) -> ELFFile? {
-        guard FileManager.default.isReadableFile(atPath: path),
-              let data = try? Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped),
-              let debug = try? ELFFile(data: data), debug.hasSymtab else { return nil }
-        if let a = elf.buildID, let b = debug.buildID { return a == b ? debug : nil }
-        if let link = elf.debugLink {
-            return data.withUnsafeBytes { CRC32.checksum($0) } == link.crc ? debug : nil
-        }
-        return debug
+        try? withMappedFile(path) { bytes -> ELFFile? in
+            guard let debug = try? ELFFile(bytes: bytes), debug.hasSymtab else { return nil }
+            if let a = elf.buildID, let b = debug.buildID { return a == b ? debug : nil }
+            if let link = elf.debugLink { return CRC32.checksum(bytes) == link.crc ? debug : nil }
+            return debug
+        } ?? nil
     }
 }

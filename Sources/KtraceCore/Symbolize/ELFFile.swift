@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Failure to read or parse something the symbolizer needs; `message` is meant for the user.
 public struct SymbolizeError: Error, CustomStringConvertible {
@@ -55,14 +58,7 @@ public struct ELFFile: Sendable {
     public let hasSymtab: Bool
 
     public init(path: String) throws {
-        let data: Data
-        do {
-            // Mapped, not read: a debug file can be hundreds of MB and we touch only a few sections.
-            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
-        } catch {
-            throw SymbolizeError("cannot read \(path): \(error.localizedDescription)")
-        }
-        try self.init(data: data)
+        self = try withMappedFile(path) { try ELFFile(bytes: $0) }
     }
 
     public init(data: Data) throws {
@@ -254,4 +250,23 @@ enum CRC32 {
         }
         return c ^ 0xffff_ffff
     }
+}
+
+/// The whole file mapped read-only for the duration of `body`. Mapped, not read: a debug file can be
+/// hundreds of MB and only the headers, symbol and string tables get touched. (Package upgrades
+/// replace files by rename, so a mapped inode is not truncated under us.)
+func withMappedFile<T>(_ path: String, _ body: (UnsafeRawBufferPointer) throws -> T) throws -> T {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw SymbolizeError("cannot open \(path): \(String(cString: strerror(errno)))") }
+    defer { close(fd) }
+    var st = stat()
+    guard fstat(fd, &st) == 0 else { throw SymbolizeError("cannot stat \(path): \(String(cString: strerror(errno)))") }
+    guard st.st_mode & S_IFMT == S_IFREG else { throw SymbolizeError("\(path) is not a regular file") }
+    let size = Int(st.st_size)
+    guard size > 0 else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+    guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
+        throw SymbolizeError("cannot map \(path): \(String(cString: strerror(errno)))")
+    }
+    defer { munmap(p, size) }
+    return try body(UnsafeRawBufferPointer(start: p, count: size))
 }
