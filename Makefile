@@ -35,6 +35,7 @@ run demo: build
 bench: build
 	KTRACE=$(KTRACE) scripts/bench-softirq.sh
 	KTRACE=$(KTRACE) scripts/bench-stacks.sh
+	KTRACE=$(KTRACE) scripts/bench-timeline.sh
 
 clean:
 	rm -rf .build out

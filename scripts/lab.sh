@@ -383,7 +383,12 @@ install_load_table() {
   nsx "$NS_CLI" nft -f - <<EOF
 table ip $NFT_LOAD_TABLE {
   counter syn {}
+  counter synack {}
   counter capped {}
+  chain in {
+    type filter hook input priority filter; policy accept;
+    iifname "$PEER_IF" ip saddr $HOST_ADDR tcp sport $PORT tcp flags & (syn | ack) == syn | ack counter name synack
+  }
   chain out {
     type filter hook output priority filter; policy accept;
     $caprule
@@ -411,10 +416,10 @@ finish_load() {
 }
 
 report_load() {
-  local dt syn sent rx capped clk tx cpu u s si i busy ksi line res note
+  local dt syn synack sent rx capped clk tx cpu u s si i busy ksi line res note
   clk=$(getconf CLK_TCK)
   dt=$(awk -v a="${S0[t]}" -v b="${S1[t]}" 'BEGIN {printf "%.2f", b - a}')
-  syn=$(nft_counter syn); capped=$(nft_counter capped)
+  syn=$(nft_counter syn); synack=$(nft_counter synack); capped=$(nft_counter capped)
   sent=$(( S1[cli_tx] - S0[cli_tx] )); rx=$(( S1[host_rx] - S0[host_rx] ))
   tx=$(pick_tx_cpu)
   rate() { awk -v n="$1" -v t="$dt" 'BEGIN {printf "%.0f", (t > 0 ? n / t : 0)}'; }
@@ -422,12 +427,13 @@ report_load() {
   echo "== lab load $LOAD_MODE: ${dt}s; hping3 on CPU ${tx:-any}, receive (RPS) on CPU $RX_CPU"
   if [[ $LOAD_MODE != udp ]]; then
     echo "   SYN sent by client : $syn  ($(rate "$syn") SYN/s)   [nft counter, $NS_CLI output]"
+    echo "   SYN-ACK received   : $synack  ($(rate "$synack")/s: SYNs that made it through the host and nginx)"
   fi
   echo "   client tx packets  : $sent  ($(rate "$sent")/s$([[ $LOAD_MODE == udp ]] || echo ", includes the client's RSTs to the SYN-ACKs"))"
   echo "   host rx packets    : $rx  ($(rate "$rx")/s on $HOST_IF_CLI; rx_dropped +$(( S1[host_rxdrop] - S0[host_rxdrop] )), backlog drops +$(( S1[softnet_drop] - S0[softnet_drop] )))"
   [[ $LOAD_CAP -gt 0 ]] && echo "   flood cap          : $LOAD_CAP packets (nft quota); packets dropped by the cap: $capped"
   printf '   %-5s %6s %6s %6s %6s %6s   %s\n' CPU usr% sys% si% idle% busy% "ksoftirqd CPU%"
-  res="mode=$LOAD_MODE seconds=$dt syn_sent=$syn syn_per_s=$(rate "$syn") tx_pkts_per_s=$(rate "$sent") rx_pkts_per_s=$(rate "$rx") backlog_drops=$(( S1[softnet_drop] - S0[softnet_drop] )) capped=$capped rx_cpu=$RX_CPU tx_cpu=${tx:-none}"
+  res="mode=$LOAD_MODE seconds=$dt syn_sent=$syn syn_per_s=$(rate "$syn") synack_per_s=$(rate "$synack") tx_pkts_per_s=$(rate "$sent") rx_pkts_per_s=$(rate "$rx") backlog_drops=$(( S1[softnet_drop] - S0[softnet_drop] )) capped=$capped rx_cpu=$RX_CPU tx_cpu=${tx:-none}"
   for cpu in $(online_cpus); do
     # /proc/stat cpuN: user nice system idle iowait irq softirq steal guest guest_nice (USER_HZ ticks)
     line=$(awk -v a="${S0[stat_$cpu]}" -v b="${S1[stat_$cpu]}" 'BEGIN {

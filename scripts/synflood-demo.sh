@@ -15,6 +15,8 @@
 #   KT_OUT=./out/demo      where the SVGs, folded stacks, timelines and reports go
 #   KT_DEMO_WARMUP=2       seconds of load before tracing starts
 #   KT_DEMO_LOAD_SECS=45   upper bound of each scenario's load (it is stopped as soon as tracing is done)
+#   KT_DEMO_SCENARIOS="paced flood"   which scenarios to run (the integration test runs only flood)
+#   KT_DEMO_SECS=5         seconds each 'ktrace stacks' samples
 #   KT_LAB, KT_RX_CPU, KT_TX_CPU, ...   passed to scripts/lab.sh (see there)
 # Exit codes: 0 ok, 1 a step failed, 2 usage / missing tool or ktrace binary / not root.
 set -euo pipefail
@@ -24,7 +26,8 @@ KT_ARGS="$*"
 
 ROOT=$(repo_root)
 LAB_SH=$ROOT/scripts/lab.sh
-SCENARIOS=(paced flood)
+read -r -a SCENARIOS <<<"${KT_DEMO_SCENARIOS:-paced flood}"
+TRACE_SECS=${KT_DEMO_SECS:-5}
 WARMUP=${KT_DEMO_WARMUP:-2}
 LOAD_SECS=${KT_DEMO_LOAD_SECS:-45}
 OUT_ARG=${KT_OUT:-./out/demo}
@@ -155,8 +158,8 @@ run_scenario() {
 
   kt 30 "softirq-$s" softirq 1 5 > >(tee "$out/softirq-$s.txt")   # not a pipe: kt must run in this shell
   kt 30 "softirq-json-$s" softirq --json 1 3 >"$out/softirq-$s.jsonl"
-  kt 40 "stacks-svg-$s" stacks --comm 'ksoftirqd/*' -d 5 -o "$out/ksoftirqd-$s.svg"
-  kt 40 "stacks-folded-$s" stacks --comm 'ksoftirqd/*' -d 5 --by-softirq -o "$out/ksoftirqd-$s.folded"
+  kt 40 "stacks-svg-$s" stacks --comm 'ksoftirqd/*' -d "$TRACE_SECS" -o "$out/ksoftirqd-$s.svg"
+  kt 40 "stacks-folded-$s" stacks --comm 'ksoftirqd/*' -d "$TRACE_SECS" --by-softirq -o "$out/ksoftirqd-$s.folded"
   kt 30 "timeline-$s" timeline -a -d 2 -o "$out/trace-$s.json"
 
   stop_load

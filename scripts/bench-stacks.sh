@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Benchmark `ktrace stacks` against perf (record -g, then perf script; plus stackcollapse-perf.pl and
+# flamegraph.pl when FLAMEGRAPH_DIR points at a FlameGraph checkout) and a bpftrace profile one-liner:
+# same target (the ksoftirqd threads), same rate, same duration, under the same saturating SYN flood.
+#
+# Reported, each as a ratio to the peer measured in the same run:
+#   - overhead: the flood's SYN-ACK rate while each tracer samples (median of ROUNDS, order rotated);
+#   - end of sampling to a finished flame graph (ktrace: its own SVG; perf: perf script [+ FlameGraph]);
+#   - peak RSS of the tracer process(es); bytes of intermediate files.
+#
+# usage: scripts/bench-stacks.sh      env: ROUNDS (5), SECS (6), FREQ (999), KTRACE, FLAMEGRAPH_DIR
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib-bench.sh
+
+ROUNDS=${ROUNDS:-5}
+SECS=${SECS:-6}
+FREQ=${FREQ:-999}
+command -v perf >/dev/null || die "perf not found: apt-get install -y linux-perf"
+command -v bpftrace >/dev/null || die "bpftrace not found: apt-get install -y bpftrace"
+PIDS=$(pgrep -d, '^ksoftirqd/')
+BT_FILTER=$(echo "$PIDS" | sed "s/\([0-9]*\)/pid==\1/g; s/,/||/g")  # pid==12||pid==20, no spaces
+W=$BENCH_TMP
+
+bench_lab_up ktbstk
+
+tracer_cmd() {
+  case $1 in
+    none) echo "" ;;
+    ktrace) echo "$KTRACE stacks --pid $PIDS -F $FREQ -d $((SECS + 2)) -o $W/ktrace.svg" ;;
+    perf) echo "perf record -q -F $FREQ -g -p $PIDS -o $W/perf.data" ;;
+    bpftrace) echo "bpftrace -q -e profile:hz:$FREQ/${BT_FILTER}/{@[kstack]=count();}" ;;
+  esac
+}
+
+declare -A RATES
+tracers=(none ktrace perf bpftrace)
+for ((r = 0; r < ROUNDS; r++)); do
+  for ((k = 0; k < ${#tracers[@]}; k++)); do
+    t=${tracers[$(( (k + r) % ${#tracers[@]} ))]}
+    rate=$(measure_flood "$SECS" "$(tracer_cmd "$t")")
+    RATES[$t]+="$rate "
+    printf '  round %d  %-9s %8s SYN-ACK/s\n' "$((r + 1))" "$t" "$rate"
+  done
+done
+
+echo
+echo "== overhead: SYN-ACK rate while sampling ksoftirqd at $FREQ Hz, median of $ROUNDS x ${SECS}s (higher is better)"
+base=$(median ${RATES[none]})
+for t in "${tracers[@]}"; do
+  m=$(median ${RATES[$t]})
+  awk -v t="$t" -v m="$m" -v b="$base" 'BEGIN {printf "  %-9s %8d SYN-ACK/s  %.3f of none  (overhead %.1f%%)\n", t, m, m / b, (1 - m / b) * 100}'
+done
+kt=$(median ${RATES[ktrace]}); pf=$(median ${RATES[perf]})
+awk -v k="$kt" -v p="$pf" -v b="$base" 'BEGIN {printf "  ktrace overhead / perf overhead: %.1f%% / %.1f%%\n", (1 - k / b) * 100, (1 - p / b) * 100}'
+
+echo
+echo "== end of sampling to flame graph, peak RSS, intermediate files (one more flood, ${SECS}s each)"
+# ktrace: sampling, symbolization and SVG in one process; it reports the time from the end of sampling.
+"$LAB_SH" load flood $((2 * SECS + 8)) >/dev/null 2>&1 &
+load=$!
+BENCH_PIDS+=("$load")
+sleep 1
+/usr/bin/time -f '%M' -o "$W/kt.rss" "$KTRACE" stacks --pid "$PIDS" -F "$FREQ" -d "$SECS" -o "$W/ktrace.svg" 2>"$W/kt.err"
+kt_ms=$(grep -o 'output in [0-9]* ms' "$W/kt.err" | grep -o '[0-9]*')
+kt_rss=$(tail -1 "$W/kt.rss")
+# perf: record, then perf script (and FlameGraph's scripts when available).
+/usr/bin/time -f '%M' -o "$W/perf.rss" perf record -q -F "$FREQ" -g -p "$PIDS" -o "$W/perf.data" -- sleep "$SECS" 2>/dev/null
+wait "$load" 2>/dev/null || true
+perf_rec_rss=$(tail -1 "$W/perf.rss")
+data_bytes=$(stat -c %s "$W/perf.data")
+t0=$(date +%s%N)
+/usr/bin/time -f '%M' -o "$W/script.rss" perf script -i "$W/perf.data" >"$W/perf.script" 2>/dev/null
+t1=$(date +%s%N)
+script_ms=$(( (t1 - t0) / 1000000 )); script_rss=$(tail -1 "$W/script.rss")
+pipeline="perf script"
+fg_ms=0
+if [[ -n ${FLAMEGRAPH_DIR:-} && -x $FLAMEGRAPH_DIR/stackcollapse-perf.pl ]]; then
+  t0=$(date +%s%N)
+  "$FLAMEGRAPH_DIR/stackcollapse-perf.pl" "$W/perf.script" >"$W/perf.folded"
+  "$FLAMEGRAPH_DIR/flamegraph.pl" "$W/perf.folded" >"$W/perf.svg"
+  t1=$(date +%s%N)
+  fg_ms=$(( (t1 - t0) / 1000000 ))
+  pipeline="perf script + stackcollapse-perf.pl + flamegraph.pl"
+else
+  echo "  (FLAMEGRAPH_DIR unset: perf's pipeline is timed through perf script only, a lower bound)"
+fi
+perf_ms=$((script_ms + fg_ms))
+perf_rss=$(( perf_rec_rss > script_rss ? perf_rec_rss : script_rss ))
+awk -v k="$kt_ms" -v p="$perf_ms" -v pl="$pipeline" 'BEGIN {printf "  to SVG:  ktrace %d ms, %s %d ms  -> ratio %.3f (target <= 0.1)\n", k, pl, p, (p > 0 ? k / p : 0)}'
+awk -v k="$kt_rss" -v p="$perf_rss" 'BEGIN {printf "  peak RSS: ktrace %d KiB, perf %d KiB  -> ratio %.2f (target <= 1)\n", k, p, k / p}'
+echo "  intermediate files: ktrace 0 bytes, perf.data $data_bytes bytes + perf script output $(stat -c %s "$W/perf.script") bytes"
+grep -o '[0-9]* samples in .*lost ([0-9.]*%)' "$W/kt.err" | sed 's/^/  ktrace: /'

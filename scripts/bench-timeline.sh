@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Benchmark `ktrace timeline`: overhead on a CPU-bound workload (one spinning process per CPU) at 99 and
+# 999 Hz, against no tracer and against `ktrace stacks` at the same rate; output bytes per second; and
+# whether the ring buffer keeps up, at its default size, with 999 Hz on all CPUs plus a softirq flood.
+#
+# usage: scripts/bench-timeline.sh      env: ROUNDS (3), SECS (5), KTRACE
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib-bench.sh
+
+ROUNDS=${ROUNDS:-3}
+SECS=${SECS:-5}
+NCPU=$(nproc)
+cc -O1 -o "$BENCH_TMP/loops" Tests/Workloads/loops.c
+
+# work SECS [TRACER...]: iterations/s summed over one spinner per CPU, while the tracer (if any) runs.
+work() {
+  local secs=$1; shift
+  local pid="" total=0 pids=() i
+  if (($#)); then "$@" >"$BENCH_TMP/tracer.out" 2>"$BENCH_TMP/tracer.err" & pid=$!; BENCH_PIDS+=("$pid"); sleep 1; fi
+  for ((i = 0; i < NCPU; i++)); do "$BENCH_TMP/loops" "$secs" >"$BENCH_TMP/loops.$i" & pids+=($!); done
+  wait "${pids[@]}"
+  if [[ -n $pid ]]; then kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  for ((i = 0; i < NCPU; i++)); do total=$((total + $(cat "$BENCH_TMP/loops.$i"))); done
+  echo "$total"
+}
+
+declare -A R
+confs=(none stacks99 timeline99 stacks999 timeline999)
+cmd_for() {
+  case $1 in
+    none) ;;
+    stacks*) echo "$KTRACE stacks -a -F ${1#stacks} -o $BENCH_TMP/out.folded" ;;
+    timeline*) echo "$KTRACE timeline -a -F ${1#timeline} -o $BENCH_TMP/out.json" ;;
+  esac
+}
+for ((r = 0; r < ROUNDS; r++)); do
+  for ((k = 0; k < ${#confs[@]}; k++)); do
+    c=${confs[$(( (k + r) % ${#confs[@]} ))]}
+    # shellcheck disable=SC2046
+    v=$(work "$SECS" $(cmd_for "$c"))
+    R[$c]+="$v "
+    printf '  round %d  %-12s %14s iterations/s\n' "$((r + 1))" "$c" "$v"
+  done
+done
+echo
+echo "== CPU-bound work ($NCPU spinners) while tracing system wide, median of $ROUNDS x ${SECS}s (higher is better)"
+base=$(median ${R[none]})
+for c in "${confs[@]}"; do
+  m=$(median ${R[$c]})
+  awk -v c="$c" -v m="$m" -v b="$base" 'BEGIN {printf "  %-12s %.4f of none  (overhead %.2f%%)\n", c, m / b, (1 - m / b) * 100}'
+done
+for f in 99 999; do
+  awk -v f="$f" -v t="$(median ${R[timeline$f]})" -v s="$(median ${R[stacks$f]})" \
+    'BEGIN {printf "  timeline vs stacks at %d Hz: %.4f\n", f, t / s}'
+done
+
+echo
+echo "== output rate and ring buffer at the default size: 999 Hz on all CPUs + SYN flood, ${SECS}s"
+bench_lab_up ktbtl
+"$LAB_SH" load flood $((SECS + 4)) >/dev/null 2>&1 &
+BENCH_PIDS+=($!)
+sleep 1
+"$KTRACE" timeline -a -F 999 -d "$SECS" -o "$BENCH_TMP/flood.json" 2>"$BENCH_TMP/flood.err"
+grep -o '[0-9]* samples.*B/s)' "$BENCH_TMP/flood.err" | sed 's/^/  /'
+grep -q ' 0 events dropped' "$BENCH_TMP/flood.err" && echo "  ring buffer kept up: 0 events dropped" \
+  || echo "  ring buffer DROPPED events: $(grep -o '[0-9]* events dropped' "$BENCH_TMP/flood.err")"

@@ -1,0 +1,45 @@
+# Shared by the benchmark scripts: the lab, bounded loads, medians. Sourced, not run.
+# shellcheck shell=bash
+KTRACE=${KTRACE:-.build/release/ktrace}
+[[ $KTRACE == /* ]] || KTRACE=$PWD/$KTRACE
+LAB_SH=$PWD/scripts/lab.sh
+
+die() { echo "error: $*" >&2; exit 2; }
+[[ $(id -u) -eq 0 ]] || die "benchmarks load BPF programs: run as root"
+[[ -x $KTRACE ]] || die "ktrace binary not found at $KTRACE: run 'make build'"
+
+BENCH_TMP=$(mktemp -d /tmp/ktrace-bench.XXXXXX)
+BENCH_PIDS=()
+bench_cleanup() {
+  for p in "${BENCH_PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+  [[ -n ${KT_LAB:-} ]] && "$LAB_SH" down >/dev/null 2>&1 || true
+  rm -rf "$BENCH_TMP"
+}
+trap bench_cleanup EXIT
+trap 'exit 130' INT TERM
+
+# bench_lab_up NAME: a fresh lab under that name (torn down on exit).
+bench_lab_up() {
+  export KT_LAB=$1
+  "$LAB_SH" down >/dev/null 2>&1 || true
+  "$LAB_SH" up >/dev/null
+}
+
+# median N...: the median of integers.
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR] = $1} END {print (NR ? a[int((NR + 1) / 2)] : 0)}'; }
+
+# measure_flood SECS [TRACER_CMD...]: start the tracer (if any), run a bounded flood, stop the tracer
+# with SIGINT; print the SYN-ACK rate of the flood.
+measure_flood() {
+  local secs=$1 cmd=$2 pid="" res="$BENCH_TMP/result"
+  if [[ -n $cmd ]]; then
+    # shellcheck disable=SC2086
+    $cmd >"$BENCH_TMP/tracer.out" 2>&1 &
+    pid=$!
+    BENCH_PIDS+=("$pid")
+    sleep 1
+  fi
+  KT_LAB_RESULT=$res "$LAB_SH" load flood "$secs" >/dev/null 2>&1 || true
+  if [[ -n $pid ]]; then kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  tr ' ' '\n' <"$res" | awk -F= '$1 == "synack_per_s" {print $2}'
+}
