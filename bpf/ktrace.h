@@ -27,6 +27,7 @@ struct kt_vec_stats {
 	__u64 lat_total_ns;
 	__u64 lat_max_ns;
 	__u64 orphan_exits;   /* exits without a matching entry (attached mid-softirq): discarded */
+	__u64 lost_exits;     /* runs whose exit was never seen (next entry found the run open): not timed */
 	__u64 hist[KT_HIST_SLOTS];
 	__u64 lat_hist[KT_HIST_SLOTS];
 };

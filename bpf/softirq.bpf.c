@@ -80,6 +80,12 @@ static __always_inline int on_entry(unsigned int vec)
 	if (!r)
 		return 0;
 	now = bpf_ktime_get_ns();
+	/* A run still open means its exit was missed: say so rather than time it. */
+	if (r->entry_ts && r->vec < KT_NR_VEC) {
+		s = stats_for(c, r->vec);
+		if (s)
+			s->lost_exits++;
+	}
 	r->entry_ts = now;
 	r->vec = vec;
 	r->ksoftirqd = kt_in_ksoftirqd(&r->scratch);

@@ -3,7 +3,7 @@
 # something is missing). Run as root.
 set -euo pipefail
 
-pkgs=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool linux-perf libbpf-tools bpftrace
+pkgs=(git clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool linux-perf libbpf-tools bpftrace
       hping3 nginx-light nftables iptables iproute2 curl jq util-linux procps time)
 
 missing=()
@@ -17,12 +17,15 @@ if ((${#missing[@]})); then
   fi
   echo "setup: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # Packages must not start services (nginx-light would start a system nginx on port 80; the demo runs
+  # its own inside a namespace): a temporary policy-rc.d says no, as in containers.
+  policy=/usr/sbin/policy-rc.d
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy"
+    trap 'rm -f "$policy"' EXIT
+  fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
-# nginx-light's package starts a system nginx on port 80; the demo runs its own inside a namespace.
-if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nginx 2>/dev/null; then
-  systemctl stop nginx || true
 fi
 
 command -v swift >/dev/null 2>&1 || [[ -x /opt/swift/usr/bin/swift ]] || {

@@ -25,7 +25,9 @@ static int print_fn(enum libbpf_print_level level, const char *fmt, va_list args
 	/* -v shows libbpf's warnings and info; its per-relocation debug chatter only with KTRACE_DEBUG=1. */
 	if (verbose && (level != LIBBPF_DEBUG || getenv("KTRACE_DEBUG")))
 		return vfprintf(stderr, fmt, args);
-	if (level == LIBBPF_WARN) {
+	/* Keep the first "prog '...'" warning: it names the program and the reason; the warnings after
+	 * it only say that the object failed. */
+	if (level == LIBBPF_WARN && (!last_warning[0] || !strstr(last_warning, "prog '"))) {
 		vsnprintf(last_warning, sizeof(last_warning), fmt, args);
 		last_warning[strcspn(last_warning, "\n")] = 0;
 	}
@@ -93,8 +95,10 @@ void kt_errmsg(char *err, size_t errlen, const char *what, int errnum)
 {
 	if (errnum < 0)
 		errnum = -errnum;
-	if (errnum == EPERM || errnum == EACCES)
+	if (errnum == EPERM)
 		snprintf(err, errlen, "%s: permission denied: ktrace needs root, or CAP_BPF and CAP_PERFMON", what);
+	else if (errnum == EACCES)
+		snprintf(err, errlen, "%s: rejected by the kernel's verifier (%s)", what, last_warning[0] ? last_warning : "run with -v");
 	else if (last_warning[0])
 		snprintf(err, errlen, "%s: %s (%s)", what, strerror(errnum), last_warning);
 	else
@@ -143,46 +147,25 @@ static int try_load(const unsigned char *start, const unsigned char *end, const 
 	return 0;
 }
 
-int kt_load_and_attach(const unsigned char *start, const unsigned char *end, const char *name, int attach,
-		       kt_want_fn want, kt_config_fn before_load, kt_config_fn after_load, void *ctx,
-		       struct kt_loaded *out, char *err, size_t errlen)
+/* Load one flavour, write its settings, attach its programs. On failure everything is released and
+ * err says which step failed. */
+static int load_attach_kind(const unsigned char *start, const unsigned char *end, const char *name, int kind,
+			    kt_want_fn want, kt_config_fn before_load, kt_config_fn after_load, void *ctx,
+			    struct kt_loaded *out, char *err, size_t errlen)
 {
-	int kinds[3], nk = 0, rc = -ENOENT;
 	struct bpf_program *prog;
-	char what[96];
+	char what[128];
+	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if (!kt_have_btf()) {
-		snprintf(err, errlen, "no kernel BTF (/sys/kernel/btf/vmlinux): ktrace needs a kernel built with CONFIG_DEBUG_INFO_BTF=y");
-		return -ENOENT;
-	}
-	if (attach == KT_ATTACH_AUTO) {
-		kinds[nk++] = KT_ATTACH_BTF;
-		kinds[nk++] = KT_ATTACH_RAW;
-		kinds[nk++] = KT_ATTACH_TP;
-	} else {
-		kinds[nk++] = attach;
-	}
-	for (int i = 0; i < nk; i++) {
-		if (kinds[i] == KT_ATTACH_TP && (rc = kt_ensure_tracefs(err, errlen)) != 0)
-			return rc;
-		last_warning[0] = 0;
-		rc = try_load(start, end, name, kinds[i], want, before_load, ctx, &out->obj);
-		if (rc == 0) {
-			out->kind = kinds[i];
-			break;
-		}
-		if (verbose)
-			fprintf(stderr, "ktrace: %s programs did not load (%s), trying the next kind\n",
-				flavour_name[kinds[i]], strerror(-rc));
-		if (rc == -EPERM || rc == -EACCES)
-			break;
-	}
+	last_warning[0] = 0;
+	rc = try_load(start, end, name, kind, want, before_load, ctx, &out->obj);
 	if (rc) {
-		snprintf(what, sizeof(what), "loading BPF object '%s'", name);
+		snprintf(what, sizeof(what), "loading BPF object '%s' (%s)", name, flavour_name[kind]);
 		kt_errmsg(err, errlen, what, rc);
 		return rc;
 	}
+	out->kind = kind;
 	if (after_load && (rc = after_load(out->obj, ctx)) != 0) {
 		kt_errmsg(err, errlen, "writing settings into BPF maps", rc);
 		kt_unload(out);
@@ -204,6 +187,39 @@ int kt_load_and_attach(const unsigned char *start, const unsigned char *end, con
 		out->links[out->nlinks++] = link;
 	}
 	return 0;
+}
+
+int kt_load_and_attach(const unsigned char *start, const unsigned char *end, const char *name, int attach,
+		       kt_want_fn want, kt_config_fn before_load, kt_config_fn after_load, void *ctx,
+		       struct kt_loaded *out, char *err, size_t errlen)
+{
+	int kinds[3], nk = 0, rc = -ENOENT;
+
+	memset(out, 0, sizeof(*out));
+	if (!kt_have_btf()) {
+		snprintf(err, errlen, "no kernel BTF (/sys/kernel/btf/vmlinux): ktrace needs a kernel built with CONFIG_DEBUG_INFO_BTF=y");
+		return -ENOENT;
+	}
+	if (attach == KT_ATTACH_AUTO) {
+		kinds[nk++] = KT_ATTACH_BTF;
+		kinds[nk++] = KT_ATTACH_RAW;
+		kinds[nk++] = KT_ATTACH_TP;
+	} else {
+		kinds[nk++] = attach;
+	}
+	/* A kind that fails to load or to attach (older kernels: no tp_btf, fewer tracepoint arguments)
+	 * gives way to the next. Only missing privileges stop the search: the verifier's EACCES is a
+	 * rejection of this kind, not of the user. */
+	for (int i = 0; i < nk; i++) {
+		if (kinds[i] == KT_ATTACH_TP && (rc = kt_ensure_tracefs(err, errlen)) != 0)
+			return rc;
+		rc = load_attach_kind(start, end, name, kinds[i], want, before_load, after_load, ctx, out, err, errlen);
+		if (rc == 0 || rc == -EPERM)
+			return rc;
+		if (verbose && i + 1 < nk)
+			fprintf(stderr, "ktrace: %s, trying the next kind\n", err);
+	}
+	return rc;
 }
 
 void kt_unload(struct kt_loaded *l)

@@ -167,6 +167,11 @@ int kt_profile_open(struct kt_profile **out, const struct kt_profile_opts *o, ch
 	} else {
 		ncpus = kt_parse_online_cpus(cpus, KT_MAX_CPUS);
 	}
+	if (ncpus <= 0) {
+		snprintf(err, errlen, "no online CPU found in /sys/devices/system/cpu/online");
+		kt_profile_close(p);
+		return -ENOENT;
+	}
 	for (int i = 0; i < ncpus; i++) {
 		if ((rc = open_pmu(p, o, cpus[i], err, errlen)) != 0) {
 			kt_profile_close(p);
@@ -248,12 +253,11 @@ void kt_profile_clear_events(struct kt_profile *p) { p->nevents = 0; }
 
 void kt_profile_stop(struct kt_profile *p)
 {
+	/* Destroying a perf-event link closes its perf fd too: no close() here. */
 	for (int i = 0; i < p->npmu; i++) {
 		if (p->pmu_links[i])
 			bpf_link__destroy(p->pmu_links[i]);
 		p->pmu_links[i] = NULL;
-		if (p->pmu_fds[i] >= 0)
-			close(p->pmu_fds[i]);
 		p->pmu_fds[i] = -1;
 	}
 	p->npmu = 0;

@@ -19,6 +19,7 @@ void kt_install_signal_handlers(void)
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal; /* no SA_RESTART: a sleep ends early on Ctrl-C */
+	sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C ends ktrace at once (the kernel detaches all) */
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);

@@ -43,6 +43,9 @@ public struct SoftirqReport {
         if orphans > 0 {
             out.append("note: \(orphans) softirq exit(s) without their entry were discarded (ktrace attached mid-softirq)")
         }
+        if iv.lostExits > 0 {
+            out.append("note: \(iv.lostExits) softirq run(s) whose exit was never seen were not timed")
+        }
         return out.joined(separator: "\n") + "\n"
     }
 
@@ -81,6 +84,7 @@ public struct SoftirqReport {
             })))
         }
         obj.append(("orphan_exits", .uint(iv.orphanExits)))
+        obj.append(("lost_exits", .uint(iv.lostExits)))
         return JSONValue.object(obj).text
     }
 

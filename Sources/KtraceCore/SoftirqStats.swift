@@ -12,6 +12,7 @@ public struct VecStats: Equatable, Sendable {
     public var latTotalNs: UInt64 = 0
     public var latMaxNs: UInt64 = 0
     public var orphanExits: UInt64 = 0
+    public var lostExits: UInt64 = 0
     /// log2 buckets of nanoseconds: slot i holds [2^i, 2^(i+1)) ns (slot 0 also holds 0).
     public var hist = [UInt64](repeating: 0, count: VecStats.histSlots)
     public var latHist = [UInt64](repeating: 0, count: VecStats.histSlots)
@@ -38,6 +39,7 @@ public struct VecStats: Equatable, Sendable {
         latTotalNs &+= o.latTotalNs
         latMaxNs = max(latMaxNs, o.latMaxNs)
         orphanExits &+= o.orphanExits
+        lostExits &+= o.lostExits
         for i in 0..<min(hist.count, o.hist.count) { hist[i] &+= o.hist[i] }
         for i in 0..<min(latHist.count, o.latHist.count) { latHist[i] &+= o.latHist[i] }
     }
@@ -82,4 +84,5 @@ public struct SoftirqInterval: Sendable {
     }
 
     public var orphanExits: UInt64 { total.reduce(0) { $0 + $1.orphanExits } }
+    public var lostExits: UInt64 { total.reduce(0) { $0 + $1.lostExits } }
 }

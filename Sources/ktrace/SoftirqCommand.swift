@@ -28,8 +28,8 @@ struct SoftirqCommand: ParsableCommand {
     @Flag(name: .short, help: "Say which attach kind was used, and show libbpf messages.") var verbose = false
 
     func validate() throws {
-        if let interval, !(interval > 0 && interval.isFinite) {
-            throw ValidationError("interval must be a positive number of seconds, got \(interval)")
+        if let interval, !(interval > 0 && interval <= maxSeconds) {
+            throw ValidationError("interval must be a number of seconds between 0 and \(Int(maxSeconds)), got \(interval)")
         }
         if let count, count <= 0 { throw ValidationError("count must be a positive integer, got \(count)") }
         if let cpu {
@@ -90,6 +90,7 @@ extension VecStats {
         latTotalNs = s.lat_total_ns
         latMaxNs = s.lat_max_ns
         orphanExits = s.orphan_exits
+        lostExits = s.lost_exits
         hist = withUnsafeBytes(of: s.hist) { Array($0.bindMemory(to: UInt64.self)) }
         latHist = withUnsafeBytes(of: s.lat_hist) { Array($0.bindMemory(to: UInt64.self)) }
     }

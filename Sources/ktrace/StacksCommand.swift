@@ -39,7 +39,9 @@ struct StacksCommand: ParsableCommand {
 
     func validate() throws {
         if kernelOnly && userOnly { throw ValidationError("--kernel-only and --user-only exclude each other") }
-        if stackStorage < 64 { throw ValidationError("--stack-storage must be at least 64") }
+        if stackStorage < 64 || stackStorage > maxStackStorage {
+            throw ValidationError("--stack-storage must be between 64 and \(maxStackStorage)")
+        }
     }
 
     func run() throws {

@@ -4,6 +4,12 @@ import Foundation
 import KtraceCore
 
 /// Target and sampling options shared by `stacks` and `timeline`. Filtering happens in the kernel.
+/// Longest duration or interval accepted (about 115 days): beyond it nanosecond arithmetic overflows.
+let maxSeconds = 1e7
+
+/// Largest stack map ktrace creates: each entry holds KT_MAX_STACK frames (1 KiB).
+let maxStackStorage: UInt32 = 1 << 21
+
 struct TargetOptions: ParsableArguments {
     @Option(name: [.short, .long], help: "Process IDs (comma-separated); a kernel thread such as ksoftirqd/0 works too.")
     var pid: String?
@@ -28,6 +34,7 @@ struct TargetOptions: ParsableArguments {
 
     func parseList(_ s: String?, _ name: String) throws -> [Int32] {
         guard let s else { return [] }
+        if s.split(separator: ",").isEmpty { throw ValidationError("\(name) needs at least one id") }
         return try s.split(separator: ",").map {
             guard let v = Int32($0.trimmingCharacters(in: .whitespaces)), v > 0 else {
                 throw ValidationError("\(name): '\($0)' is not a process id")
@@ -62,8 +69,8 @@ struct TargetOptions: ParsableArguments {
             }
         }
         if let period, period == 0 { throw ValidationError("--period must be at least 1") }
-        if let duration, !(duration > 0 && duration.isFinite) {
-            throw ValidationError("-d must be a positive number of seconds, got \(duration)")
+        if let duration, !(duration > 0 && duration <= maxSeconds) {
+            throw ValidationError("-d must be a number of seconds between 0 and \(Int(maxSeconds)), got \(duration)")
         }
         if let cpu {
             let n = Int(kt_num_possible_cpus())

@@ -36,8 +36,13 @@ struct TimelineCommand: ParsableCommand {
     }
 
     func validate() throws {
-        if ringbuf < 4096 { throw ValidationError("--ringbuf must be at least 4096 bytes") }
-        if stackStorage < 64 { throw ValidationError("--stack-storage must be at least 64") }
+        if ringbuf < 4096 || ringbuf > 1 << 30 { throw ValidationError("--ringbuf must be between 4096 and \(1 << 30) bytes") }
+        if stackStorage < 64 || stackStorage > maxStackStorage {
+            throw ValidationError("--stack-storage must be between 64 and \(maxStackStorage)")
+        }
+        if target.event == .cycles && target.period != nil {
+            throw ValidationError("--period with --event cycles counts cycles, not time: give -F for a timeline")
+        }
     }
 
     func run() throws {
@@ -70,8 +75,9 @@ struct TimelineCommand: ParsableCommand {
             }
         }
         let seconds = target.waitForEnd(poll: drain)
-        let end = kt_monotonic_ns()
         kt_profile_stop(handle)
+        // The window closes once everything is detached: events up to then are in it.
+        let end = kt_monotonic_ns()
         drain()
 
         var stats = kt_profile_stats()

@@ -103,13 +103,41 @@ struct StacksIntegrationTests {
         (["stacks", "-F", "0", "-d", "1"], "-F 0"),
         (["stacks", "-d", "1", "-o", "/nonexistent-dir/x.svg"], "cannot write /nonexistent-dir/x.svg"),
         (["stacks", "--pid", "1", "--comm", "x", "-d", "1"], "give one of"),
-        (["stacks", "--event", "cycles", "-d", "1"], "cycles"),
+        (["stacks", "--pid", ",", "-d", "1"], "--pid needs at least one id"),
+        (["stacks", "-d", "1e300"], "-d must be"),
+        (["stacks", "--stack-storage", "4294967295", "-d", "1"], "--stack-storage must be"),
     ])
     func badInput(args: [String], message: String) throws {
         let r = try run(Env.ktrace, args, timeout: 30)
         #expect(r.status != 0)
         #expect(r.stderr.contains(message), "\(r.stderr)")
         #expect(!r.stderr.contains("Fatal error"))
+    }
+
+    /// Ctrl-C ends sampling: what was gathered is written, everything is detached.
+    @Test(arguments: [["stacks", "-a", "--by-softirq"], ["timeline", "-a", "--format", "text"]])
+    func interruptWritesWhatWasGathered(args: [String]) throws {
+        let w = try Workload.start("burn", seconds: 4)
+        defer { _ = w.wait(timeout: 30) }
+        let kt = try Spawned(Env.ktrace, args, streamStdout: false)
+        usleep(1_500_000)
+        kt.signal(SIGINT)
+        let r = kt.wait(timeout: 30)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("burn_a"), "nothing written after Ctrl-C: \(r.stdout.prefix(300))")
+        let left = try ktraceProgramsAfterExit()
+        #expect(left.isEmpty, "left behind: \(left)")
+    }
+
+    /// Hardware cycles: sampled where a PMU exists, else one line saying so (this VM has none).
+    @Test func cyclesEventWorksOrExplains() throws {
+        let r = try run(Env.ktrace, ["stacks", "-a", "--event", "cycles", "-d", "1"], timeout: 30)
+        if r.status == 0 {
+            _ = try FoldedProfile.parse(r.stdout)
+        } else {
+            #expect(r.stderr.hasPrefix("ktrace: error: hardware event 'cycles' is not available"), "\(r.stderr)")
+            #expect(r.stderr.split(separator: "\n").count == 1)
+        }
     }
 
     @Test func noProgramLeftAfterSampling() throws {

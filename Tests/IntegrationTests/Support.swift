@@ -86,11 +86,19 @@ final class Spawned: @unchecked Sendable {
         pid = child
     }
 
-    /// Next complete stdout line (streamed children only), or nil at end of output.
-    func readLine() -> String? {
+    /// Next complete stdout line (streamed children only), or nil at end of output. A child silent for
+    /// `timeout` seconds is killed, so a hung ktrace fails its test instead of hanging the run.
+    func readLine(timeout: Double = 120) -> String? {
         guard readFD >= 0 else { return nil }
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
+            if buffer.firstIndex(of: 0x0A) == nil {
+                var p = pollfd(fd: readFD, events: Int16(POLLIN), revents: 0)
+                if Glibc.poll(&p, 1, Int32(timeout * 1000)) == 0 {
+                    kill(pid, SIGKILL)
+                    return nil
+                }
+            }
             if let nl = buffer.firstIndex(of: 0x0A) {
                 let line = String(decoding: buffer[buffer.startIndex..<nl], as: UTF8.self)
                 buffer.removeSubrange(buffer.startIndex...nl)

@@ -87,7 +87,7 @@ struct TimelineIntegrationTests {
         let sr = try run(Env.ktrace, ["softirq", "--json", "3", "1"], timeout: 30)
         let tr = tl.wait(timeout: 60)
         #expect(sr.status == 0 && tr.status == 0, "\(sr.stderr) \(tr.stderr)")
-        #expect(tr.stderr.contains("0 events dropped"), "\(tr.stderr)")
+        #expect(tr.stderr.contains("; 0 events dropped"), "\(tr.stderr)")
         let report = try JSONDecoder().decode(SoftirqWindow.self, from: Data(sr.stdout.utf8))
         let trace = try JSONDecoder().decode(ChromeFile.self, from: Data(contentsOf: URL(fileURLWithPath: json)))
         // Slices whose run ended inside the softirq report's window (BPF files a run under the interval of
