@@ -43,3 +43,40 @@ measure_flood() {
   if [[ -n $pid ]]; then kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
   tr ' ' '\n' <"$res" | awk -F= '$1 == "synack_per_s" {print $2}'
 }
+
+# measure_paced SECS [TRACER_CMD]: paced SYN load (hping3-limited rate); print the receive CPU's cost per
+# SYN in microseconds (busy time of the RX CPU / SYN-ACKs), which grows with whatever a tracer adds to
+# each softirq run.
+measure_paced() {
+  local secs=$1 cmd=$2 pid="" res="$BENCH_TMP/result"
+  if [[ -n $cmd ]]; then
+    # shellcheck disable=SC2086
+    $cmd >"$BENCH_TMP/tracer.out" 2>&1 &
+    pid=$!
+    BENCH_PIDS+=("$pid")
+    sleep 1
+  fi
+  KT_LAB_RESULT=$res "$LAB_SH" load paced "$secs" >/dev/null 2>&1 || true
+  if [[ -n $pid ]]; then kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  tr ' ' '\n' <"$res" | awk -F= '$1 == "rx_busy_pct" {b = $2} $1 == "synack_per_s" {s = $2}
+    END {printf "%.0f\n", (s > 0 ? b / 100 / s * 1e9 : 0)}'   # nanoseconds of RX CPU per SYN
+}
+
+# time_to_banner PATTERN CMD...: milliseconds from exec until CMD prints PATTERN (on stdout or stderr),
+# i.e. until its probes are attached; CMD is then stopped with SIGINT.
+time_to_banner() {
+  local pattern=$1; shift
+  local out="$BENCH_TMP/banner" t0 t1 pid
+  : >"$out"
+  t0=$(date +%s%N)
+  "$@" >"$out" 2>&1 &
+  pid=$!
+  while ! grep -q "$pattern" "$out" 2>/dev/null; do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.001
+  done
+  t1=$(date +%s%N)
+  kill -INT "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  echo $(( (t1 - t0) / 1000000 ))
+}
