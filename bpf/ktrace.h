@@ -62,23 +62,28 @@ struct kt_profile_ctl {
 	char comm[KT_COMM_LEN];
 };
 
+/* Stack ids: a 64-bit hash of the frames with the top bit set, or one of these. */
+#define KT_STACK_NONE 0ULL   /* not collected (not asked for; a kernel thread's user part; a user-mode sample's kernel part) */
+#define KT_STACK_LOST 1ULL   /* collected but not stored: see the loss counters */
+#define KT_STACK_ID_BIT (1ULL << 63)
+
 struct kt_stack_key {
 	__u32 tgid;
 	__u32 tid;           /* 0 unless per_thread */
-	__s32 kstack;        /* stack id, or negative errno */
-	__s32 ustack;
 	__u32 softirq;       /* vector + 1 running when sampled, 0 outside softirq */
 	__u32 pad;
+	__u64 kstack;        /* stack id (see above) */
+	__u64 ustack;
 	char comm[KT_COMM_LEN];
 };
 
 /* Per-CPU counters so nothing is lost silently. */
 struct kt_profile_stats {
 	__u64 samples;        /* samples that matched the filter */
-	__u64 kstack_eexist;  /* kernel stack dropped: stack map bucket collision */
-	__u64 kstack_err;     /* kernel stack dropped: other error (map full, fault) */
-	__u64 ustack_eexist;
-	__u64 ustack_err;     /* includes user stack faults (no frame pointers) */
+	__u64 kstack_full;    /* kernel stack not stored: kt_stacks full (raise --stack-storage) */
+	__u64 kstack_err;     /* kernel stack not taken: bpf_get_stack failed (e.g. no callchain buffer) */
+	__u64 ustack_full;
+	__u64 ustack_err;     /* user stack could not be read */
 	__u64 count_full;     /* sample not counted: kt_counts full */
 	__u64 events_dropped; /* ring buffer full */
 	__u64 events;         /* events emitted */
@@ -97,8 +102,8 @@ struct kt_event {
 	__u32 cpu;
 	__u32 tgid;
 	__u32 tid;
-	__s32 kstack;
-	__s32 ustack;
+	__u64 kstack;        /* stack ids, as in kt_stack_key */
+	__u64 ustack;
 	__u32 vec;           /* softirq vector (+1 in samples, 0 = none) */
 	__u32 flags;         /* KT_EVF_* */
 	__u32 next_tgid;

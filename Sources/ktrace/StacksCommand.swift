@@ -21,7 +21,8 @@ struct StacksCommand: ParsableCommand {
     @Flag(help: "Add a [softirq:VECTOR] frame after the task name for samples taken inside a softirq.")
     var bySoftirq = false
     @Flag(help: "Key stacks by thread, not only by process.") var perThread = false
-    @Option(help: "Stack map entries (distinct stacks kept in the kernel).") var stackStorage: UInt32 = 16384
+    @Option(help: "Most distinct stacks kept in the kernel (allocated as they appear, 1 KiB each).")
+    var stackStorage: UInt32 = 131072
     @Option(name: [.short, .long], help: "Output file: .svg (flame graph), .json, anything else folded. Default stdout.")
     var output: String?
     @Option(help: "folded, svg or json (default: from the -o extension, else folded).") var format: OutputFormat?
@@ -29,6 +30,9 @@ struct StacksCommand: ParsableCommand {
     @Option(help: "Flame graph title.") var title: String?
 
     enum OutputFormat: String, ExpressibleByArgument { case folded, svg, json }
+
+    /// Entries of the count map (preallocated, 48 bytes each): one per distinct (task, stacks, vector).
+    var countEntries: UInt32 { max(stackStorage, 65536) }
 
     var resolvedFormat: OutputFormat {
         if let format { return format }
@@ -49,7 +53,7 @@ struct StacksCommand: ParsableCommand {
         kt_install_signal_handlers()
         let ctl = target.control(kernelStack: !userOnly, userStack: !kernelOnly, perThread: perThread,
                                  aggregate: true, events: false)
-        let handle = target.openProfile(ctl: ctl, stackStorage: stackStorage, countEntries: max(stackStorage * 2, 40960),
+        let handle = target.openProfile(ctl: ctl, stackStorage: stackStorage, countEntries: countEntries,
                                         ringbufBytes: 0, trackSoftirq: bySoftirq, trackSwitch: false)
         defer { kt_profile_close(handle) }
         let resolver = StackResolver(handle: handle)
@@ -58,16 +62,20 @@ struct StacksCommand: ParsableCommand {
         if target.duration == nil { note("sampling \(target.describe)... hit Ctrl-C to end.") }
         let seconds = target.waitForEnd()
         let sampled = kt_monotonic_ns()
+        var timer = PhaseTimer()
         kt_profile_stop(handle)
+        timer.mark("detach")
 
         var stats = kt_profile_stats()
         _ = kt_profile_read_stats(handle, &stats)
-        let capacity = Int(max(stackStorage * 2, 40960))
+        let capacity = Int(countEntries)
         var keys = [kt_stack_key](repeating: kt_stack_key(), count: capacity)
         var counts = [UInt64](repeating: 0, count: capacity)
         let n = Int(kt_profile_read_counts(handle, &keys, &counts, Int32(capacity)))
 
+        timer.mark("read maps")
         for tgid in Set(keys.prefix(n).map { Int32(bitPattern: $0.tgid) }) { resolver.userSymbols.capture(pid: tgid) }
+        timer.mark("process maps")
         let annotateKernel = annotate || resolvedFormat == .svg
         var stacks: [FoldedStack] = []
         var json: [JSONValue] = []
@@ -85,6 +93,7 @@ struct StacksCommand: ParsableCommand {
                 stacks.append(FoldedStack(frames: frames, count: counts[i]))
             }
         }
+        timer.mark("symbolize")
         let summary = LossSummary(stats)
         let title = self.title ?? "ktrace stacks: \(target.describe)"
         let subtitle = "\(String(format: "%.1f", seconds)) s · \(target.rateDescription) \(target.event.rawValue) · \(summary.samples) samples · \(summary.lostText)"
@@ -104,6 +113,8 @@ struct StacksCommand: ParsableCommand {
             ])
             writeOutput(doc.text + "\n", to: output)
         }
+        timer.mark("render+write")
+        if target.verbose { note("after sampling: \(timer.summary)") }
         let ms = Double(kt_monotonic_ns() - sampled) / 1e6
         note("\(summary.samples) samples in \(String(format: "%.1f", seconds)) s, \(summary.lostText); \(n) distinct stacks; output in \(String(format: "%.0f", ms)) ms"
              + (output.map { " -> \($0)" } ?? ""))
@@ -138,7 +149,7 @@ struct LossSummary {
     init(_ s: kt_profile_stats) {
         raw = s
         samples = s.samples
-        stackLost = s.kstack_eexist + s.kstack_err + s.ustack_eexist + s.ustack_err
+        stackLost = s.kstack_full + s.kstack_err + s.ustack_full + s.ustack_err
         countLost = s.count_full
         eventsDropped = s.events_dropped
     }
@@ -148,14 +159,14 @@ struct LossSummary {
         let pct = samples == 0 ? 0 : Double(lost) / Double(samples) * 100
         var t = "\(lost) lost (\(String(format: "%.2f", pct))%)"
         if lost > 0 {
-            t += " [kernel stack: \(raw.kstack_eexist) collisions, \(raw.kstack_err) errors; user stack: \(raw.ustack_eexist) collisions, \(raw.ustack_err) errors; count map full: \(countLost)]"
+            t += " [stacks not stored: \(raw.kstack_full) kernel, \(raw.ustack_full) user (map full: raise --stack-storage; or no memory in interrupt context); stacks not taken: \(raw.kstack_err) kernel, \(raw.ustack_err) user; count map full: \(countLost)]"
         }
         return t
     }
 
     var json: JSONValue {
-        .object([("kernel_stack_collisions", .uint(raw.kstack_eexist)), ("kernel_stack_errors", .uint(raw.kstack_err)),
-                 ("user_stack_collisions", .uint(raw.ustack_eexist)), ("user_stack_errors", .uint(raw.ustack_err)),
+        .object([("kernel_stack_map_full", .uint(raw.kstack_full)), ("kernel_stack_errors", .uint(raw.kstack_err)),
+                 ("user_stack_map_full", .uint(raw.ustack_full)), ("user_stack_errors", .uint(raw.ustack_err)),
                  ("count_map_full", .uint(raw.count_full)), ("events_dropped", .uint(raw.events_dropped))])
     }
 }

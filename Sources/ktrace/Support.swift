@@ -89,3 +89,17 @@ func checkWritable(_ path: String?) {
     }
     if !fm.isWritableFile(atPath: d) { fail("cannot write \(path): directory \(d) is not writable") }
 }
+
+/// Phase timings for -v: where the time between the end of sampling and the output goes.
+struct PhaseTimer {
+    private var last = kt_monotonic_ns()
+    private(set) var phases: [(String, Double)] = []
+
+    mutating func mark(_ name: String) {
+        let now = kt_monotonic_ns()
+        phases.append((name, Double(now - last) / 1e6))
+        last = now
+    }
+
+    var summary: String { phases.map { "\($0.0) \(String(format: "%.1f", $0.1)) ms" }.joined(separator: ", ") }
+}

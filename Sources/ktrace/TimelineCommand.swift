@@ -23,7 +23,8 @@ struct TimelineCommand: ParsableCommand {
     @Flag(help: "Text view: merge consecutive identical lines.") var collapse = false
     @Option(help: "Ring buffer size in bytes (events travel through it; drops are counted).")
     var ringbuf: UInt32 = 16 << 20
-    @Option(help: "Stack map entries.") var stackStorage: UInt32 = 16384
+    @Option(help: "Most distinct stacks kept in the kernel (allocated as they appear, 1 KiB each).")
+    var stackStorage: UInt32 = 131072
     @Option(help: "Kernel functions to trace at entry and exit (fentry/fexit), comma-separated.") var trace: String?
 
     enum TimelineFormat: String, ExpressibleByArgument { case perfetto, speedscope, text }

@@ -75,14 +75,16 @@ struct StacksIntegrationTests {
         #expect(text.hasPrefix("<?xml") && text.contains("net_rx_action") && text.contains("<script"))
     }
 
-    /// A tiny stack map under system-wide sampling loses stacks, and ktrace says how many.
+    /// A tiny stack map under system-wide sampling fills up and loses stacks, and ktrace says how many.
     @Test func lostStacksAreReported() throws {
         let w = try Workload.start("syscalls", seconds: 5)
         defer { _ = w.wait(timeout: 30) }
         let r = try run(Env.ktrace, ["stacks", "-a", "-F", "999", "-d", "2", "--stack-storage", "64"], timeout: 60)
         #expect(r.status == 0, "\(r.stderr)")
         let line = r.stderr.split(separator: "\n").first { $0.contains(" lost (") } ?? ""
-        #expect(!line.contains(" 0 lost (0.00%)") && line.contains("collisions"), "loss not reported: \(r.stderr)")
+        #expect(!line.contains(" 0 lost (0.00%)") && line.contains("stacks not stored"), "loss not reported: \(r.stderr)")
+        let p = try FoldedProfile.parse(r.stdout)
+        #expect(share(p) { $0 == StackComposer.missingKernel || $0 == StackComposer.missingUser } > 0, "lost stacks not shown")
     }
 
     /// The target exits mid-run: partial result, clear note, exit 0.

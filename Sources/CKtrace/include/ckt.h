@@ -51,7 +51,7 @@ struct kt_profile_opts {
 	uint64_t freq;           /* samples per second per CPU, or 0 to use period */
 	uint64_t period;
 	int cpu;                 /* -1 = open an event on every online CPU */
-	uint32_t stack_storage;  /* stack map entries */
+	uint32_t stack_storage;  /* most distinct stacks kept (the map allocates on demand) */
 	uint32_t count_entries;  /* kt_counts entries */
 	uint32_t ringbuf_bytes;  /* 0 = no ring buffer events */
 	int track_softirq;       /* attach softirq entry/exit (vector in samples, timeline slices) */
@@ -66,7 +66,7 @@ int kt_profile_read_stats(struct kt_profile *p, struct kt_profile_stats *out);
 /* Copy up to max (key, count) pairs; returns how many. */
 int kt_profile_read_counts(struct kt_profile *p, struct kt_stack_key *keys, uint64_t *counts, int max);
 /* Frames of one stack, leaf first; returns the number of frames or a negative errno. */
-int kt_profile_read_stack(struct kt_profile *p, int32_t id, uint64_t *ips, int max);
+int kt_profile_read_stack(struct kt_profile *p, uint64_t id, uint64_t *ips, int max);
 /* Consume ring buffer events (waiting at most timeout_ms) into the internal buffer; returns how many
  * events it holds, reachable with kt_profile_events() until kt_profile_clear_events(). */
 int kt_profile_poll(struct kt_profile *p, int timeout_ms);

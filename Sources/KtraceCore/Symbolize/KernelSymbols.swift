@@ -21,19 +21,23 @@ public final class KernelSymbols: @unchecked Sendable {  // immutable after init
     public var count: Int { starts.count }
 
     public convenience init(kallsyms: String) throws {
-        try self.init(kallsyms: kallsyms, kptrRestrict: nil)
+        try self.init(kallsymsBytes: Array(kallsyms.utf8), kptrRestrict: nil)
     }
 
-    /// `kptrRestrict` only feeds the error message; nil reads the live sysctl.
-    init(kallsyms: String, kptrRestrict: String?) throws {
+    convenience init(kallsyms: String, kptrRestrict: String?) throws {
+        try self.init(kallsymsBytes: Array(kallsyms.utf8), kptrRestrict: kptrRestrict)
+    }
+
+    /// Parses the bytes in place (no String copy of the ~5 MB file). `kptrRestrict` only feeds the
+    /// error message; nil reads the live sysctl.
+    init(kallsymsBytes bytes: [UInt8], kptrRestrict: String?) throws {
         // Plain values only, so sorting ~100k of them stays cheap; names stay in the input buffer.
         struct Entry { var address: UInt64; var rank: UInt64; var nameStart: Int; var nameEnd: Int; var module: Int32; var isText: Bool }
         var entries: [Entry] = []
         var modules: [[UInt8]] = [], moduleIndex: [[UInt8]: Int32] = [:]
         var anyNonZero = false
         var starts: [UInt64] = [], ends: [UInt64] = [], nameBytes: [UInt8] = [], nameOffsets: [UInt32] = [0]
-        var text = kallsyms
-        text.withUTF8 { buf in
+        bytes.withUnsafeBufferPointer { buf in
             let n = buf.count
             var p = 0
             while p < n {
@@ -148,10 +152,11 @@ public final class KernelSymbols: @unchecked Sendable {  // immutable after init
     }
 
     public static func load(path: String = "/proc/kallsyms") throws -> KernelSymbols {
-        guard let data = readWholeFile(path) else {
+        // /proc/kallsyms reports size 0: reserve for a typical 5 MB so the buffer is not copied as it grows.
+        guard let bytes = readWholeFileBytes(path, expected: 8 << 20) else {
             throw SymbolizeError("cannot read \(path): \(String(cString: strerror(errno)))")
         }
-        return try KernelSymbols(kallsyms: String(decoding: data, as: UTF8.self))
+        return try KernelSymbols(kallsymsBytes: bytes, kptrRestrict: nil)
     }
 
     /// "func" for vmlinux, "func [module]" for module symbols.

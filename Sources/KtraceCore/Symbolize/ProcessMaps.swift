@@ -73,6 +73,22 @@ func readWholeFile(_ path: String) -> Data? {
     }
 }
 
+/// The whole file as bytes, read straight into one buffer reserved for `expected` bytes.
+func readWholeFileBytes(_ path: String, expected: Int) -> [UInt8]? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var out = [UInt8]()
+    out.reserveCapacity(expected)
+    var chunk = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        if n < 0 { if errno == EINTR { continue }; return nil }
+        if n == 0 { return out }
+        out.append(contentsOf: chunk[0..<n])
+    }
+}
+
 /// Bytes of another process's memory (the vdso image): needs ptrace-read access, i.e. root or same user.
 func readProcessMemory(pid: Int32, address: UInt64, count: Int) -> Data? {
     guard count > 0, count <= 1 << 20, address <= UInt64(Int64.max) else { return nil }
