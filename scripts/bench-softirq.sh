@@ -74,6 +74,18 @@ awk -v k="$kc" -v l="$lc" -v b="$cbase" 'BEGIN {printf "  added cost per SYN: kt
   (k - b <= (l - b) + 0.03 * b ? "ktrace no worse (within 3% noise)" : "ktrace WORSE") }'
 
 echo
+echo "== BPF programs' own cost per run under the paced load (kernel.bpf_stats_enabled)"
+"$LAB_SH" load paced $((SECS + 6)) >/dev/null 2>&1 &
+BENCH_PIDS+=($!)
+sleep 1
+for t in libbpf-tools ktrace ktrace-L; do
+  echo "  $t:"
+  # shellcheck disable=SC2046
+  prog_cost 3 $(tracer_cmd "$t")
+done
+wait
+
+echo
 echo "== start-up: exec to first attached probe (median of 5, lower is better)"
 ks=() ls=()
 for i in 1 2 3 4 5; do

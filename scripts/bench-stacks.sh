@@ -55,6 +55,44 @@ kt=$(median ${RATES[ktrace]}); pf=$(median ${RATES[perf]})
 awk -v k="$kt" -v p="$pf" -v b="$base" 'BEGIN {printf "  ktrace overhead / perf overhead: %.1f%% / %.1f%%\n", (1 - k / b) * 100, (1 - p / b) * 100}'
 
 echo
+echo "== overhead on CPU-bound work ($NCPU spinners), system wide at ${CPU_FREQ:=4000} Hz with stacks, median of $ROUNDS x ${SECS}s"
+declare -A WK
+wconfs=(none ktrace perf)
+wcmd() {
+  case $1 in
+    none) ;;
+    ktrace) echo "$KTRACE stacks -a -F $CPU_FREQ -o $W/cpu.folded" ;;
+    perf) echo "perf record -q -a -g -F $CPU_FREQ -o $W/cpu.data" ;;
+  esac
+}
+for ((r = 0; r < ROUNDS; r++)); do
+  for ((k = 0; k < ${#wconfs[@]}; k++)); do
+    c=${wconfs[$(( (k + r) % ${#wconfs[@]} ))]}
+    # shellcheck disable=SC2046
+    WK[$c]+="$(work "$SECS" $(wcmd "$c")) "
+  done
+done
+wbase=$(median ${WK[none]})
+for c in "${wconfs[@]}"; do
+  awk -v c="$c" -v m="$(median ${WK[$c]})" -v b="$wbase" 'BEGIN {printf "  %-7s %.4f of none  (overhead %.2f%%)\n", c, m / b, (1 - m / b) * 100}'
+done
+awk -v k="$(median ${WK[ktrace]})" -v p="$(median ${WK[perf]})" -v b="$wbase" \
+  'BEGIN {printf "  ktrace overhead / perf overhead: %.2f%% / %.2f%% -> %s\n", (1 - k / b) * 100, (1 - p / b) * 100, (k >= p ? "ktrace no worse" : "ktrace WORSE")}'
+
+echo
+echo "== BPF programs' own cost per run while sampling ksoftirqd at $FREQ Hz under the flood"
+"$LAB_SH" load flood 12 >/dev/null 2>&1 &
+BENCH_PIDS+=($!)
+sleep 1
+echo "  ktrace:"
+# shellcheck disable=SC2046
+prog_cost 4 $(tracer_cmd ktrace)
+echo "  bpftrace:"
+# shellcheck disable=SC2046
+prog_cost 4 $(tracer_cmd bpftrace)
+wait
+
+echo
 echo "== end of sampling to flame graph, peak RSS, intermediate files (one more flood, ${SECS}s each)"
 # ktrace: sampling, symbolization and SVG in one process; it reports the time from the end of sampling.
 "$LAB_SH" load flood $((2 * SECS + 8)) >/dev/null 2>&1 &

@@ -10,21 +10,6 @@ cd "$(dirname "$0")/.."
 
 ROUNDS=${ROUNDS:-3}
 SECS=${SECS:-5}
-NCPU=$(nproc)
-cc -O1 -o "$BENCH_TMP/loops" Tests/Workloads/loops.c
-
-# work SECS [TRACER...]: iterations/s summed over one spinner per CPU, while the tracer (if any) runs.
-work() {
-  local secs=$1; shift
-  local pid="" total=0 pids=() i
-  if (($#)); then "$@" >"$BENCH_TMP/tracer.out" 2>"$BENCH_TMP/tracer.err" & pid=$!; BENCH_PIDS+=("$pid"); sleep 1; fi
-  for ((i = 0; i < NCPU; i++)); do "$BENCH_TMP/loops" "$secs" >"$BENCH_TMP/loops.$i" & pids+=($!); done
-  wait "${pids[@]}"
-  if [[ -n $pid ]]; then kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-  for ((i = 0; i < NCPU; i++)); do total=$((total + $(cat "$BENCH_TMP/loops.$i"))); done
-  echo "$total"
-}
-
 declare -A R
 confs=(none stacks99 timeline99 stacks999 timeline999)
 cmd_for() {
@@ -40,7 +25,7 @@ for ((r = 0; r < ROUNDS; r++)); do
     # shellcheck disable=SC2046
     v=$(work "$SECS" $(cmd_for "$c"))
     R[$c]+="$v "
-    printf '  round %d  %-12s %14s iterations/s\n' "$((r + 1))" "$c" "$v"
+    printf '  round %d  %-12s %14s iterations per CPU second\n' "$((r + 1))" "$c" "$v"
   done
 done
 echo
@@ -65,3 +50,14 @@ sleep 1
 grep -o '[0-9]* samples.*B/s)' "$BENCH_TMP/flood.err" | sed 's/^/  /'
 grep -q ' 0 events dropped' "$BENCH_TMP/flood.err" && echo "  ring buffer kept up: 0 events dropped" \
   || echo "  ring buffer DROPPED events: $(grep -o '[0-9]* events dropped' "$BENCH_TMP/flood.err")"
+
+echo
+echo "== BPF programs' own cost per run, system wide at 999 Hz during the flood (kernel.bpf_stats_enabled)"
+"$LAB_SH" load flood 10 >/dev/null 2>&1 &
+BENCH_PIDS+=($!)
+sleep 1
+echo "  ktrace stacks:"
+prog_cost 3 "$KTRACE" stacks -a -F 999 -o "$BENCH_TMP/c.folded"
+echo "  ktrace timeline:"
+prog_cost 3 "$KTRACE" timeline -a -F 999 -o "$BENCH_TMP/c.json"
+wait

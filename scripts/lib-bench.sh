@@ -80,3 +80,44 @@ time_to_banner() {
   wait "$pid" 2>/dev/null || true
   echo $(( (t1 - t0) / 1000000 ))
 }
+
+# work SECS [TRACER...]: CPU-bound work (one spinner per CPU, Tests/Workloads/loops.c) while the tracer
+# (if any) runs; prints iterations per CPU second summed over the spinners. A tracer's per-sample cost
+# shows up directly as fewer iterations.
+NCPU=$(nproc)
+work() {
+  local secs=$1; shift
+  local pid="" total=0 pids=() i
+  [[ -x $BENCH_TMP/loops ]] || cc -O1 -o "$BENCH_TMP/loops" Tests/Workloads/loops.c
+  if (($#)); then "$@" >"$BENCH_TMP/tracer.out" 2>"$BENCH_TMP/tracer.err" & pid=$!; BENCH_PIDS+=("$pid"); sleep 1; fi
+  for ((i = 0; i < NCPU; i++)); do "$BENCH_TMP/loops" "$secs" >"$BENCH_TMP/loops.$i" & pids+=($!); done
+  wait "${pids[@]}"
+  if [[ -n $pid ]]; then kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  for ((i = 0; i < NCPU; i++)); do total=$((total + $(cat "$BENCH_TMP/loops.$i"))); done
+  echo "$total"
+}
+
+# prog_cost SECS CMD...: run CMD for SECS with kernel.bpf_stats_enabled=1 and print, per BPF program it
+# loaded (the programs that appeared after it started), runs and average nanoseconds per run: the
+# tracer's own cost inside the kernel, exactly.
+prog_cost() {
+  local secs=$1; shift
+  local old pid before
+  old=$(sysctl -n kernel.bpf_stats_enabled)
+  before=$(bpftool -j prog show 2>/dev/null | python3 -c 'import json,sys; print(" ".join(str(p["id"]) for p in json.load(sys.stdin)))')
+  sysctl -qw kernel.bpf_stats_enabled=1
+  "$@" >/dev/null 2>&1 &
+  pid=$!
+  BENCH_PIDS+=("$pid")
+  sleep "$secs"
+  bpftool -j prog show 2>/dev/null | python3 -c '
+import json, sys
+before = set(int(x) for x in sys.argv[1].split())
+for p in json.load(sys.stdin):
+    if p["id"] not in before and p.get("run_cnt"):
+        print("    %-22s %10d runs  %6.0f ns/run" % (p["name"], p["run_cnt"], p["run_time_ns"] / p["run_cnt"]))
+' "$before"
+  kill -INT "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  sysctl -qw kernel.bpf_stats_enabled="$old"
+}
