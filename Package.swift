@@ -12,7 +12,8 @@ let package = Package(
     ],
     targets: [
         // Compiles bpf/*.bpf.c with clang -target bpf and embeds the objects through generated C.
-        .plugin(name: "BPFEmbed", capability: .buildTool()),
+        // (Under Sources/ to keep the top level to the project's agreed entries.)
+        .plugin(name: "BPFEmbed", capability: .buildTool(), path: "Sources/BPFEmbed"),
         // libbpf wrapper + embedded BPF objects. The only code that talks to the kernel.
         // include/ktrace.h links to bpf/ktrace.h: one header for both sides of the boundary.
         .target(

@@ -34,10 +34,14 @@ static __always_inline __u32 kt_slot(__u64 ns)
  * interrupted ksoftirqd runs on the irq stack, and counts as inline — which is what it is. */
 static __always_inline bool kt_in_ksoftirqd(volatile __u64 *scratch)
 {
-	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *t;
 	char comm[KT_COMM_LEN];
 	__u64 fp;
 
+	/* Cheapest tests first: most softirqs interrupt the idle task (pid 0) or a user task. */
+	if ((__u32)bpf_get_current_pid_tgid() == 0)
+		return false;
+	t = (struct task_struct *)bpf_get_current_task();
 	if (!(BPF_CORE_READ(t, flags) & PF_KTHREAD))
 		return false;
 	bpf_get_current_comm(comm, sizeof(comm));

@@ -68,7 +68,8 @@ struct StacksCommand: ParsableCommand {
 
         var stats = kt_profile_stats()
         _ = kt_profile_read_stats(handle, &stats)
-        let capacity = Int(countEntries)
+        // The map holds at most one key per sample: size the copy by what was sampled, not by the map.
+        let capacity = Int(min(UInt64(countEntries), stats.samples + 1))
         var keys = [kt_stack_key](repeating: kt_stack_key(), count: capacity)
         var counts = [UInt64](repeating: 0, count: capacity)
         let n = Int(kt_profile_read_counts(handle, &keys, &counts, Int32(capacity)))
@@ -118,7 +119,7 @@ struct StacksCommand: ParsableCommand {
         let ms = Double(kt_monotonic_ns() - sampled) / 1e6
         note("\(summary.samples) samples in \(String(format: "%.1f", seconds)) s, \(summary.lostText); \(n) distinct stacks; output in \(String(format: "%.0f", ms)) ms"
              + (output.map { " -> \($0)" } ?? ""))
-        if n == capacity { note("warning: the stack count map was full; raise --stack-storage") }
+        if stats.count_full > 0 { note("warning: the stack count map was full; raise --stack-storage") }
     }
 
     func stackJSON(comm: String, pid: Int32, tid: Int32, softirq: SoftirqVector?, user: StackComposer.Part,

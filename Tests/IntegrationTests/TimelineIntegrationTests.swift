@@ -105,9 +105,10 @@ struct TimelineIntegrationTests {
             let got = sums[v.name] ?? (0, 0)
             #expect(abs(Double(got.count) - Double(v.count)) <= Double(v.count) * 0.02,
                     "\(v.name): \(got.count) slices, softirq counted \(v.count)")
-            // Both tools time every run at once, each including part of the other's probes: allow
-            // 2%, or 250 ns per run for vectors whose runs last a few microseconds.
-            #expect(abs(got.ns - Double(v.total_ns)) <= max(Double(v.total_ns) * 0.02, 250 * Double(v.count)),
+            // Both tools time every run at once, and each one's durations include one of the other's
+            // probes (240-300 ns each, measured with kernel.bpf_stats_enabled): allow 2%, or 500 ns per
+            // run for vectors whose runs last only a few microseconds.
+            #expect(abs(got.ns - Double(v.total_ns)) <= max(Double(v.total_ns) * 0.02, 500 * Double(v.count)),
                     "\(v.name): slices sum to \(Int(got.ns)) ns, softirq reports \(v.total_ns) ns")
         }
         #expect((report.vectors.first { $0.name == "net_rx" }?.count ?? 0) > 10_000, "load produced too little NET_RX")

@@ -60,17 +60,7 @@ public enum ProcessMaps {
 
 /// read(2) until EOF: procfs files report size 0, so size-based readers can come back empty.
 func readWholeFile(_ path: String) -> Data? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var out = Data()
-    var buf = [UInt8](repeating: 0, count: 1 << 16)
-    while true {
-        let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-        if n < 0 { if errno == EINTR { continue }; return nil }
-        if n == 0 { return out }
-        out.append(contentsOf: buf[0..<n])
-    }
+    readWholeFileBytes(path, expected: 1 << 16).map { Data($0) }
 }
 
 /// The whole file as bytes, read straight into one buffer reserved for `expected` bytes.
