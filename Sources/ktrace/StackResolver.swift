@@ -29,21 +29,25 @@ final class KernelSymbolsLoader: @unchecked Sendable {
 /// Reads stacks from the kernel's stack-id map and names their frames, once per stack id.
 final class StackResolver {
     private let handle: OpaquePointer
-    private let kernelSymbols = KernelSymbolsLoader()
+    private let kernelSymbols: KernelSymbolsLoader?
     let userSymbols = UserSymbolizer()
     private var kernelCache: [UInt64: [String]] = [:]
     private var userCache: [UserKey: [String]] = [:]
 
     private struct UserKey: Hashable { let pid: Int32; let id: UInt64 }
 
-    init(handle: OpaquePointer) { self.handle = handle }
+    /// `kernelStacks`: whether kernel stacks are sampled, so kallsyms is worth loading.
+    init(handle: OpaquePointer, kernelStacks: Bool) {
+        self.handle = handle
+        kernelSymbols = kernelStacks ? KernelSymbolsLoader() : nil
+    }
 
     private var kernelNames: [UInt64: String] = [:]
 
     /// Kernel frames repeat across stacks: each address is looked up and turned into a String once.
     private func kernelName(_ ip: UInt64) -> String {
         if let n = kernelNames[ip] { return n }
-        let n = kernelSymbols.symbols?.name(for: ip) ?? "0x" + String(ip, radix: 16)
+        let n = kernelSymbols?.symbols?.name(for: ip) ?? "0x" + String(ip, radix: 16)
         kernelNames[ip] = n
         return n
     }

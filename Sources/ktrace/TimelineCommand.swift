@@ -63,7 +63,7 @@ struct TimelineCommand: ParsableCommand {
         let handle = target.openProfile(ctl: ctl, stackStorage: stackStorage, countEntries: 1, ringbufBytes: ringbuf,
                                         trackSoftirq: true, trackSwitch: true)
         defer { kt_profile_close(handle) }
-        let resolver = StackResolver(handle: handle)
+        let resolver = StackResolver(handle: handle, kernelStacks: true)
         for p in target.pids { resolver.userSymbols.capture(pid: p) }
         if target.duration == nil { note("recording \(target.describe)... hit Ctrl-C to end.") }
 
