@@ -19,30 +19,28 @@ FREQ=${FREQ:-999}
 command -v perf >/dev/null || die "perf not found: apt-get install -y linux-perf"
 command -v bpftrace >/dev/null || die "bpftrace not found: apt-get install -y bpftrace"
 PIDS=$(pgrep -d, '^ksoftirqd/')
-BT_FILTER=$(echo "$PIDS" | sed "s/\([0-9]*\)/pid==\1/g; s/,/||/g")  # pid==12||pid==20, no spaces
+BT_FILTER=$(echo "$PIDS" | sed "s/\([0-9]*\)/pid == \1/g; s/,/ || /g")  # pid == 12 || pid == 20
 W=$BENCH_TMP
 
 bench_lab_up ktbstk
+# The bpftrace peer: the classic profile one-liner, kernel stacks of the same threads at the same rate
+# (a file, as the program has spaces that a command string would split).
+printf 'profile:hz:%s /%s/ { @[kstack] = count(); }\n' "$FREQ" "$BT_FILTER" >"$W/profile.bt"
 
 tracer_cmd() {
   case $1 in
     none) echo "" ;;
     ktrace) echo "$KTRACE stacks --pid $PIDS -F $FREQ -d $((SECS + 2)) -o $W/ktrace.svg" ;;
     perf) echo "perf record -q -F $FREQ -g -p $PIDS -o $W/perf.data" ;;
-    bpftrace) echo "bpftrace -q -e profile:hz:$FREQ/${BT_FILTER}/{@[kstack]=count();}" ;;
+    bpftrace) echo "bpftrace -q $W/profile.bt" ;;
   esac
 }
 
 declare -A RATES
 tracers=(none ktrace perf bpftrace)
-for ((r = 0; r < ROUNDS; r++)); do
-  for ((k = 0; k < ${#tracers[@]}; k++)); do
-    t=${tracers[$(( (k + r) % ${#tracers[@]} ))]}
-    rate=$(measure_flood "$SECS" "$(tracer_cmd "$t")")
-    RATES[$t]+="$rate "
-    printf '  round %d  %-9s %8s SYN-ACK/s\n' "$((r + 1))" "$t" "$rate"
-  done
-done
+flood() { measure_flood "$SECS" "$(tracer_cmd "$1")"; }
+echo "SYN-ACK/s under a flood, per round:"
+rotate RATES flood "${tracers[@]}"
 
 echo
 echo "== overhead: SYN-ACK rate while sampling ksoftirqd at $FREQ Hz, median of $ROUNDS x ${SECS}s (higher is better)"
@@ -65,13 +63,8 @@ wcmd() {
     perf) echo "perf record -q -a -g -F $CPU_FREQ -o $W/cpu.data" ;;
   esac
 }
-for ((r = 0; r < ROUNDS; r++)); do
-  for ((k = 0; k < ${#wconfs[@]}; k++)); do
-    c=${wconfs[$(( (k + r) % ${#wconfs[@]} ))]}
-    # shellcheck disable=SC2046
-    WK[$c]+="$(work "$SECS" $(wcmd "$c")) "
-  done
-done
+cpu_work() { work "$SECS" "$(wcmd "$1")"; }
+rotate WK cpu_work "${wconfs[@]}" 2>/dev/null
 wbase=$(median ${WK[none]})
 for c in "${wconfs[@]}"; do
   awk -v c="$c" -v m="$(median ${WK[$c]})" -v b="$wbase" 'BEGIN {printf "  %-7s %.4f of none  (overhead %.2f%%)\n", c, m / b, (1 - m / b) * 100}'

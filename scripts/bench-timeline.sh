@@ -19,15 +19,9 @@ cmd_for() {
     timeline*) echo "$KTRACE timeline -a -F ${1#timeline} -o $BENCH_TMP/out.json" ;;
   esac
 }
-for ((r = 0; r < ROUNDS; r++)); do
-  for ((k = 0; k < ${#confs[@]}; k++)); do
-    c=${confs[$(( (k + r) % ${#confs[@]} ))]}
-    # shellcheck disable=SC2046
-    v=$(work "$SECS" $(cmd_for "$c"))
-    R[$c]+="$v "
-    printf '  round %d  %-12s %14s iterations per CPU second\n' "$((r + 1))" "$c" "$v"
-  done
-done
+cpu_work() { work "$SECS" "$(cmd_for "$1")"; }
+echo "iterations per CPU second, per round:"
+rotate R cpu_work "${confs[@]}"
 echo
 echo "== CPU-bound work ($NCPU spinners) while tracing system wide, median of $ROUNDS x ${SECS}s (higher is better)"
 base=$(median ${R[none]})

@@ -28,19 +28,49 @@ bench_lab_up() {
 # median N...: the median of integers.
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR] = $1} END {print (NR ? a[int((NR + 1) / 2)] : 0)}'; }
 
-# measure_flood SECS [TRACER_CMD...]: start the tracer (if any), run a bounded flood, stop the tracer
+# start_tracer CMD: run the tracer command (word-split) in the background and give it a second to attach;
+# stop_tracer: SIGINT it (it prints and detaches) and wait. No-ops for an empty command.
+TRACER_PID=""
+start_tracer() {
+  TRACER_PID=""
+  [[ -n $1 ]] || return 0
+  # shellcheck disable=SC2086
+  $1 >"$BENCH_TMP/tracer.out" 2>&1 &
+  TRACER_PID=$!
+  BENCH_PIDS+=("$TRACER_PID")
+  sleep 1
+}
+stop_tracer() {
+  [[ -n $TRACER_PID ]] || return 0
+  kill -INT "$TRACER_PID" 2>/dev/null || true
+  wait "$TRACER_PID" 2>/dev/null || true
+  TRACER_PID=""
+}
+
+# rotate RESULTS MEASURE CONF...: ROUNDS rounds of MEASURE CONF for every CONF, the order rotated each
+# round so no configuration always runs first; appends each result to the associative array RESULTS.
+rotate() {
+  local -n _results=$1
+  local measure=$2 r k c v
+  shift 2
+  local confs=("$@")
+  for ((r = 0; r < ROUNDS; r++)); do
+    for ((k = 0; k < ${#confs[@]}; k++)); do
+      c=${confs[$(( (k + r) % ${#confs[@]} ))]}
+      v=$("$measure" "$c")
+      _results[$c]+="$v "
+      printf '  round %d  %-13s %14s\n' "$((r + 1))" "$c" "$v" >&2
+    done
+  done
+}
+
+# measure_flood SECS [TRACER_CMD]: start the tracer (if any), run a bounded flood, stop the tracer
 # with SIGINT; print the SYN-ACK rate of the flood.
 measure_flood() {
-  local secs=$1 cmd=$2 pid="" res="$BENCH_TMP/result"
-  if [[ -n $cmd ]]; then
-    # shellcheck disable=SC2086
-    $cmd >"$BENCH_TMP/tracer.out" 2>&1 &
-    pid=$!
-    BENCH_PIDS+=("$pid")
-    sleep 1
-  fi
+  local secs=$1 res="$BENCH_TMP/result"
+  start_tracer "$2"
   KT_LAB_RESULT=$res "$LAB_SH" load flood "$secs" >/dev/null 2>&1 || true
-  if [[ -n $pid ]]; then kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  stop_tracer
   tr ' ' '\n' <"$res" | awk -F= '$1 == "synack_per_s" {print $2}'
 }
 
@@ -48,16 +78,10 @@ measure_flood() {
 # SYN in microseconds (busy time of the RX CPU / SYN-ACKs), which grows with whatever a tracer adds to
 # each softirq run.
 measure_paced() {
-  local secs=$1 cmd=$2 pid="" res="$BENCH_TMP/result"
-  if [[ -n $cmd ]]; then
-    # shellcheck disable=SC2086
-    $cmd >"$BENCH_TMP/tracer.out" 2>&1 &
-    pid=$!
-    BENCH_PIDS+=("$pid")
-    sleep 1
-  fi
+  local secs=$1 res="$BENCH_TMP/result"
+  start_tracer "$2"
   KT_LAB_RESULT=$res "$LAB_SH" load paced "$secs" >/dev/null 2>&1 || true
-  if [[ -n $pid ]]; then kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  stop_tracer
   tr ' ' '\n' <"$res" | awk -F= '$1 == "rx_busy_pct" {b = $2} $1 == "synack_per_s" {s = $2}
     END {printf "%.0f\n", (s > 0 ? b / 100 / s * 1e9 : 0)}'   # nanoseconds of RX CPU per SYN
 }
@@ -81,18 +105,17 @@ time_to_banner() {
   echo $(( (t1 - t0) / 1000000 ))
 }
 
-# work SECS [TRACER...]: CPU-bound work (one spinner per CPU, Tests/Workloads/loops.c) while the tracer
+# work SECS [TRACER_CMD]: CPU-bound work (one spinner per CPU, Tests/Workloads/loops.c) while the tracer
 # (if any) runs; prints iterations per CPU second summed over the spinners. A tracer's per-sample cost
 # shows up directly as fewer iterations.
 NCPU=$(nproc)
 work() {
-  local secs=$1; shift
-  local pid="" total=0 pids=() i
+  local secs=$1 total=0 pids=() i
   [[ -x $BENCH_TMP/loops ]] || cc -O1 -o "$BENCH_TMP/loops" Tests/Workloads/loops.c
-  if (($#)); then "$@" >"$BENCH_TMP/tracer.out" 2>"$BENCH_TMP/tracer.err" & pid=$!; BENCH_PIDS+=("$pid"); sleep 1; fi
+  start_tracer "${2:-}"
   for ((i = 0; i < NCPU; i++)); do "$BENCH_TMP/loops" "$secs" >"$BENCH_TMP/loops.$i" & pids+=($!); done
   wait "${pids[@]}"
-  if [[ -n $pid ]]; then kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  stop_tracer
   for ((i = 0; i < NCPU; i++)); do total=$((total + $(cat "$BENCH_TMP/loops.$i"))); done
   echo "$total"
 }
