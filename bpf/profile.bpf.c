@@ -138,15 +138,15 @@ static __always_inline __u64 store_stack(void *ctx, __u64 flags, struct kt_profi
 	if (n == 0) /* a user-mode sample has no kernel part: nothing lost */
 		return KT_STACK_NONE;
 	__u32 frames = (__u32)n / sizeof(__u64);
-	/* FNV-1a over the frames, then zero the unused tail so the stored value is exact. */
+	/* FNV-1a over the frames. A zero after the last frame ends the stack for user space (the rest of
+	 * the scratch buffer may hold an older, deeper stack). */
 	__u64 h = 0xcbf29ce484222325ULL;
-	for (__u32 i = 0; i < KT_MAX_STACK; i++) {
-		if (i < frames) {
-			h = (h ^ f->ip[i]) * 0x100000001b3ULL;
-		} else {
-			f->ip[i] = 0;
-		}
-	}
+	for (__u32 i = 0; i < KT_MAX_STACK && i < frames; i++)
+		h = (h ^ f->ip[i]) * 0x100000001b3ULL;
+	__u32 end = frames;
+	asm volatile("" : "+r"(end)); /* keep the bound check on the register used as index */
+	if (end < KT_MAX_STACK)
+		f->ip[end] = 0;
 	__u64 id = h | KT_STACK_ID_BIT;
 	if (!bpf_map_lookup_elem(&kt_stacks, &id)) {
 		long err = bpf_map_update_elem(&kt_stacks, &id, f, BPF_NOEXIST);

@@ -25,6 +25,10 @@ bench_lab_up() {
   "$LAB_SH" up >/dev/null
 }
 
+# noise N...: half the spread of repeated runs of one configuration, in percent of their median: a
+# difference between two medians smaller than this is not a measured difference.
+noise() { printf '%s\n' "$@" | sort -n | awk '{a[NR] = $1} END {m = a[int((NR + 1) / 2)]; printf "%.1f", (m ? (a[NR] - a[1]) / 2 / m * 100 : 0)}'; }
+
 # median N...: the median of integers.
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR] = $1} END {print (NR ? a[int((NR + 1) / 2)] : 0)}'; }
 

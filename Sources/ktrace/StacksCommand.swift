@@ -68,8 +68,9 @@ struct StacksCommand: ParsableCommand {
 
         var stats = kt_profile_stats()
         _ = kt_profile_read_stats(handle, &stats)
-        // The map holds at most one key per sample: size the copy by what was sampled, not by the map.
-        let capacity = Int(min(UInt64(countEntries), stats.samples + 1))
+        // The map holds at most one key per sample: size the copy by what was sampled (with slack, as the
+        // per-CPU sample counters are not atomic), not by the map.
+        let capacity = Int(min(UInt64(countEntries), stats.samples + 4096))
         var keys = [kt_stack_key](repeating: kt_stack_key(), count: capacity)
         var counts = [UInt64](repeating: 0, count: capacity)
         let n = Int(kt_profile_read_counts(handle, &keys, &counts, Int32(capacity)))
