@@ -28,6 +28,8 @@ struct StacksCommand: ParsableCommand {
     @Option(help: "folded, svg or json (default: from the -o extension, else folded).") var format: OutputFormat?
     @Flag(help: "Suffix kernel frames with _[k] in folded output (flamegraph.pl colours them).") var annotate = false
     @Option(help: "Flame graph title.") var title: String?
+    @Option(help: "Also rewrite -o FILE every N seconds while sampling, with everything gathered so far.")
+    var interval: Double?
 
     enum OutputFormat: String, ExpressibleByArgument { case folded, svg, json }
 
@@ -46,6 +48,14 @@ struct StacksCommand: ParsableCommand {
         if stackStorage < 64 || stackStorage > maxStackStorage {
             throw ValidationError("--stack-storage must be between 64 and \(maxStackStorage)")
         }
+        if let interval {
+            if !(interval > 0 && interval <= maxSeconds) {
+                throw ValidationError("--interval must be a number of seconds between 0 and \(Int(maxSeconds)), got \(interval)")
+            }
+            if output == nil || output == "-" {
+                throw ValidationError("--interval needs -o FILE: the file is rewritten with the cumulative result")
+            }
+        }
     }
 
     func run() throws {
@@ -60,12 +70,34 @@ struct StacksCommand: ParsableCommand {
         // Read the targets' memory maps now: a process may exit before the end.
         for p in target.pids { resolver.userSymbols.capture(pid: p) }
         if target.duration == nil { note("sampling \(target.describe)... hit Ctrl-C to end.") }
-        let seconds = target.waitForEnd()
+        // With --interval the maps are read (not cleared: nothing can be lost) and the output rewritten
+        // while sampling continues.
+        let start = kt_monotonic_ns()
+        var lastWrite = start
+        let periodic: (() -> Void)? = interval.map { secs in {
+            let now = kt_monotonic_ns()
+            guard Double(now - lastWrite) >= secs * 1e9 else { return }
+            lastWrite = now
+            var timer = PhaseTimer()
+            _ = emit(handle: handle, resolver: resolver, seconds: Double(now - start) / 1e9, timer: &timer)
+        } }
+        let seconds = target.waitForEnd(poll: periodic)
         let sampled = kt_monotonic_ns()
         var timer = PhaseTimer()
         kt_profile_stop(handle)
         timer.mark("detach")
+        let (n, stats) = emit(handle: handle, resolver: resolver, seconds: seconds, timer: &timer)
+        if target.verbose { note("after sampling: \(timer.summary)") }
+        let summary = LossSummary(stats)
+        let ms = Double(kt_monotonic_ns() - sampled) / 1e6
+        note("\(summary.samples) samples in \(String(format: "%.1f", seconds)) s, \(summary.lostText); \(n) distinct stacks; output in \(String(format: "%.0f", ms)) ms"
+             + (output.map { " -> \($0)" } ?? ""))
+        if stats.count_full > 0 { note("warning: the stack count map was full; raise --stack-storage") }
+    }
 
+    /// Read the counts and stacks gathered so far, name them, and write the output. Returns the number
+    /// of distinct stacks and the loss counters.
+    func emit(handle: OpaquePointer, resolver: StackResolver, seconds: Double, timer: inout PhaseTimer) -> (Int, kt_profile_stats) {
         var stats = kt_profile_stats()
         _ = kt_profile_read_stats(handle, &stats)
         // The map holds at most one key per sample: size the copy by what was sampled (with slack, as the
@@ -101,26 +133,22 @@ struct StacksCommand: ParsableCommand {
         let subtitle = "\(String(format: "%.1f", seconds)) s · \(target.rateDescription) \(target.event.rawValue) · \(summary.samples) samples · \(summary.lostText)"
         switch resolvedFormat {
         case .folded:
-            writeOutput(FoldedProfile(stacks: stacks).render(), to: output)
+            writeOutput(FoldedProfile(stacks: stacks).render(), to: output, atomic: interval != nil)
         case .svg:
             var o = FlameGraphOptions()
             o.title = title
             o.subtitle = subtitle
-            writeOutput(FlameGraphSVG.render(FoldedProfile(stacks: stacks), options: o), to: output)
+            writeOutput(FlameGraphSVG.render(FoldedProfile(stacks: stacks), options: o), to: output, atomic: interval != nil)
         case .json:
             let doc = JSONValue.object([
                 ("target", .string(target.describe)), ("seconds", .double(seconds)),
                 ("event", .string(target.event.rawValue)), ("rate", .string(target.rateDescription)),
                 ("samples", .uint(summary.samples)), ("lost", summary.json), ("stacks", .array(json)),
             ])
-            writeOutput(doc.text + "\n", to: output)
+            writeOutput(doc.text + "\n", to: output, atomic: interval != nil)
         }
         timer.mark("render+write")
-        if target.verbose { note("after sampling: \(timer.summary)") }
-        let ms = Double(kt_monotonic_ns() - sampled) / 1e6
-        note("\(summary.samples) samples in \(String(format: "%.1f", seconds)) s, \(summary.lostText); \(n) distinct stacks; output in \(String(format: "%.0f", ms)) ms"
-             + (output.map { " -> \($0)" } ?? ""))
-        if stats.count_full > 0 { note("warning: the stack count map was full; raise --stack-storage") }
+        return (n, stats)
     }
 
     func stackJSON(comm: String, pid: Int32, tid: Int32, softirq: SoftirqVector?, user: StackComposer.Part,

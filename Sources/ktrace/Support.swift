@@ -60,14 +60,16 @@ func clockTimestamp() -> String {
     return f.string(from: Date())
 }
 
-/// Write text to a file or stdout, with a clear error when the path is not writable.
-func writeOutput(_ text: String, to path: String?) {
+/// Write text to a file or stdout, with a clear error when the path is not writable. `atomic` writes a
+/// temporary file and renames it, so a reader never sees half a file (for outputs rewritten while
+/// sampling).
+func writeOutput(_ text: String, to path: String?, atomic: Bool = false) {
     guard let path, path != "-" else {
         FileHandle.standardOutput.write(Data(text.utf8))
         return
     }
     do {
-        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: atomic ? .atomic : [])
     } catch {
         fail("cannot write \(path): \((error as NSError).localizedDescription)")
     }

@@ -131,6 +131,24 @@ struct StacksIntegrationTests {
         #expect(left.isEmpty, "left behind: \(left)")
     }
 
+    /// --interval rewrites the output while sampling goes on, with everything gathered so far.
+    @Test func intervalRewritesTheOutput() throws {
+        let w = try Workload.start("burn", seconds: 6)
+        defer { _ = w.wait(timeout: 30) }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("ktt-interval-\(getpid()).folded").path
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let kt = try Spawned(Env.ktrace, ["stacks", "--pid", String(w.pid), "-F", "199", "-d", "4", "--interval", "1", "-o", file],
+                             streamStdout: false)
+        usleep(2_600_000)
+        let early = try FoldedProfile.parse(String(contentsOfFile: file, encoding: .utf8))
+        let r = kt.wait(timeout: 30)
+        #expect(r.status == 0, "\(r.stderr)")
+        let last = try FoldedProfile.parse(String(contentsOfFile: file, encoding: .utf8))
+        #expect(early.totalSamples > 100, "no interval output while sampling: \(early.totalSamples) samples")
+        #expect(last.totalSamples > early.totalSamples + 200, "final \(last.totalSamples) vs early \(early.totalSamples)")
+        #expect(share(last) { $0 == "burn_a" } > 0.3)
+    }
+
     /// Hardware cycles: sampled where a PMU exists, else one line saying so (this VM has none).
     @Test func cyclesEventWorksOrExplains() throws {
         let r = try run(Env.ktrace, ["stacks", "-a", "--event", "cycles", "-d", "1"], timeout: 30)
