@@ -21,53 +21,48 @@ struct SoftirqIntegrationTests {
     /// ktrace's per-vector counts over each interval equal the kernel's own /proc/softirqs deltas over the
     /// same interval, read by this test when each JSON line arrives.
     @Test func countsMatchProcSoftirqs() throws {
-        let lab = Lab("kttsirq")
-        lab.down()
-        try lab.up()
-        defer { lab.down() }
-        let load = try lab.load("paced", seconds: 14)
-        defer { _ = load.wait(timeout: 60) }
-        usleep(1_000_000)
+        try underLoad("kttsirq", "paced", seconds: 14, warmup: 1) {
 
-        // /proc/softirqs is sampled continuously with CLOCK_MONOTONIC timestamps and interpolated at the
-        // interval bounds ktrace reports (start/end_mono_ns): the comparison does not depend on when
-        // this process gets to run.
-        let sampler = ProcSampler()
-        sampler.start()
-        let kt = try Spawned(Env.ktrace, ["softirq", "--json", "2", "5"])
-        var lines: [SoftirqLine] = []
-        while let line = kt.readLine() {
-            lines.append(try JSONDecoder().decode(SoftirqLine.self, from: Data(line.utf8)))
-        }
-        let r = kt.wait(timeout: 30)
-        sampler.stop()
-        #expect(r.status == 0, "ktrace failed: \(r.stderr)")
-        try #require(lines.count == 5)
+            // /proc/softirqs is sampled continuously with CLOCK_MONOTONIC timestamps and interpolated at the
+            // interval bounds ktrace reports (start/end_mono_ns): the comparison does not depend on when
+            // this process gets to run.
+            let sampler = ProcSampler()
+            sampler.start()
+            let kt = try Spawned(Env.ktrace, ["softirq", "--json", "2", "5"])
+            var lines: [SoftirqLine] = []
+            while let line = kt.readLine() {
+                lines.append(try JSONDecoder().decode(SoftirqLine.self, from: Data(line.utf8)))
+            }
+            let r = kt.wait(timeout: 30)
+            sampler.stop()
+            #expect(r.status == 0, "ktrace failed: \(r.stderr)")
+            try #require(lines.count == 5)
 
-        let ncpu = Double(ProcessInfo.processInfo.activeProcessorCount)
-        var netRx: UInt64 = 0
-        for k in 1..<lines.count {
-            let line = lines[k]
-            for v in [SoftirqVector.netRx, .netTx, .timer, .rcu] {
-                let got = try line.vec(v).count
-                let want = try #require(sampler.count(v, at: line.end_mono_ns)) - (try #require(sampler.count(v, at: line.start_mono_ns)))
-                // 1%, or a few runs at each window edge for slow vectors: the kernel counts a run at entry
-                // and ktrace at exit (one run in flight per CPU), and interpolating /proc/softirqs between
-                // two readings is off by up to one run.
-                let tolerance = max(want * 0.01, 2 * (ncpu + 1))
-                #expect(abs(Double(got) - want) <= tolerance,
-                        "interval \(k) \(v.name): ktrace \(got), /proc/softirqs \(want)")
+            let ncpu = Double(ProcessInfo.processInfo.activeProcessorCount)
+            var netRx: UInt64 = 0
+            for k in 1..<lines.count {
+                let line = lines[k]
+                for v in [SoftirqVector.netRx, .netTx, .timer, .rcu] {
+                    let got = try line.vec(v).count
+                    let want = try #require(sampler.count(v, at: line.end_mono_ns)) - (try #require(sampler.count(v, at: line.start_mono_ns)))
+                    // 1%, or a few runs at each window edge for slow vectors: the kernel counts a run at entry
+                    // and ktrace at exit (one run in flight per CPU), and interpolating /proc/softirqs between
+                    // two readings is off by up to one run.
+                    let tolerance = max(want * 0.01, 2 * (ncpu + 1))
+                    #expect(abs(Double(got) - want) <= tolerance,
+                            "interval \(k) \(v.name): ktrace \(got), /proc/softirqs \(want)")
+                }
+                netRx += try line.vec(.netRx).count
+                for vec in line.vectors where vec.count > 0 {
+                    #expect(vec.max_ns >= vec.avg_ns && vec.avg_ns > 0, "\(vec.name): max \(vec.max_ns) avg \(vec.avg_ns)")
+                    #expect(Double(vec.total_ns) <= line.interval_s * 1e9 * ncpu, "\(vec.name) total exceeds window x CPUs")
+                    #expect(Double(vec.max_ns) <= line.interval_s * 1e9, "\(vec.name) max longer than the interval")
+                    #expect(vec.ksoftirqd_ns + vec.inline_ns == vec.total_ns)
+                }
             }
-            netRx += try line.vec(.netRx).count
-            for vec in line.vectors where vec.count > 0 {
-                #expect(vec.max_ns >= vec.avg_ns && vec.avg_ns > 0, "\(vec.name): max \(vec.max_ns) avg \(vec.avg_ns)")
-                #expect(Double(vec.total_ns) <= line.interval_s * 1e9 * ncpu, "\(vec.name) total exceeds window x CPUs")
-                #expect(Double(vec.max_ns) <= line.interval_s * 1e9, "\(vec.name) max longer than the interval")
-                #expect(vec.ksoftirqd_ns + vec.inline_ns == vec.total_ns)
-            }
+            // The load must really have produced receive work, or the comparison proves little.
+            #expect(netRx > 10_000, "only \(netRx) NET_RX runs under load")
         }
-        // The load must really have produced receive work, or the comparison proves little.
-        #expect(netRx > 10_000, "only \(netRx) NET_RX runs under load")
     }
 
     /// Every attach kind loads and counts on this kernel, and -v says which was used.
@@ -100,22 +95,17 @@ struct SoftirqIntegrationTests {
     /// to ksoftirqd. Known answers measured on this machine kind: ~86% inline paced, ~99% ksoftirqd flood.
     @Test(arguments: ["paced", "flood"])
     func ksoftirqdSplit(kind: String) throws {
-        let lab = Lab("kttsplit")
-        lab.down()
-        try lab.up()
-        defer { lab.down() }
-        let load = try lab.load(kind, seconds: 8)
-        defer { _ = load.wait(timeout: 60) }
-        usleep(2_000_000)
-        let r = try run(Env.ktrace, ["softirq", "--json", "4", "1"], timeout: 30)
-        #expect(r.status == 0, "\(r.stderr)")
-        let rx = try JSONDecoder().decode(SoftirqLine.self, from: Data(r.stdout.utf8)).vec(.netRx)
-        try #require(rx.total_ns > 0, "no NET_RX time under \(kind) load")
-        let share = Double(rx.ksoftirqd_ns) / Double(rx.total_ns)
-        if kind == "paced" {
-            #expect(share < 0.2, "paced: \(Int(share * 100))% of NET_RX time in ksoftirqd, expected mostly inline")
-        } else {
-            #expect(share > 0.8, "flood: only \(Int(share * 100))% of NET_RX time in ksoftirqd")
+        try underLoad("kttsplit", kind, seconds: 8, warmup: 2) {
+            let r = try run(Env.ktrace, ["softirq", "--json", "4", "1"], timeout: 30)
+            #expect(r.status == 0, "\(r.stderr)")
+            let rx = try JSONDecoder().decode(SoftirqLine.self, from: Data(r.stdout.utf8)).vec(.netRx)
+            try #require(rx.total_ns > 0, "no NET_RX time under \(kind) load")
+            let share = Double(rx.ksoftirqd_ns) / Double(rx.total_ns)
+            if kind == "paced" {
+                #expect(share < 0.2, "paced: \(Int(share * 100))% of NET_RX time in ksoftirqd, expected mostly inline")
+            } else {
+                #expect(share > 0.8, "flood: only \(Int(share * 100))% of NET_RX time in ksoftirqd")
+            }
         }
     }
 }

@@ -49,30 +49,25 @@ struct StacksIntegrationTests {
 
     /// ksoftirqd under a saturating SYN flood: its stacks hold the receive path, split by vector.
     @Test func ksoftirqdUnderFlood() throws {
-        let lab = Lab("kttstk")
-        lab.down()
-        try lab.up()
-        defer { lab.down() }
-        let load = try lab.load("flood", seconds: 8)
-        defer { _ = load.wait(timeout: 60) }
-        usleep(2_000_000)
-        let svg = FileManager.default.temporaryDirectory.appendingPathComponent("ktt-ksoftirqd-\(getpid()).svg").path
-        defer { try? FileManager.default.removeItem(atPath: svg) }
-        let r = try run(Env.ktrace, ["stacks", "--comm", "ksoftirqd/*", "--by-softirq", "-d", "3", "--annotate"], timeout: 60)
-        #expect(r.status == 0, "\(r.stderr)")
-        let p = try FoldedProfile.parse(r.stdout)
-        #expect(p.totalSamples > 100, "ksoftirqd barely sampled: \(p.totalSamples)")
-        #expect(p.stacks.allSatisfy { $0.frames.first?.hasPrefix("ksoftirqd/") == true })
-        #expect(share(p) { $0 == "net_rx_action_[k]" } > 0.5, "net_rx_action missing: \(r.stdout.prefix(800))")
-        #expect(share(p) { $0 == "[softirq:net_rx]" } > 0.5)
-        #expect(share(p) { $0 == "run_ksoftirqd_[k]" } > 0.5, "flood work should run in ksoftirqd itself")
-        // The receive path into the container goes through the bridge.
-        #expect(share(p) { $0.hasPrefix("br_handle_frame") || $0.hasPrefix("br_nf_") } > 0.05)
+        try underLoad("kttstk", "flood", seconds: 8, warmup: 2) {
+            let svg = FileManager.default.temporaryDirectory.appendingPathComponent("ktt-ksoftirqd-\(getpid()).svg").path
+            defer { try? FileManager.default.removeItem(atPath: svg) }
+            let r = try run(Env.ktrace, ["stacks", "--comm", "ksoftirqd/*", "--by-softirq", "-d", "3", "--annotate"], timeout: 60)
+            #expect(r.status == 0, "\(r.stderr)")
+            let p = try FoldedProfile.parse(r.stdout)
+            #expect(p.totalSamples > 100, "ksoftirqd barely sampled: \(p.totalSamples)")
+            #expect(p.stacks.allSatisfy { $0.frames.first?.hasPrefix("ksoftirqd/") == true })
+            #expect(share(p) { $0 == "net_rx_action_[k]" } > 0.5, "net_rx_action missing: \(r.stdout.prefix(800))")
+            #expect(share(p) { $0 == "[softirq:net_rx]" } > 0.5)
+            #expect(share(p) { $0 == "run_ksoftirqd_[k]" } > 0.5, "flood work should run in ksoftirqd itself")
+            // The receive path into the container goes through the bridge.
+            #expect(share(p) { $0.hasPrefix("br_handle_frame") || $0.hasPrefix("br_nf_") } > 0.05)
 
-        let s = try run(Env.ktrace, ["stacks", "--comm", "ksoftirqd/*", "-d", "2", "-o", svg], timeout: 60)
-        #expect(s.status == 0, "\(s.stderr)")
-        let text = try String(contentsOfFile: svg, encoding: .utf8)
-        #expect(text.hasPrefix("<?xml") && text.contains("net_rx_action") && text.contains("<script"))
+            let s = try run(Env.ktrace, ["stacks", "--comm", "ksoftirqd/*", "-d", "2", "-o", svg], timeout: 60)
+            #expect(s.status == 0, "\(s.stderr)")
+            let text = try String(contentsOfFile: svg, encoding: .utf8)
+            #expect(text.hasPrefix("<?xml") && text.contains("net_rx_action") && text.contains("<script"))
+        }
     }
 
     /// A tiny stack map under system-wide sampling fills up and loses stacks, and ktrace says how many.

@@ -191,6 +191,19 @@ struct Lab {
     }
 }
 
+/// Run `body` while the lab `name` is up and a bounded load of `kind` runs (after `warmup` seconds);
+/// the load is waited for and the lab torn down afterwards, whatever `body` does.
+func underLoad(_ name: String, _ kind: String, seconds: Int, warmup: Double, _ body: () throws -> Void) throws {
+    let lab = Lab(name)
+    lab.down()
+    try lab.up()
+    defer { lab.down() }
+    let load = try lab.load(kind, seconds: seconds)
+    defer { _ = load.wait(timeout: 60) }
+    usleep(UInt32(warmup * 1_000_000))
+    try body()
+}
+
 struct LabError: Error, CustomStringConvertible {
     let description: String
     init(_ d: String) { description = d }

@@ -73,45 +73,40 @@ struct TimelineIntegrationTests {
     /// Softirq slices in the timeline add up, per vector, to what `ktrace softirq` reports for the same
     /// window (within 2%).
     @Test func softirqSlicesMatchSoftirqTotals() throws {
-        let lab = Lab("ktttl")
-        lab.down()
-        try lab.up()
-        defer { lab.down() }
-        let load = try lab.load("paced", seconds: 12)
-        defer { _ = load.wait(timeout: 60) }
-        usleep(1_000_000)
-        let json = FileManager.default.temporaryDirectory.appendingPathComponent("ktt-sirq-\(getpid()).json").path
-        defer { try? FileManager.default.removeItem(atPath: json) }
-        let tl = try Spawned(Env.ktrace, ["timeline", "-a", "-F", "99", "-d", "6", "-o", json], streamStdout: false)
-        usleep(1_500_000)
-        let sr = try run(Env.ktrace, ["softirq", "--json", "3", "1"], timeout: 30)
-        let tr = tl.wait(timeout: 60)
-        #expect(sr.status == 0 && tr.status == 0, "\(sr.stderr) \(tr.stderr)")
-        #expect(tr.stderr.contains("; 0 events dropped"), "\(tr.stderr)")
-        let report = try JSONDecoder().decode(SoftirqWindow.self, from: Data(sr.stdout.utf8))
-        let trace = try JSONDecoder().decode(ChromeFile.self, from: Data(contentsOf: URL(fileURLWithPath: json)))
-        // Slices whose run ended inside the softirq report's window (BPF files a run under the interval of
-        // its exit).
-        let lo = Double(report.start_mono_ns) - Double(trace.otherData.startNs)
-        let hi = Double(report.end_mono_ns) - Double(trace.otherData.startNs)
-        var sums: [String: (count: Int, ns: Double)] = [:]
-        for e in trace.traceEvents where e.ph == "X" && e.cat == "softirq" {
-            let end = ((e.ts ?? 0) + (e.dur ?? 0)) * 1000
-            guard end >= lo && end < hi else { continue }
-            sums[e.name, default: (0, 0)].count += 1
-            sums[e.name, default: (0, 0)].ns += (e.dur ?? 0) * 1000
+        try underLoad("ktttl", "paced", seconds: 12, warmup: 1) {
+            let json = FileManager.default.temporaryDirectory.appendingPathComponent("ktt-sirq-\(getpid()).json").path
+            defer { try? FileManager.default.removeItem(atPath: json) }
+            let tl = try Spawned(Env.ktrace, ["timeline", "-a", "-F", "99", "-d", "6", "-o", json], streamStdout: false)
+            usleep(1_500_000)
+            let sr = try run(Env.ktrace, ["softirq", "--json", "3", "1"], timeout: 30)
+            let tr = tl.wait(timeout: 60)
+            #expect(sr.status == 0 && tr.status == 0, "\(sr.stderr) \(tr.stderr)")
+            #expect(tr.stderr.contains("; 0 events dropped"), "\(tr.stderr)")
+            let report = try JSONDecoder().decode(SoftirqWindow.self, from: Data(sr.stdout.utf8))
+            let trace = try JSONDecoder().decode(ChromeFile.self, from: Data(contentsOf: URL(fileURLWithPath: json)))
+            // Slices whose run ended inside the softirq report's window (BPF files a run under the interval of
+            // its exit).
+            let lo = Double(report.start_mono_ns) - Double(trace.otherData.startNs)
+            let hi = Double(report.end_mono_ns) - Double(trace.otherData.startNs)
+            var sums: [String: (count: Int, ns: Double)] = [:]
+            for e in trace.traceEvents where e.ph == "X" && e.cat == "softirq" {
+                let end = ((e.ts ?? 0) + (e.dur ?? 0)) * 1000
+                guard end >= lo && end < hi else { continue }
+                sums[e.name, default: (0, 0)].count += 1
+                sums[e.name, default: (0, 0)].ns += (e.dur ?? 0) * 1000
+            }
+            for v in report.vectors where v.count > 50 {
+                let got = sums[v.name] ?? (0, 0)
+                #expect(abs(Double(got.count) - Double(v.count)) <= Double(v.count) * 0.02,
+                        "\(v.name): \(got.count) slices, softirq counted \(v.count)")
+                // Both tools time every run at once, and each one's durations include one of the other's
+                // probes (240-300 ns each, measured with kernel.bpf_stats_enabled): allow 2%, or 500 ns per
+                // run for vectors whose runs last only a few microseconds.
+                #expect(abs(got.ns - Double(v.total_ns)) <= max(Double(v.total_ns) * 0.02, 500 * Double(v.count)),
+                        "\(v.name): slices sum to \(Int(got.ns)) ns, softirq reports \(v.total_ns) ns")
+            }
+            #expect((report.vectors.first { $0.name == "net_rx" }?.count ?? 0) > 10_000, "load produced too little NET_RX")
         }
-        for v in report.vectors where v.count > 50 {
-            let got = sums[v.name] ?? (0, 0)
-            #expect(abs(Double(got.count) - Double(v.count)) <= Double(v.count) * 0.02,
-                    "\(v.name): \(got.count) slices, softirq counted \(v.count)")
-            // Both tools time every run at once, and each one's durations include one of the other's
-            // probes (240-300 ns each, measured with kernel.bpf_stats_enabled): allow 2%, or 500 ns per
-            // run for vectors whose runs last only a few microseconds.
-            #expect(abs(got.ns - Double(v.total_ns)) <= max(Double(v.total_ns) * 0.02, 500 * Double(v.count)),
-                    "\(v.name): slices sum to \(Int(got.ns)) ns, softirq reports \(v.total_ns) ns")
-        }
-        #expect((report.vectors.first { $0.name == "net_rx" }?.count ?? 0) > 10_000, "load produced too little NET_RX")
     }
 
     /// --trace needs fentry/fexit; where the kernel cannot attach them ktrace says why, in one line.
