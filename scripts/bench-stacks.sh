@@ -8,7 +8,8 @@
 #   - end of sampling to a finished flame graph (ktrace: its own SVG; perf: perf script [+ FlameGraph]);
 #   - peak RSS of the tracer process(es); bytes of intermediate files.
 #
-# usage: scripts/bench-stacks.sh      env: ROUNDS (5), SECS (6), FREQ (999), KTRACE, FLAMEGRAPH_DIR
+# usage: scripts/bench-stacks.sh      env: ROUNDS (5), SECS (6), FREQ (999), KTRACE, FLAMEGRAPH_DIR,
+#                                         PARTS ("overhead svg": which sections to run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib-bench.sh
@@ -16,6 +17,7 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-5}
 SECS=${SECS:-6}
 FREQ=${FREQ:-999}
+PARTS=${PARTS:-overhead svg}
 command -v perf >/dev/null || die "perf not found: apt-get install -y linux-perf"
 command -v bpftrace >/dev/null || die "bpftrace not found: apt-get install -y bpftrace"
 PIDS=$(pgrep -d, '^ksoftirqd/')
@@ -36,6 +38,7 @@ tracer_cmd() {
   esac
 }
 
+if [[ " $PARTS " == *" overhead "* ]]; then
 declare -A RATES
 tracers=(none ktrace perf bpftrace)
 flood() { measure_flood "$SECS" "$(tracer_cmd "$1")"; }
@@ -88,7 +91,9 @@ echo "  bpftrace:"
 # shellcheck disable=SC2046
 prog_cost 4 $(tracer_cmd bpftrace)
 wait
+fi
 
+if [[ " $PARTS " == *" svg "* ]]; then
 echo
 echo "== end of sampling to flame graph, peak RSS, intermediate files (one more flood, ${SECS}s each)"
 # ktrace: sampling, symbolization and SVG in one process; it reports the time from the end of sampling.
@@ -126,3 +131,4 @@ awk -v k="$kt_ms" -v p="$perf_ms" -v pl="$pipeline" 'BEGIN {printf "  to SVG:  k
 awk -v k="$kt_rss" -v p="$perf_rss" 'BEGIN {printf "  peak RSS: ktrace %d KiB, perf %d KiB  -> ratio %.2f (target <= 1)\n", k, p, k / p}'
 echo "  intermediate files: ktrace 0 bytes, perf.data $data_bytes bytes + perf script output $(stat -c %s "$W/perf.script") bytes"
 grep -o '[0-9]* samples in .*lost ([0-9.]*%)' "$W/kt.err" | sed 's/^/  ktrace: /'
+fi
