@@ -97,6 +97,8 @@ if [[ " $PARTS " == *" svg "* ]]; then
 echo
 echo "== end of sampling to flame graph, peak RSS, intermediate files (one more flood, ${SECS}s each)"
 # ktrace: sampling, symbolization and SVG in one process; it reports the time from the end of sampling.
+# The flood outlasts both tracers and perf's post-processing, so both pipelines turn samples into a
+# picture on the same busy machine (as a user would, with the problem still running).
 "$LAB_SH" load flood $((2 * SECS + 8)) >/dev/null 2>&1 &
 load=$!
 BENCH_PIDS+=("$load")
@@ -106,7 +108,6 @@ kt_ms=$(grep -o 'output in [0-9]* ms' "$W/kt.err" | grep -o '[0-9]*')
 kt_rss=$(tail -1 "$W/kt.rss")
 # perf: record, then perf script (and FlameGraph's scripts when available).
 /usr/bin/time -f '%M' -o "$W/perf.rss" perf record -q -F "$FREQ" -g -p "$PIDS" -o "$W/perf.data" -- sleep "$SECS" 2>/dev/null
-wait "$load" 2>/dev/null || true
 perf_rec_rss=$(tail -1 "$W/perf.rss")
 data_bytes=$(stat -c %s "$W/perf.data")
 t0=$(date +%s%N)
@@ -125,6 +126,8 @@ if [[ -n ${FLAMEGRAPH_DIR:-} && -x $FLAMEGRAPH_DIR/stackcollapse-perf.pl ]]; the
 else
   echo "  (FLAMEGRAPH_DIR unset: perf's pipeline is timed through perf script only, a lower bound)"
 fi
+kill -0 "$load" 2>/dev/null || echo "  (warning: the flood ended before perf's pipeline did: its times are not under load)"
+wait "$load" 2>/dev/null || true
 perf_ms=$((script_ms + fg_ms))
 perf_rss=$(( perf_rec_rss > script_rss ? perf_rec_rss : script_rss ))
 awk -v k="$kt_ms" -v p="$perf_ms" -v pl="$pipeline" 'BEGIN {printf "  to SVG:  ktrace %d ms, %s %d ms  -> ratio %.3f (target <= 0.1)\n", k, pl, p, (p > 0 ? k / p : 0)}'

@@ -246,6 +246,39 @@ int kt_profile_read_stack(struct kt_profile *p, uint64_t id, uint64_t *ips, int 
 	return n;
 }
 
+int kt_profile_read_stacks(struct kt_profile *p, struct kt_stack_cursor *c, uint64_t *ids, uint64_t *ips, int max)
+{
+	if (c->done)
+		return 0;
+	if (!c->by_key) {
+		LIBBPF_OPTS(bpf_map_batch_opts, opts);
+		__u32 out = 0, count = (__u32)max;
+		int rc = bpf_map_lookup_batch(p->stacks_fd, c->started ? &c->batch : NULL, &out, ids, ips, &count, &opts);
+		if (rc == 0 || errno == ENOENT) {
+			c->started = 1;
+			c->done = rc != 0;
+			c->batch = out;
+			return (int)count;
+		}
+		if (c->started || (errno != EINVAL && errno != 524 /* ENOTSUPP */ && errno != EOPNOTSUPP))
+			return -errno;
+		c->by_key = 1;
+	}
+	int n = 0;
+	while (n < max) {
+		uint64_t next;
+		if (bpf_map_get_next_key(p->stacks_fd, c->started ? &c->last_key : NULL, &next)) {
+			c->done = 1;
+			break;
+		}
+		if (bpf_map_lookup_elem(p->stacks_fd, &next, &ips[(size_t)n * KT_MAX_STACK]) == 0)
+			ids[n++] = next;
+		c->last_key = next;
+		c->started = 1;
+	}
+	return n;
+}
+
 int kt_profile_poll(struct kt_profile *p, int timeout_ms)
 {
 	if (!p->rb)

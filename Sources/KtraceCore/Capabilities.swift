@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Which capabilities ktrace lacks, from the CapEff line of /proc/self/status.
 public enum Capabilities {
@@ -8,7 +9,7 @@ public enum Capabilities {
     /// otherwise CAP_BPF and CAP_PERFMON are both needed.
     public static func missing(statusText: String) -> [String] {
         guard let line = statusText.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
-              let mask = UInt64(line.dropFirst("CapEff:".count).trimmingCharacters(in: .whitespaces), radix: 16)
+              let mask = UInt64(line.dropFirst("CapEff:".count).trimmed, radix: 16)
         else { return ["CAP_BPF", "CAP_PERFMON"] }
         func has(_ bit: Int) -> Bool { mask & (1 << UInt64(bit)) != 0 }
         if has(sysAdmin) { return [] }

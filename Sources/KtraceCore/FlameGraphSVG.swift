@@ -37,6 +37,10 @@ public enum FlameGraphSVG {
     static let charAdvance = 0.59
 
     public static func render(_ profile: FoldedProfile, options: FlameGraphOptions = .init()) -> String {
+        render(InternedProfile(profile), options: options)
+    }
+
+    public static func render(_ profile: InternedProfile, options: FlameGraphOptions = .init()) -> String {
         let width = max(options.width, 100)
         let frameHeight = max(options.frameHeight, 4)
         let tree = Tree(profile)
@@ -121,11 +125,13 @@ public enum FlameGraphSVG {
         var totals: [UInt64] = [0]
         var children: [[Int32]] = [[]]
 
-        private struct Key: Hashable { var parent: Int32; var frame: String }
+        private struct Key: Hashable { var parent: Int32; var frame: Int32 }
 
-        init(_ profile: FoldedProfile) {
+        init(_ profile: InternedProfile) {
             var lookup: [Key: Int32] = [:]
             var parents: [Int32] = [-1]
+            // Classified once per distinct frame name (and per comm position).
+            var classified: [Int32: (FlameFrameKind, String)] = [:], classifiedComm: [Int32: (FlameFrameKind, String)] = [:]
             for stack in profile.stacks where stack.count > 0 {
                 var node: Int32 = 0
                 totals[0].addSaturating(stack.count)
@@ -137,7 +143,14 @@ public enum FlameGraphSVG {
                     } else {
                         child = Int32(names.count)
                         lookup[key] = child
-                        let (kind, name) = FlameFrameKind.classify(frame, isComm: depth == 0)
+                        let (kind, name): (FlameFrameKind, String)
+                        if depth == 0 {
+                            (kind, name) = classifiedComm[frame] ?? FlameFrameKind.classify(profile.table[frame], isComm: true)
+                            classifiedComm[frame] = (kind, name)
+                        } else {
+                            (kind, name) = classified[frame] ?? FlameFrameKind.classify(profile.table[frame], isComm: false)
+                            classified[frame] = (kind, name)
+                        }
                         names.append(name)
                         kinds.append(kind)
                         totals.append(0)
@@ -226,6 +239,11 @@ public enum FlameGraphSVG {
 
     /// XML text/attribute escaping; characters XML 1.0 forbids become U+FFFD so the document stays well-formed.
     static func escape(_ s: String, into out: inout String) {
+        // Most names need no escaping: one byte scan, then a single append.
+        if s.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x80 && $0 != 38 && $0 != 60 && $0 != 62 && $0 != 34 && $0 != 39 }) {
+            out += s
+            return
+        }
         for u in s.unicodeScalars {
             switch u {
             case "&": out += "&amp;"
@@ -247,22 +265,6 @@ public enum FlameGraphSVG {
         return out
     }
 
-    /// Fixed-point number without Foundation's locale-dependent formatting; trailing zeros trimmed unless `trim` is false.
-    static func num(_ v: Double, places: Int = 2, trim: Bool = true) -> String {
-        var scale: Int64 = 1
-        for _ in 0..<places { scale *= 10 }
-        let r = (v * Double(scale)).rounded()
-        guard r.isFinite, abs(r) < 9e15 else { return "0" }
-        let i = Int64(r)
-        let a = i.magnitude
-        var s = (i < 0 ? "-" : "") + String(a / UInt64(scale))
-        guard places > 0 else { return s }
-        var frac = String(a % UInt64(scale))
-        frac = String(repeating: "0", count: places - frac.count) + frac
-        if trim {
-            while frac.hasSuffix("0") { frac.removeLast() }
-        }
-        if !frac.isEmpty { s += "." + frac }
-        return s
-    }
+    /// Fixed-point number, trailing zeros trimmed unless `trim` is false.
+    static func num(_ v: Double, places: Int = 2, trim: Bool = true) -> String { fixed(v, places, trim: trim) }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 import KtraceCore
 
 struct FlamegraphCommand: ParsableCommand {
@@ -22,12 +23,13 @@ struct FlamegraphCommand: ParsableCommand {
 
     func run() throws {
         checkWritable(output)
-        let data: Data
+        let data: [UInt8]
         if let input {
             guard let d = FileManager.default.contents(atPath: input) else { fail("cannot read \(input)") }
-            data = d
+            data = Array(d)
         } else {
-            data = FileHandle.standardInput.readDataToEndOfFile()
+            guard let d = readAll(0) else { fail("cannot read standard input: \(String(cString: strerror(errno)))") }
+            data = d
         }
         let profile: FoldedProfile
         do { profile = try FoldedProfile.parse(String(decoding: data, as: UTF8.self)) } catch { fail("\(input ?? "stdin"): \(error)") }

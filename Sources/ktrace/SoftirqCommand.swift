@@ -1,6 +1,7 @@
 import ArgumentParser
 import CKtrace
-import Foundation
+import FoundationEssentials
+import Glibc
 import KtraceCore
 
 struct SoftirqCommand: ParsableCommand {
@@ -49,7 +50,7 @@ struct SoftirqCommand: ParsableCommand {
         defer { kt_softirq_close(handle) }
         if verbose {
             let ms = Double(kt_monotonic_ns() - started) / 1e6
-            note("attached with \(AttachKind(cValue: kt_softirq_attach_kind(handle)).rawValue) in \(String(format: "%.1f", ms)) ms")
+            note("attached with \(AttachKind(cValue: kt_softirq_attach_kind(handle)).rawValue) in \(fixed(ms, 1)) ms")
         }
         if !json {
             note(interval == nil ? "tracing softirqs... hit Ctrl-C to end." : "tracing softirqs... (Ctrl-C to stop)")
@@ -71,7 +72,7 @@ struct SoftirqCommand: ParsableCommand {
             last = now
             let ts = timestamp ? clockTimestamp() : nil
             let text = json ? report.json(iv, timestamp: ts) + "\n" : report.table(iv, timestamp: ts) + (interval == nil ? "" : "\n")
-            FileHandle.standardOutput.write(Data(text.utf8))
+            if !writeAll(1, text) { fail("cannot write to standard output: \(String(cString: strerror(errno)))") }
             done += 1
             if stopped || interval == nil || (count.map { done >= $0 } ?? false) { break }
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CKtrace
-import Foundation
+import FoundationEssentials
+import Glibc
 import KtraceCore
 
 struct StacksCommand: ParsableCommand {
@@ -87,10 +88,10 @@ struct StacksCommand: ParsableCommand {
         kt_profile_stop(handle)
         timer.mark("detach")
         let (n, stats) = emit(handle: handle, resolver: resolver, seconds: seconds, timer: &timer)
-        if target.verbose { note("after sampling: \(timer.summary)") }
+        if target.verbose { note("after sampling: \(timer.summary); \(memoryUse())") }
         let summary = LossSummary(stats)
         let ms = Double(kt_monotonic_ns() - sampled) / 1e6
-        note("\(summary.samples) samples in \(String(format: "%.1f", seconds)) s, \(summary.lostText); \(n) distinct stacks; output in \(String(format: "%.0f", ms)) ms"
+        note("\(summary.samples) samples in \(fixed(seconds, 1)) s, \(summary.lostText); \(n) distinct stacks; output in \(fixed(ms, 0)) ms"
              + (output.map { " -> \($0)" } ?? ""))
         if stats.count_full > 0 { note("warning: the stack count map was full; raise --stack-storage") }
     }
@@ -107,38 +108,48 @@ struct StacksCommand: ParsableCommand {
         var counts = [UInt64](repeating: 0, count: capacity)
         let n = Int(kt_profile_read_counts(handle, &keys, &counts, Int32(capacity)))
 
+        resolver.prefetch()
         timer.mark("read maps")
         for tgid in Set(keys.prefix(n).map { Int32(bitPattern: $0.tgid) }) { resolver.userSymbols.capture(pid: tgid) }
         timer.mark("process maps")
-        let annotateKernel = annotate || resolvedFormat == .svg
-        var stacks: [FoldedStack] = []
+        let format = resolvedFormat
+        let annotateKernel = annotate || format == .svg
+        var stacks: [InternedStack] = []
         var json: [JSONValue] = []
+        let missingUser = resolver.id(StackComposer.missingUser)
+        let missingKernel = resolver.id(annotateKernel ? StackComposer.annotated(kernelFrame: StackComposer.missingKernel)
+                                                       : StackComposer.missingKernel)
+        let softirqIDs = SoftirqVector.allCases.map { resolver.id(StackComposer.softirqFrame($0)) }
         for i in 0..<n {
             let k = keys[i]
             let pid = Int32(bitPattern: k.tgid)
             let vec = k.softirq > 0 ? SoftirqVector(rawValue: Int(k.softirq) - 1) : nil
-            let user = resolver.user(pid: pid, k.ustack), kernel = resolver.kernel(k.kstack)
             let comm = cString(k.comm)
-            if resolvedFormat == .json {
-                json.append(stackJSON(comm: comm, pid: pid, tid: Int32(bitPattern: k.tid), softirq: vec, user: user, kernel: kernel, count: counts[i]))
+            if format == .json {
+                json.append(stackJSON(comm: comm, pid: pid, tid: Int32(bitPattern: k.tid), softirq: vec,
+                                      user: resolver.user(pid: pid, k.ustack), kernel: resolver.kernel(k.kstack), count: counts[i]))
             } else {
-                let frames = StackComposer.frames(comm: comm, softirq: bySoftirq ? vec : nil, user: user, kernel: kernel,
-                                                  annotateKernel: annotateKernel)
-                stacks.append(FoldedStack(frames: frames, count: counts[i]))
+                let frames = StackComposer.compose(comm: resolver.id(StackComposer.commFrame(comm)),
+                                                   softirq: bySoftirq ? vec.map { softirqIDs[$0.rawValue] } : nil,
+                                                   user: resolver.userFrames(pid: pid, k.ustack),
+                                                   kernel: resolver.kernelFrames(k.kstack, annotated: annotateKernel),
+                                                   missingUser: missingUser, missingKernel: missingKernel)
+                stacks.append(InternedStack(frames: frames, count: counts[i]))
             }
         }
         timer.mark("symbolize")
         let summary = LossSummary(stats)
         let title = self.title ?? "ktrace stacks: \(target.describe)"
-        let subtitle = "\(String(format: "%.1f", seconds)) s · \(target.rateDescription) \(target.event.rawValue) · \(summary.samples) samples · \(summary.lostText)"
+        let subtitle = "\(fixed(seconds, 1)) s · \(target.rateDescription) \(target.event.rawValue) · \(summary.samples) samples · \(summary.lostText)"
         switch resolvedFormat {
         case .folded:
-            writeOutput(FoldedProfile(stacks: stacks).render(), to: output, atomic: interval != nil)
+            writeOutput(InternedProfile(table: resolver.table, stacks: stacks).renderFolded(), to: output, atomic: interval != nil)
         case .svg:
             var o = FlameGraphOptions()
             o.title = title
             o.subtitle = subtitle
-            writeOutput(FlameGraphSVG.render(FoldedProfile(stacks: stacks), options: o), to: output, atomic: interval != nil)
+            writeOutput(FlameGraphSVG.render(InternedProfile(table: resolver.table, stacks: stacks), options: o), to: output,
+                        atomic: interval != nil)
         case .json:
             let doc = JSONValue.object([
                 ("target", .string(target.describe)), ("seconds", .double(seconds)),
@@ -187,7 +198,7 @@ struct LossSummary {
     var lostText: String {
         let lost = stackLost + countLost
         let pct = samples == 0 ? 0 : Double(lost) / Double(samples) * 100
-        var t = "\(lost) lost (\(String(format: "%.2f", pct))%)"
+        var t = "\(lost) lost (\(fixed(pct, 2))%)"
         if lost > 0 {
             t += " [stacks not stored: \(raw.kstack_full) kernel, \(raw.ustack_full) user (map full: raise --stack-storage; or no memory in interrupt context); stacks not taken: \(raw.kstack_err) kernel, \(raw.ustack_err) user; count map full: \(countLost)]"
         }

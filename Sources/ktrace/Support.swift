@@ -1,16 +1,49 @@
 import ArgumentParser
 import CKtrace
-import Foundation
+import FoundationEssentials
+import Glibc
 import KtraceCore
 
 /// Print one clear line to stderr and exit non-zero: bad input and faults never end in a crash trace.
 func fail(_ message: String, code: Int32 = 1) -> Never {
-    FileHandle.standardError.write(Data("ktrace: error: \(message)\n".utf8))
-    Foundation.exit(code)
+    writeAll(2, "ktrace: error: \(message)\n")
+    exit(code)
 }
 
 func note(_ message: String) {
-    FileHandle.standardError.write(Data("ktrace: \(message)\n".utf8))
+    writeAll(2, "ktrace: \(message)\n")
+}
+
+/// write(2) until done; returns false on an error such as a closed pipe.
+@discardableResult
+func writeAll(_ fd: Int32, _ text: String) -> Bool {
+    var text = text
+    return text.withUTF8 { buf in
+        var off = 0
+        while off < buf.count {
+            let n = write(fd, buf.baseAddress! + off, buf.count - off)
+            if n < 0 {
+                if errno == EINTR { continue }
+                return false
+            }
+            off += n
+        }
+        return true
+    }
+}
+
+/// Everything readable from `fd` until end of file.
+func readAll(_ fd: Int32) -> [UInt8]? {
+    var out: [UInt8] = [], chunk = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+        if n < 0 {
+            if errno == EINTR { continue }
+            return nil
+        }
+        if n == 0 { return out }
+        out.append(contentsOf: chunk[0..<n])
+    }
 }
 
 /// Tracepoint attach flavour, probed in this order by `auto`.
@@ -55,9 +88,10 @@ func errnoText(_ rc: Int32) -> String { String(cString: strerror(-rc)) }
 
 /// Wall-clock "HH:MM:SS" for -T.
 func clockTimestamp() -> String {
-    let f = DateFormatter()
-    f.dateFormat = "HH:mm:ss"
-    return f.string(from: Date())
+    var now = time(nil), parts = tm()
+    localtime_r(&now, &parts)
+    func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+    return "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))"
 }
 
 /// Write text to a file or stdout, with a clear error when the path is not writable. `atomic` writes a
@@ -65,13 +99,13 @@ func clockTimestamp() -> String {
 /// sampling).
 func writeOutput(_ text: String, to path: String?, atomic: Bool = false) {
     guard let path, path != "-" else {
-        FileHandle.standardOutput.write(Data(text.utf8))
+        if !writeAll(1, text) { fail("cannot write to standard output: \(String(cString: strerror(errno)))") }
         return
     }
     do {
         try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: atomic ? .atomic : [])
     } catch {
-        fail("cannot write \(path): \((error as NSError).localizedDescription)")
+        fail("cannot write \(path): \(error)")
     }
 }
 
@@ -83,13 +117,24 @@ func checkWritable(_ path: String?) {
         if !fm.isWritableFile(atPath: path) { fail("cannot write \(path): permission denied") }
         return
     }
-    let dir = (path as NSString).deletingLastPathComponent
+    let dir = parentDirectory(of: path)
     let d = dir.isEmpty ? "." : dir
-    var isDir: ObjCBool = false
-    if !fm.fileExists(atPath: d, isDirectory: &isDir) || !isDir.boolValue {
+    var isDir = false
+    if !fm.fileExists(atPath: d, isDirectory: &isDir) || !isDir {
         fail("cannot write \(path): directory \(d) does not exist")
     }
     if !fm.isWritableFile(atPath: d) { fail("cannot write \(path): directory \(d) is not writable") }
+}
+
+/// "RSS 20 MB, peak 31 MB" from /proc/self/status, for -v.
+func memoryUse() -> String {
+    let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+    func mb(_ key: String) -> String {
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(key + ":") }),
+              let kb = Double(line.dropFirst(key.count + 1).trimmed.split(separator: " ").first ?? "") else { return "?" }
+        return fixed(kb / 1024, 1)
+    }
+    return "RSS \(mb("VmRSS")) MB, peak \(mb("VmHWM")) MB"
 }
 
 /// Phase timings for -v: where the time between the end of sampling and the output goes.
@@ -103,5 +148,5 @@ struct PhaseTimer {
         last = now
     }
 
-    var summary: String { phases.map { "\($0.0) \(String(format: "%.1f", $0.1)) ms" }.joined(separator: ", ") }
+    var summary: String { phases.map { "\($0.0) \(fixed($0.1, 1)) ms" }.joined(separator: ", ") }
 }

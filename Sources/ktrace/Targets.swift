@@ -1,6 +1,7 @@
 import ArgumentParser
 import CKtrace
-import Foundation
+import FoundationEssentials
+import Glibc
 import KtraceCore
 
 /// Target and sampling options shared by `stacks` and `timeline`. Filtering happens in the kernel.
@@ -36,7 +37,7 @@ struct TargetOptions: ParsableArguments {
         guard let s else { return [] }
         if s.split(separator: ",").isEmpty { throw ValidationError("\(name) needs at least one id") }
         return try s.split(separator: ",").map {
-            guard let v = Int32($0.trimmingCharacters(in: .whitespaces)), v > 0 else {
+            guard let v = Int32($0.trimmed), v > 0 else {
                 throw ValidationError("\(name): '\($0)' is not a process id")
             }
             return v
@@ -63,7 +64,7 @@ struct TargetOptions: ParsableArguments {
             if frequency == 0 { throw ValidationError("-F 0: the frequency must be at least 1 Hz") }
             if period != nil { throw ValidationError("give -F or --period, not both") }
             let maxRate = UInt64((try? String(contentsOfFile: "/proc/sys/kernel/perf_event_max_sample_rate", encoding: .utf8))?
-                .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 100_000
+                .trimmed ?? "") ?? 100_000
             if frequency > maxRate {
                 throw ValidationError("-F \(frequency): above kernel.perf_event_max_sample_rate (\(maxRate))")
             }
@@ -150,7 +151,7 @@ struct TargetOptions: ParsableArguments {
         if verbose {
             let ms = Double(kt_monotonic_ns() - started) / 1e6
             let kind = trackSoftirq || trackSwitch ? " tracepoints with \(AttachKind(cValue: kt_profile_attach_kind(handle)).rawValue)," : ""
-            note("sampling \(event.rawValue) at \(rateDescription);\(kind) attached in \(String(format: "%.1f", ms)) ms")
+            note("sampling \(event.rawValue) at \(rateDescription);\(kind) attached in \(fixed(ms, 1)) ms; \(memoryUse())")
         }
         return handle
     }
@@ -169,7 +170,7 @@ struct TargetOptions: ParsableArguments {
             poll?()
             if !ids.isEmpty, ids.allSatisfy({ !isAlive($0) }) {
                 let secs = Double(kt_monotonic_ns() - start) / 1e9
-                note("target \(ids.map(String.init).joined(separator: ",")) exited after \(String(format: "%.1f", secs)) s: showing what was sampled until then")
+                note("target \(ids.map(String.init).joined(separator: ",")) exited after \(fixed(secs, 1)) s: showing what was sampled until then")
                 break
             }
         }
@@ -181,13 +182,13 @@ struct TargetOptions: ParsableArguments {
 func isAlive(_ pid: Int32) -> Bool {
     guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
           let close = stat.lastIndex(of: ")") else { return false }
-    let state = stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first
+    let state = stat[stat.index(after: close)...].trimmed.first
     return state != "Z" && state != "X"
 }
 
 func processName(_ pid: Int32) -> String? {
     guard let s = try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8) else { return nil }
-    return s.trimmingCharacters(in: .whitespacesAndNewlines)
+    return s.trimmed
 }
 
 /// A C char[16] as a Swift string.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CKtrace
-import Foundation
+import FoundationEssentials
+import Glibc
 import KtraceCore
 
 struct TimelineCommand: ParsableCommand {
@@ -86,6 +87,7 @@ struct TimelineCommand: ParsableCommand {
         for tgid in Set(events.lazy.filter { $0.type == KT_EV_SAMPLE.rawValue }.map { Int32(bitPattern: $0.tgid) }) {
             resolver.userSymbols.capture(pid: tgid)
         }
+        resolver.prefetch()
         let timeline = buildTimeline(events, resolver: resolver, start: start, end: end)
         let text: String
         switch resolvedFormat {
@@ -97,7 +99,7 @@ struct TimelineCommand: ParsableCommand {
         let summary = LossSummary(stats)
         let bytes = text.utf8.count
         note("\(timeline.samples.count) samples, \(timeline.slices.count) softirq runs, \(timeline.switches.count) switches in "
-             + "\(String(format: "%.1f", seconds)) s; \(summary.eventsDropped) events dropped; \(summary.lostText); "
+             + "\(fixed(seconds, 1)) s; \(summary.eventsDropped) events dropped; \(summary.lostText); "
              + "\(bytes) bytes (\(Int(Double(bytes) / max(seconds, 0.001))) B/s)" + (output.map { " -> \($0)" } ?? ""))
         if summary.eventsDropped > 0 { note("warning: the ring buffer overflowed: raise --ringbuf") }
     }

@@ -229,17 +229,16 @@ private func rgb(_ fill: String) -> (Int, Int, Int) {
         #expect(FlameGraphSVG.label("handle_softirqs", widthPx: 20, charWidth: 7) == "")
     }
 
-    @Test func largeProfileIsFast() throws {
+    @Test func largeProfileRenders() throws {
         var stacks: [FoldedStack] = []
+        var total: UInt64 = 0
         for i in 0..<100_000 {
             stacks.append(FoldedStack(frames: ["comm\(i % 7)", "f\(i % 13)", "g\(i % 101)", "h\(i % 997)", "leaf\(i)"], count: UInt64(i % 5 + 1)))
+            total += UInt64(i % 5 + 1)
         }
-        let p = FoldedProfile(stacks: stacks)
-        let clock = ContinuousClock()
-        let elapsed = clock.measure {
-            let svg = FlameGraphSVG.render(p)
-            #expect(svg.hasSuffix("</svg>\n"))
-        }
-        #expect(elapsed < .seconds(30), "took \(elapsed)")
+        let svg = FlameGraphSVG.render(FoldedProfile(stacks: stacks))
+        #expect(svg.hasSuffix("</svg>\n"))
+        #expect(svg.contains("data-total=\"\(total)\""))
+        #expect(svg.contains("<title>comm3 ("))
     }
 }

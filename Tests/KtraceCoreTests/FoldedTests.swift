@@ -32,6 +32,19 @@ import Testing
         #expect(lines == lines.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) })
     }
 
+    /// ktrace writes its own output from interned stacks: the text must be what FoldedProfile writes.
+    @Test func internedRenderMatchesFolded() throws {
+        var p = try FoldedProfile.parse(Self.fixture("folded-ksoftirqd"))
+        // Unmerged duplicates, and two stacks that only become equal once joined ("a;b" vs "a","b").
+        p.stacks += p.stacks.prefix(3)
+        p.stacks += [FoldedStack(frames: ["x", "a;b"], count: 2), FoldedStack(frames: ["x", "a", "b"], count: 5)]
+        let interned = InternedProfile(p)
+        #expect(interned.table.names.count < p.stacks.reduce(0) { $0 + $1.frames.count })
+        #expect(interned.renderFolded() == p.render())
+        #expect(interned.renderFolded().contains("x;a;b 7\n"))
+        #expect(FlameGraphSVG.render(interned) == FlameGraphSVG.render(p))
+    }
+
     @Test func framesMayContainSpacesAndNumbers() throws {
         let p = try FoldedProfile.parse("foo 123;bar 5\n[unknown] (libc.so.6);x 9 \t 3\nsp  ace;y\t7")
         #expect(p.stacks == [

@@ -55,6 +55,33 @@ import Testing
         #expect(k.name(for: 0xffff_ffff_8240_0010) == nil)
     }
 
+    /// /proc/kallsyms is read in pieces that split lines anywhere: the result must not depend on where.
+    @Test(arguments: [1, 7, 4096])
+    func kallsymsReadInPiecesMatchesWhole(piece: Int) throws {
+        let text = try Self.text("symbolize-kallsyms")
+        let whole = try KernelSymbols(kallsyms: text)
+        let bytes = Array(text.utf8)
+        var parser = KernelSymbols.Parser(expectedLines: 16)
+        var at = 0
+        while at < bytes.count {
+            let end = min(at + piece, bytes.count)
+            bytes[at..<end].withUnsafeBufferPointer { parser.feed($0, final: false) }
+            at = end
+        }
+        [UInt8]().withUnsafeBufferPointer { parser.feed($0, final: true) }
+        let pieces = try KernelSymbols(parser, kptrRestrict: nil)
+        #expect(pieces.count == whole.count)
+        var checked = 0
+        for line in text.split(separator: "\n") {
+            guard let a = UInt64(line.prefix(16), radix: 16) else { continue }
+            for addr in [a, a &+ 1, a &- 1, a &+ 0x800] {
+                #expect(pieces.name(for: addr) == whole.name(for: addr), "at \(String(addr, radix: 16))")
+                checked += 1
+            }
+        }
+        #expect(checked > 1000)
+    }
+
     @Test func kallsymsModuleSuffix() throws {
         let k = try KernelSymbols(kallsyms: Self.text("symbolize-kallsyms"))
         #expect(k.name(for: 0xffff_ffff_c020_1000) == "ftrace_trampoline [__builtin__ftrace]")

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Finds the separate debug file of a stripped binary the way gdb and perf do.
 struct DebugFileFinder {
@@ -15,7 +16,7 @@ struct DebugFileFinder {
             }
         }
         if let link = elf.debugLink {
-            let dir = (binaryPath as NSString).deletingLastPathComponent
+            let dir = parentDirectory(of: binaryPath)
             candidates.append("\(dir)/\(link.name)")
             candidates.append("\(dir)/.debug/\(link.name)")
             for root in debugRoots { candidates.append("\(root)\(dir)/\(link.name)") }

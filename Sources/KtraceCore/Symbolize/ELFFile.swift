@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -194,7 +194,7 @@ struct ByteReader {
             // NT_GNU_BUILD_ID = 3, owner "GNU\0".
             if type == 3, namesz == 4, u32(nameOff) == 0x0055_4e47, descsz > 0 {
                 let bytes = UnsafeRawBufferPointer(rebasing: base[Int(descOff)..<Int(descOff) + Int(descsz)])
-                return bytes.map { String(format: "%02x", $0) }.joined()
+                return hexString(bytes)
             }
             o = next
         }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Names user-space instruction pointers of live (or recently live) processes.
 ///
@@ -35,7 +36,7 @@ public final class UserSymbolizer: @unchecked Sendable {  // all state behind `l
     static let refreshInterval: Duration = .seconds(1)
 
     private let debugFiles: DebugFileFinder
-    private let lock = NSLock()
+    private let lock = Lock()
     private var processes: [Int32: ProcessState] = [:]
     private var objects: [ObjectKey: LoadedObject?] = [:]  // nil: tried and failed; don't retry
 
@@ -121,7 +122,7 @@ public final class UserSymbolizer: @unchecked Sendable {  // all state behind `l
         var vdso: LoadedObject??  // read once per snapshot
         return mappings.sorted { $0.start < $1.start }.map { m in
             let clean = m.path.hasSuffix(" (deleted)") ? String(m.path.dropLast(" (deleted)".count)) : m.path
-            let label = clean.isEmpty ? "[anon]" : (clean.hasPrefix("[") ? clean : (clean as NSString).lastPathComponent)
+            let label = clean.isEmpty ? "[anon]" : (clean.hasPrefix("[") ? clean : String(clean.split(separator: "/").last ?? Substring(clean)))
             var object: LoadedObject?
             if m.isExecutable, clean.hasPrefix("/") {
                 object = loadFile(pid: pid, mapping: m, path: clean)
@@ -141,7 +142,7 @@ public final class UserSymbolizer: @unchecked Sendable {  // all state behind `l
         if m.path.hasSuffix(" (deleted)") {
             // The file was replaced or removed after mapping (package upgrade): only map_files still
             // reaches the mapped inode; the paths might hold a different build.
-            candidates = [String(format: "/proc/%d/map_files/%llx-%llx", pid, m.start, m.end)]
+            candidates = ["/proc/\(pid)/map_files/\(String(m.start, radix: 16))-\(String(m.end, radix: 16))"]
         }
         var loaded: LoadedObject?
         for c in candidates {

@@ -1,0 +1,8 @@
+#include "ckt.h"
+
+#include <malloc.h>
+
+void kt_trim_heap(void)
+{
+	malloc_trim(0);
+}

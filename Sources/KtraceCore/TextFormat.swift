@@ -1,0 +1,45 @@
+/// Number and string formatting without Foundation: ktrace imports only FoundationEssentials, which
+/// has no `String(format:)` or `trimmingCharacters`, and costs a third of Foundation's start-up memory.
+
+/// `v` with exactly `places` decimals ("12.30"), or trailing zeros trimmed ("12.3") when `trim` is set.
+public func fixed(_ v: Double, _ places: Int, trim: Bool = false) -> String {
+    var scale: Int64 = 1
+    for _ in 0..<places { scale *= 10 }
+    let r = (v * Double(scale)).rounded()
+    guard r.isFinite, abs(r) < 9e15 else { return "0" }
+    let i = Int64(r)
+    let a = i.magnitude
+    var s = (i < 0 ? "-" : "") + String(a / UInt64(scale))
+    guard places > 0 else { return s }
+    var frac = String(a % UInt64(scale))
+    frac = String(repeating: "0", count: places - frac.count) + frac
+    if trim {
+        while frac.hasSuffix("0") { frac.removeLast() }
+    }
+    if !frac.isEmpty { s += "." + frac }
+    return s
+}
+
+/// Lower-case hex of `bytes`, two digits each (build ids).
+public func hexString(_ bytes: some Sequence<UInt8>) -> String {
+    let digits = Array("0123456789abcdef".utf8)
+    var out: [UInt8] = []
+    for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
+    return String(decoding: out, as: UTF8.self)
+}
+
+extension StringProtocol {
+    /// Without leading and trailing spaces, tabs and newlines.
+    public var trimmed: String {
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }
+        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else { return "" }
+        return String(self[first...last])
+    }
+}
+
+/// The directory part of a path, as `dirname` without the "." for a bare name: "/a/b" -> "/a",
+/// "b" -> "", "/b" -> "/".
+public func parentDirectory(of path: String) -> String {
+    guard let slash = path.lastIndex(of: "/") else { return "" }
+    return slash == path.startIndex ? "/" : String(path[..<slash])
+}
