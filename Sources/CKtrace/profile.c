@@ -208,7 +208,7 @@ int kt_profile_open(struct kt_profile **out, const struct kt_profile_opts *o, ch
 	if (rc) {
 		if (p->trace_err[0])
 			snprintf(err, errlen, "%s", p->trace_err);
-		else if (p->ntrace && rc != -EPERM) {
+		else if (p->ntrace) {
 			/* Also say which option brought in the programs that failed. */
 			char why[512];
 			snprintf(why, sizeof(why), "%s", err);

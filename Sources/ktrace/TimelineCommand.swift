@@ -13,7 +13,7 @@ struct TimelineCommand: ParsableCommand {
           ktrace timeline -a -d 5 -o trace.json                 open in https://ui.perfetto.dev
           ktrace timeline --pid 1234 -F 999 -d 2 -o t.speedscope.json
           ktrace timeline --comm 'ksoftirqd/*' -d 1 --collapse  readable listing on the terminal
-          ktrace timeline --pid 1234 --trace vfs_read,vfs_write -d 2 -o t.json   calls too (needs fentry)
+          ktrace timeline -p 1234 --trace vfs_read -d 2 -o t.json  with its calls (needs fentry)
         """
     )
 
