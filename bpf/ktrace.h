@@ -62,6 +62,11 @@ struct kt_profile_ctl {
 	char comm[KT_COMM_LEN];
 };
 
+/* --trace: kernel functions recorded at entry and exit (fentry/fexit). The object carries this many
+ * program pairs with no static target; user space points the used ones at the functions before load. */
+#define KT_TRACE_MAX 8
+#define KT_TRACE_DEPTH 16  /* traced calls open at once per task; deeper ones are counted, not recorded */
+
 /* Stack ids: a 64-bit hash of the frames with the top bit set, or one of these. */
 #define KT_STACK_NONE 0ULL   /* not collected (not asked for; a kernel thread's user part; a user-mode sample's kernel part) */
 #define KT_STACK_LOST 1ULL   /* collected but not stored: see the loss counters */
@@ -87,32 +92,40 @@ struct kt_profile_stats {
 	__u64 count_full;     /* sample not counted: kt_counts full */
 	__u64 events_dropped; /* ring buffer full */
 	__u64 events;         /* events emitted */
+	__u64 func_too_deep;  /* --trace: calls not recorded, KT_TRACE_DEPTH already open in their task */
+	__u64 func_unmatched; /* --trace: an exit not of the innermost open call (a missed run): task resynced */
 };
 
 enum kt_event_type {
 	KT_EV_SAMPLE = 1,
 	KT_EV_SOFTIRQ = 2,   /* a complete softirq run: ts = entry, dur */
 	KT_EV_SWITCH = 3,    /* sched_switch: pid/tid/comm = prev, next_* = next */
+	KT_EV_FUNC_ENTRY = 4, /* --trace: ts = entry, vec = slot (index in the --trace list), depth */
+	KT_EV_FUNC_EXIT = 5,  /* --trace: ts = exit, dur = since the entry (0 with KT_EVF_NO_ENTRY), slot, depth */
 };
 
 struct kt_event {
 	__u64 ts;            /* bpf_ktime_get_ns (CLOCK_MONOTONIC) */
-	__u64 dur;           /* KT_EV_SOFTIRQ */
+	__u64 dur;           /* KT_EV_SOFTIRQ, KT_EV_FUNC_EXIT */
 	__u32 type;
 	__u32 cpu;
 	__u32 tgid;
 	__u32 tid;
 	__u64 kstack;        /* stack ids, as in kt_stack_key */
 	__u64 ustack;
-	__u32 vec;           /* softirq vector (+1 in samples, 0 = none) */
+	__u32 vec;           /* softirq vector (+1 in samples, 0 = none); KT_EV_FUNC_*: the function's slot */
 	__u32 flags;         /* KT_EVF_* */
 	__u32 next_tgid;
 	__u32 next_tid;
-	__s64 prev_state;
+	union {
+		__s64 prev_state;   /* KT_EV_SWITCH */
+		__u32 depth;        /* KT_EV_FUNC_*: traced calls already open in the task (0 = outermost) */
+	};
 	char comm[KT_COMM_LEN];
 	char next_comm[KT_COMM_LEN];
 };
 
 #define KT_EVF_KSOFTIRQD 1  /* softirq served by ksoftirqd */
+#define KT_EVF_NO_ENTRY 2   /* function exit whose entry came before recording (or its state was lost) */
 
 #endif

@@ -347,3 +347,5 @@ int sched_switch_tp(struct trace_event_raw_sched_switch *ctx)
 	return on_switch(bpf_get_current_pid_tgid() >> 32, BPF_CORE_READ(ctx, prev_pid), pc,
 			 BPF_CORE_READ(ctx, prev_state), next_tid, next_tid, nc);
 }
+
+#include "functrace.bpf.h"

@@ -27,7 +27,60 @@ struct kt_profile {
 	struct ring_buffer *rb;
 	struct kt_event *events;
 	int nevents, capevents;
+	char trace[KT_TRACE_MAX][128]; /* --trace functions, by slot */
+	int ntrace;
+	char trace_err[256];           /* why a --trace function cannot be traced, set before load */
 };
+
+/* Split "f,g" into p->trace; the CLI has validated it, this only guards the C API. */
+static int parse_trace(struct kt_profile *p, const char *list, char *err, size_t errlen)
+{
+	const char *s = list;
+	while (s && *s) {
+		size_t n = strcspn(s, ",");
+		if (n == 0 || n >= sizeof(p->trace[0]) || p->ntrace == KT_TRACE_MAX) {
+			snprintf(err, errlen, "--trace %s: give 1 to %d comma-separated function names", list, KT_TRACE_MAX);
+			return -EINVAL;
+		}
+		memcpy(p->trace[p->ntrace], s, n);
+		p->trace[p->ntrace++][n] = 0;
+		s += n + (s[n] == ',');
+	}
+	return 0;
+}
+
+/* Point the used fentry/fexit slots at their functions; the others are not loaded at all, so without
+ * --trace the object loads exactly as before they existed. */
+static int setup_trace(struct kt_profile *p, struct bpf_object *obj)
+{
+	static const char *kinds[] = { "kt_fentry", "kt_fexit" };
+	char name[32];
+
+	for (int i = 0; i < KT_TRACE_MAX; i++) {
+		for (int k = 0; k < 2; k++) {
+			snprintf(name, sizeof(name), "%s%d", kinds[k], i);
+			struct bpf_program *prog = bpf_object__find_program_by_name(obj, name);
+			if (!prog)
+				return -ENOENT;
+			if (i >= p->ntrace) {
+				bpf_program__set_autoload(prog, false);
+				continue;
+			}
+			/* libbpf looks the function up in the kernel's BTF (vmlinux, then modules) here. */
+			int rc = bpf_program__set_attach_target(prog, 0, p->trace[i]);
+			if (rc) {
+				if (rc == -ESRCH || rc == -ENOENT)
+					snprintf(p->trace_err, sizeof(p->trace_err), "--trace %s: no such kernel function in BTF "
+						 "(static or inlined functions may have no BTF entry)", p->trace[i]);
+				else
+					snprintf(p->trace_err, sizeof(p->trace_err), "--trace %s: cannot target it: %s",
+						 p->trace[i], strerror(-rc));
+				return rc;
+			}
+		}
+	}
+	return 0;
+}
 
 static int want_prog(const char *name, void *ctx)
 {
@@ -41,9 +94,10 @@ static int want_prog(const char *name, void *ctx)
 
 static int before_load(struct bpf_object *obj, void *ctx)
 {
-	const struct kt_profile_opts *o = ((struct kt_profile *)ctx)->o;
+	struct kt_profile *p = ctx;
+	const struct kt_profile_opts *o = p->o;
 	struct bpf_map *m;
-	int rc = 0;
+	int rc = setup_trace(p, obj);
 
 	if ((m = bpf_object__find_map_by_name(obj, "kt_stacks")))
 		rc = rc ?: bpf_map__set_max_entries(m, o->stack_storage ? o->stack_storage : 1);
@@ -56,6 +110,8 @@ static int before_load(struct bpf_object *obj, void *ctx)
 			size <<= 1;
 		rc = rc ?: bpf_map__set_max_entries(m, (unsigned int)size);
 	}
+	if ((m = bpf_object__find_map_by_name(obj, "kt_func_states")) && !p->ntrace)
+		rc = rc ?: bpf_map__set_max_entries(m, 1);
 	if ((m = bpf_object__find_map_by_name(obj, "kt_pids")) && o->npids > 1024)
 		rc = rc ?: bpf_map__set_max_entries(m, (unsigned int)o->npids);
 	return rc;
@@ -141,11 +197,23 @@ int kt_profile_open(struct kt_profile **out, const struct kt_profile_opts *o, ch
 
 	if (!p)
 		return -ENOMEM;
+	if ((rc = parse_trace(p, o->trace_funcs, err, errlen)) != 0) {
+		free(p);
+		return rc;
+	}
 	p->o = o;
 	rc = kt_load_and_attach(ktrace_profile_bpf, ktrace_profile_bpf_end, "profile", o->attach, want_prog,
 				before_load, after_load, p, &p->l, err, errlen);
 	p->o = NULL;
 	if (rc) {
+		if (p->trace_err[0])
+			snprintf(err, errlen, "%s", p->trace_err);
+		else if (p->ntrace) {
+			/* Also say which option brought in the programs that failed. */
+			char why[512];
+			snprintf(why, sizeof(why), "%s", err);
+			snprintf(err, errlen, "--trace %s: %s", o->trace_funcs, why);
+		}
 		free(p);
 		return rc;
 	}

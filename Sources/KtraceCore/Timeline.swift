@@ -1,5 +1,5 @@
-/// What `ktrace timeline` records, after symbolization: time-ordered samples, softirq runs and context
-/// switches on one clock (CLOCK_MONOTONIC nanoseconds).
+/// What `ktrace timeline` records, after symbolization: time-ordered samples, softirq runs, context
+/// switches and (--trace) function entries/exits on one clock (CLOCK_MONOTONIC nanoseconds).
 public struct TimelineSample: Sendable, Equatable {
     public var ts: UInt64
     public var cpu: Int
@@ -55,14 +55,17 @@ public struct Timeline: Sendable {
     public var samples: [TimelineSample]
     public var slices: [SoftirqSlice]
     public var switches: [SwitchEvent]
+    /// `--trace` function entries and exits (see `FunctionCalls`); empty without --trace.
+    public var calls: [FunctionEvent]
     /// Window start and end (CLOCK_MONOTONIC ns); exports show times relative to start.
     public var startNs: UInt64
     public var endNs: UInt64
     /// Nominal time between two samples of one CPU (1e9 / frequency).
     public var samplePeriodNs: UInt64
 
-    public init(samples: [TimelineSample], slices: [SoftirqSlice], switches: [SwitchEvent], startNs: UInt64, endNs: UInt64, samplePeriodNs: UInt64) {
-        self.samples = samples; self.slices = slices; self.switches = switches
+    public init(samples: [TimelineSample], slices: [SoftirqSlice], switches: [SwitchEvent], startNs: UInt64, endNs: UInt64, samplePeriodNs: UInt64,
+                calls: [FunctionEvent] = []) {
+        self.samples = samples; self.slices = slices; self.switches = switches; self.calls = calls
         self.startNs = startNs; self.endNs = endNs; self.samplePeriodNs = samplePeriodNs
     }
 }

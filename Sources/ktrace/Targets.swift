@@ -124,7 +124,7 @@ struct TargetOptions: ParsableArguments {
 
     /// Open the sampler. The caller closes it.
     func openProfile(ctl: kt_profile_ctl, stackStorage: UInt32, countEntries: UInt32, ringbufBytes: UInt32,
-                     trackSoftirq: Bool, trackSwitch: Bool) -> OpaquePointer {
+                     trackSoftirq: Bool, trackSwitch: Bool, traceFunctions: [String] = []) -> OpaquePointer {
         requireTracingPrivileges()
         kt_set_verbose(verbose ? 1 : 0)
         let ids = pids.isEmpty ? tids : pids
@@ -143,6 +143,9 @@ struct TargetOptions: ParsableArguments {
         o.track_switch = trackSwitch ? 1 : 0
         var handle: OpaquePointer?
         let started = kt_monotonic_ns()
+        let trace = traceFunctions.isEmpty ? nil : strdup(traceFunctions.joined(separator: ","))
+        defer { free(trace) }
+        o.trace_funcs = UnsafePointer(trace)
         let r = ids.map { UInt32(bitPattern: $0) }.withUnsafeBufferPointer { buf in
             o.pids = buf.baseAddress
             return cCall { kt_profile_open(&handle, &o, $0, $1) }

@@ -14,6 +14,7 @@ struct TimelineCommand: ParsableCommand {
           ktrace timeline -a -d 5 -o trace.json                 open in https://ui.perfetto.dev
           ktrace timeline --pid 1234 -F 999 -d 2 -o t.speedscope.json
           ktrace timeline --comm 'ksoftirqd/*' -d 1 --collapse  readable listing on the terminal
+          ktrace timeline -p 1234 --trace vfs_read -d 2 -o t.json  with its calls (needs fentry)
         """
     )
 
@@ -26,7 +27,13 @@ struct TimelineCommand: ParsableCommand {
     var ringbuf: UInt32 = 16 << 20
     @Option(help: "Most distinct stacks kept in the kernel (allocated as they appear, 1 KiB each).")
     var stackStorage: UInt32 = 131072
-    @Option(help: "Kernel functions to trace at entry and exit (fentry/fexit), comma-separated.") var trace: String?
+    @Option(help: ArgumentHelp("Kernel functions to record at entry and exit, comma-separated (at most \(KT_TRACE_MAX)).",
+                               discussion: "Each call becomes a slice with its nesting depth on a 'calls' track of its thread, like retsnoop. Needs fentry/fexit (BPF trampolines): where the kernel cannot attach them, ktrace says why and stops.",
+                               valueName: "func,..."))
+    var trace: String?
+
+    /// The --trace functions, in slot order (validated).
+    var traceFunctions: [String] { trace.map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) } ?? [] }
 
     enum TimelineFormat: String, ExpressibleByArgument { case perfetto, speedscope, text }
 
@@ -42,6 +49,14 @@ struct TimelineCommand: ParsableCommand {
         if stackStorage < 64 || stackStorage > maxStackStorage {
             throw ValidationError("--stack-storage must be between 64 and \(maxStackStorage)")
         }
+        if trace != nil {
+            let fs = traceFunctions
+            if fs.count > Int(KT_TRACE_MAX) { throw ValidationError("--trace: at most \(KT_TRACE_MAX) functions") }
+            for f in fs where !Self.isFunctionName(f) {
+                throw ValidationError("--trace: '\(f)' is not a kernel function name (letters, digits and '_', comma-separated)")
+            }
+            if Set(fs).count != fs.count { throw ValidationError("--trace: a function is listed twice") }
+        }
         if target.event == .cycles && target.period != nil {
             throw ValidationError("--period with --event cycles counts cycles, not time: give -F for a timeline")
         }
@@ -55,14 +70,13 @@ struct TimelineCommand: ParsableCommand {
             if r.rc != 0 {
                 fail("--trace \(trace): fentry/fexit is not available on this kernel (\(r.message)); the sampled timeline works without it")
             }
-            fail("--trace \(trace): this kernel supports fentry/fexit, but ktrace does not record function entry/exit yet; the sampled timeline works without it")
         }
         kt_install_signal_handlers()
         let ctl = target.control(kernelStack: true, userStack: true, perThread: true, aggregate: false, events: true)
         // The window opens before attaching, so the first events fall inside it.
         let start = kt_monotonic_ns()
         let handle = target.openProfile(ctl: ctl, stackStorage: stackStorage, countEntries: 1, ringbufBytes: ringbuf,
-                                        trackSoftirq: true, trackSwitch: true)
+                                        trackSoftirq: true, trackSwitch: true, traceFunctions: traceFunctions)
         defer { kt_profile_close(handle) }
         let resolver = StackResolver(handle: handle, kernelStacks: true)
         for p in target.pids { resolver.userSymbols.capture(pid: p) }
@@ -98,14 +112,26 @@ struct TimelineCommand: ParsableCommand {
         writeOutput(text.hasSuffix("\n") ? text : text + "\n", to: output)
         let summary = LossSummary(stats)
         let bytes = text.utf8.count
+        if trace != nil {
+            let n = FunctionCalls.notes(FunctionCalls.pair(timeline.calls, startNs: start, endNs: end))
+            note("\(n.calls) traced calls (\(n.beforeWindow) began before the recording, \(n.running) still running at the end, "
+                 + "\(n.lostExit) with their exit lost, \(n.clipped) cut to fit their caller); \(stats.func_too_deep) not recorded "
+                 + "(more than \(KT_TRACE_DEPTH) open in a task), \(stats.func_unmatched) unmatched exits")
+        }
         note("\(timeline.samples.count) samples, \(timeline.slices.count) softirq runs, \(timeline.switches.count) switches in "
              + "\(fixed(seconds, 1)) s; \(summary.eventsDropped) events dropped; \(summary.lostText); "
              + "\(bytes) bytes (\(Int(Double(bytes) / max(seconds, 0.001))) B/s)" + (output.map { " -> \($0)" } ?? ""))
         if summary.eventsDropped > 0 { note("warning: the ring buffer overflowed: raise --ringbuf") }
     }
 
+    static func isFunctionName(_ s: String) -> Bool {
+        guard let first = s.unicodeScalars.first, first == "_" || (first.isASCII && first.properties.isAlphabetic) else { return false }
+        return s.unicodeScalars.allSatisfy { $0 == "_" || ($0.isASCII && $0.properties.isAlphabetic) || ("0"..."9").contains($0) }
+    }
+
     func buildTimeline(_ events: [kt_event], resolver: StackResolver, start: UInt64, end: UInt64) -> Timeline {
         var samples: [TimelineSample] = [], slices: [SoftirqSlice] = [], switches: [SwitchEvent] = []
+        var calls: [FunctionEvent] = []
         for e in events {
             switch e.type {
             case KT_EV_SAMPLE.rawValue:
@@ -125,6 +151,12 @@ struct TimelineCommand: ParsableCommand {
                                             prevTid: Int32(bitPattern: e.tid), prevComm: cString(e.comm),
                                             prevState: e.prev_state, nextPid: Int32(bitPattern: e.next_tgid),
                                             nextTid: Int32(bitPattern: e.next_tid), nextComm: cString(e.next_comm)))
+            case KT_EV_FUNC_ENTRY.rawValue, KT_EV_FUNC_EXIT.rawValue:
+                guard Int(e.vec) < traceFunctions.count else { continue }
+                let kind: FunctionEvent.Kind = e.type == KT_EV_FUNC_ENTRY.rawValue ? .entry
+                    : .exit(entryTs: e.flags & UInt32(KT_EVF_NO_ENTRY) != 0 ? nil : e.ts - e.dur)
+                calls.append(FunctionEvent(ts: e.ts, cpu: Int(e.cpu), pid: Int32(bitPattern: e.tgid), tid: Int32(bitPattern: e.tid),
+                                           comm: cString(e.comm), function: traceFunctions[Int(e.vec)], depth: Int(e.depth), kind: kind))
             default: continue
             }
         }
@@ -133,6 +165,7 @@ struct TimelineCommand: ParsableCommand {
         slices.sort { $0.ts < $1.ts }
         switches.sort { $0.ts < $1.ts }
         let period = target.effectiveFrequency > 0 ? 1_000_000_000 / target.effectiveFrequency : (target.period ?? 10_000_000)
-        return Timeline(samples: samples, slices: slices, switches: switches, startNs: start, endNs: end, samplePeriodNs: period)
+        return Timeline(samples: samples, slices: slices, switches: switches, startNs: start, endNs: end, samplePeriodNs: period,
+                        calls: calls)
     }
 }

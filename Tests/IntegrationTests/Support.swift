@@ -221,7 +221,7 @@ func loadedProgramNames() throws -> [String] {
 
 /// Our program names (bpftool truncates to 15 characters).
 func ktracePrograms() throws -> [String] {
-    let ours = ["softirq_entry", "softirq_exit_", "softirq_raise", "kt_sample", "sched_switch_"]
+    let ours = ["softirq_entry", "softirq_exit_", "softirq_raise", "kt_sample", "sched_switch_", "kt_fentry", "kt_fexit"]
     return try loadedProgramNames().filter { n in ours.contains { n.hasPrefix($0) } }
 }
 

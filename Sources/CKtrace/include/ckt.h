@@ -58,6 +58,10 @@ struct kt_profile_opts {
 	uint32_t ringbuf_bytes;  /* 0 = no ring buffer events */
 	int track_softirq;       /* attach softirq entry/exit (vector in samples, timeline slices) */
 	int track_switch;        /* attach sched_switch (timeline) */
+	/* Comma-separated kernel functions whose entry and exit go into the ring buffer (fentry/fexit,
+	 * at most KT_TRACE_MAX; check kt_probe_fentry first), or NULL. A name missing from the kernel's
+	 * BTF fails the open with a reason naming it. */
+	const char *trace_funcs;
 };
 
 struct kt_profile;

@@ -12,6 +12,9 @@
 ///   seen), thread track = tid named "comm (tid)", holding the thread's flame chart (`FlameChart.spans`,
 ///   with sched_switch and inferred switches closing spans) as `X` events, cat "stack". The idle task
 ///   (tid 0, one per CPU) is process 0 "swapper" with one track per CPU (tid = CPU number).
+/// - Per thread with --trace calls: track tid + `FunctionCalls.trackTidOffset` in its process, named
+///   "comm (tid) calls": one `X` event per call, cat "func", name = function, args `depth`, `tid`, and
+///   `begin` / `end` when the recording did not see that side of the call.
 /// Frames are kept as given: softirq context already shows on the CPU tracks.
 /// Events of a track are emitted sorted by (ts asc, dur desc), parents before children that start with them.
 public enum ChromeTrace {
@@ -79,6 +82,22 @@ public enum ChromeTrace {
             }
         }
 
+        // Traced calls: a track of their own per thread, as they do not nest with the sampled spans.
+        let threadCalls = t.exportCalls()
+        for th in threadCalls {
+            let pid = Int(th.pid), tid = Int(th.tid + FunctionCalls.trackTidOffset)
+            if namedPids.insert(th.pid).inserted { name(pid: pid, procNames[th.pid] ?? th.comm) }
+            name(pid: pid, tid: tid, th.label)
+            for c in th.calls {
+                var args: [(String, JSONValue)] = [("depth", .int(Int64(c.depth))), ("tid", .int(Int64(c.tid)))]
+                if c.begin == .beforeWindow { args.append(("begin", .string("before the recording"))) }
+                if c.finish == .lostExit { args.append(("end", .string("exit lost: closed at the next call"))) }
+                if c.finish == .windowEnd { args.append(("end", .string("still running at the end"))) }
+                if c.clippedNs > 0 { args.append(("overlap_clipped_ns", .uint(c.clippedNs))) }
+                complete(c.function, cat: "func", start: c.start, end: c.end, pid: pid, tid: tid, args: args)
+            }
+        }
+
         let other: JSONValue = .object([
             ("exporter", .string("ktrace")),
             ("clock", .string("CLOCK_MONOTONIC")),
@@ -88,7 +107,7 @@ public enum ChromeTrace {
             ("samples", .int(Int64(t.samples.count))),
             ("softirqSlices", .int(Int64(t.slices.count))),
             ("switches", .int(Int64(t.switches.count))),
-        ])
+        ] + (threadCalls.isEmpty ? [] : [("functionCalls", .int(Int64(threadCalls.reduce(0) { $0 + $1.calls.count })))]))
         return "{\"traceEvents\":[\n" + (meta + events).joined(separator: ",\n")
             + "\n],\"displayTimeUnit\":\"ns\",\"otherData\":" + other.text + "}\n"
     }

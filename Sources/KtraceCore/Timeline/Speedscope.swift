@@ -1,7 +1,8 @@
 /// speedscope file format (https://www.speedscope.app/file-format-schema.json).
 ///
 /// One evented profile per traced thread, "comm (tid)" (idle: "swapper/N"), from its flame chart spans
-/// (same spans as the Chrome trace), then one per CPU with softirqs, "CPU N softirq", whose frames are
+/// (same spans as the Chrome trace), then one per thread with --trace calls, "comm (tid) calls", whose
+/// frames are the functions, then one per CPU with softirqs, "CPU N softirq", whose frames are
 /// the vector names. Values are ns relative to the window start, every profile spans the same
 /// [0, end] so their time axes line up. The active profile is the most sampled thread.
 public enum Speedscope {
@@ -23,6 +24,9 @@ public enum Speedscope {
         for th in t.exportThreads() {
             tracks.append((th.label, FlameChart.spans(samples: th.samples, periodNs: t.samplePeriodNs,
                                                            away: away.away(for: th.samples, periodNs: t.samplePeriodNs)), th.samples.count))
+        }
+        for th in t.exportCalls() {
+            tracks.append((th.label, th.calls.map { FlameSpan(name: $0.function, depth: $0.depth, start: $0.start, end: $0.end) }, 0))
         }
         let slices = t.exportSlicesByCPU()
         for cpu in slices.keys.sorted() {

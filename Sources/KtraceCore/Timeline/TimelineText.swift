@@ -14,7 +14,7 @@
 ///   noisy leaves fold into their phase. The line ends where the next one starts (or at the run's end).
 /// Stacks read root → leaf, trimmed from the root side to `stackWidth` characters so the leaf stays.
 /// `collapse` merges consecutive lines of a CPU with the same what/task/stack into one "×N" line whose
-/// duration is the sum.
+/// duration is the sum. --trace calls follow, per thread (`callLines`).
 public enum TimelineText {
     public static let stackWidth = 100
 
@@ -32,7 +32,8 @@ public enum TimelineText {
         var out: [String] = []
         let window = t.endNs > t.startNs ? t.endNs - t.startNs : 0
         out.append("ktrace timeline: \(duration(window)) window, \(t.exportCPUs.count) CPU(s), \(t.samples.count) samples every "
-            + "\(duration(t.samplePeriodNs)), \(t.slices.count) softirq slices, \(t.switches.count) switches")
+            + "\(duration(t.samplePeriodNs)), \(t.slices.count) softirq slices, \(t.switches.count) switches"
+            + (t.calls.isEmpty ? "" : ", \(t.calls.count) function entry/exit events"))
 
         var perCPU: [(cpu: Int, lines: [Line])] = []
         let slices = t.exportSlicesByCPU()
@@ -84,8 +85,34 @@ public enum TimelineText {
                 out.append(row)
             }
         }
-        if perCPU.isEmpty { out.append("(nothing recorded)") }
+        let threadCalls = t.exportCalls()
+        out += callLines(threadCalls, t)
+        if perCPU.isEmpty && threadCalls.isEmpty { out.append("(nothing recorded)") }
         return out.joined(separator: "\n") + "\n"
+    }
+
+    /// --trace calls, per thread, one line per call in start order, indented two spaces per depth:
+    ///
+    ///     +12.345ms    3.2µs      vfs_read  (exit lost)
+    static func callLines(_ threads: [ThreadCalls], _ t: Timeline) -> [String] {
+        let all = threads.flatMap(\.calls)
+        let when = { (c: FunctionCall) in "+" + fixed(t.relNs(c.start), 1_000_000, 3) + "ms" }
+        let wWhen = all.map { when($0).count }.max() ?? 0
+        let wDur = all.map { duration($0.end - $0.start).count }.max() ?? 0
+        var out: [String] = []
+        for th in threads {
+            out.append(th.label)
+            for c in th.calls {
+                var notes: [String] = []
+                if c.begin == .beforeWindow { notes.append("began before the recording") }
+                if c.finish == .lostExit { notes.append("exit lost") }
+                if c.finish == .windowEnd { notes.append("still running at the end") }
+                out.append("  " + pad(when(c), wWhen, right: true) + "  " + pad(duration(c.end - c.start), wDur, right: true) + "  "
+                           + String(repeating: "  ", count: c.depth) + c.function
+                           + (notes.isEmpty ? "" : "  (" + notes.joined(separator: ", ") + ")"))
+            }
+        }
+        return out
     }
 
     /// Lines for the sampled tasks of one CPU (`samples` sorted by ts).

@@ -1,0 +1,150 @@
+/// `ktrace timeline --trace FUNC`: entry and exit events of traced kernel functions (fentry/fexit),
+/// paired into nested calls per thread.
+public struct FunctionEvent: Sendable, Equatable {
+    public enum Kind: Sendable, Equatable {
+        case entry
+        /// `entryTs`: when the call began, as the kernel paired it; nil when the entry was not seen
+        /// (the call began before recording).
+        case exit(entryTs: UInt64?)
+    }
+    public var ts: UInt64
+    public var cpu: Int
+    public var pid: Int32
+    public var tid: Int32
+    public var comm: String
+    public var function: String
+    /// Traced calls already open in the task when this one began (0 = outermost), as counted in the kernel.
+    public var depth: Int
+    public var kind: Kind
+
+    public init(ts: UInt64, cpu: Int, pid: Int32, tid: Int32, comm: String, function: String, depth: Int, kind: Kind) {
+        self.ts = ts; self.cpu = cpu; self.pid = pid; self.tid = tid; self.comm = comm
+        self.function = function; self.depth = depth; self.kind = kind
+    }
+}
+
+/// One call, [start, end) on one thread; `depth` is its nesting among the thread's exported calls.
+public struct FunctionCall: Sendable, Equatable {
+    public enum Begin: String, Sendable { case entry, beforeWindow }
+    public enum End: String, Sendable {
+        case exit
+        /// Exit not recorded (lost): closed where a later event shows it had returned.
+        case lostExit
+        /// Still running when recording ended: closed at the window end.
+        case windowEnd
+    }
+    public var pid: Int32
+    public var tid: Int32
+    public var comm: String
+    public var function: String
+    public var start: UInt64
+    public var end: UInt64
+    public var depth: Int
+    public var begin: Begin
+    public var finish: End
+    /// Cut from the end so it fits inside its parent (lost events can fake a partial overlap).
+    public var clippedNs: UInt64 = 0
+}
+
+/// The calls of one thread, sorted by (start, longest first): parents before their children.
+public struct ThreadCalls: Sendable {
+    public var pid: Int32
+    public var tid: Int32
+    public var comm: String
+    public var calls: [FunctionCall]
+    public var label: String { "\(comm) (\(tid)) calls" }
+}
+
+public enum FunctionCalls {
+    /// Chrome trace thread id of a thread's call track: tid + this, above Linux's PID_MAX_LIMIT (4194304),
+    /// so it never collides with a real thread of the same process.
+    public static let trackTidOffset: Int32 = 10_000_000
+
+    /// Pairs `events` (any order) into calls per thread, for the window [startNs, endNs):
+    /// - an exit paired in the kernel is a call [entryTs, ts) (its entry event, if delivered, is used up);
+    /// - an exit without entry began before recording: [startNs, ts);
+    /// - an entry left without exit ends at the first later event of its thread showing it returned (an
+    ///   entry at the same or a lower depth, the exit of a caller, or an exit without entry), else at endNs.
+    /// Nesting is then rebuilt from the times, so every thread's calls nest properly whatever was lost.
+    public static func pair(_ events: [FunctionEvent], startNs: UInt64, endNs: UInt64) -> [ThreadCalls] {
+        struct Key: Hashable, Comparable {
+            var pid: Int32, tid: Int32
+            static func < (a: Key, b: Key) -> Bool { (a.pid, a.tid) < (b.pid, b.tid) }
+        }
+        var byThread: [Key: [FunctionEvent]] = [:]
+        for e in events { byThread[Key(pid: e.pid, tid: e.tid), default: []].append(e) }
+
+        var out: [ThreadCalls] = []
+        for key in byThread.keys.sorted() {
+            let evs = FlameChart.stableSorted(byThread[key]!) { $0.ts < $1.ts }
+            struct Entry: Hashable { var ts: UInt64, depth: Int, function: String }
+            var paired = Set<Entry>()
+            var calls: [FunctionCall] = []
+            func call(_ e: FunctionEvent, _ start: UInt64, _ end: UInt64, _ b: FunctionCall.Begin, _ f: FunctionCall.End) -> FunctionCall {
+                FunctionCall(pid: e.pid, tid: e.tid, comm: e.comm, function: e.function, start: start,
+                             end: max(start, end), depth: e.depth, begin: b, finish: f)
+            }
+            for e in evs {
+                guard case .exit(let entryTs) = e.kind else { continue }
+                if let entryTs {
+                    paired.insert(Entry(ts: entryTs, depth: e.depth, function: e.function))
+                    calls.append(call(e, entryTs, e.ts, .entry, .exit))
+                } else {
+                    calls.append(call(e, min(startNs, e.ts), e.ts, .beforeWindow, .exit))
+                }
+            }
+            for (i, e) in evs.enumerated() where e.kind == .entry && !paired.contains(Entry(ts: e.ts, depth: e.depth, function: e.function)) {
+                var end = max(endNs, e.ts), finish = FunctionCall.End.windowEnd
+                for later in evs[(i + 1)...] where later.ts > e.ts {
+                    let returned: Bool
+                    switch later.kind {
+                    case .entry: returned = later.depth <= e.depth
+                    case .exit(let entryTs): returned = entryTs == nil || later.depth < e.depth
+                    }
+                    if returned { end = later.ts; finish = .lostExit; break }
+                }
+                calls.append(call(e, e.ts, end, .entry, finish))
+            }
+            out.append(ThreadCalls(pid: key.pid, tid: key.tid, comm: evs.last!.comm, calls: nest(calls)))
+        }
+        return out
+    }
+
+    /// Sorts by (start, end desc) and sets depths from the times; a call that outlasts its parent is cut
+    /// at the parent's end.
+    static func nest(_ calls: [FunctionCall]) -> [FunctionCall] {
+        var ends: [UInt64] = []
+        return FlameChart.stableSorted(calls) { ($0.start, $1.end) < ($1.start, $0.end) }.map { c in
+            var c = c
+            while let e = ends.last, e <= c.start { ends.removeLast() }
+            if let parent = ends.last, c.end > parent {
+                c.clippedNs = c.end - parent
+                c.end = parent
+            }
+            c.depth = ends.count
+            ends.append(c.end)
+            return c
+        }
+    }
+
+    /// What the pairing had to make up, for the summary line: calls begun before the window, exits lost,
+    /// calls still running at the end, calls cut to fit their parent.
+    public static func notes(_ threads: [ThreadCalls]) -> (calls: Int, beforeWindow: Int, lostExit: Int, running: Int, clipped: Int) {
+        var r = (calls: 0, beforeWindow: 0, lostExit: 0, running: 0, clipped: 0)
+        for c in threads.lazy.flatMap(\.calls) {
+            r.calls += 1
+            if c.begin == .beforeWindow { r.beforeWindow += 1 }
+            if c.finish == .lostExit { r.lostExit += 1 }
+            if c.finish == .windowEnd { r.running += 1 }
+            if c.clippedNs > 0 { r.clipped += 1 }
+        }
+        return r
+    }
+}
+
+extension Timeline {
+    /// Calls per thread, paired over this window.
+    func exportCalls() -> [ThreadCalls] {
+        calls.isEmpty ? [] : FunctionCalls.pair(calls, startNs: startNs, endNs: endNs)
+    }
+}
