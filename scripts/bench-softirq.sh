@@ -47,10 +47,7 @@ for t in "${tracers[@]}"; do
   awk -v t="$t" -v m="$m" -v b="$base" 'BEGIN {printf "  %-13s %10d %10.3f %9.1f%%\n", t, m, m / b, (1 - m / b) * 100}'
 done
 kt=$(median ${RATES[ktrace]}); lb=$(median ${RATES[libbpf-tools]}); nz=$(noise ${RATES[none]})
-awk -v k="$kt" -v l="$lb" -v b="$base" -v n="$nz" 'BEGIN {
-  d = (l - k) / b * 100
-  printf "  ktrace overhead / libbpf-tools overhead: %.1f%% vs %.1f%%; run-to-run noise +-%.1f%% -> %s\n", (1 - k / b) * 100, (1 - l / b) * 100, n,
-    (d <= 0 ? "ktrace no worse" : (d < n ? "no difference beyond the noise" : "ktrace WORSE")) }'
+overhead_line libbpf-tools "$kt" "$lb" "$base" "$nz"
 
 echo
 echo "== cost on the receive CPU under a paced SYN load (hping3-limited), median of $ROUNDS x ${SECS}s (lower is better)"
@@ -61,10 +58,8 @@ for t in "${tracers[@]}"; do
   awk -v t="$t" -v m="$m" -v b="$cbase" 'BEGIN {printf "  %-13s %6d ns of RX CPU per SYN  %.3f of none  (+%d ns)\n", t, m, m / b, m - b}'
 done
 kc=$(median ${COST[ktrace]}); lc=$(median ${COST[libbpf-tools]}); cn=$(noise ${COST[none]})
-awk -v k="$kc" -v l="$lc" -v b="$cbase" -v n="$cn" 'BEGIN {
-  d = (k - l) / b * 100
-  printf "  added cost per SYN: ktrace %+d ns, libbpf-tools %+d ns; run-to-run noise +-%.1f%% -> %s\n", k - b, l - b, n,
-    (d <= 0 ? "ktrace no worse" : (d < n ? "no difference beyond the noise" : "ktrace WORSE")) }'
+awk -v k="$kc" -v l="$lc" -v b="$cbase" -v n="$cn" -v v="$(verdict "$kc" "$lc" "$cbase" "$cn" lower)" 'BEGIN {
+  printf "  added cost per SYN: ktrace %+d ns, libbpf-tools %+d ns; run-to-run noise +-%.1f%% -> %s\n", k - b, l - b, n, v }'
 
 echo
 echo "== BPF programs' own cost per run under the paced load (kernel.bpf_stats_enabled)"

@@ -53,9 +53,7 @@ for t in "${tracers[@]}"; do
   awk -v t="$t" -v m="$m" -v b="$base" 'BEGIN {printf "  %-9s %8d SYN-ACK/s  %.3f of none  (overhead %.1f%%)\n", t, m, m / b, (1 - m / b) * 100}'
 done
 kt=$(median ${RATES[ktrace]}); pf=$(median ${RATES[perf]}); nz=$(noise ${RATES[none]})
-awk -v k="$kt" -v p="$pf" -v b="$base" -v n="$nz" 'BEGIN {d = (p - k) / b * 100
-  printf "  ktrace overhead / perf overhead: %.1f%% / %.1f%%; run-to-run noise +-%.1f%% -> %s\n", (1 - k / b) * 100, (1 - p / b) * 100, n,
-    (d <= 0 ? "ktrace no worse" : (d < n ? "no difference beyond the noise" : "ktrace WORSE"))}'
+overhead_line perf "$kt" "$pf" "$base" "$nz"
 
 echo
 echo "== overhead on CPU-bound work ($NCPU spinners), system wide at ${CPU_FREQ:=4000} Hz with stacks, median of $ROUNDS x ${SECS}s"
@@ -74,10 +72,7 @@ wbase=$(median ${WK[none]})
 for c in "${wconfs[@]}"; do
   awk -v c="$c" -v m="$(median ${WK[$c]})" -v b="$wbase" 'BEGIN {printf "  %-7s %.4f of none  (overhead %.2f%%)\n", c, m / b, (1 - m / b) * 100}'
 done
-awk -v k="$(median ${WK[ktrace]})" -v p="$(median ${WK[perf]})" -v b="$wbase" -v n="$(noise ${WK[none]})" \
-  'BEGIN {d = (p - k) / b * 100
-    printf "  ktrace overhead / perf overhead: %.2f%% / %.2f%%; run-to-run noise +-%.1f%% -> %s\n", (1 - k / b) * 100, (1 - p / b) * 100, n,
-      (d <= 0 ? "ktrace no worse" : (d < n ? "no difference beyond the noise" : "ktrace WORSE"))}'
+overhead_line perf "$(median ${WK[ktrace]})" "$(median ${WK[perf]})" "$wbase" "$(noise ${WK[none]})" 2
 
 echo
 echo "== BPF programs' own cost per run while sampling ksoftirqd at $FREQ Hz under the flood"

@@ -32,6 +32,23 @@ noise() { printf '%s\n' "$@" | sort -n | awk '{a[NR] = $1} END {m = a[int((NR + 
 # median N...: the median of integers.
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR] = $1} END {print (NR ? a[int((NR + 1) / 2)] : 0)}'; }
 
+# verdict OURS PEER BASE NOISE higher|lower: ktrace's median against its peer's, the difference taken in
+# percent of BASE (the no-tracer median) and judged against NOISE (percent, from `noise`).
+verdict() {
+  awk -v k="$1" -v p="$2" -v b="$3" -v n="$4" -v dir="$5" 'BEGIN {
+    d = (dir == "higher" ? p - k : k - p) / b * 100
+    print (d <= 0 ? "ktrace no worse" : (d < n ? "no difference beyond the noise" : "ktrace WORSE")) }'
+}
+
+# overhead_line PEER OURS THEIRS BASE NOISE [DECIMALS]: one line comparing the overheads of ktrace and its
+# peer on a throughput (higher is better) against the no-tracer median BASE, with the verdict.
+overhead_line() {
+  local v; v=$(verdict "$2" "$3" "$4" "$5" higher)
+  awk -v peer="$1" -v k="$2" -v p="$3" -v b="$4" -v n="$5" -v dp="${6:-1}" -v v="$v" 'BEGIN {
+    f = "%." dp "f%%"
+    printf "  ktrace overhead / %s overhead: " f " / " f "; run-to-run noise +-%.1f%% -> %s\n", peer, (1 - k / b) * 100, (1 - p / b) * 100, n, v }'
+}
+
 # start_tracer CMD: run the tracer command (word-split) in the background and give it a second to attach;
 # stop_tracer: SIGINT it (it prints and detaches) and wait. No-ops for an empty command.
 TRACER_PID=""
