@@ -85,7 +85,7 @@ struct kt_stack_key {
 /* Per-CPU counters so nothing is lost silently. */
 struct kt_profile_stats {
 	__u64 samples;        /* samples that matched the filter */
-	__u64 kstack_full;    /* kernel stack not stored: kt_stacks full (raise --stack-storage) */
+	__u64 kstack_full;    /* kernel stack not stored: kt_stacks full (raise --stack-storage) or no memory */
 	__u64 kstack_err;     /* kernel stack not taken: bpf_get_stack failed (e.g. no callchain buffer) */
 	__u64 ustack_full;
 	__u64 ustack_err;     /* user stack could not be read */

@@ -38,14 +38,21 @@ struct kt_frames {
 	__u64 ip[KT_MAX_STACK];
 };
 
-/* Allocated on demand (no prealloc): max_entries bounds memory, only distinct stacks use it. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536); /* resized by user space (--stack-storage) */
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, __u64);
-	__type(value, struct kt_frames);
-} kt_stacks SEC(".maps");
+/* Allocated on demand (no prealloc): max_entries bounds memory, only distinct stacks use it. Kernel and
+ * user stacks have a map each: an on-demand map keeps only a small per-CPU cache of free elements, refilled
+ * after the interrupt, so storing two new stacks in one sample from one map failed the second (the first
+ * user stack of nearly every run was lost). */
+#define KT_STACK_MAP(name)								\
+struct {										\
+	__uint(type, BPF_MAP_TYPE_HASH);						\
+	__uint(max_entries, 65536); /* resized by user space (--stack-storage) */	\
+	__uint(map_flags, BPF_F_NO_PREALLOC);						\
+	__type(key, __u64);								\
+	__type(value, struct kt_frames);						\
+} name SEC(".maps")
+
+KT_STACK_MAP(kt_stacks);   /* kernel stacks */
+KT_STACK_MAP(kt_ustacks);  /* user stacks */
 
 /* Per-CPU scratch for bpf_get_stack (too big for the BPF stack). */
 struct {
@@ -148,12 +155,17 @@ static __always_inline __u64 store_stack(void *ctx, __u64 flags, struct kt_profi
 	if (end < KT_MAX_STACK)
 		f->ip[end] = 0;
 	__u64 id = h | KT_STACK_ID_BIT;
-	if (!bpf_map_lookup_elem(&kt_stacks, &id)) {
-		long err = bpf_map_update_elem(&kt_stacks, &id, f, BPF_NOEXIST);
-		if (err && err != -EEXIST) {
-			if (user) s->ustack_full++; else s->kstack_full++;
-			return KT_STACK_LOST;
-		}
+	long err = 0;
+	if (user) {
+		if (!bpf_map_lookup_elem(&kt_ustacks, &id))
+			err = bpf_map_update_elem(&kt_ustacks, &id, f, BPF_NOEXIST);
+	} else {
+		if (!bpf_map_lookup_elem(&kt_stacks, &id))
+			err = bpf_map_update_elem(&kt_stacks, &id, f, BPF_NOEXIST);
+	}
+	if (err && err != -EEXIST) {
+		if (user) s->ustack_full++; else s->kstack_full++;
+		return KT_STACK_LOST;
 	}
 	return id;
 }

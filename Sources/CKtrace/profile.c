@@ -23,7 +23,7 @@ struct kt_profile {
 	int pmu_fds[KT_MAX_CPUS];
 	struct bpf_link *pmu_links[KT_MAX_CPUS];
 	int npmu;
-	int stats_fd, counts_fd, stacks_fd;
+	int stats_fd, counts_fd, stacks_fd, ustacks_fd;
 	struct ring_buffer *rb;
 	struct kt_event *events;
 	int nevents, capevents;
@@ -100,6 +100,8 @@ static int before_load(struct bpf_object *obj, void *ctx)
 	int rc = setup_trace(p, obj);
 
 	if ((m = bpf_object__find_map_by_name(obj, "kt_stacks")))
+		rc = rc ?: bpf_map__set_max_entries(m, o->stack_storage ? o->stack_storage : 1);
+	if ((m = bpf_object__find_map_by_name(obj, "kt_ustacks")))
 		rc = rc ?: bpf_map__set_max_entries(m, o->stack_storage ? o->stack_storage : 1);
 	if ((m = bpf_object__find_map_by_name(obj, "kt_counts")))
 		rc = rc ?: bpf_map__set_max_entries(m, o->count_entries ? o->count_entries : 1);
@@ -220,6 +222,7 @@ int kt_profile_open(struct kt_profile **out, const struct kt_profile_opts *o, ch
 	p->stats_fd = bpf_object__find_map_fd_by_name(p->l.obj, "kt_pstats");
 	p->counts_fd = bpf_object__find_map_fd_by_name(p->l.obj, "kt_counts");
 	p->stacks_fd = bpf_object__find_map_fd_by_name(p->l.obj, "kt_stacks");
+	p->ustacks_fd = bpf_object__find_map_fd_by_name(p->l.obj, "kt_ustacks");
 	if (o->ringbuf_bytes) {
 		p->rb = ring_buffer__new(bpf_object__find_map_fd_by_name(p->l.obj, "kt_events"), on_event, p, NULL);
 		if (!p->rb) {
@@ -298,14 +301,14 @@ int kt_profile_read_counts(struct kt_profile *p, struct kt_stack_key *keys, uint
 	return n;
 }
 
-int kt_profile_read_stack(struct kt_profile *p, uint64_t id, uint64_t *ips, int max)
+int kt_profile_read_stack(struct kt_profile *p, int user, uint64_t id, uint64_t *ips, int max)
 {
 	uint64_t buf[KT_MAX_STACK];
 	int n = 0;
 
 	if (!(id & KT_STACK_ID_BIT))
 		return -ENOENT;
-	if (bpf_map_lookup_elem(p->stacks_fd, &id, buf))
+	if (bpf_map_lookup_elem(user ? p->ustacks_fd : p->stacks_fd, &id, buf))
 		return -errno;
 	while (n < KT_MAX_STACK && n < max && buf[n]) {
 		ips[n] = buf[n];
@@ -314,14 +317,16 @@ int kt_profile_read_stack(struct kt_profile *p, uint64_t id, uint64_t *ips, int 
 	return n;
 }
 
-int kt_profile_read_stacks(struct kt_profile *p, struct kt_stack_cursor *c, uint64_t *ids, uint64_t *ips, int max)
+int kt_profile_read_stacks(struct kt_profile *p, int user, struct kt_stack_cursor *c, uint64_t *ids, uint64_t *ips,
+			   int max)
 {
+	int fd = user ? p->ustacks_fd : p->stacks_fd;
 	if (c->done)
 		return 0;
 	if (!c->by_key) {
 		LIBBPF_OPTS(bpf_map_batch_opts, opts);
 		__u32 out = 0, count = (__u32)max;
-		int rc = bpf_map_lookup_batch(p->stacks_fd, c->started ? &c->batch : NULL, &out, ids, ips, &count, &opts);
+		int rc = bpf_map_lookup_batch(fd, c->started ? &c->batch : NULL, &out, ids, ips, &count, &opts);
 		if (rc == 0 || errno == ENOENT) {
 			c->started = 1;
 			c->done = rc != 0;
@@ -335,11 +340,11 @@ int kt_profile_read_stacks(struct kt_profile *p, struct kt_stack_cursor *c, uint
 	int n = 0;
 	while (n < max) {
 		uint64_t next;
-		if (bpf_map_get_next_key(p->stacks_fd, c->started ? &c->last_key : NULL, &next)) {
+		if (bpf_map_get_next_key(fd, c->started ? &c->last_key : NULL, &next)) {
 			c->done = 1;
 			break;
 		}
-		if (bpf_map_lookup_elem(p->stacks_fd, &next, &ips[(size_t)n * KT_MAX_STACK]) == 0)
+		if (bpf_map_lookup_elem(fd, &next, &ips[(size_t)n * KT_MAX_STACK]) == 0)
 			ids[n++] = next;
 		c->last_key = next;
 		c->started = 1;

@@ -86,32 +86,36 @@ final class StackResolver {
     /// the call was a function's last instruction: look up the call instruction instead.
     private func callSite(_ ip: UInt64, leaf: Bool) -> UInt64 { leaf || ip == 0 ? ip : ip - 1 }
 
-    /// Frames of the stored stacks, read in batches by `prefetch`: offset and count in `pool`, by stack id.
+    /// Frames of the stored stacks, read in batches by `prefetch`: offset and count in `pool`, by stack id
+    /// (kernel and user stacks are kept in separate maps, so ids are per map).
     private var pool: [UInt64] = []
-    private var stored: [UInt64: (offset: Int32, count: Int32)] = [:]
+    private var stored: [StoredKey: (offset: Int32, count: Int32)] = [:]
+    private struct StoredKey: Hashable { let user: Bool; let id: UInt64 }
 
     /// Reads every stack stored so far, 256 per syscall, so naming them costs no syscall per stack
     /// (thousands of stacks: one lookup each took longer than all the naming).
     func prefetch() {
         let batch = 256, width = Int(KT_MAX_STACK)
         var ids = [UInt64](repeating: 0, count: batch), ips = [UInt64](repeating: 0, count: batch * width)
-        var cursor = kt_stack_cursor()
-        while cursor.done == 0 {
-            let n = Int(kt_profile_read_stacks(handle, &cursor, &ids, &ips, Int32(batch)))
-            guard n >= 0 else { return }  // the stacks not read are looked up one by one
-            for i in 0..<n where stored[ids[i]] == nil {
-                let frames = ips[(i * width)..<((i + 1) * width)]
-                let count = frames.firstIndex(of: 0).map { $0 - i * width } ?? width
-                stored[ids[i]] = (Int32(pool.count), Int32(count))
-                pool.append(contentsOf: frames.prefix(count))
+        for user in [false, true] {
+            var cursor = kt_stack_cursor()
+            while cursor.done == 0 {
+                let n = Int(kt_profile_read_stacks(handle, user ? 1 : 0, &cursor, &ids, &ips, Int32(batch)))
+                guard n >= 0 else { break }  // the stacks not read are looked up one by one
+                for i in 0..<n where stored[StoredKey(user: user, id: ids[i])] == nil {
+                    let frames = ips[(i * width)..<((i + 1) * width)]
+                    let count = frames.firstIndex(of: 0).map { $0 - i * width } ?? width
+                    stored[StoredKey(user: user, id: ids[i])] = (Int32(pool.count), Int32(count))
+                    pool.append(contentsOf: frames.prefix(count))
+                }
             }
         }
     }
 
-    private func ips(_ id: UInt64) -> ArraySlice<UInt64>? {
-        if let s = stored[id] { return pool[Int(s.offset)..<Int(s.offset + s.count)] }
+    private func ips(_ id: UInt64, user: Bool) -> ArraySlice<UInt64>? {
+        if let s = stored[StoredKey(user: user, id: id)] { return pool[Int(s.offset)..<Int(s.offset + s.count)] }
         var buf = [UInt64](repeating: 0, count: Int(KT_MAX_STACK))
-        let n = kt_profile_read_stack(handle, id, &buf, Int32(buf.count))
+        let n = kt_profile_read_stack(handle, user ? 1 : 0, id, &buf, Int32(buf.count))
         return n < 0 ? nil : buf.prefix(Int(n))
     }
 
@@ -120,7 +124,7 @@ final class StackResolver {
     func kernelFrames(_ id: UInt64, annotated: Bool = false) -> StackPart<Int32> {
         if id == KT_STACK_NONE { return .none }
         if let cached = annotated ? annotatedCache[id] : kernelCache[id] { return .frames(cached) }
-        guard let ips = ips(id) else { return .missing }
+        guard let ips = ips(id, user: false) else { return .missing }
         let first = ips.startIndex
         let frames = ips.indices.map { i in
             let ip = callSite(ips[i], leaf: i == first)
@@ -134,7 +138,7 @@ final class StackResolver {
         if id == KT_STACK_NONE { return .none }
         let key = UserKey(pid: pid, id: id)
         if let cached = userCache[key] { return .frames(cached) }
-        guard let ips = ips(id) else { return .missing }
+        guard let ips = ips(id, user: true) else { return .missing }
         let first = ips.startIndex
         let frames = ips.indices.map { i -> Int32 in
             let at = UserKey(pid: pid, id: callSite(ips[i], leaf: i == first))

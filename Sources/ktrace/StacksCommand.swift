@@ -22,7 +22,7 @@ struct StacksCommand: ParsableCommand {
     @Flag(help: "Add a [softirq:VECTOR] frame after the task name for samples taken inside a softirq.")
     var bySoftirq = false
     @Flag(help: "Key stacks by thread, not only by process.") var perThread = false
-    @Option(help: "Most distinct stacks kept in the kernel (allocated as they appear, 1 KiB each).")
+    @Option(help: "Most distinct kernel stacks, and as many user stacks, kept in the kernel (allocated as they appear, 1 KiB each).")
     var stackStorage: UInt32 = 131072
     @Option(name: [.short, .long], help: "Output file: .svg (flame graph), .json, anything else folded. Default stdout.")
     var output: String?

@@ -25,7 +25,7 @@ struct TimelineCommand: ParsableCommand {
     @Flag(help: "Text view: merge consecutive identical lines.") var collapse = false
     @Option(help: "Ring buffer size in bytes (events travel through it; drops are counted).")
     var ringbuf: UInt32 = 16 << 20
-    @Option(help: "Most distinct stacks kept in the kernel (allocated as they appear, 1 KiB each).")
+    @Option(help: "Most distinct kernel stacks, and as many user stacks, kept in the kernel (allocated as they appear, 1 KiB each).")
     var stackStorage: UInt32 = 131072
     @Option(help: ArgumentHelp("Kernel functions to record at entry and exit, comma-separated (at most \(KT_TRACE_MAX)).",
                                discussion: "Each call becomes a slice with its nesting depth on a 'calls' track of its thread, like retsnoop. Needs fentry/fexit (BPF trampolines): where the kernel cannot attach them, ktrace says why and stops.",

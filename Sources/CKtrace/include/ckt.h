@@ -71,18 +71,20 @@ int kt_profile_attach_kind(const struct kt_profile *p);
 int kt_profile_read_stats(struct kt_profile *p, struct kt_profile_stats *out);
 /* Copy up to max (key, count) pairs; returns how many. */
 int kt_profile_read_counts(struct kt_profile *p, struct kt_stack_key *keys, uint64_t *counts, int max);
-/* Frames of one stack, leaf first; returns the number of frames or a negative errno. */
-int kt_profile_read_stack(struct kt_profile *p, uint64_t id, uint64_t *ips, int max);
+/* Frames of one stack, leaf first, from the user or the kernel stack map; returns the number of frames
+ * or a negative errno. */
+int kt_profile_read_stack(struct kt_profile *p, int user, uint64_t id, uint64_t *ips, int max);
 /* Position in a walk over the stored stacks; zero-initialise to start. */
 struct kt_stack_cursor {
 	uint64_t last_key; /* one-key-at-a-time walk (kernels < 5.6 have no batch lookups) */
 	uint32_t batch;    /* the kernel's batch token (a bucket index) */
 	int started, by_key, done;
 };
-/* Many stacks per syscall: up to max stack ids into ids[] and their frames into ips[max * KT_MAX_STACK]
- * (each zero-terminated unless full). Returns how many were copied or a negative errno; cursor->done is
- * set after the last one. */
-int kt_profile_read_stacks(struct kt_profile *p, struct kt_stack_cursor *c, uint64_t *ids, uint64_t *ips, int max);
+/* Many stacks of one map (user or kernel) per syscall: up to max stack ids into ids[] and their frames
+ * into ips[max * KT_MAX_STACK] (each zero-terminated unless full). Returns how many were copied or a
+ * negative errno; cursor->done is set after the last one. */
+int kt_profile_read_stacks(struct kt_profile *p, int user, struct kt_stack_cursor *c, uint64_t *ids, uint64_t *ips,
+			   int max);
 /* Consume ring buffer events (waiting at most timeout_ms) into the internal buffer; returns how many
  * events it holds, reachable with kt_profile_events() until kt_profile_clear_events(). */
 int kt_profile_poll(struct kt_profile *p, int timeout_ms);
