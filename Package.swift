@@ -18,7 +18,8 @@ let package = Package(
         // include/ktrace.h links to bpf/ktrace.h: one header for both sides of the boundary.
         .target(
             name: "CKtrace",
-            linkerSettings: [.linkedLibrary("bpf"), .linkedLibrary("elf"), .linkedLibrary("z")],
+            linkerSettings: [.linkedLibrary("bpf"), .linkedLibrary("elf"), .linkedLibrary("z"),
+                             .linkedLibrary("stdc++")],  // __cxa_demangle (the Swift runtime uses it too),
             plugins: ["BPFEmbed"]
         ),
         // Pure logic: aggregation, symbolization, folding, rendering, export. Never needs root.

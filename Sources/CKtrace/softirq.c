@@ -53,7 +53,7 @@ int kt_softirq_open(struct kt_softirq **out, int attach, int cpu, int latency, c
 
 int kt_softirq_attach_kind(const struct kt_softirq *s) { return s->l.kind; }
 
-int kt_softirq_read(struct kt_softirq *s, struct kt_vec_stats *out, int ncpu)
+int kt_softirq_read(struct kt_softirq *s, struct kt_vec_stats *out, int ncpu, uint64_t *flip_ns)
 {
 	unsigned int zero = 0, old = s->ctl.epoch;
 	struct timespec settle = { 0, 5 * 1000 * 1000 };
@@ -66,10 +66,17 @@ int kt_softirq_read(struct kt_softirq *s, struct kt_vec_stats *out, int ncpu)
 	if (!buf)
 		return -ENOMEM;
 	s->ctl.epoch = old ^ 1;
-	if (bpf_map_update_elem(s->ctl_fd, &zero, &s->ctl, BPF_ANY)) {
+	/* The interval ends when the flip lands, inside this syscall: clocked right around it, not before the
+	 * allocation above, where a busy CPU (softirqs, ksoftirqd) can hold this thread for milliseconds —
+	 * tens of ms at 30k NET_RX runs/s made counts differ from /proc/softirqs by 1%. */
+	uint64_t t0 = kt_monotonic_ns();
+	int rc = bpf_map_update_elem(s->ctl_fd, &zero, &s->ctl, BPF_ANY);
+	uint64_t t1 = kt_monotonic_ns();
+	if (rc) {
 		free(buf);
 		return -errno;
 	}
+	*flip_ns = t0 + (t1 - t0) / 2;
 	/* Let programs that read the old epoch just before the flip finish their update. */
 	nanosleep(&settle, NULL);
 	for (unsigned int vec = 0; vec < KT_NR_VEC; vec++) {

@@ -64,8 +64,8 @@ struct SoftirqCommand: ParsableCommand {
         while true {
             let stopped = kt_wait_ms(interval.map { Int(($0 * 1000).rounded()) } ?? Int.max / 2) != 0
             var raw = [kt_vec_stats](repeating: kt_vec_stats(), count: ncpu * Int(KT_NR_VEC))
-            let now = kt_monotonic_ns() // the epoch flips right after: this is the interval's end
-            let rc = kt_softirq_read(handle, &raw, Int32(ncpu))
+            var now: UInt64 = 0  // when the epoch flipped: this interval's end, the next one's start
+            let rc = kt_softirq_read(handle, &raw, Int32(ncpu), &now)
             if rc != 0 { fail("reading softirq stats: \(errnoText(rc))") }
             let iv = SoftirqInterval(perCPU: (0..<ncpu).map { c in (0..<Int(KT_NR_VEC)).map { VecStats(raw[c * Int(KT_NR_VEC) + $0]) } },
                                      seconds: Double(now - last) / 1e9, startNs: last, endNs: now)

@@ -52,10 +52,26 @@ final class StackResolver {
 
     private struct UserKey: Hashable { let pid: Int32; let id: UInt64 }
 
+    private let demangle: Bool
+    private var demangled: [String: String] = [:]
+
     /// `kernelStacks`: whether kernel stacks are sampled, so kallsyms is worth loading.
-    init(handle: OpaquePointer, kernelStacks: Bool) {
+    init(handle: OpaquePointer, kernelStacks: Bool, demangle: Bool = true) {
         self.handle = handle
+        self.demangle = demangle
         kernelSymbols = kernelStacks ? KernelSymbolsLoader() : nil
+    }
+
+    /// C++ and Swift names as people read them, once per distinct symbol.
+    private func readable(_ name: String) -> String {
+        guard demangle, name.hasPrefix("_Z") || name.hasPrefix("$s") || name.hasPrefix("_$s") || name.hasPrefix("$S")
+                || name.hasPrefix("_T0") else { return name }
+        if let d = demangled[name] { return d }
+        var buf = [CChar](repeating: 0, count: 4096)
+        let d = kt_demangle(name, &buf, buf.count) == 1
+            ? String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : name
+        demangled[name] = d
+        return d
     }
 
     func id(_ name: String) -> Int32 { table.id(name) }
@@ -143,7 +159,7 @@ final class StackResolver {
         let frames = ips.indices.map { i -> Int32 in
             let at = UserKey(pid: pid, id: callSite(ips[i], leaf: i == first))
             if let n = userNameIDs[at] { return n }
-            let n = table.id(userSymbols.name(pid: pid, address: at.id))
+            let n = table.id(readable(userSymbols.name(pid: pid, address: at.id)))
             userNameIDs[at] = n
             return n
         }

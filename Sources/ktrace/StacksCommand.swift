@@ -67,7 +67,7 @@ struct StacksCommand: ParsableCommand {
         let handle = target.openProfile(ctl: ctl, stackStorage: stackStorage, countEntries: countEntries,
                                         ringbufBytes: 0, trackSoftirq: bySoftirq, trackSwitch: false)
         defer { kt_profile_close(handle) }
-        let resolver = StackResolver(handle: handle, kernelStacks: !userOnly)
+        let resolver = StackResolver(handle: handle, kernelStacks: !userOnly, demangle: !target.noDemangle)
         // Read the targets' memory maps now: a process may exit before the end.
         for p in target.pids { resolver.userSymbols.capture(pid: p) }
         if target.duration == nil { note("sampling \(target.describe)... hit Ctrl-C to end.") }

@@ -25,6 +25,8 @@ struct TargetOptions: ParsableArguments {
     var event: SampleEvent = .cpuClock
     @Option(name: [.short, .customLong("duration")], help: "Seconds to sample (default: until Ctrl-C).") var duration: Double?
     @Option(help: "Tracepoint attach kind: auto, tp_btf, raw_tp or tracepoint.") var attach: AttachKind = .auto
+    @Flag(help: "Keep C++ and Swift function names mangled (they are demangled by default, as perf does).")
+    var noDemangle = false
     @Flag(name: .short, help: "Verbose: attach details and libbpf messages.") var verbose = false
 
     enum SampleEvent: String, ExpressibleByArgument { case cpuClock = "cpu-clock", cycles }

@@ -78,7 +78,7 @@ struct TimelineCommand: ParsableCommand {
         let handle = target.openProfile(ctl: ctl, stackStorage: stackStorage, countEntries: 1, ringbufBytes: ringbuf,
                                         trackSoftirq: true, trackSwitch: true, traceFunctions: traceFunctions)
         defer { kt_profile_close(handle) }
-        let resolver = StackResolver(handle: handle, kernelStacks: true)
+        let resolver = StackResolver(handle: handle, kernelStacks: true, demangle: !target.noDemangle)
         for p in target.pids { resolver.userSymbols.capture(pid: p) }
         if target.duration == nil { note("recording \(target.describe)... hit Ctrl-C to end.") }
 

@@ -19,9 +19,20 @@ struct SoftirqLine: Decodable {
 @Suite(.serialized, .enabled(if: Env.isRoot, "integration tests load BPF programs: run them as root"))
 struct SoftirqIntegrationTests {
     /// ktrace's per-vector counts over each interval equal the kernel's own /proc/softirqs deltas over the
-    /// same interval, read by this test when each JSON line arrives.
+    /// same interval, and its NET_RX count equals what perf records from the same tracepoint in that window.
+    ///
+    /// /proc/softirqs counts 0.3-1.1% more NET_RX runs than the softirq_entry tracepoint reports on this
+    /// kernel, for perf as for any BPF program (perf record on the same window: -0.64%; ktrace vs perf:
+    /// within 0.02%). So NET_RX may sit up to 2% below /proc, never above it, and perf gives the exact check.
     @Test func countsMatchProcSoftirqs() throws {
         try underLoad("kttsirq", "paced", seconds: 14, warmup: 1) {
+            let perfData = FileManager.default.temporaryDirectory.appendingPathComponent("ktt-softirq-\(getpid()).perf").path
+            defer { try? FileManager.default.removeItem(atPath: perfData) }
+            // On CLOCK_MONOTONIC, ktrace's clock, so its interval bounds apply to perf's timestamps as they are.
+            let perf = try Spawned("/usr/bin/perf", ["record", "-q", "-k", "CLOCK_MONOTONIC", "-e", "irq:softirq_entry",
+                                                     "--filter", "vec == 3", "-a", "-o", perfData, "--", "sleep", "12"],
+                                   streamStdout: false)
+            usleep(800_000)
 
             // /proc/softirqs is sampled continuously with CLOCK_MONOTONIC timestamps and interpolated at the
             // interval bounds ktrace reports (start/end_mono_ns): the comparison does not depend on when
@@ -38,6 +49,24 @@ struct SoftirqIntegrationTests {
             #expect(r.status == 0, "ktrace failed: \(r.stderr)")
             try #require(lines.count == 5)
 
+            let recorded = perf.wait(timeout: 30)
+            #expect(recorded.status == 0, "perf record failed: \(recorded.stderr)")
+            let script = try run("/usr/bin/perf", ["script", "-i", perfData, "-F", "time", "--ns"], timeout: 120)
+            let perfTimes = script.stdout.split(separator: "\n").compactMap { line -> UInt64? in
+                let t = line.trimmingCharacters(in: CharacterSet(charactersIn: " :"))
+                guard let dot = t.firstIndex(of: "."), let sec = UInt64(t[..<dot]), let ns = UInt64(t[t.index(after: dot)...]) else { return nil }
+                return sec * 1_000_000_000 + ns
+            }.sorted()
+            #expect(perfTimes.count > 10_000, "perf recorded \(perfTimes.count) NET_RX entries: \(script.stderr.prefix(300))")
+            func perfCount(_ from: UInt64, _ to: UInt64) -> Int {
+                func firstAtOrAfter(_ t: UInt64) -> Int {
+                    var lo = 0, hi = perfTimes.count
+                    while lo < hi { let m = (lo + hi) / 2; if perfTimes[m] < t { lo = m + 1 } else { hi = m } }
+                    return lo
+                }
+                return firstAtOrAfter(to) - firstAtOrAfter(from)
+            }
+
             let ncpu = Double(ProcessInfo.processInfo.activeProcessorCount)
             var netRx: UInt64 = 0
             for k in 1..<lines.count {
@@ -49,9 +78,15 @@ struct SoftirqIntegrationTests {
                     // and ktrace at exit (one run in flight per CPU), and interpolating /proc/softirqs between
                     // two readings is off by up to one run.
                     let tolerance = max(want * 0.01, 2 * (ncpu + 1))
-                    #expect(abs(Double(got) - want) <= tolerance,
+                    let below = v == .netRx ? max(want * 0.02, tolerance) : tolerance
+                    #expect(Double(got) - want <= tolerance && want - Double(got) <= below,
                             "interval \(k) \(v.name): ktrace \(got), /proc/softirqs \(want)")
                 }
+                // The exact check: the same tracepoint seen by perf over the same window. ktrace counts a run
+                // at its exit and perf at its entry: one run in flight per CPU at each edge.
+                let got = try line.vec(.netRx).count, seen = perfCount(line.start_mono_ns, line.end_mono_ns)
+                #expect(abs(Double(got) - Double(seen)) <= max(Double(seen) * 0.002, 2 * (ncpu + 1)),
+                        "interval \(k) net_rx: ktrace \(got), perf \(seen) (softirq_entry on the same window)")
                 netRx += try line.vec(.netRx).count
                 for vec in line.vectors where vec.count > 0 {
                     #expect(vec.max_ns >= vec.avg_ns && vec.avg_ns > 0, "\(vec.name): max \(vec.max_ns) avg \(vec.avg_ns)")

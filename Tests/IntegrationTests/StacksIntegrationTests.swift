@@ -50,6 +50,24 @@ struct StacksIntegrationTests {
         #expect(r.stderr.contains(" 0 lost (0.00%)"), "\(r.stderr)")
     }
 
+    /// C++ names come out demangled, as perf shows them; --no-demangle keeps the symbols.
+    @Test func cxxNamesDemangled() throws {
+        let w = try Workload.start("cxx", seconds: 6)
+        defer { _ = w.wait(timeout: 30) }
+        usleep(300_000)
+        let r = try run(Env.ktrace, ["stacks", "--pid", String(w.pid), "-F", "499", "-d", "1.5", "--user-only"], timeout: 60)
+        #expect(r.status == 0, "\(r.stderr)")
+        let p = try FoldedProfile.parse(r.stdout)
+        #expect(share(p) { $0 == "work::Spinner::spin(int)" } > 0.8, "\(r.stdout.prefix(600))")
+        #expect(share(p) { $0 == "work::burn(int)" } > 0.3)
+        #expect(share(p) { $0 == "work::burn(double)" } > 0.1)
+        #expect(!p.stacks.contains { $0.frames.contains { $0.hasPrefix("_Z") } }, "mangled names left")
+
+        let raw = try run(Env.ktrace, ["stacks", "--pid", String(w.pid), "-F", "199", "-d", "0.5", "--user-only", "--no-demangle"],
+                          timeout: 60)
+        #expect(try share(FoldedProfile.parse(raw.stdout)) { $0 == "_ZN4work7Spinner4spinEi" } > 0.8, "\(raw.stdout.prefix(400))")
+    }
+
     /// ksoftirqd under a saturating SYN flood: its stacks hold the receive path, split by vector.
     @Test func ksoftirqdUnderFlood() throws {
         try underLoad("kttstk", "flood", seconds: 8, warmup: 2) {

@@ -251,9 +251,14 @@ enum Workload {
     static func path(_ name: String) throws -> String {
         let bin = dir.appendingPathComponent(name).path
         if FileManager.default.isExecutableFile(atPath: bin) { return bin }
-        let src = Env.root.appendingPathComponent("Tests/Workloads/\(name).c").path
-        let r = try run("/usr/bin/cc", ["-O1", "-g", "-fno-omit-frame-pointer", "-o", bin, src], timeout: 60)
-        guard r.status == 0 else { throw LabError("cc \(name).c failed: \(r.stderr)") }
+        let workloads = Env.root.appendingPathComponent("Tests/Workloads")
+        let cxx = workloads.appendingPathComponent("\(name).cc").path
+        // C++ goes through clang as C++ but links as C: the workloads use no C++ library.
+        let (compiler, src, lang) = FileManager.default.fileExists(atPath: cxx)
+            ? ("/usr/bin/clang", cxx, ["-x", "c++", "-fno-exceptions", "-fno-rtti"])
+            : ("/usr/bin/cc", workloads.appendingPathComponent("\(name).c").path, [])
+        let r = try run(compiler, lang + ["-O1", "-g", "-fno-omit-frame-pointer", "-o", bin, src], timeout: 60)
+        guard r.status == 0 else { throw LabError("\(compiler) \(src) failed: \(r.stderr)") }
         return bin
     }
 

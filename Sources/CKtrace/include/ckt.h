@@ -27,6 +27,8 @@ int kt_stop_requested(void);
 int kt_wait_ms(long ms);
 /* CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns(). */
 uint64_t kt_monotonic_ns(void);
+/* Demangle a C++ (_Z...) or Swift ($s...) symbol into out, as perf does for C++; returns 1 if it was one. */
+int kt_demangle(const char *name, char *out, size_t outlen);
 /* Return free heap memory to the kernel (malloc_trim), e.g. after a large parse on another thread. */
 void kt_trim_heap(void);
 
@@ -39,8 +41,9 @@ int kt_softirq_open(struct kt_softirq **out, int attach, int cpu, int latency, c
 /* The flavour that was attached (enum kt_attach). */
 int kt_softirq_attach_kind(const struct kt_softirq *s);
 /* Flip the epoch, then copy the previous interval's stats into out[cpu * KT_NR_VEC + vec] for ncpu
- * possible CPUs and zero them in the map. */
-int kt_softirq_read(struct kt_softirq *s, struct kt_vec_stats *out, int ncpu);
+ * possible CPUs and zero them in the map. *flip_ns: when the flip took effect (CLOCK_MONOTONIC), the
+ * bound between that interval and the next. */
+int kt_softirq_read(struct kt_softirq *s, struct kt_vec_stats *out, int ncpu, uint64_t *flip_ns);
 void kt_softirq_close(struct kt_softirq *s);
 
 /* ---- ktrace stacks / timeline ---- */
