@@ -10,8 +10,10 @@ die() { echo "error: $*" >&2; exit 2; }
 
 BENCH_TMP=$(mktemp -d /tmp/ktrace-bench.XXXXXX)
 BENCH_PIDS=()
+BPF_STATS_WAS=$(sysctl -n kernel.bpf_stats_enabled 2>/dev/null || echo 0)
 bench_cleanup() {
   for p in "${BENCH_PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+  sysctl -qw kernel.bpf_stats_enabled="$BPF_STATS_WAS" 2>/dev/null || true  # even if interrupted in prog_cost
   [[ -n ${KT_LAB:-} ]] && "$LAB_SH" down >/dev/null 2>&1 || true
   rm -rf "$BENCH_TMP"
 }
