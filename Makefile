@@ -12,8 +12,8 @@ all: build
 setup:
 	@scripts/setup.sh
 
-# The Swift runtime linked in statically: one binary that needs only libbpf/libelf/libz/libc at run
-# time, and 9 MB less resident memory than the shared runtime.
+# The Swift runtime linked in statically: one binary that needs only system libraries at run time
+# (libbpf, libelf, zlib, libstdc++, libc), and 9 MB less resident memory than the shared runtime.
 build: setup
 	$(SWIFT) build -c release --static-swift-stdlib --product ktrace
 	@echo "built $(KTRACE)"

@@ -19,7 +19,7 @@ let package = Package(
         .target(
             name: "CKtrace",
             linkerSettings: [.linkedLibrary("bpf"), .linkedLibrary("elf"), .linkedLibrary("z"),
-                             .linkedLibrary("stdc++")],  // __cxa_demangle (the Swift runtime uses it too),
+                             .linkedLibrary("stdc++")],  // __cxa_demangle (the Swift runtime uses it too)
             plugins: ["BPFEmbed"]
         ),
         // Pure logic: aggregation, symbolization, folding, rendering, export. Never needs root.

@@ -112,9 +112,10 @@ static __always_inline int func_exit(__u32 slot)
 		return 0;
 	}
 	if (st->slot[d] != slot) {
-		/* Not the innermost open call: an entry or exit was missed (a BPF program does not run
-		 * while another one runs on its CPU). Forget the open calls rather than mispair them; user
-		 * space closes them at the next call it sees. */
+		/* Not the innermost open call: an entry or exit was missed (a BPF program is skipped when
+		 * it would recurse on its CPU, e.g. a traced function called from an interrupt inside another
+		 * traced call). Forget the open calls rather than mispair them; user space pairs their exits
+		 * with the entries it saw. */
 		st->depth = 0;
 		s->func_unmatched++;
 		return 0;

@@ -38,8 +38,12 @@ static int parse_trace(struct kt_profile *p, const char *list, char *err, size_t
 	const char *s = list;
 	while (s && *s) {
 		size_t n = strcspn(s, ",");
-		if (n == 0 || n >= sizeof(p->trace[0]) || p->ntrace == KT_TRACE_MAX) {
+		if (n == 0 || p->ntrace == KT_TRACE_MAX) {
 			snprintf(err, errlen, "--trace %s: give 1 to %d comma-separated function names", list, KT_TRACE_MAX);
+			return -EINVAL;
+		}
+		if (n >= sizeof(p->trace[0])) {
+			snprintf(err, errlen, "--trace: a function name is longer than %zu characters", sizeof(p->trace[0]) - 1);
 			return -EINVAL;
 		}
 		memcpy(p->trace[p->ntrace], s, n);

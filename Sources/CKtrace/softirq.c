@@ -73,8 +73,9 @@ int kt_softirq_read(struct kt_softirq *s, struct kt_vec_stats *out, int ncpu, ui
 	int rc = bpf_map_update_elem(s->ctl_fd, &zero, &s->ctl, BPF_ANY);
 	uint64_t t1 = kt_monotonic_ns();
 	if (rc) {
+		s->ctl.epoch = old; /* the programs still write the old slot */
 		free(buf);
-		return -errno;
+		return rc;
 	}
 	*flip_ns = t0 + (t1 - t0) / 2;
 	/* Let programs that read the old epoch just before the flip finish their update. */

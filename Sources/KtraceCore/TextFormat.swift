@@ -29,17 +29,22 @@ public func hexString(_ bytes: some Sequence<UInt8>) -> String {
 }
 
 extension StringProtocol {
-    /// Without leading and trailing spaces, tabs and newlines.
+    /// Without leading and trailing whitespace (spaces, tabs, line breaks, and Unicode spaces).
     public var trimmed: String {
-        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }
-        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else { return "" }
-        return String(self[first...last])
+        let scalars = unicodeScalars
+        guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }),
+              let last = scalars.lastIndex(where: { !$0.properties.isWhitespace }) else { return "" }
+        var out = String.UnicodeScalarView()
+        out.append(contentsOf: scalars[first...last])
+        return String(out)
     }
 }
 
 /// The directory part of a path, as `dirname` without the "." for a bare name: "/a/b" -> "/a",
-/// "b" -> "", "/b" -> "/".
+/// "/a/b/" -> "/a", "b" -> "", "/b" -> "/".
 public func parentDirectory(of path: String) -> String {
-    guard let slash = path.lastIndex(of: "/") else { return "" }
-    return slash == path.startIndex ? "/" : String(path[..<slash])
+    var p = Substring(path)
+    while p.count > 1, p.hasSuffix("/") { p = p.dropLast() }
+    guard let slash = p.lastIndex(of: "/") else { return "" }
+    return slash == p.startIndex ? "/" : String(p[..<slash])
 }

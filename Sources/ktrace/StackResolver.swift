@@ -109,8 +109,10 @@ final class StackResolver {
     private struct StoredKey: Hashable { let user: Bool; let id: UInt64 }
 
     /// Reads every stack stored so far, 256 per syscall, so naming them costs no syscall per stack
-    /// (thousands of stacks: one lookup each took longer than all the naming).
-    func prefetch() {
+    /// (thousands of stacks: one lookup each took longer than all the naming). `unnamed`: how many stack
+    /// ids the caller still has to name; for a few, one lookup each is cheaper than reading the maps.
+    func prefetch(unnamed: Int = .max) {
+        guard unnamed > 64 else { return }
         let batch = 256, width = Int(KT_MAX_STACK)
         var ids = [UInt64](repeating: 0, count: batch), ips = [UInt64](repeating: 0, count: batch * width)
         for user in [false, true] {
@@ -127,6 +129,16 @@ final class StackResolver {
             }
         }
     }
+
+    /// The prefetched frames are only needed until their stacks are named (names are cached by id).
+    func dropFrames() {
+        pool = []
+        stored = [:]
+    }
+
+    /// Whether this stack id's names are cached already (`prefetch` need not read it).
+    func isNamed(kernel id: UInt64) -> Bool { id == KT_STACK_NONE || kernelCache[id] != nil || annotatedCache[id] != nil }
+    func isNamed(user id: UInt64, pid: Int32) -> Bool { id == KT_STACK_NONE || userCache[UserKey(pid: pid, id: id)] != nil }
 
     private func ips(_ id: UInt64, user: Bool) -> ArraySlice<UInt64>? {
         if let s = stored[StoredKey(user: user, id: id)] { return pool[Int(s.offset)..<Int(s.offset + s.count)] }
@@ -159,8 +171,10 @@ final class StackResolver {
         let frames = ips.indices.map { i -> Int32 in
             let at = UserKey(pid: pid, id: callSite(ips[i], leaf: i == first))
             if let n = userNameIDs[at] { return n }
-            let n = table.id(readable(userSymbols.name(pid: pid, address: at.id)))
-            userNameIDs[at] = n
+            let name = userSymbols.name(pid: pid, address: at.id)
+            let n = table.id(readable(name))
+            // Not an unknown one: a later read of the maps (dlopen, JIT) may still name it.
+            if !name.hasPrefix("[unknown]") { userNameIDs[at] = n }
             return n
         }
         userCache[key] = frames

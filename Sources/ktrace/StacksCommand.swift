@@ -60,7 +60,7 @@ struct StacksCommand: ParsableCommand {
     }
 
     func run() throws {
-        checkWritable(output)
+        checkWritable(output, atomic: interval != nil)
         kt_install_signal_handlers()
         let ctl = target.control(kernelStack: !userOnly, userStack: !kernelOnly, perThread: perThread,
                                  aggregate: true, events: false)
@@ -108,7 +108,10 @@ struct StacksCommand: ParsableCommand {
         var counts = [UInt64](repeating: 0, count: capacity)
         let n = Int(kt_profile_read_counts(handle, &keys, &counts, Int32(capacity)))
 
-        resolver.prefetch()
+        resolver.prefetch(unnamed: keys.prefix(n).reduce(0) {
+            $0 + (resolver.isNamed(kernel: $1.kstack) ? 0 : 1) + (resolver.isNamed(user: $1.ustack, pid: Int32(bitPattern: $1.tgid)) ? 0 : 1)
+        })
+        defer { resolver.dropFrames() }
         timer.mark("read maps")
         for tgid in Set(keys.prefix(n).map { Int32(bitPattern: $0.tgid) }) { resolver.userSymbols.capture(pid: tgid) }
         timer.mark("process maps")

@@ -95,27 +95,36 @@ func clockTimestamp() -> String {
 }
 
 /// Write text to a file or stdout, with a clear error when the path is not writable. `atomic` writes a
-/// temporary file and renames it, so a reader never sees half a file (for outputs rewritten while
-/// sampling).
+/// temporary file beside it and renames it, so a reader never sees half a file (for outputs rewritten
+/// while sampling).
 func writeOutput(_ text: String, to path: String?, atomic: Bool = false) {
     guard let path, path != "-" else {
         if !writeAll(1, text) { fail("cannot write to standard output: \(String(cString: strerror(errno)))") }
         return
     }
-    do {
-        try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: atomic ? .atomic : [])
-    } catch {
-        fail("cannot write \(path): \(error)")
+    let target = atomic ? "\(path).ktrace-\(getpid()).tmp" : path
+    let fd = open(target, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { fail("cannot write \(target): \(String(cString: strerror(errno)))") }
+    let ok = writeAll(fd, text), err = errno
+    if close(fd) != 0 || !ok {
+        if atomic { unlink(target) }
+        fail("cannot write \(target): \(String(cString: strerror(ok ? errno : err)))")
+    }
+    if atomic, rename(target, path) != 0 {
+        let err = errno
+        unlink(target)
+        fail("cannot write \(path): \(String(cString: strerror(err)))")
     }
 }
 
-/// Fail early, before any tracing, if an output path cannot be created.
-func checkWritable(_ path: String?) {
+/// Fail early, before any tracing, if an output path cannot be created (or, for an `atomic` output,
+/// replaced: that needs its directory).
+func checkWritable(_ path: String?, atomic: Bool = false) {
     guard let path, path != "-" else { return }
     let fm = FileManager.default
     if fm.fileExists(atPath: path) {
         if !fm.isWritableFile(atPath: path) { fail("cannot write \(path): permission denied") }
-        return
+        if !atomic { return }
     }
     let dir = parentDirectory(of: path)
     let d = dir.isEmpty ? "." : dir

@@ -55,6 +55,7 @@ struct TimelineCommand: ParsableCommand {
             for f in fs where !Self.isFunctionName(f) {
                 throw ValidationError("--trace: '\(f)' is not a kernel function name (letters, digits and '_', comma-separated)")
             }
+            for f in fs where f.utf8.count > 127 { throw ValidationError("--trace: '\(f.prefix(20))...' is longer than 127 characters") }
             if Set(fs).count != fs.count { throw ValidationError("--trace: a function is listed twice") }
         }
         if target.event == .cycles && target.period != nil {
@@ -132,6 +133,7 @@ struct TimelineCommand: ParsableCommand {
     func buildTimeline(_ events: [kt_event], resolver: StackResolver, start: UInt64, end: UInt64) -> Timeline {
         var samples: [TimelineSample] = [], slices: [SoftirqSlice] = [], switches: [SwitchEvent] = []
         var calls: [FunctionEvent] = []
+        let functions = traceFunctions  // computed from the option: once, not per event
         for e in events {
             switch e.type {
             case KT_EV_SAMPLE.rawValue:
@@ -152,11 +154,11 @@ struct TimelineCommand: ParsableCommand {
                                             prevState: e.prev_state, nextPid: Int32(bitPattern: e.next_tgid),
                                             nextTid: Int32(bitPattern: e.next_tid), nextComm: cString(e.next_comm)))
             case KT_EV_FUNC_ENTRY.rawValue, KT_EV_FUNC_EXIT.rawValue:
-                guard Int(e.vec) < traceFunctions.count else { continue }
+                guard Int(e.vec) < functions.count else { continue }
                 let kind: FunctionEvent.Kind = e.type == KT_EV_FUNC_ENTRY.rawValue ? .entry
                     : .exit(entryTs: e.flags & UInt32(KT_EVF_NO_ENTRY) != 0 ? nil : e.ts - e.dur)
                 calls.append(FunctionEvent(ts: e.ts, cpu: Int(e.cpu), pid: Int32(bitPattern: e.tgid), tid: Int32(bitPattern: e.tid),
-                                           comm: cString(e.comm), function: traceFunctions[Int(e.vec)], depth: Int(e.depth), kind: kind))
+                                           comm: cString(e.comm), function: functions[Int(e.vec)], depth: Int(e.depth), kind: kind))
             default: continue
             }
         }

@@ -72,6 +72,28 @@ private func timeline(_ calls: [FunctionEvent], start: UInt64 = 1000, end: UInt6
 
     /// Calls that overlap partially (impossible on one thread, but lost or mismatched events can fake it)
     /// are cut to fit their parent, so a viewer never sees a child outlive its parent.
+    /// The kernel forgets a task's open calls when it resyncs (or its state is evicted): their exits then
+    /// come without entry although the entries were delivered. Each closes its own open entry — one call,
+    /// not a second made-up one from the window start that would swallow everything before it.
+    @Test func anExitTheKernelCouldNotPairClosesItsOpenEntry() {
+        let events = [
+            exit(1500, "rw_verify_area", depth: 0, from: 1400),
+            entry(2000, "vfs_read", depth: 0), entry(2100, "rw_verify_area", depth: 1),
+            // resync in the kernel: both exits arrive without entry
+            exit(2200, "rw_verify_area", depth: 0, from: nil), exit(3000, "vfs_read", depth: 0, from: nil),
+            // and one whose entry really came before the recording
+            exit(4000, "vfs_write", depth: 0, from: nil),
+        ]
+        let threads = FunctionCalls.pair(events, startNs: 1000, endNs: 9000)
+        #expect(summary(threads) == [
+            "100 vfs_write 1000-4000 d0 beforeWindow exit",
+            "100 rw_verify_area 1400-1500 d1 entry exit",
+            "100 vfs_read 2000-3000 d1 entry exit",
+            "100 rw_verify_area 2100-2200 d2 entry exit",
+        ])
+        #expect(FunctionCalls.notes(threads).beforeWindow == 1)
+    }
+
     @Test func partialOverlapIsCutToNest() {
         let events = [
             exit(3000, "a", depth: 0, from: 2000), exit(3500, "b", depth: 1, from: 2500),

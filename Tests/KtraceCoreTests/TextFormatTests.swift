@@ -14,6 +14,8 @@ struct TextFormatTests {
 
     @Test func trimmedStripsOnlyTheEnds() {
         #expect(" \t 12 34\n\r".trimmed == "12 34")
+        #expect("v\r\n".trimmed == "v")  // "\r\n" is one Character
+        #expect("\u{00A0}\u{2003}x\u{000B}\u{000C}".trimmed == "x")
         #expect("".trimmed == "")
         #expect(" \n ".trimmed == "")
         #expect("x".trimmed == "x")
@@ -25,6 +27,8 @@ struct TextFormatTests {
         #expect(parentDirectory(of: "/c.svg") == "/")
         #expect(parentDirectory(of: "c.svg") == "")
         #expect(parentDirectory(of: "out/c.svg") == "out")
+        #expect(parentDirectory(of: "/a/b/") == "/a")
+        #expect(parentDirectory(of: "/") == "/")
     }
 
     @Test func hexOfBytes() {

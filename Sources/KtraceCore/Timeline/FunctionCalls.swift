@@ -62,7 +62,8 @@ public enum FunctionCalls {
 
     /// Pairs `events` (any order) into calls per thread, for the window [startNs, endNs):
     /// - an exit paired in the kernel is a call [entryTs, ts) (its entry event, if delivered, is used up);
-    /// - an exit without entry began before recording: [startNs, ts);
+    /// - an exit the kernel could not pair (its state was reset or evicted mid-call) closes the innermost
+    ///   open entry of the same function seen here; with none, the call began before recording: [startNs, ts);
     /// - an entry left without exit ends at the first later event of its thread showing it returned (an
     ///   entry at the same or a lower depth, the exit of a caller, or an exit without entry), else at endNs.
     /// Nesting is then rebuilt from the times, so every thread's calls nest properly whatever was lost.
@@ -84,27 +85,35 @@ public enum FunctionCalls {
                 FunctionCall(pid: e.pid, tid: e.tid, comm: e.comm, function: e.function, start: start,
                              end: max(start, end), depth: e.depth, begin: b, finish: f)
             }
+            for e in evs { if case .exit(let entryTs?) = e.kind { paired.insert(Entry(ts: entryTs, depth: e.depth, function: e.function)) } }
+            // Entries not paired in the kernel, innermost last: each stays open until an event shows it returned.
+            var open: [FunctionEvent] = []
+            func close(while returned: (FunctionEvent) -> Bool, at ts: UInt64) {
+                while let top = open.last, returned(top) {
+                    calls.append(call(top, top.ts, ts, .entry, .lostExit))
+                    open.removeLast()
+                }
+            }
             for e in evs {
-                guard case .exit(let entryTs) = e.kind else { continue }
-                if let entryTs {
-                    paired.insert(Entry(ts: entryTs, depth: e.depth, function: e.function))
+                switch e.kind {
+                case .entry:
+                    close(while: { $0.depth >= e.depth && $0.ts < e.ts }, at: e.ts)
+                    if !paired.contains(Entry(ts: e.ts, depth: e.depth, function: e.function)) { open.append(e) }
+                case .exit(let entryTs?):
+                    close(while: { $0.depth > e.depth && $0.ts < e.ts }, at: e.ts)
                     calls.append(call(e, entryTs, e.ts, .entry, .exit))
-                } else {
-                    calls.append(call(e, min(startNs, e.ts), e.ts, .beforeWindow, .exit))
-                }
-            }
-            for (i, e) in evs.enumerated() where e.kind == .entry && !paired.contains(Entry(ts: e.ts, depth: e.depth, function: e.function)) {
-                var end = max(endNs, e.ts), finish = FunctionCall.End.windowEnd
-                for later in evs[(i + 1)...] where later.ts > e.ts {
-                    let returned: Bool
-                    switch later.kind {
-                    case .entry: returned = later.depth <= e.depth
-                    case .exit(let entryTs): returned = entryTs == nil || later.depth < e.depth
+                case .exit(nil):
+                    if let j = open.lastIndex(where: { $0.function == e.function && $0.ts <= e.ts }) {
+                        close(while: { _ in open.count > j + 1 }, at: e.ts)
+                        let entry = open.removeLast()
+                        calls.append(call(entry, entry.ts, e.ts, .entry, .exit))
+                    } else {
+                        close(while: { $0.ts < e.ts }, at: e.ts)
+                        calls.append(call(e, min(startNs, e.ts), e.ts, .beforeWindow, .exit))
                     }
-                    if returned { end = later.ts; finish = .lostExit; break }
                 }
-                calls.append(call(e, e.ts, end, .entry, finish))
             }
+            for e in open { calls.append(call(e, e.ts, max(endNs, e.ts), .entry, .windowEnd)) }
             out.append(ThreadCalls(pid: key.pid, tid: key.tid, comm: evs.last!.comm, calls: nest(calls)))
         }
         return out
