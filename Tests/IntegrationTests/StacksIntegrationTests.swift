@@ -10,17 +10,25 @@ func share(_ p: FoldedProfile, where match: (String) -> Bool) -> Double {
     return Double(hit) / Double(total)
 }
 
+/// Starts workload `name` for `seconds` and samples it with `ktrace stacks --pid PID` once per argument
+/// list, in turn, while it runs; each run must succeed and print a folded profile.
+func sampleWorkload(_ name: String, seconds: Double, _ runs: [String]...) throws -> [(profile: FoldedProfile, result: RunResult)] {
+    let w = try Workload.start(name, seconds: seconds)
+    defer { _ = w.wait(timeout: 30) }
+    usleep(300_000)
+    return try runs.map { args in
+        let r = try run(Env.ktrace, ["stacks", "--pid", String(w.pid)] + args, timeout: 60)
+        #expect(r.status == 0, "\(r.stderr)")
+        return (try FoldedProfile.parse(r.stdout), r)
+    }
+}
+
 @Suite(.serialized, .enabled(if: Env.isRoot, "integration tests load BPF programs: run them as root"))
 struct StacksIntegrationTests {
     /// A workload whose functions burn CPU in known proportions (50/30/20): the folded output attributes
     /// them within 5 percentage points, with user function names symbolized.
     @Test func knownProportions() throws {
-        let w = try Workload.start("burn", seconds: 8)
-        defer { _ = w.wait(timeout: 30) }
-        usleep(300_000)
-        let r = try run(Env.ktrace, ["stacks", "--pid", String(w.pid), "-F", "499", "-d", "5"], timeout: 60)
-        #expect(r.status == 0, "\(r.stderr)")
-        let p = try FoldedProfile.parse(r.stdout)
+        let (p, r) = try sampleWorkload("burn", seconds: 8, ["-F", "499", "-d", "5"])[0]
         #expect(p.totalSamples > 1500, "only \(p.totalSamples) samples")
         #expect(p.stacks.allSatisfy { $0.frames.first == "burn" }, "comm must be the first frame")
         #expect(p.stacks.contains { $0.frames.contains("main") }, "main not symbolized: \(r.stdout.prefix(500))")
@@ -33,12 +41,7 @@ struct StacksIntegrationTests {
 
     /// A syscall-heavy workload: its kernel frames appear, symbolized, under the right process.
     @Test func syscallKernelFrames() throws {
-        let w = try Workload.start("syscalls", seconds: 6)
-        defer { _ = w.wait(timeout: 30) }
-        usleep(300_000)
-        let r = try run(Env.ktrace, ["stacks", "--pid", String(w.pid), "-F", "499", "-d", "3", "--annotate"], timeout: 60)
-        #expect(r.status == 0, "\(r.stderr)")
-        let p = try FoldedProfile.parse(r.stdout)
+        let (p, r) = try sampleWorkload("syscalls", seconds: 6, ["-F", "499", "-d", "3", "--annotate"])[0]
         #expect(p.stacks.allSatisfy { $0.frames.first == "syscalls" })
         let kernel = share(p) { $0.hasSuffix("_[k]") }
         #expect(kernel > 0.3, "only \(Int(kernel * 100))% of samples have kernel frames")
@@ -52,20 +55,14 @@ struct StacksIntegrationTests {
 
     /// C++ names come out demangled, as perf shows them; --no-demangle keeps the symbols.
     @Test func cxxNamesDemangled() throws {
-        let w = try Workload.start("cxx", seconds: 6)
-        defer { _ = w.wait(timeout: 30) }
-        usleep(300_000)
-        let r = try run(Env.ktrace, ["stacks", "--pid", String(w.pid), "-F", "499", "-d", "1.5", "--user-only"], timeout: 60)
-        #expect(r.status == 0, "\(r.stderr)")
-        let p = try FoldedProfile.parse(r.stdout)
+        let runs = try sampleWorkload("cxx", seconds: 6, ["-F", "499", "-d", "1.5", "--user-only"],
+                                      ["-F", "199", "-d", "0.5", "--user-only", "--no-demangle"])
+        let (p, r) = runs[0]
         #expect(share(p) { $0 == "work::Spinner::spin(int)" } > 0.8, "\(r.stdout.prefix(600))")
         #expect(share(p) { $0 == "work::burn(int)" } > 0.3)
         #expect(share(p) { $0 == "work::burn(double)" } > 0.1)
         #expect(!p.stacks.contains { $0.frames.contains { $0.hasPrefix("_Z") } }, "mangled names left")
-
-        let raw = try run(Env.ktrace, ["stacks", "--pid", String(w.pid), "-F", "199", "-d", "0.5", "--user-only", "--no-demangle"],
-                          timeout: 60)
-        #expect(try share(FoldedProfile.parse(raw.stdout)) { $0 == "_ZN4work7Spinner4spinEi" } > 0.8, "\(raw.stdout.prefix(400))")
+        #expect(share(runs[1].profile) { $0 == "_ZN4work7Spinner4spinEi" } > 0.8, "\(runs[1].result.stdout.prefix(400))")
     }
 
     /// ksoftirqd under a saturating SYN flood: its stacks hold the receive path, split by vector.
