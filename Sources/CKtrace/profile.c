@@ -4,6 +4,7 @@
 
 #include <bpf/bpf.h>
 #include <errno.h>
+#include <sys/utsname.h>
 #include <linux/perf_event.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +31,30 @@ struct kt_profile {
 	char trace[KT_TRACE_MAX][128]; /* --trace functions, by slot */
 	int ntrace;
 	char trace_err[256];           /* why a --trace function cannot be traced, set before load */
+	int prealloc;                  /* stack maps preallocated: on-demand ones are refused (kernel < 6.1) */
 };
+
+/* Kernels before 6.1 refuse hash maps allocated on demand in perf_event programs (no NMI-safe
+ * allocator yet): there the stack maps are preallocated, so they are sized down to keep memory bounded. */
+#define KT_PREALLOC_STACKS 16384
+
+static int kernel_older_than(int major, int minor)
+{
+	struct utsname u;
+	int ma = 0, mi = 0;
+	if (uname(&u) || sscanf(u.release, "%d.%d", &ma, &mi) != 2)
+		return 0;
+	return ma < major || (ma == major && mi < minor);
+}
+
+static int size_stack_map(struct kt_profile *p, struct bpf_map *m)
+{
+	unsigned int n = p->o->stack_storage ? p->o->stack_storage : 1;
+	if (!p->prealloc)
+		return bpf_map__set_max_entries(m, n);
+	return bpf_map__set_map_flags(m, bpf_map__map_flags(m) & ~BPF_F_NO_PREALLOC)
+		?: bpf_map__set_max_entries(m, n < KT_PREALLOC_STACKS ? n : KT_PREALLOC_STACKS);
+}
 
 /* Split "f,g" into p->trace; the CLI has validated it, this only guards the C API. */
 static int parse_trace(struct kt_profile *p, const char *list, char *err, size_t errlen)
@@ -104,9 +128,9 @@ static int before_load(struct bpf_object *obj, void *ctx)
 	int rc = setup_trace(p, obj);
 
 	if ((m = bpf_object__find_map_by_name(obj, "kt_stacks")))
-		rc = rc ?: bpf_map__set_max_entries(m, o->stack_storage ? o->stack_storage : 1);
+		rc = rc ?: size_stack_map(p, m);
 	if ((m = bpf_object__find_map_by_name(obj, "kt_ustacks")))
-		rc = rc ?: bpf_map__set_max_entries(m, o->stack_storage ? o->stack_storage : 1);
+		rc = rc ?: size_stack_map(p, m);
 	if ((m = bpf_object__find_map_by_name(obj, "kt_counts")))
 		rc = rc ?: bpf_map__set_max_entries(m, o->count_entries ? o->count_entries : 1);
 	if ((m = bpf_object__find_map_by_name(obj, "kt_events"))) {
@@ -208,8 +232,16 @@ int kt_profile_open(struct kt_profile **out, const struct kt_profile_opts *o, ch
 		return rc;
 	}
 	p->o = o;
+	p->prealloc = kernel_older_than(6, 1) || getenv("KTRACE_PREALLOC_STACKS");
 	rc = kt_load_and_attach(ktrace_profile_bpf, ktrace_profile_bpf_end, "profile", o->attach, want_prog,
 				before_load, after_load, p, &p->l, err, errlen);
+	if (rc == -EINVAL && !p->prealloc && !p->trace_err[0]) {
+		/* A kernel that says 6.1+ but lacks on-demand allocation in perf_event programs (or a verifier
+		 * rejection for another reason, which the second attempt reports as well). */
+		p->prealloc = 1;
+		rc = kt_load_and_attach(ktrace_profile_bpf, ktrace_profile_bpf_end, "profile", o->attach, want_prog,
+					before_load, after_load, p, &p->l, err, errlen);
+	}
 	p->o = NULL;
 	if (rc) {
 		if (p->trace_err[0])
@@ -258,6 +290,8 @@ int kt_profile_open(struct kt_profile **out, const struct kt_profile_opts *o, ch
 }
 
 int kt_profile_attach_kind(const struct kt_profile *p) { return p->l.kind; }
+
+int kt_profile_stack_prealloc(const struct kt_profile *p) { return p->prealloc ? KT_PREALLOC_STACKS : 0; }
 
 int kt_profile_read_stats(struct kt_profile *p, struct kt_profile_stats *out)
 {

@@ -153,6 +153,11 @@ struct TargetOptions: ParsableArguments {
             return cCall { kt_profile_open(&handle, &o, $0, $1) }
         }
         guard r.rc == 0, let handle else { fail(r.message.isEmpty ? errnoText(r.rc) : r.message) }
+        let prealloc = UInt32(kt_profile_stack_prealloc(handle))
+        if prealloc > 0 && (stackStorage > prealloc || verbose) {
+            note("stack maps preallocated with \(min(stackStorage, prealloc)) kernel and as many user stacks: allocating them "
+                 + "on demand in a perf_event program needs Linux 6.1")
+        }
         if verbose {
             let ms = Double(kt_monotonic_ns() - started) / 1e6
             let kind = trackSoftirq || trackSwitch ? " tracepoints with \(AttachKind(cValue: kt_profile_attach_kind(handle)).rawValue)," : ""

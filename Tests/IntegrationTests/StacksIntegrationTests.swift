@@ -53,6 +53,22 @@ struct StacksIntegrationTests {
         #expect(r.stderr.contains(" 0 lost (0.00%)"), "\(r.stderr)")
     }
 
+    /// Kernels before 6.1 get preallocated stack maps; forced here, that path must sample as well.
+    @Test func preallocatedStackMapsWork() throws {
+        let w = try Workload.start("syscalls", seconds: 4)
+        defer { _ = w.wait(timeout: 30) }
+        usleep(300_000)
+        let r = try run(Env.ktrace, ["stacks", "--pid", String(w.pid), "-F", "499", "-d", "1.5", "--annotate"], timeout: 60,
+                        env: ["KTRACE_PREALLOC_STACKS": "1"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("stack maps preallocated with 16384 kernel"), "\(r.stderr)")
+        #expect(r.stderr.contains(" 0 lost (0.00%)"), "\(r.stderr)")
+        let p = try FoldedProfile.parse(r.stdout)
+        #expect(share(p) { $0.hasPrefix("entry_SYSCALL_64") } > 0.3, "\(r.stdout.prefix(400))")
+        // User part too (main itself is skipped: libc's syscall wrappers keep no frame pointer).
+        #expect(share(p) { $0 == "__libc_start_call_main" } > 0.5, "user stacks missing: \(r.stdout.prefix(400))")
+    }
+
     /// C++ names come out demangled, as perf shows them; --no-demangle keeps the symbols.
     @Test func cxxNamesDemangled() throws {
         let runs = try sampleWorkload("cxx", seconds: 6, ["-F", "499", "-d", "1.5", "--user-only"],

@@ -70,6 +70,9 @@ struct kt_profile_opts {
 struct kt_profile;
 int kt_profile_open(struct kt_profile **out, const struct kt_profile_opts *o, char *err, size_t errlen);
 int kt_profile_attach_kind(const struct kt_profile *p);
+/* 0 when the stack maps allocate on demand; else the most stacks each preallocated map holds (kernels
+ * before 6.1, or KTRACE_PREALLOC_STACKS set in the environment). */
+int kt_profile_stack_prealloc(const struct kt_profile *p);
 /* Sum of the per-CPU counters. */
 int kt_profile_read_stats(struct kt_profile *p, struct kt_profile_stats *out);
 /* Copy up to max (key, count) pairs; returns how many. */
