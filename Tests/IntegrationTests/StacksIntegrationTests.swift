@@ -204,13 +204,13 @@ struct StacksIntegrationTests {
         let folded = dir.appendingPathComponent("ktt-in-\(getpid()).folded").path
         let svg = dir.appendingPathComponent("ktt-out-\(getpid()).svg").path
         defer { try? FileManager.default.removeItem(atPath: folded); try? FileManager.default.removeItem(atPath: svg) }
-        try "perf;main;work 30\nperf;main;idle 10\n".write(toFile: folded, atomically: true, encoding: .utf8)
+        try "perf;main;work 30\nperf;main;idle 10\n".write(toFile: folded, atomically: false, encoding: .utf8)
         let r = try run(Env.ktrace, ["flamegraph", folded, "-o", svg, "--title", "perf run"], timeout: 30)
         #expect(r.status == 0, "\(r.stderr)")
         let text = try String(contentsOfFile: svg, encoding: .utf8)
         #expect(text.contains("perf run") && text.contains("work"))
 
-        try "perf;main;work thirty\n".write(toFile: folded, atomically: true, encoding: .utf8)
+        try "perf;main;work thirty\n".write(toFile: folded, atomically: false, encoding: .utf8)
         let bad = try run(Env.ktrace, ["flamegraph", folded], timeout: 30)
         #expect(bad.status != 0)
         #expect(bad.stderr.hasPrefix("ktrace: error:") && bad.stderr.contains("line 1"), "\(bad.stderr)")

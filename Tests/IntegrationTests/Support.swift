@@ -245,6 +245,7 @@ enum Workload {
     static let dir: URL = {
         let d = FileManager.default.temporaryDirectory.appendingPathComponent("ktrace-workloads-\(getpid())")
         try? FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
+        atexit { try? FileManager.default.removeItem(at: Workload.dir) }  // no binaries left in /tmp
         return d
     }()
 
