@@ -22,8 +22,6 @@ struct StacksCommand: ParsableCommand {
     @Flag(help: "Add a [softirq:VECTOR] frame after the task name for samples taken inside a softirq.")
     var bySoftirq = false
     @Flag(help: "Key stacks by thread, not only by process.") var perThread = false
-    @Option(help: "Most distinct kernel stacks, and as many user stacks, kept in the kernel (allocated as they appear, 1 KiB each).")
-    var stackStorage: UInt32 = 131072
     @Option(name: [.short, .long], help: "Output file: .svg (flame graph), .json, anything else folded. Default stdout.")
     var output: String?
     @Option(help: "folded, svg or json (default: from the -o extension, else folded).") var format: OutputFormat?
@@ -35,7 +33,7 @@ struct StacksCommand: ParsableCommand {
     enum OutputFormat: String, ExpressibleByArgument { case folded, svg, json }
 
     /// Entries of the count map (preallocated, 48 bytes each): one per distinct (task, stacks, vector).
-    var countEntries: UInt32 { max(stackStorage, 65536) }
+    var countEntries: UInt32 { max(target.stackStorage, 65536) }
 
     var resolvedFormat: OutputFormat {
         if let format { return format }
@@ -46,9 +44,6 @@ struct StacksCommand: ParsableCommand {
 
     func validate() throws {
         if kernelOnly && userOnly { throw ValidationError("--kernel-only and --user-only exclude each other") }
-        if stackStorage < 64 || stackStorage > maxStackStorage {
-            throw ValidationError("--stack-storage must be between 64 and \(maxStackStorage)")
-        }
         if let interval {
             if !(interval > 0 && interval <= maxSeconds) {
                 throw ValidationError("--interval must be a number of seconds between 0 and \(Int(maxSeconds)), got \(interval)")
@@ -64,7 +59,7 @@ struct StacksCommand: ParsableCommand {
         kt_install_signal_handlers()
         let ctl = target.control(kernelStack: !userOnly, userStack: !kernelOnly, perThread: perThread,
                                  aggregate: true, events: false)
-        let handle = target.openProfile(ctl: ctl, stackStorage: stackStorage, countEntries: countEntries,
+        let handle = target.openProfile(ctl: ctl, countEntries: countEntries,
                                         ringbufBytes: 0, trackSoftirq: bySoftirq, trackSwitch: false)
         defer { kt_profile_close(handle) }
         let resolver = StackResolver(handle: handle, kernelStacks: !userOnly, demangle: !target.noDemangle)

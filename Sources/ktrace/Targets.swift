@@ -25,6 +25,8 @@ struct TargetOptions: ParsableArguments {
     var event: SampleEvent = .cpuClock
     @Option(name: [.short, .customLong("duration")], help: "Seconds to sample (default: until Ctrl-C).") var duration: Double?
     @Option(help: "Tracepoint attach kind: auto, tp_btf, raw_tp or tracepoint.") var attach: AttachKind = .auto
+    @Option(help: "Most distinct kernel stacks, and as many user stacks, kept in the kernel (allocated as they appear, 1 KiB each).")
+    var stackStorage: UInt32 = 131072
     @Flag(help: "Keep C++ and Swift function names mangled (they are demangled by default, as perf does).")
     var noDemangle = false
     @Flag(name: .short, help: "Verbose: attach details and libbpf messages.") var verbose = false
@@ -47,6 +49,9 @@ struct TargetOptions: ParsableArguments {
     }
 
     func validate() throws {
+        if stackStorage < 64 || stackStorage > maxStackStorage {
+            throw ValidationError("--stack-storage must be between 64 and \(maxStackStorage)")
+        }
         let targets = [pid != nil, tid != nil, comm != nil].filter { $0 }.count
         if targets > 1 { throw ValidationError("give one of --pid, --tid or --comm") }
         if all && targets > 0 { throw ValidationError("-a samples everything: drop --pid/--tid/--comm, or drop -a") }
@@ -125,7 +130,7 @@ struct TargetOptions: ParsableArguments {
     }
 
     /// Open the sampler. The caller closes it.
-    func openProfile(ctl: kt_profile_ctl, stackStorage: UInt32, countEntries: UInt32, ringbufBytes: UInt32,
+    func openProfile(ctl: kt_profile_ctl, countEntries: UInt32, ringbufBytes: UInt32,
                      trackSoftirq: Bool, trackSwitch: Bool, traceFunctions: [String] = []) -> OpaquePointer {
         requireTracingPrivileges()
         kt_set_verbose(verbose ? 1 : 0)

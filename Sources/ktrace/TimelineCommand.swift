@@ -25,8 +25,6 @@ struct TimelineCommand: ParsableCommand {
     @Flag(help: "Text view: merge consecutive identical lines.") var collapse = false
     @Option(help: "Ring buffer size in bytes (events travel through it; drops are counted).")
     var ringbuf: UInt32 = 16 << 20
-    @Option(help: "Most distinct kernel stacks, and as many user stacks, kept in the kernel (allocated as they appear, 1 KiB each).")
-    var stackStorage: UInt32 = 131072
     @Option(help: ArgumentHelp("Kernel functions to record at entry and exit, comma-separated (at most \(KT_TRACE_MAX)).",
                                discussion: "Each call becomes a slice with its nesting depth on a 'calls' track of its thread, like retsnoop. Needs fentry/fexit (BPF trampolines): where the kernel cannot attach them, ktrace says why and stops.",
                                valueName: "func,..."))
@@ -46,9 +44,6 @@ struct TimelineCommand: ParsableCommand {
 
     func validate() throws {
         if ringbuf < 4096 || ringbuf > 1 << 30 { throw ValidationError("--ringbuf must be between 4096 and \(1 << 30) bytes") }
-        if stackStorage < 64 || stackStorage > maxStackStorage {
-            throw ValidationError("--stack-storage must be between 64 and \(maxStackStorage)")
-        }
         if trace != nil {
             let fs = traceFunctions
             if fs.count > Int(KT_TRACE_MAX) { throw ValidationError("--trace: at most \(KT_TRACE_MAX) functions") }
@@ -76,7 +71,7 @@ struct TimelineCommand: ParsableCommand {
         let ctl = target.control(kernelStack: true, userStack: true, perThread: true, aggregate: false, events: true)
         // The window opens before attaching, so the first events fall inside it.
         let start = kt_monotonic_ns()
-        let handle = target.openProfile(ctl: ctl, stackStorage: stackStorage, countEntries: 1, ringbufBytes: ringbuf,
+        let handle = target.openProfile(ctl: ctl, countEntries: 1, ringbufBytes: ringbuf,
                                         trackSoftirq: true, trackSwitch: true, traceFunctions: traceFunctions)
         defer { kt_profile_close(handle) }
         let resolver = StackResolver(handle: handle, kernelStacks: true, demangle: !target.noDemangle)
