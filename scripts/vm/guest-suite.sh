@@ -1,0 +1,180 @@
+#!/bin/bash
+# vmtest guest suite: ktrace on the running kernel. One line per check in OUTDIR/results.txt,
+# "PASS|FAIL|SKIP name: detail", full logs in OUTDIR/logs/. Runs as root inside a vmtest guest (see
+# scripts/vmtest.sh), and on any machine too: scripts/vm/guest-suite.sh /tmp/out
+#
+# Environment: KTRACE_BIN, VMTEST_XCTEST (binaries to test), VMTEST_FILTER (Swift Testing regex, "none"
+# skips the bundle), VMTEST_CONFIG (the kernel's config file, for facts), VMTEST_ACCEL (recorded).
+set -u
+OUT=${1:?usage: guest-suite.sh OUTDIR}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+export KTRACE_BIN=${KTRACE_BIN:-$ROOT/.build/release/ktrace}
+XCTEST=${VMTEST_XCTEST:-$ROOT/.build/debug/ktracePackageTests.xctest}
+# Under TCG a test is several times slower: the subset whose timing bounds still hold (see scripts/vmtest.sh).
+FILTER=${VMTEST_FILTER:-'StacksIntegrationTests|TimelineIntegrationTests|SoftirqIntegrationTests/attachKinds|BadInputTests|FlamegraphCommandTests'}
+LOGS=$OUT/logs R=$OUT/results.txt
+mkdir -p "$LOGS" && : >"$R"
+W=$(mktemp -d /tmp/vmsuite.XXXXXX)
+trap 'rm -rf "$W"' EXIT
+suite_t0=$(date +%s.%N)
+
+result() { printf '%s %s: %s\n' "$1" "$2" "$3" | tee -a "$R"; }
+since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f s", b - a }'; }
+# kt NAME SECONDS ARGS...   ktrace ARGS with a bound; stdout/stderr in logs/NAME.out/.err; its exit code.
+kt() {
+  local n=$1 t=$2; shift 2
+  echo "\$ ktrace $*" >"$LOGS/$n.cmd"
+  timeout -k 5 "$t" "$KTRACE_BIN" "$@" >"$LOGS/$n.out" 2>"$LOGS/$n.err"
+}
+# errtext FILE   the error lines of a ktrace stderr joined on one line (else its last line).
+errtext() { { grep -E 'error|rror:' "$1" || tail -n 2 "$1"; } | head -n 4 | tr '\n' '|' | sed 's/|$//; s/|/ | /g'; }
+summary() { grep -E '^ktrace: [0-9]+ samples' "$1" | tail -n 1 | sed 's/^ktrace: //'; }
+bpf_ids() { bpftool "$1" show 2>/dev/null | grep -oE '^[0-9]+:' | tr -d : | sort -n; }
+config_has() { [[ -r ${VMTEST_CONFIG:-} ]] && grep -qx "CONFIG_$1=y" "$VMTEST_CONFIG"; }
+
+# ───────────────────────────── 1. kernel facts ─────────────────────────────
+result PASS fact.kernel "$(uname -r) ($(uname -v)); accel ${VMTEST_ACCEL:-host}; $(nproc) CPUs"
+if [[ $(cat /sys/kernel/realtime 2>/dev/null) == 1 ]] || config_has PREEMPT_RT; then rt=PREEMPT_RT; else rt="not PREEMPT_RT"; fi
+result PASS fact.preempt "$rt"
+if [[ -r /sys/kernel/btf/vmlinux ]]; then result PASS fact.btf "/sys/kernel/btf/vmlinux, $(stat -c %s /sys/kernel/btf/vmlinux) bytes"
+else result FAIL fact.btf "no /sys/kernel/btf/vmlinux: ktrace needs CONFIG_DEBUG_INFO_BTF"; fi
+[[ -e /sys/kernel/tracing/kprobe_events ]] && kp=present || kp=absent
+result PASS fact.kprobes "kprobe_events $kp"
+if config_has DYNAMIC_FTRACE_WITH_DIRECT_CALLS; then ft="config has DYNAMIC_FTRACE_WITH_DIRECT_CALLS"; else ft="config lacks DYNAMIC_FTRACE_WITH_DIRECT_CALLS (or unknown)"; fi
+result PASS fact.fentry "$ft; attach tested by timeline.trace"
+[[ -e /sys/bus/event_source/devices/cpu ]] && pmu="cpu PMU present" || pmu="no cpu PMU (hardware events unavailable)"
+result PASS fact.pmu "$pmu"
+for b in "$KTRACE_BIN" "$XCTEST"; do [[ -x $b ]] || result FAIL fact.binaries "not executable: $b"; done
+"$KTRACE_BIN" --version >"$LOGS/version.out" 2>&1 && result PASS fact.ktrace "$KTRACE_BIN $(head -n1 "$LOGS/version.out")"
+base_prog=$(bpf_ids prog) base_link=$(bpf_ids link) base_map=$(bpf_ids map)
+
+# ───────────────────────────── 2. softirq, per attach kind ─────────────────────────────
+for k in tp_btf raw_tp tracepoint; do
+  t=$(date +%s.%N)
+  kt "softirq.$k" 120 softirq --attach "$k" 1 1; rc=$?
+  if ((rc == 0)) && grep -q '^SOFTIRQ ' "$LOGS/softirq.$k.out" && grep -q '^net_rx ' "$LOGS/softirq.$k.out"; then
+    result PASS "softirq.$k" "table of $(grep -cE '^(hi|timer|net_tx|net_rx|block|irq_poll|tasklet|sched|hrtimer|rcu) ' "$LOGS/softirq.$k.out") vectors ($(since "$t"))"
+  else
+    kt "softirq.$k.verbose" 120 softirq --attach "$k" -v 1 1  # libbpf's verifier log, for the record
+    # the verifier's verdict: the rejected instruction and the reason, just before "processed N insns"
+    v=$(grep -B2 -E '^processed [0-9]+ insns' "$LOGS/softirq.$k.verbose.err" | head -n2 | paste -sd' ' | sed 's/  */ /g')
+    result FAIL "softirq.$k" "exit $rc: $(errtext "$LOGS/softirq.$k.err")${v:+; verifier: $v} (logs/softirq.$k.verbose.err)"
+  fi
+done
+# The ksoftirqd/inline split under the default attach (most telling on PREEMPT_RT, where every softirq
+# that a thread raises runs in that thread or ksoftirqd).
+kt softirq.split 120 softirq -v 2 1; rc=$?
+if ((rc == 0)); then
+  split=$(awk '$1 ~ /^(timer|net_rx|sched|rcu)$/ { printf "%s %s runs, %s us, ksoftirqd %s; ", $1, $2, $3, $NF }' "$LOGS/softirq.split.out")
+  result PASS softirq.split "$(grep -m1 -i attach "$LOGS/softirq.split.err" | sed 's/^ktrace: //')${split:+; }${split%; }"
+else
+  result FAIL softirq.split "exit $rc: $(errtext "$LOGS/softirq.split.err")"
+fi
+
+# ───────────────────────────── 3. stacks and timeline ─────────────────────────────
+t=$(date +%s.%N)
+kt stacks 60 stacks -a -d 2; rc=$?
+if ((rc == 0)) && [[ -s $LOGS/stacks.out ]] && grep -q ' 0 lost ' "$LOGS/stacks.err"; then
+  result PASS stacks "$(summary "$LOGS/stacks.err") ($(since "$t"))"
+else
+  result FAIL stacks "exit $rc, $(wc -l <"$LOGS/stacks.out") folded lines: $(errtext "$LOGS/stacks.err")"
+fi
+kt stacks.svg 60 stacks -a -d 2 -o "$W/x.svg"; rc=$?
+if ((rc == 0)) && grep -q '<svg' "$W/x.svg"; then
+  result PASS stacks.svg "$(stat -c %s "$W/x.svg") bytes of SVG"; cp "$W/x.svg" "$LOGS/"
+else
+  result FAIL stacks.svg "exit $rc: $(errtext "$LOGS/stacks.svg.err")"
+fi
+kt timeline.text 60 timeline -a -d 2 --format text; rc=$?
+if ((rc == 0)) && [[ -s $LOGS/timeline.text.out ]]; then
+  result PASS timeline.text "$(wc -l <"$LOGS/timeline.text.out") lines; $(summary "$LOGS/timeline.text.err")"
+else
+  result FAIL timeline.text "exit $rc: $(errtext "$LOGS/timeline.text.err")"
+fi
+calls_of() { grep -oE '[0-9]+ traced calls.*unmatched exits' "$1"; }
+# no_fentry NAME   true (a SKIP) when ktrace explained that fentry is unavailable and the config agrees.
+no_fentry() { grep -q 'fentry/fexit is not available' "$LOGS/$1.err" && ! config_has DYNAMIC_FTRACE_WITH_DIRECT_CALLS; }
+kt timeline.trace 60 timeline -a -d 2 --trace vfs_read -o "$W/t.json"; rc=$?
+if ((rc == 0)) && [[ $(calls_of "$LOGS/timeline.trace.err") =~ ^([0-9]+)\  ]] && ((BASH_REMATCH[1] > 0)); then
+  result PASS timeline.trace "$(calls_of "$LOGS/timeline.trace.err")"
+elif no_fentry timeline.trace; then
+  result SKIP timeline.trace "$(errtext "$LOGS/timeline.trace.err")"
+else
+  result FAIL timeline.trace "exit $rc: $(errtext "$LOGS/timeline.trace.err")"
+fi
+# Pairing: one thread doing a 1-byte read() every 2 ms, started 1 s into a 4 s recording. Its calls must
+# pair (no pile of nested "still running" calls, none dropped for depth).
+if cc -O1 -o "$W/read2ms" "$HERE/read2ms.c" 2>"$LOGS/read2ms.cc.err"; then
+  ( sleep 1; exec "$W/read2ms" 2.5 >"$W/read2ms.out" ) & wpid=$!
+  kt timeline.pairing 60 timeline -a -d 4 --trace vfs_read -o "$W/p.json"; rc=$?
+  wait "$wpid"
+  note=$(calls_of "$LOGS/timeline.pairing.err")
+  if ((rc == 0)) && command -v jq >/dev/null; then
+    # the workload's calls: track tid = its tid + 10000000 (ChromeTrace); nested = depth > 0
+    n=0 nested=0
+    read -r n nested < <(jq -r --argjson t $((wpid + 10000000)) \
+      '[.traceEvents[] | select(.ph == "X" and .cat == "func" and .tid == $t)] | "\(length) \(map(select(.args.depth > 0)) | length)"' "$W/p.json")
+    reads=$(cat "$W/read2ms.out")
+    detail="workload made $reads reads, $n vfs_read slices on its track ($nested nested); $note"
+    if [[ $note =~ \ 0\ not\ recorded ]] && ((nested == 0 && n > reads / 2)); then result PASS timeline.pairing "$detail"
+    else result FAIL timeline.pairing "$detail"; fi
+  elif no_fentry timeline.pairing; then
+    result SKIP timeline.pairing "no fentry on this kernel"
+  else
+    result FAIL timeline.pairing "exit $rc: $(errtext "$LOGS/timeline.pairing.err")"
+  fi
+else
+  result FAIL timeline.pairing "cc read2ms.c failed: $(head -n1 "$LOGS/read2ms.cc.err")"
+fi
+if kt stacks.cycles 60 stacks --event cycles -a -d 1; then
+  result PASS stacks.cycles "works: $(summary "$LOGS/stacks.cycles.err")"
+elif [[ $(wc -l <"$LOGS/stacks.cycles.err") -eq 1 ]] && grep -q 'error: ' "$LOGS/stacks.cycles.err"; then
+  result PASS stacks.cycles "explains: $(cat "$LOGS/stacks.cycles.err")"
+else
+  result FAIL stacks.cycles "neither works nor explains in one line: $(errtext "$LOGS/stacks.cycles.err")"
+fi
+
+# ───────────────────────────── 4. the Swift integration tests ─────────────────────────────
+if [[ $FILTER == none ]]; then
+  result SKIP xctest "VMTEST_FILTER=none"
+elif [[ ! -x $XCTEST ]]; then
+  result FAIL xctest "no test bundle at $XCTEST"
+else
+  t=$(date +%s.%N)
+  (cd /tmp && timeout -k 10 "${VMTEST_XCTEST_TIMEOUT:-720}" "$XCTEST" --testing-library swift-testing --no-parallel \
+     --filter "$FILTER" --xunit-output "$LOGS/xunit.xml") >"$LOGS/xctest.log" 2>&1
+  rc=$?
+  # xunit: one <testcase> per test (arguments folded in); <failure message=...> per issue, <skipped>.
+  awk -v R="$R" '
+    function unesc(s) { gsub(/&quot;/, "\"", s); gsub(/&lt;/, "<", s); gsub(/&gt;/, ">", s); gsub(/&#8594;/, "->", s); gsub(/&#10;/, " ", s); gsub(/&amp;/, "\\&", s); return s }
+    function flush() { if (name == "") return
+      line = sprintf("%s xctest.%s: %.1f s%s", fails ? "FAIL" : (skip ? "SKIP" : "PASS"), name, time, fails ? sprintf(", %d issues: %s", fails, first) : "")
+      print line; print line >> R; name = "" }
+    /<testcase / { flush(); match($0, /classname="[^"]*"/); cls = substr($0, RSTART + 11, RLENGTH - 12); sub(/^IntegrationTests\./, "", cls)
+      match($0, / name="[^"]*"/); name = cls "/" substr($0, RSTART + 7, RLENGTH - 8)
+      match($0, /time="[^"]*"/); time = substr($0, RSTART + 6, RLENGTH - 7); fails = 0; skip = 0; first = "" }
+    /<failure / { fails++; if (first == "") { match($0, /message="[^"]*"/); first = substr(unesc(substr($0, RSTART + 9, RLENGTH - 10)), 1, 300) } }
+    /<skipped/ { skip = 1 }
+    END { flush() }' "$LOGS/xunit.xml" 2>/dev/null
+  n=$(grep -c '<testcase ' "$LOGS/xunit.xml" 2>/dev/null); n=${n:-0}
+  last=$(grep -E 'Test run with' "$LOGS/xctest.log" | tail -n1 | sed 's/\x1b\[[0-9;]*m//g; s/^[^A-Za-z]*//')
+  if ((rc == 0)); then result PASS xctest "$n tests ($(since "$t")): $last"
+  elif ((rc == 124 || rc == 137)); then result FAIL xctest "timed out after ${VMTEST_XCTEST_TIMEOUT:-720} s ($n tests finished): see logs/xctest.log"
+  else result FAIL xctest "exit $rc ($(since "$t")): ${last:-$(tail -n1 "$LOGS/xctest.log")}"; fi
+fi
+
+# ───────────────────────────── 5. nothing left behind ─────────────────────────────
+left=()
+for kind in prog link map; do
+  base=base_$kind
+  new=$(comm -13 <(echo "${!base}") <(bpf_ids "$kind") | grep . | tr '\n' ' ')
+  [[ -z $new ]] || left+=("$kind ids $new")
+done
+bpftool prog show >"$LOGS/bpftool-prog.end" 2>&1
+if ((${#left[@]})); then result FAIL leftover.bpf "${left[*]}(logs/bpftool-prog.end)"; else result PASS leftover.bpf "no new BPF program, link or map"; fi
+ns=$(ip netns list 2>/dev/null | tr '\n' ' ')
+if [[ -n $ns ]]; then result FAIL leftover.netns "$ns"; else result PASS leftover.netns "no network namespace"; fi
+
+result PASS suite.time "$(since "$suite_t0")"
+! grep -q '^FAIL ' "$R"

@@ -1,0 +1,246 @@
+#!/usr/bin/env bash
+# Kernel test matrix: boot Debian kernel packages under qemu, with this machine's root file system shared
+# read-only (9p, tmpfs overlay in the guest), and run scripts/vm/guest-suite.sh inside each guest.
+#
+# usage: vmtest.sh [KERNEL...]   KERNEL: a package name (linux-image-6.1.0-57-rt-amd64-unsigned) or a
+#        local .deb. Default: $VMTEST_KERNELS, else the newest 6.1 generic, rt and cloud packages.
+#
+# Environment (all optional):
+#   KTRACE_BIN=.build/release/ktrace   VMTEST_XCTEST=.build/debug/ktracePackageTests.xctest
+#   VMTEST_FILTER=REGEX      Swift Testing filter for the bundle ("none": skip it; default in guest-suite.sh)
+#   VMTEST_CACHE=/var/cache/ktrace-vmtest   downloaded and extracted packages (kept between runs)
+#   VMTEST_OUT=out/vmtest    results and logs, one directory per kernel (the guest writes there over 9p)
+#   VMTEST_ACCEL=auto|kvm|tcg   auto: KVM if a probe boot reaches the initramfs within 20 s, else TCG
+#   VMTEST_TIMEOUT=1500      seconds per boot (qemu is killed after that); the suite itself gets 120 less
+#   VMTEST_MEM=3G VMTEST_SMP=2   VMTEST_LOCK=FILE   flock FILE around each boot (shared build machines)
+#
+# Exit: 0 when no check failed, 1 otherwise, 2 usage / missing tool / not root.
+set -euo pipefail
+KT_ARGS="$*"
+# shellcheck source=scripts/lib-common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib-common.sh"
+need_root
+ROOT=$(repo_root)
+CACHE=${VMTEST_CACHE:-/var/cache/ktrace-vmtest}
+OUTROOT=$(realpath -m "${VMTEST_OUT:-$ROOT/out/vmtest}")
+KTRACE_BIN=$(realpath -m "${KTRACE_BIN:-$ROOT/.build/release/ktrace}")
+VMTEST_XCTEST=$(realpath -m "${VMTEST_XCTEST:-$ROOT/.build/debug/ktracePackageTests.xctest}")
+TIMEOUT=${VMTEST_TIMEOUT:-1500}
+MEM=${VMTEST_MEM:-3G} SMP=${VMTEST_SMP:-2}
+[[ -x $KTRACE_BIN ]] || die 2 "no ktrace binary at $KTRACE_BIN: run 'make build' or set KTRACE_BIN"
+for b in "$KTRACE_BIN" "$VMTEST_XCTEST"; do  # the guest mounts its own tmpfs there
+  [[ $b != /tmp/* ]] || die 2 "$b is under /tmp, which the guest does not see: use another directory"
+done
+
+# The harness's own packages, installed here so that 'make test' needs none of them.
+pkgs=(qemu-system-x86 busybox-static cpio kmod)
+missing=()
+for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
+if ((${#missing[@]})); then
+  log "installing ${missing[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+need_tool qemu-system-x86_64 cpio depmod modprobe dpkg-deb apt-get timeout
+BUSYBOX=/bin/busybox
+[[ $(file -b "$BUSYBOX" 2>/dev/null || echo static) != *dynamic* ]] || die 2 "$BUSYBOX is not static: apt-get install busybox-static"
+
+WORK=$(mktemp -d /tmp/ktrace-vmtest.XXXXXX)
+QEMU_PID=
+cleanup() {
+  if [[ -n $QEMU_PID ]] && kill -0 "$QEMU_PID" 2>/dev/null; then kill -9 "$QEMU_PID" 2>/dev/null || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# newest PATTERN   the newest package whose name matches ^linux-image-6.1.0-N-PATTERN$ (by version sort).
+newest() {
+  apt-cache search --names-only "^linux-image-6\.1\.0-[0-9]+-$1\$" | awk '{print $1}' | sort -V | tail -n1
+}
+
+# fetch_deb KERNEL   path of the .deb for a package name or a local file (downloaded into the cache once).
+fetch_deb() {
+  if [[ $1 == *.deb ]]; then [[ -f $1 ]] || die 2 "no such file: $1"; realpath "$1"; return; fi
+  mkdir -p "$CACHE/debs"
+  local f; f=$(compgen -G "$CACHE/debs/$1_*.deb" | sort -V | tail -n1 || true)
+  if [[ -z $f ]]; then
+    log "downloading $1"
+    (cd "$CACHE/debs" && apt-get download -q "$1" >&2 2>"$WORK/apt.err") || { cat "$WORK/apt.err" >&2; return 1; }
+    f=$(compgen -G "$CACHE/debs/$1_*.deb" | sort -V | tail -n1)
+  fi
+  echo "$f"
+}
+
+# extract DEB   unpack once into the cache (dpkg -x, no install) and index its modules; prints the dir.
+extract() {
+  local x; x=$CACHE/x/$(basename "$1" .deb)
+  if [[ ! -e $x/.ok ]]; then
+    rm -rf "$x" && mkdir -p "$x"
+    dpkg -x "$1" "$x"
+    local v; v=$(kver_of "$x")
+    depmod -b "$x" "$v"
+    touch "$x/.ok"
+  fi
+  echo "$x"
+}
+kver_of() { local k; k=$(compgen -G "$1/boot/vmlinuz-*" | head -n1) || return 1; echo "${k##*/vmlinuz-}"; }
+
+# initramfs X KVER OUT   busybox, scripts/vm/init, and the modules 9p and overlay need (with their
+# dependencies, in load order, as modprobe resolves them; built-ins need nothing).
+initramfs() {
+  local x=$1 v=$2 d=$WORK/initramfs m
+  rm -rf "$d" && mkdir -p "$d"/{bin,modules,proc,sys,dev}
+  cp "$BUSYBOX" "$d/bin/busybox"
+  cp "$ROOT/scripts/vm/init" "$d/init"
+  : >"$d/modules.list"
+  for m in $(for m in virtio_pci 9pnet_virtio 9p overlay; do modprobe -d "$x" -S "$v" --show-depends "$m"; done |
+             awk '$1 == "insmod" && !seen[$2]++ { print $2 }'); do
+    case $m in
+      *.ko) cp "$m" "$d/modules/" ;;
+      *.ko.xz) xz -dc "$m" >"$d/modules/$(basename "$m" .xz)" ;;
+      *.ko.zst) zstd -qdc "$m" >"$d/modules/$(basename "$m" .zst)" ;;
+      *) warn "unexpected module file $m"; continue ;;
+    esac
+    basename "${m%.xz}" | sed 's/\.zst$//' >>"$d/modules.list"
+  done
+  (cd "$d" && find . | cpio -o -H newc --quiet | gzip -1) >"$3"
+}
+
+# boot ACCEL CPU X KVER SHARE_DIR SECONDS [EXTRA_CMDLINE]   one qemu run bounded by SECONDS; the guest's
+# console goes to SHARE_DIR/console.log. Sets BOOT_S (to VMTEST-BOOTED) and RUN_S; returns 1 on timeout.
+boot() {
+  local accel=$1 cpu=$2 x=$3 v=$4 share=$5 secs=$6 extra=${7:-} lock_fd t0 now booted=
+  local console=$share/console.log
+  : >"$console"
+  [[ -z ${VMTEST_LOCK:-} ]] || { exec {lock_fd}>"$VMTEST_LOCK"; flock "$lock_fd"; }
+  t0=$(now_s)
+  # mitigations=off: TCG emulates no hardware bug; page-table isolation alone costs much under TCG.
+  qemu-system-x86_64 -name ktrace-vmtest -accel "$accel" -cpu "$cpu" -smp "$SMP" -m "$MEM" \
+    -display none -monitor none -serial "file:$console" -no-reboot -nic none \
+    -kernel "$x/boot/vmlinuz-$v" -initrd "$WORK/initrd-$v.gz" \
+    -append "console=ttyS0 panic=-1 mitigations=off loglevel=4 $extra" \
+    -virtfs local,path=/,mount_tag=root,security_model=none,readonly=on,multidevs=remap \
+    -virtfs "local,path=$share,mount_tag=out,security_model=none,multidevs=remap" \
+    </dev/null >"$share/qemu.log" 2>&1 &
+  QEMU_PID=$!
+  local ret=0
+  while kill -0 "$QEMU_PID" 2>/dev/null; do
+    now=$(now_s)
+    if [[ -z $booted ]] && grep -q VMTEST-BOOTED "$console"; then booted=$now; fi
+    if awk -v a="$t0" -v b="$now" -v s="$secs" 'BEGIN { exit !(b - a > s) }'; then
+      warn "boot timed out after $secs s: killing qemu (pid $QEMU_PID)"
+      kill "$QEMU_PID" 2>/dev/null; sleep 2; kill -9 "$QEMU_PID" 2>/dev/null || true
+      ret=1; break
+    fi
+    [[ -n $VMTEST_PRINTED ]] && print_new "$share/results.txt"
+    sleep 0.5
+  done
+  { wait "$QEMU_PID"; } 2>/dev/null || true  # (no "Aborted" job notice from a qemu killed or failing)
+  QEMU_PID=
+  [[ -z ${lock_fd:-} ]] || exec {lock_fd}>&-
+  now=$(now_s)
+  [[ -n $booted ]] || ! grep -q VMTEST-BOOTED "$console" || booted=$now
+  BOOT_S=$( [[ -n $booted ]] && awk -v a="$t0" -v b="$booted" 'BEGIN { printf "%.1f", b - a }' || echo -)
+  RUN_S=$(awk -v a="$t0" -v b="$now" 'BEGIN { printf "%.1f", b - a }')
+  return $ret
+}
+
+# print_new FILE   print the lines of FILE not yet printed (results stream in while the guest runs).
+print_new() {
+  [[ -f $1 ]] || return 0
+  local n; n=$(wc -l <"$1")
+  if ((n > VMTEST_PRINTED - 1)); then sed -n "${VMTEST_PRINTED},${n}p" "$1" | sed 's/^/    /'; VMTEST_PRINTED=$((n + 1)); fi
+}
+VMTEST_PRINTED=
+
+# pick_accel X KVER   kvm if a probe boot reaches the initramfs in 20 s, else tcg (VMTEST_ACCEL forces).
+ACCEL= CPU=
+pick_accel() {
+  case ${VMTEST_ACCEL:-auto} in
+    tcg) ACCEL=tcg,thread=multi CPU=max; return ;;
+    kvm) ACCEL=kvm CPU=host; return ;;
+  esac
+  ACCEL=tcg,thread=multi CPU=max
+  if [[ -w /dev/kvm ]]; then
+    mkdir -p "$WORK/probe"
+    if boot kvm host "$1" "$2" "$WORK/probe" 20 vmtest.probe && grep -q VMTEST-PROBE-OK "$WORK/probe/console.log"; then
+      ACCEL=kvm CPU=host
+    else
+      log "KVM probe did not reach the initramfs in 20 s ($(grep -m1 -iE 'error|fail' "$WORK/probe/qemu.log" || echo 'no output')): using TCG"
+    fi
+  else
+    log "no writable /dev/kvm: using TCG"
+  fi
+}
+
+# ───────────────────────────── the matrix ─────────────────────────────
+if (($#)); then kernels=("$@")
+elif [[ -n ${VMTEST_KERNELS:-} ]]; then read -ra kernels <<<"$VMTEST_KERNELS"
+else
+  log "apt-get update (to find the newest 6.1 kernel packages)"
+  apt-get update -qq || warn "apt-get update failed: using the package lists as they are"
+  kernels=()
+  for flavour in amd64-unsigned rt-amd64-unsigned cloud-amd64-unsigned; do
+    p=$(newest "$flavour"); [[ -n $p ]] && kernels+=("$p") || warn "no linux-image-6.1.0-N-$flavour package found"
+  done
+  ((${#kernels[@]})) || die 2 "no kernel package found: pass one (package name or .deb)"
+fi
+log "kernels: ${kernels[*]}"
+log "ktrace: $KTRACE_BIN; tests: $VMTEST_XCTEST; results: $OUTROOT"
+
+rows=() failed=0 total_t0=$(now_s)
+for k in "${kernels[@]}"; do
+  name=$(basename "$k" .deb)
+  echo "== $name"
+  if ! deb=$(fetch_deb "$k"); then rows+=("$name|-|-|-|-|0|1|0|download failed"); failed=1; continue; fi
+  x=$(extract "$deb") v=$(kver_of "$x")
+  pkgver=$(dpkg-deb -f "$deb" Package Version | awk '{print $2}' | paste -sd' ')
+  echo "   package $pkgver, kernel $v"
+  cfg=$x/boot/config-$v
+  # Kernels without 9p (the cloud flavour) cannot mount the shared root.
+  if ! grep -qE '^CONFIG_NET_9P_VIRTIO=[ym]' "$cfg" || ! grep -qE '^CONFIG_9P_FS=[ym]' "$cfg"; then
+    reason="no virtio-9p in its config ($(grep -E 'CONFIG_NET_9P[ =]|CONFIG_9P_FS[ =]' "$cfg" | paste -sd, -))"
+    echo "    SKIP boot: $reason"
+    rows+=("$name|$v|-|-|-|0|0|1|skipped: $reason"); continue
+  fi
+  initramfs "$x" "$v" "$WORK/initrd-$v.gz"
+  [[ -n $ACCEL ]] || pick_accel "$x" "$v"
+  share=$OUTROOT/$name
+  rm -rf "$share" && mkdir -p "$share"
+  cat >"$share/vmtest.env" <<EOF
+VMTEST_MODDIR=$x/lib/modules/$v
+VMTEST_GUEST_INIT=$ROOT/scripts/vm/guest-init.sh
+VMTEST_CONFIG=$cfg
+VMTEST_ACCEL=${ACCEL%%,*}
+VMTEST_SUITE_TIMEOUT=$((TIMEOUT - 120))
+KTRACE_BIN=$KTRACE_BIN
+VMTEST_XCTEST=$VMTEST_XCTEST
+${VMTEST_FILTER:+VMTEST_FILTER='$VMTEST_FILTER'}
+export KTRACE_BIN VMTEST_XCTEST VMTEST_CONFIG VMTEST_ACCEL ${VMTEST_FILTER:+VMTEST_FILTER}
+EOF
+  echo "   accel ${ACCEL%%,*} (-cpu $CPU), $SMP vCPUs, $MEM; results in $share"
+  VMTEST_PRINTED=1
+  status=ok
+  boot "$ACCEL" "$CPU" "$x" "$v" "$share" "$TIMEOUT" || status="timed out after $TIMEOUT s"
+  print_new "$share/results.txt"
+  if grep -q VMTEST-FAIL "$share/console.log"; then status=$(grep -m1 -o 'VMTEST-FAIL.*' "$share/console.log"); fi
+  if [[ ! -s $share/results.txt ]]; then
+    [[ $status != ok ]] || status="no results (see $share/console.log)"
+    tail -n 15 "$share/console.log" | sed 's/^/   | /'
+  elif ! grep -q '^PASS suite.time' "$share/results.txt"; then
+    [[ $status != ok ]] || status="suite did not finish (see $share/suite.log)"
+  fi
+  suite_s=$(sed -nE 's/^PASS suite\.time: ([0-9.]+) s.*/\1/p' "$share/results.txt" 2>/dev/null); suite_s=${suite_s:--}
+  count() { local n; n=$(grep -c "^$1 " "$share/results.txt" 2>/dev/null) || true; echo "${n:-0}"; }
+  np=$(count PASS) nf=$(count FAIL) ns=$(count SKIP)
+  [[ $status == ok ]] || nf=$((nf + 1))
+  ((nf == 0)) || failed=1
+  echo "   boot ${BOOT_S} s, suite ${suite_s} s, qemu wall ${RUN_S} s: $np passed, $nf failed, $ns skipped ($status)"
+  rows+=("$name|$v|${ACCEL%%,*}|$BOOT_S|$suite_s/$RUN_S|$np|$nf|$ns|$status")
+done
+
+total=$(awk -v a="$total_t0" -v b="$(now_s)" 'BEGIN { printf "%.0f", b - a }')
+echo
+{ echo "KERNEL PACKAGE|VERSION|ACCEL|BOOT_s|SUITE_s/WALL_s|PASS|FAIL|SKIP|STATUS"; printf '%s\n' "${rows[@]}"; } | column -t -s '|'
+echo "total wall time ${total} s"
+exit "$failed"
