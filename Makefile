@@ -5,7 +5,7 @@ export PATH := /opt/swift/usr/bin:$(PATH)
 SWIFT ?= swift
 KTRACE := .build/release/ktrace
 
-.PHONY: all setup build debug test unit-test run demo bench clean
+.PHONY: all setup build debug test unit-test run demo bench vmtest clean
 
 all: build
 
@@ -29,6 +29,13 @@ test: setup
 
 unit-test:
 	$(SWIFT) test --filter KtraceCoreTests
+
+# Kernel test matrix: Debian's newest 6.1 kernels (generic, PREEMPT_RT; cloud is skipped, it has no 9p)
+# booted under qemu with this root file system, ktrace and a TCG-sized subset of the integration tests run
+# in each. scripts/vmtest.sh installs qemu and the rest itself; VMTEST_KERNELS="PKG|FILE.deb ..." overrides.
+vmtest: build
+	$(SWIFT) build --build-tests
+	scripts/vmtest.sh $(VMTEST_KERNELS)
 
 # The main job: the SYN-flood lab with ktrace diagnosing ksoftirqd (see README).
 run demo: build
