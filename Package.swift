@@ -1,6 +1,10 @@
 // swift-tools-version: 6.3;(experimentalCGen)
 import PackageDescription
 
+// Layers, each depending only on those above it:
+//   CKtrace (C over libbpf, embedded BPF objects) -> KtraceKernel (sessions: kernel handles, ABI decoded once)
+//   CSupport -> KtraceCore (pure: symbolization, one interned stack form, rendering, exporters)
+//   ktrace (CLI wiring: options -> session -> core -> writer)
 let package = Package(
     name: "ktrace",
     platforms: [.macOS(.v13)],
@@ -14,25 +18,30 @@ let package = Package(
         // Compiles bpf/*.bpf.c with clang -target bpf and embeds the objects through generated C.
         // (Under Sources/ to keep the top level to the project's agreed entries.)
         .plugin(name: "BPFEmbed", capability: .buildTool(), path: "Sources/BPFEmbed"),
-        // libbpf wrapper + embedded BPF objects. The only code that talks to the kernel.
+        // libbpf wrapper + embedded BPF objects. The only code that talks to the kernel's BPF interface.
         // include/ktrace.h links to bpf/ktrace.h: one header for both sides of the boundary.
         .target(
             name: "CKtrace",
-            linkerSettings: [.linkedLibrary("bpf"), .linkedLibrary("elf"), .linkedLibrary("z"),
-                             .linkedLibrary("stdc++")],  // __cxa_demangle (the Swift runtime uses it too)
+            linkerSettings: [.linkedLibrary("bpf"), .linkedLibrary("elf"), .linkedLibrary("z")],
             plugins: ["BPFEmbed"]
         ),
-        // Pure logic: aggregation, symbolization, folding, rendering, export. Never needs root.
-        .target(name: "KtraceCore"),
-        // Thin CLI wiring the core to the kernel side.
+        // Runtime services for the core: the C++ and Swift demanglers the runtime carries, malloc_trim.
+        .target(name: "CSupport", linkerSettings: [.linkedLibrary("stdc++")]),
+        // Pure logic: aggregation, symbolization, the interned stack form, rendering, export. Never needs root.
+        .target(name: "KtraceCore", dependencies: ["CSupport"]),
+        // Kernel sessions: own the C handles, decode the ABI into core values.
+        .target(name: "KtraceKernel", dependencies: ["CKtrace", "KtraceCore"]),
+        // Thin CLI wiring.
         .executableTarget(
             name: "ktrace",
             dependencies: [
-                "CKtrace", "KtraceCore",
+                "KtraceKernel", "KtraceCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "KtraceCoreTests", dependencies: ["KtraceCore"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "IntegrationTests", dependencies: ["KtraceCore"]),
+        // Oracles the tests check ktrace against (trace-format validators, /proc/softirqs): not shipped.
+        .target(name: "KtraceTestSupport", dependencies: ["KtraceCore"], path: "Tests/KtraceTestSupport"),
+        .testTarget(name: "KtraceCoreTests", dependencies: ["KtraceCore", "KtraceTestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "IntegrationTests", dependencies: ["KtraceCore", "KtraceTestSupport"]),
     ]
 )

@@ -43,7 +43,7 @@ static __always_inline void emit_func(__u32 type, __u64 ts, __u64 dur, __u32 slo
 	e->cpu = bpf_get_smp_processor_id();
 	e->tgid = id >> 32;
 	e->tid = (__u32)id;
-	e->vec = slot;
+	e->func_slot = slot;
 	e->depth = depth;
 	e->flags = flags;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));

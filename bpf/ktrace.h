@@ -12,6 +12,9 @@
 #define KT_COMM_LEN 16
 #define KT_MAX_STACK 127   /* frames per stack (kernel.perf_event_max_stack default) */
 
+/* A softirq vector wherever one crosses the boundary: vector + 1, so that 0 says "none". */
+#define KT_SOFTIRQ_NONE 0
+
 /* ---- softirq.bpf.c ---- */
 
 /* Per-CPU, per-vector totals for one interval. The stats map is a per-CPU array indexed by
@@ -75,7 +78,7 @@ struct kt_profile_ctl {
 struct kt_stack_key {
 	__u32 tgid;
 	__u32 tid;           /* 0 unless per_thread */
-	__u32 softirq;       /* vector + 1 running when sampled, 0 outside softirq */
+	__u32 softirq;       /* the vector running when sampled, + 1; KT_SOFTIRQ_NONE outside softirq */
 	__u32 pad;
 	__u64 kstack;        /* stack id (see above) */
 	__u64 ustack;
@@ -97,30 +100,30 @@ struct kt_profile_stats {
 };
 
 enum kt_event_type {
-	KT_EV_SAMPLE = 1,
-	KT_EV_SOFTIRQ = 2,   /* a complete softirq run: ts = entry, dur */
-	KT_EV_SWITCH = 3,    /* sched_switch: pid/tid/comm = prev, next_* = next */
-	KT_EV_FUNC_ENTRY = 4, /* --trace: ts = entry, vec = slot (index in the --trace list), depth */
-	KT_EV_FUNC_EXIT = 5,  /* --trace: ts = exit, dur = since the entry (0 with KT_EVF_NO_ENTRY), slot, depth */
+	KT_EV_SAMPLE = 1,     /* ts, stacks, softirq */
+	KT_EV_SOFTIRQ = 2,    /* a complete softirq run: ts = entry, dur, softirq, KT_EVF_KSOFTIRQD */
+	KT_EV_SWITCH = 3,     /* sched_switch: tgid/tid/comm = prev, next_* = next, prev_state */
+	KT_EV_FUNC_ENTRY = 4, /* --trace: ts = entry, func_slot, depth */
+	KT_EV_FUNC_EXIT = 5,  /* --trace: ts = exit, dur = since the entry (0 with KT_EVF_NO_ENTRY), func_slot, depth */
 };
 
+/* One field per meaning; a field an event type does not use is zero. */
 struct kt_event {
 	__u64 ts;            /* bpf_ktime_get_ns (CLOCK_MONOTONIC) */
 	__u64 dur;           /* KT_EV_SOFTIRQ, KT_EV_FUNC_EXIT */
-	__u32 type;
+	__u32 type;          /* enum kt_event_type */
 	__u32 cpu;
 	__u32 tgid;
 	__u32 tid;
-	__u64 kstack;        /* stack ids, as in kt_stack_key */
+	__u64 kstack;        /* KT_EV_SAMPLE: stack ids, as in kt_stack_key */
 	__u64 ustack;
-	__u32 vec;           /* softirq vector (+1 in samples, 0 = none); KT_EV_FUNC_*: the function's slot */
+	__u32 softirq;       /* KT_EV_SAMPLE, KT_EV_SOFTIRQ: vector + 1 (KT_SOFTIRQ_NONE: none) */
 	__u32 flags;         /* KT_EVF_* */
-	__u32 next_tgid;
+	__u32 next_tgid;     /* KT_EV_SWITCH */
 	__u32 next_tid;
-	union {
-		__s64 prev_state;   /* KT_EV_SWITCH */
-		__u32 depth;        /* KT_EV_FUNC_*: traced calls already open in the task (0 = outermost) */
-	};
+	__s64 prev_state;    /* KT_EV_SWITCH */
+	__u32 func_slot;     /* KT_EV_FUNC_*: index of the function in the --trace list */
+	__u32 depth;         /* KT_EV_FUNC_*: traced calls already open in the task (0 = outermost) */
 	char comm[KT_COMM_LEN];
 	char next_comm[KT_COMM_LEN];
 };

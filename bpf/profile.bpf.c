@@ -74,10 +74,10 @@ struct {
 	__uint(max_entries, 4096); /* resized by user space (--ringbuf) */
 } kt_events SEC(".maps");
 
-/* Per CPU: the softirq running now (vector + 1, 0 = none) and when it started. */
+/* Per CPU: the softirq running now (vector + 1, KT_SOFTIRQ_NONE) and when it started. */
 struct kt_cpu_state {
 	__u64 entry_ts;
-	__u32 vec1;
+	__u32 softirq;
 	__u32 ksoftirqd;
 	__u64 scratch;
 };
@@ -195,7 +195,7 @@ int kt_sample(void *ctx)
 	key.ustack = (c->user_stack && !kthread) ? store_stack(ctx, BPF_F_USER_STACK, s) : KT_STACK_NONE;
 	cs = bpf_map_lookup_elem(&kt_cpu, &zero);
 	if (cs)
-		key.softirq = cs->vec1;
+		key.softirq = cs->softirq;
 
 	if (c->events) {
 		struct kt_event *e = bpf_ringbuf_reserve(&kt_events, sizeof(*e), 0);
@@ -210,7 +210,7 @@ int kt_sample(void *ctx)
 			e->tid = key.tid;
 			e->kstack = key.kstack;
 			e->ustack = key.ustack;
-			e->vec = key.softirq;
+			e->softirq = key.softirq;
 			__builtin_memcpy(e->comm, key.comm, sizeof(e->comm));
 			bpf_ringbuf_submit(e, 0);
 			s->events++;
@@ -245,7 +245,7 @@ static __always_inline int on_entry(unsigned int vec)
 
 	if (!cs || vec >= KT_NR_VEC)
 		return 0;
-	cs->vec1 = vec + 1;
+	cs->softirq = vec + 1;
 	cs->entry_ts = bpf_ktime_get_ns();
 	c = get_ctl();
 	cs->ksoftirqd = (c && c->events) ? kt_in_ksoftirqd(&cs->scratch) : 0;
@@ -263,8 +263,8 @@ static __always_inline int on_exit(unsigned int vec)
 	if (!cs)
 		return 0;
 	entry = cs->entry_ts;
-	bool matched = cs->vec1 == vec + 1 && entry != 0;
-	cs->vec1 = 0;
+	bool matched = cs->softirq == vec + 1 && entry != 0;
+	cs->softirq = KT_SOFTIRQ_NONE;
 	cs->entry_ts = 0;
 	/* Exit without its entry (attached mid-softirq): no slice, never a made-up duration. */
 	if (!matched || !c || !s || !c->events || !cpu_wanted(c))
@@ -282,7 +282,7 @@ static __always_inline int on_exit(unsigned int vec)
 	e->cpu = bpf_get_smp_processor_id();
 	e->tgid = id >> 32;
 	e->tid = (__u32)id;
-	e->vec = vec;
+	e->softirq = vec + 1;
 	e->flags = cs->ksoftirqd ? KT_EVF_KSOFTIRQD : 0;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	bpf_ringbuf_submit(e, 0);

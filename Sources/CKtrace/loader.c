@@ -18,19 +18,53 @@
 #endif
 
 static int verbose;
-static char last_warning[512]; /* libbpf's last warning, for error reports when not verbose */
+static char last_warning[512]; /* libbpf's first warning naming a program, for error reports when not verbose */
+static char verifier_said[512]; /* the verifier's last message of the last rejected program */
+
+/* libbpf hands over a rejected program's verifier log in one message between these markers; its last
+ * lines are statistics ("processed N insns", "verification time"), the line before them the reason. */
+static void keep_verifier_reason(const char *msg)
+{
+	const char *begin = strstr(msg, "-- BEGIN PROG LOAD LOG --\n");
+	const char *end = begin ? strstr(begin, "-- END PROG LOAD LOG --") : NULL;
+	if (!begin || !end)
+		return;
+	begin += strlen("-- BEGIN PROG LOAD LOG --\n");
+	const char *best = NULL, *best_end = NULL;
+	for (const char *line = begin; line < end;) {
+		const char *nl = memchr(line, '\n', (size_t)(end - line));
+		const char *stop = nl ? nl : end;
+		if (stop > line && strncmp(line, "processed ", 10) != 0 && strncmp(line, "verification time", 17) != 0 &&
+		    strncmp(line, "stack depth", 11) != 0) {
+			best = line;
+			best_end = stop;
+		}
+		line = nl ? nl + 1 : end;
+	}
+	if (best)
+		snprintf(verifier_said, sizeof(verifier_said), "%.*s", (int)(best_end - best), best);
+}
 
 static int print_fn(enum libbpf_print_level level, const char *fmt, va_list args)
 {
+	char msg[8192];
+	va_list copy;
+
+	if (level == LIBBPF_WARN) {
+		va_copy(copy, args);
+		vsnprintf(msg, sizeof(msg), fmt, copy);
+		va_end(copy);
+		keep_verifier_reason(msg);
+		/* Keep the first "prog '...'" warning: it names the program and the reason; the warnings
+		 * after it only say that the object failed. */
+		if (!strstr(msg, "-- BEGIN PROG LOAD LOG") && (!last_warning[0] || !strstr(last_warning, "prog '"))) {
+			snprintf(last_warning, sizeof(last_warning), "%s", msg);
+			last_warning[strcspn(last_warning, "\n")] = 0;
+		}
+	}
 	/* -v shows libbpf's warnings and info; its per-relocation debug chatter only with KTRACE_DEBUG=1. */
 	if (verbose && (level != LIBBPF_DEBUG || getenv("KTRACE_DEBUG")))
 		return vfprintf(stderr, fmt, args);
-	/* Keep the first "prog '...'" warning: it names the program and the reason; the warnings after
-	 * it only say that the object failed. */
-	if (level == LIBBPF_WARN && (!last_warning[0] || !strstr(last_warning, "prog '"))) {
-		vsnprintf(last_warning, sizeof(last_warning), fmt, args);
-		last_warning[strcspn(last_warning, "\n")] = 0;
-	}
 	return 0;
 }
 
@@ -97,6 +131,8 @@ void kt_errmsg(char *err, size_t errlen, const char *what, int errnum)
 		errnum = -errnum;
 	if (errnum == EPERM)
 		snprintf(err, errlen, "%s: permission denied: ktrace needs root, or CAP_BPF and CAP_PERFMON", what);
+	else if (errnum == EACCES && verifier_said[0])
+		snprintf(err, errlen, "%s: rejected by the kernel's verifier: %s (full log: -v)", what, verifier_said);
 	else if (errnum == EACCES)
 		snprintf(err, errlen, "%s: rejected by the kernel's verifier (%s)", what, last_warning[0] ? last_warning : "run with -v");
 	else if (last_warning[0])
@@ -159,6 +195,7 @@ static int load_attach_kind(const unsigned char *start, const unsigned char *end
 
 	memset(out, 0, sizeof(*out));
 	last_warning[0] = 0;
+	verifier_said[0] = 0;
 	rc = try_load(start, end, name, kind, want, before_load, ctx, &out->obj);
 	if (rc) {
 		snprintf(what, sizeof(what), "loading BPF object '%s' (%s)", name, flavour_name[kind]);
@@ -209,17 +246,61 @@ int kt_load_and_attach(const unsigned char *start, const unsigned char *end, con
 	}
 	/* A kind that fails to load or to attach (older kernels: no tp_btf, fewer tracepoint arguments)
 	 * gives way to the next. Only missing privileges stop the search: the verifier's EACCES is a
-	 * rejection of this kind, not of the user. */
+	 * rejection of this kind, not of the user. When every kind fails, each one's reason is kept, one
+	 * line each, so the user sees why tp_btf and raw_tp failed too, not only the last attempt. */
+	char why[3][400];
 	for (int i = 0; i < nk; i++) {
-		if (kinds[i] == KT_ATTACH_TP && (rc = kt_ensure_tracefs(err, errlen)) != 0)
+		if (kinds[i] == KT_ATTACH_TP && (rc = kt_ensure_tracefs(why[i], sizeof(why[i]))) != 0) {
+			if (nk == 1) {
+				snprintf(err, errlen, "%s", why[i]);
+				return rc;
+			}
+			continue;
+		}
+		rc = load_attach_kind(start, end, name, kinds[i], want, before_load, after_load, ctx, out, why[i], sizeof(why[i]));
+		if (rc == 0)
+			return 0;
+		if (rc == -EPERM || nk == 1) {
+			snprintf(err, errlen, "%s", why[i]);
 			return rc;
-		rc = load_attach_kind(start, end, name, kinds[i], want, before_load, after_load, ctx, out, err, errlen);
-		if (rc == 0 || rc == -EPERM)
-			return rc;
+		}
 		if (verbose && i + 1 < nk)
-			fprintf(stderr, "ktrace: %s, trying the next kind\n", err);
+			fprintf(stderr, "ktrace: %s, trying the next kind\n", why[i]);
 	}
+	int off = snprintf(err, errlen, "BPF object '%s' loads with no attach kind on this kernel:", name);
+	for (int i = 0; i < nk && off >= 0 && (size_t)off < errlen; i++)
+		off += snprintf(err + off, errlen - (size_t)off, "\n  %s: %s", flavour_name[kinds[i]], why[i]);
 	return rc;
+}
+
+static char bind_error[256];
+
+void kt_bind_error(char *err, size_t errlen) { snprintf(err, errlen, "%s", bind_error); }
+
+int kt_bind_maps(struct bpf_object *obj, const struct kt_map_ref *refs, int n)
+{
+	for (int i = 0; i < n; i++) {
+		*refs[i].slot = bpf_object__find_map_by_name(obj, refs[i].name);
+		if (!*refs[i].slot) {
+			snprintf(bind_error, sizeof(bind_error), "BPF object '%s' has no map '%s' (ktrace.h and the object disagree)",
+				 bpf_object__name(obj), refs[i].name);
+			return -ENOENT;
+		}
+	}
+	return 0;
+}
+
+int kt_bind_progs(struct bpf_object *obj, const struct kt_prog_ref *refs, int n)
+{
+	for (int i = 0; i < n; i++) {
+		*refs[i].slot = bpf_object__find_program_by_name(obj, refs[i].name);
+		if (!*refs[i].slot) {
+			snprintf(bind_error, sizeof(bind_error), "BPF object '%s' has no program '%s'", bpf_object__name(obj),
+				 refs[i].name);
+			return -ENOENT;
+		}
+	}
+	return 0;
 }
 
 void kt_unload(struct kt_loaded *l)

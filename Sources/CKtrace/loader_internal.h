@@ -19,6 +19,21 @@ typedef int (*kt_want_fn)(const char *prog_name, void *ctx);
  * no event is seen with zeroed settings). Returns 0 or a negative errno. */
 typedef int (*kt_config_fn)(struct bpf_object *obj, void *ctx);
 
+/* Handles an object must have, found by name in one table so that a map or program renamed on one side
+ * fails loudly, naming it, instead of being silently skipped. `slot` points into the caller's struct. */
+struct kt_map_ref {
+	const char *name;
+	struct bpf_map **slot;
+};
+struct kt_prog_ref {
+	const char *name;
+	struct bpf_program **slot;
+};
+int kt_bind_maps(struct bpf_object *obj, const struct kt_map_ref *refs, int n);
+int kt_bind_progs(struct bpf_object *obj, const struct kt_prog_ref *refs, int n);
+/* Why kt_bind_* failed: "BPF object 'x' has no map 'y'". */
+void kt_bind_error(char *err, size_t errlen);
+
 int kt_load_and_attach(const unsigned char *start, const unsigned char *end, const char *name, int attach,
 		       kt_want_fn want, kt_config_fn before_load, kt_config_fn after_load, void *ctx,
 		       struct kt_loaded *out, char *err, size_t errlen);

@@ -24,13 +24,19 @@ struct kt_profile {
 	int pmu_fds[KT_MAX_CPUS];
 	struct bpf_link *pmu_links[KT_MAX_CPUS];
 	int npmu;
+	/* Every map and program used by name, bound once per load (kt_bind_maps): a missing one fails. */
+	struct {
+		struct bpf_map *pctl, *pstats, *pids, *stacks, *ustacks, *counts, *events, *func_states;
+	} map;
+	struct bpf_program *sample_prog;
+	struct bpf_program *fentry[KT_TRACE_MAX], *fexit[KT_TRACE_MAX];
 	int stats_fd, counts_fd, stacks_fd, ustacks_fd;
 	struct ring_buffer *rb;
 	struct kt_event *events;
 	int nevents, capevents;
 	char trace[KT_TRACE_MAX][128]; /* --trace functions, by slot */
 	int ntrace;
-	char trace_err[256];           /* why a --trace function cannot be traced, set before load */
+	char config_err[256];          /* why the object cannot be set up (a --trace function, a missing map), set before load */
 	int prealloc;                  /* stack maps preallocated: on-demand ones are refused (kernel < 6.1) */
 };
 
@@ -79,35 +85,55 @@ static int parse_trace(struct kt_profile *p, const char *list, char *err, size_t
 
 /* Point the used fentry/fexit slots at their functions; the others are not loaded at all, so without
  * --trace the object loads exactly as before they existed. */
-static int setup_trace(struct kt_profile *p, struct bpf_object *obj)
+static int setup_trace(struct kt_profile *p)
 {
-	static const char *kinds[] = { "kt_fentry", "kt_fexit" };
-	char name[32];
-
 	for (int i = 0; i < KT_TRACE_MAX; i++) {
+		struct bpf_program *progs[2] = { p->fentry[i], p->fexit[i] };
 		for (int k = 0; k < 2; k++) {
-			snprintf(name, sizeof(name), "%s%d", kinds[k], i);
-			struct bpf_program *prog = bpf_object__find_program_by_name(obj, name);
-			if (!prog)
-				return -ENOENT;
 			if (i >= p->ntrace) {
-				bpf_program__set_autoload(prog, false);
+				bpf_program__set_autoload(progs[k], false);
 				continue;
 			}
 			/* libbpf looks the function up in the kernel's BTF (vmlinux, then modules) here. */
-			int rc = bpf_program__set_attach_target(prog, 0, p->trace[i]);
+			int rc = bpf_program__set_attach_target(progs[k], 0, p->trace[i]);
 			if (rc) {
 				if (rc == -ESRCH || rc == -ENOENT)
-					snprintf(p->trace_err, sizeof(p->trace_err), "--trace %s: no such kernel function in BTF "
+					snprintf(p->config_err, sizeof(p->config_err), "--trace %s: no such kernel function in BTF "
 						 "(static or inlined functions may have no BTF entry)", p->trace[i]);
 				else
-					snprintf(p->trace_err, sizeof(p->trace_err), "--trace %s: cannot target it: %s",
+					snprintf(p->config_err, sizeof(p->config_err), "--trace %s: cannot target it: %s",
 						 p->trace[i], strerror(-rc));
 				return rc;
 			}
 		}
 	}
 	return 0;
+}
+
+/* The object's handles, by name, in one table. */
+static int bind_handles(struct kt_profile *p, struct bpf_object *obj)
+{
+	const struct kt_map_ref maps[] = {
+		{ "kt_pctl", &p->map.pctl }, { "kt_pstats", &p->map.pstats }, { "kt_pids", &p->map.pids },
+		{ "kt_stacks", &p->map.stacks }, { "kt_ustacks", &p->map.ustacks }, { "kt_counts", &p->map.counts },
+		{ "kt_events", &p->map.events }, { "kt_func_states", &p->map.func_states },
+	};
+	struct kt_prog_ref progs[1 + 2 * KT_TRACE_MAX];
+	char names[2 * KT_TRACE_MAX][16];
+	int n = 0;
+	progs[n++] = (struct kt_prog_ref){ "kt_sample", &p->sample_prog };
+	for (int i = 0; i < KT_TRACE_MAX; i++) {
+		snprintf(names[2 * i], sizeof(names[0]), "kt_fentry%d", i);
+		snprintf(names[2 * i + 1], sizeof(names[0]), "kt_fexit%d", i);
+		progs[n++] = (struct kt_prog_ref){ names[2 * i], &p->fentry[i] };
+		progs[n++] = (struct kt_prog_ref){ names[2 * i + 1], &p->fexit[i] };
+	}
+	int rc = kt_bind_maps(obj, maps, (int)(sizeof(maps) / sizeof(maps[0])));
+	if (rc == 0)
+		rc = kt_bind_progs(obj, progs, n);
+	if (rc)
+		kt_bind_error(p->config_err, sizeof(p->config_err));
+	return rc;
 }
 
 static int want_prog(const char *name, void *ctx)
@@ -124,40 +150,36 @@ static int before_load(struct bpf_object *obj, void *ctx)
 {
 	struct kt_profile *p = ctx;
 	const struct kt_profile_opts *o = p->o;
-	struct bpf_map *m;
-	int rc = setup_trace(p, obj);
+	int rc = bind_handles(p, obj) ?: setup_trace(p);
 
-	if ((m = bpf_object__find_map_by_name(obj, "kt_stacks")))
-		rc = rc ?: size_stack_map(p, m);
-	if ((m = bpf_object__find_map_by_name(obj, "kt_ustacks")))
-		rc = rc ?: size_stack_map(p, m);
-	if ((m = bpf_object__find_map_by_name(obj, "kt_counts")))
-		rc = rc ?: bpf_map__set_max_entries(m, o->count_entries ? o->count_entries : 1);
-	if ((m = bpf_object__find_map_by_name(obj, "kt_events"))) {
-		/* A ring buffer is a power-of-two number of pages. */
-		unsigned long want = o->ringbuf_bytes ? o->ringbuf_bytes : 4096, size = 4096;
-		while (size < want)
-			size <<= 1;
-		rc = rc ?: bpf_map__set_max_entries(m, (unsigned int)size);
-	}
-	if ((m = bpf_object__find_map_by_name(obj, "kt_func_states")) && !p->ntrace)
-		rc = rc ?: bpf_map__set_max_entries(m, 1);
-	if ((m = bpf_object__find_map_by_name(obj, "kt_pids")) && o->npids > 1024)
-		rc = rc ?: bpf_map__set_max_entries(m, (unsigned int)o->npids);
+	rc = rc ?: size_stack_map(p, p->map.stacks);
+	rc = rc ?: size_stack_map(p, p->map.ustacks);
+	rc = rc ?: bpf_map__set_max_entries(p->map.counts, o->count_entries ? o->count_entries : 1);
+	/* A ring buffer is a power-of-two number of pages. */
+	unsigned long want = o->ringbuf_bytes ? o->ringbuf_bytes : 4096, size = 4096;
+	while (size < want)
+		size <<= 1;
+	rc = rc ?: bpf_map__set_max_entries(p->map.events, (unsigned int)size);
+	if (!p->ntrace)
+		rc = rc ?: bpf_map__set_max_entries(p->map.func_states, 1);
+	if (o->npids > 1024)
+		rc = rc ?: bpf_map__set_max_entries(p->map.pids, (unsigned int)o->npids);
 	return rc;
 }
 
 static int after_load(struct bpf_object *obj, void *ctx)
 {
-	const struct kt_profile_opts *o = ((struct kt_profile *)ctx)->o;
+	const struct kt_profile *p = ctx;
+	const struct kt_profile_opts *o = p->o;
 	unsigned int zero = 0;
 	unsigned char one = 1;
-	int pids_fd = bpf_object__find_map_fd_by_name(obj, "kt_pids");
+	int pids_fd = bpf_map__fd(p->map.pids);
 
+	(void)obj;
 	for (int i = 0; i < o->npids; i++)
 		if (bpf_map_update_elem(pids_fd, &o->pids[i], &one, BPF_ANY))
 			return -errno;
-	if (bpf_map_update_elem(bpf_object__find_map_fd_by_name(obj, "kt_pctl"), &zero, &o->ctl, BPF_ANY))
+	if (bpf_map_update_elem(bpf_map__fd(p->map.pctl), &zero, &o->ctl, BPF_ANY))
 		return -errno;
 	return 0;
 }
@@ -192,7 +214,7 @@ static int open_pmu(struct kt_profile *p, const struct kt_profile_opts *o, int c
 		return -e;
 	}
 	p->pmu_fds[p->npmu] = fd;
-	p->pmu_links[p->npmu] = bpf_program__attach_perf_event(bpf_object__find_program_by_name(p->l.obj, "kt_sample"), fd);
+	p->pmu_links[p->npmu] = bpf_program__attach_perf_event(p->sample_prog, fd);
 	if (!p->pmu_links[p->npmu]) {
 		int e = errno;
 		close(fd);
@@ -235,7 +257,7 @@ int kt_profile_open(struct kt_profile **out, const struct kt_profile_opts *o, ch
 	p->prealloc = kernel_older_than(6, 1) || getenv("KTRACE_PREALLOC_STACKS");
 	rc = kt_load_and_attach(ktrace_profile_bpf, ktrace_profile_bpf_end, "profile", o->attach, want_prog,
 				before_load, after_load, p, &p->l, err, errlen);
-	if (rc == -EINVAL && !p->prealloc && !p->trace_err[0]) {
+	if (rc == -EINVAL && !p->prealloc && !p->config_err[0]) {
 		/* A kernel that says 6.1+ but lacks on-demand allocation in perf_event programs (or a verifier
 		 * rejection for another reason, which the second attempt reports as well). */
 		p->prealloc = 1;
@@ -244,8 +266,8 @@ int kt_profile_open(struct kt_profile **out, const struct kt_profile_opts *o, ch
 	}
 	p->o = NULL;
 	if (rc) {
-		if (p->trace_err[0])
-			snprintf(err, errlen, "%s", p->trace_err);
+		if (p->config_err[0])
+			snprintf(err, errlen, "%s", p->config_err);
 		else if (p->ntrace) {
 			/* Also say which option brought in the programs that failed. */
 			char why[512];
@@ -255,12 +277,12 @@ int kt_profile_open(struct kt_profile **out, const struct kt_profile_opts *o, ch
 		free(p);
 		return rc;
 	}
-	p->stats_fd = bpf_object__find_map_fd_by_name(p->l.obj, "kt_pstats");
-	p->counts_fd = bpf_object__find_map_fd_by_name(p->l.obj, "kt_counts");
-	p->stacks_fd = bpf_object__find_map_fd_by_name(p->l.obj, "kt_stacks");
-	p->ustacks_fd = bpf_object__find_map_fd_by_name(p->l.obj, "kt_ustacks");
+	p->stats_fd = bpf_map__fd(p->map.pstats);
+	p->counts_fd = bpf_map__fd(p->map.counts);
+	p->stacks_fd = bpf_map__fd(p->map.stacks);
+	p->ustacks_fd = bpf_map__fd(p->map.ustacks);
 	if (o->ringbuf_bytes) {
-		p->rb = ring_buffer__new(bpf_object__find_map_fd_by_name(p->l.obj, "kt_events"), on_event, p, NULL);
+		p->rb = ring_buffer__new(bpf_map__fd(p->map.events), on_event, p, NULL);
 		if (!p->rb) {
 			rc = -errno;
 			kt_errmsg(err, errlen, "creating the ring buffer reader", rc);

@@ -3,6 +3,7 @@
 
 #include <bpf/bpf.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -12,22 +13,36 @@ extern const unsigned char ktrace_softirq_bpf_end[];
 
 struct kt_softirq {
 	struct kt_loaded l;
+	struct bpf_map *ctl_map, *stats_map; /* bound by name before load */
 	int ctl_fd, stats_fd;
 	struct kt_softirq_ctl ctl;
+	char config_err[256];
 };
+
+static int bind_handles(struct bpf_object *obj, void *ctx)
+{
+	struct kt_softirq *s = ctx;
+	const struct kt_map_ref maps[] = { { "kt_ctl", &s->ctl_map }, { "kt_stats", &s->stats_map } };
+	int rc = kt_bind_maps(obj, maps, 2);
+	if (rc)
+		kt_bind_error(s->config_err, sizeof(s->config_err));
+	return rc;
+}
 
 static int write_ctl(struct bpf_object *obj, void *ctx)
 {
+	struct kt_softirq *s = ctx;
 	unsigned int zero = 0;
-	if (bpf_map_update_elem(bpf_object__find_map_fd_by_name(obj, "kt_ctl"), &zero, ctx, BPF_ANY))
+	(void)obj;
+	if (bpf_map_update_elem(bpf_map__fd(s->ctl_map), &zero, &s->ctl, BPF_ANY))
 		return -errno;
 	return 0;
 }
 
 static int want_prog(const char *name, void *ctx)
 {
-	const struct kt_softirq_ctl *ctl = ctx;
-	return ctl->latency || strncmp(name, "softirq_raise", 13) != 0;
+	const struct kt_softirq *s = ctx;
+	return s->ctl.latency || strncmp(name, "softirq_raise", 13) != 0;
 }
 
 int kt_softirq_open(struct kt_softirq **out, int attach, int cpu, int latency, char *err, size_t errlen)
@@ -39,14 +54,16 @@ int kt_softirq_open(struct kt_softirq **out, int attach, int cpu, int latency, c
 		return -ENOMEM;
 	s->ctl.cpu = cpu;
 	s->ctl.latency = latency ? 1 : 0;
-	rc = kt_load_and_attach(ktrace_softirq_bpf, ktrace_softirq_bpf_end, "softirq", attach, want_prog, NULL,
-				write_ctl, &s->ctl, &s->l, err, errlen);
+	rc = kt_load_and_attach(ktrace_softirq_bpf, ktrace_softirq_bpf_end, "softirq", attach, want_prog, bind_handles,
+				write_ctl, s, &s->l, err, errlen);
 	if (rc) {
+		if (s->config_err[0])
+			snprintf(err, errlen, "%s", s->config_err);
 		free(s);
 		return rc;
 	}
-	s->ctl_fd = bpf_object__find_map_fd_by_name(s->l.obj, "kt_ctl");
-	s->stats_fd = bpf_object__find_map_fd_by_name(s->l.obj, "kt_stats");
+	s->ctl_fd = bpf_map__fd(s->ctl_map);
+	s->stats_fd = bpf_map__fd(s->stats_map);
 	*out = s;
 	return 0;
 }

@@ -1,4 +1,4 @@
-#include "ckt.h"
+#include "csupport.h"
 
 #include <malloc.h>
 

@@ -11,22 +11,18 @@ public struct FlameGraphOptions: Sendable {
     public init() {}
 }
 
-/// What a frame is, for its colour.
+/// What a frame is drawn as: its kind, or its place (the root, the task name at depth 1).
 enum FlameFrameKind: Sendable, Equatable {
     case root, comm, kernel, user, pseudo, jit, inlined
 
-    /// `_[k]`/`_[j]`/`_[i]` suffixes decide first; `[...]` names are annotations (softirq, unknown...).
-    static func classify(_ raw: String, isComm: Bool) -> (kind: FlameFrameKind, name: String) {
-        let (name, annotation) = FrameAnnotation.split(raw)
-        if isComm { return (.comm, name) }
-        switch annotation {
-        case .kernel: return (.kernel, name)
-        case .jit: return (.jit, name)
-        case .inlined: return (.inlined, name)
-        case .waker, nil: break
+    init(_ kind: FrameKind) {
+        switch kind {
+        case .user, .waker: self = .user
+        case .kernel: self = .kernel
+        case .pseudo: self = .pseudo
+        case .jit: self = .jit
+        case .inlined: self = .inlined
         }
-        if name.hasPrefix("["), name.hasSuffix("]") { return (.pseudo, name) }
-        return (.user, name)
     }
 }
 
@@ -117,10 +113,10 @@ public enum FlameGraphSVG {
 
     // MARK: - Tree
 
-    /// Merged call tree. Node 0 is "all"; a node's children are unique by raw frame name and
-    /// sorted by displayed name.
+    /// Merged call tree. Node 0 is "all"; a node's children are unique by frame (name and kind) and
+    /// sorted by name.
     struct Tree {
-        var names: [String] = ["all"]          // displayed (suffix stripped)
+        var names: [String] = ["all"]
         var kinds: [FlameFrameKind] = [.root]
         var totals: [UInt64] = [0]
         var children: [[Int32]] = [[]]
@@ -130,8 +126,6 @@ public enum FlameGraphSVG {
         init(_ profile: InternedProfile) {
             var lookup: [Key: Int32] = [:]
             var parents: [Int32] = [-1]
-            // Classified once per distinct frame name (and per comm position).
-            var classified: [Int32: (FlameFrameKind, String)] = [:], classifiedComm: [Int32: (FlameFrameKind, String)] = [:]
             for stack in profile.stacks where stack.count > 0 {
                 var node: Int32 = 0
                 totals[0].addSaturating(stack.count)
@@ -143,16 +137,8 @@ public enum FlameGraphSVG {
                     } else {
                         child = Int32(names.count)
                         lookup[key] = child
-                        let (kind, name): (FlameFrameKind, String)
-                        if depth == 0 {
-                            (kind, name) = classifiedComm[frame] ?? FlameFrameKind.classify(profile.table[frame], isComm: true)
-                            classifiedComm[frame] = (kind, name)
-                        } else {
-                            (kind, name) = classified[frame] ?? FlameFrameKind.classify(profile.table[frame], isComm: false)
-                            classified[frame] = (kind, name)
-                        }
-                        names.append(name)
-                        kinds.append(kind)
+                        names.append(profile.table[frame])
+                        kinds.append(depth == 0 ? .comm : FlameFrameKind(profile.table.kind(frame)))
                         totals.append(0)
                         parents.append(node)
                     }
@@ -163,7 +149,7 @@ public enum FlameGraphSVG {
             children = Array(repeating: [], count: names.count)
             for i in 1..<names.count { children[Int(parents[i])].append(Int32(i)) }
             // Byte order keeps the result locale-independent; same-named siblings of different kinds
-            // (foo vs foo_[k]) keep creation order, which is deterministic for a given input.
+            // (a user and a kernel foo) keep creation order, which is deterministic for a given input.
             for i in children.indices where children[i].count > 1 {
                 children[i].sort { a, b in
                     let na = names[Int(a)], nb = names[Int(b)]

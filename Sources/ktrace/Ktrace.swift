@@ -1,5 +1,5 @@
 import ArgumentParser
-import CKtrace
+import KtraceKernel
 
 @main
 struct Ktrace: ParsableCommand {
@@ -12,7 +12,7 @@ struct Ktrace: ParsableCommand {
 
     /// libbpf prints to stderr until told otherwise; keep its messages for error reports (and -v).
     static func main() {
-        kt_set_verbose(0)
+        Kernel.setVerbose(false)
         var command: ParsableCommand
         do { command = try parseAsRoot() } catch { exit(withError: error) }
         do { try command.run() } catch { exit(withError: error) }

@@ -1,8 +1,8 @@
 import ArgumentParser
-import CKtrace
 import FoundationEssentials
 import Glibc
 import KtraceCore
+import KtraceKernel
 
 struct SoftirqCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -34,65 +34,42 @@ struct SoftirqCommand: ParsableCommand {
         }
         if let count, count <= 0 { throw ValidationError("count must be a positive integer, got \(count)") }
         if let cpu {
-            let n = Int(kt_num_possible_cpus())
+            let n = Kernel.possibleCPUs
             if cpu < 0 || cpu >= n { throw ValidationError("no CPU \(cpu): this machine has CPUs 0-\(n - 1)") }
         }
     }
 
     func run() throws {
         requireTracingPrivileges()
-        kt_set_verbose(verbose ? 1 : 0)
-        kt_install_signal_handlers()
-        var handle: OpaquePointer?
-        let started = kt_monotonic_ns()
-        let r = cCall { kt_softirq_open(&handle, attach.cValue, Int32(cpu ?? -1), latency ? 1 : 0, $0, $1) }
-        guard r.rc == 0, let handle else { fail(r.message.isEmpty ? errnoText(r.rc) : r.message) }
-        defer { kt_softirq_close(handle) }
+        Kernel.setVerbose(verbose)
+        StopSignal.install()
+        let started = Kernel.monotonicNs()
+        let session: SoftirqSession
+        do { session = try SoftirqSession(attach: attach, cpu: cpu, latency: latency) } catch { fail(error.message) }
         if verbose {
-            let ms = Double(kt_monotonic_ns() - started) / 1e6
-            note("attached with \(AttachKind(cValue: kt_softirq_attach_kind(handle)).rawValue) in \(fixed(ms, 1)) ms")
+            let ms = Double(Kernel.monotonicNs() - started) / 1e6
+            note("attached with \(session.attachKind.rawValue) in \(fixed(ms, 1)) ms")
         }
         if !json {
             note(interval == nil ? "tracing softirqs... hit Ctrl-C to end." : "tracing softirqs... (Ctrl-C to stop)")
         }
 
         let report = SoftirqReport(perCPU: perCPU, distributions: dist, latency: latency)
-        let ncpu = Int(kt_num_possible_cpus())
-        // Counting starts once the programs are attached, i.e. when open returns.
-        var last = kt_monotonic_ns()
+        // Counting starts once the programs are attached, i.e. when the session exists.
+        var last = Kernel.monotonicNs()
         var done = 0
         while true {
-            let stopped = kt_wait_ms(interval.map { Int(($0 * 1000).rounded()) } ?? Int.max / 2) != 0
-            var raw = [kt_vec_stats](repeating: kt_vec_stats(), count: ncpu * Int(KT_NR_VEC))
-            var now: UInt64 = 0  // when the epoch flipped: this interval's end, the next one's start
-            let rc = kt_softirq_read(handle, &raw, Int32(ncpu), &now)
-            if rc != 0 { fail("reading softirq stats: \(errnoText(rc))") }
-            let iv = SoftirqInterval(perCPU: (0..<ncpu).map { c in (0..<Int(KT_NR_VEC)).map { VecStats(raw[c * Int(KT_NR_VEC) + $0]) } },
-                                     seconds: Double(now - last) / 1e9, startNs: last, endNs: now)
-            last = now
+            let stopped = StopSignal.wait(ms: interval.map { Int(($0 * 1000).rounded()) } ?? Int.max / 2)
+            let read: (perCPU: [[VecStats]], endNs: UInt64)
+            do { read = try session.read() } catch { fail(error.message) }
+            // The interval ends when the epoch flipped: the next one starts there.
+            let iv = SoftirqInterval(perCPU: read.perCPU, seconds: Double(read.endNs - last) / 1e9, startNs: last, endNs: read.endNs)
+            last = read.endNs
             let ts = timestamp ? clockTimestamp() : nil
             let text = json ? report.json(iv, timestamp: ts) + "\n" : report.table(iv, timestamp: ts) + (interval == nil ? "" : "\n")
             if !writeAll(1, text) { fail("cannot write to standard output: \(String(cString: strerror(errno)))") }
             done += 1
             if stopped || interval == nil || (count.map { done >= $0 } ?? false) { break }
         }
-    }
-}
-
-extension VecStats {
-    init(_ s: kt_vec_stats) {
-        self.init()
-        count = s.count
-        totalNs = s.total_ns
-        maxNs = s.max_ns
-        ksoftirqdCount = s.ksoftirqd_count
-        ksoftirqdNs = s.ksoftirqd_ns
-        latCount = s.lat_count
-        latTotalNs = s.lat_total_ns
-        latMaxNs = s.lat_max_ns
-        orphanExits = s.orphan_exits
-        lostExits = s.lost_exits
-        hist = withUnsafeBytes(of: s.hist) { Array($0.bindMemory(to: UInt64.self)) }
-        latHist = withUnsafeBytes(of: s.lat_hist) { Array($0.bindMemory(to: UInt64.self)) }
     }
 }

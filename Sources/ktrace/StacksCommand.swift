@@ -1,8 +1,8 @@
 import ArgumentParser
-import CKtrace
 import FoundationEssentials
 import Glibc
 import KtraceCore
+import KtraceKernel
 
 struct StacksCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -56,156 +56,73 @@ struct StacksCommand: ParsableCommand {
 
     func run() throws {
         checkWritable(output, atomic: interval != nil)
-        kt_install_signal_handlers()
-        let ctl = target.control(kernelStack: !userOnly, userStack: !kernelOnly, perThread: perThread,
-                                 aggregate: true, events: false)
-        let handle = target.openProfile(ctl: ctl, countEntries: countEntries,
-                                        ringbufBytes: 0, trackSoftirq: bySoftirq, trackSwitch: false)
-        defer { kt_profile_close(handle) }
-        let resolver = StackResolver(handle: handle, kernelStacks: !userOnly, demangle: !target.noDemangle)
+        StopSignal.install()
+        var config = target.profileConfig
+        config.kernelStacks = !userOnly
+        config.userStacks = !kernelOnly
+        config.perThread = perThread
+        config.aggregate = true
+        config.countEntries = countEntries
+        config.trackSoftirq = bySoftirq
+        let session = target.openProfile(config)
+        let symbolizer = StackSymbolizer(source: session, kernelSymbols: userOnly ? nil : KernelSymbolsLoader(report: note),
+                                         userNames: UserSymbolizer(), demangle: !target.noDemangle)
         // Read the targets' memory maps now: a process may exit before the end.
-        for p in target.pids { resolver.userSymbols.capture(pid: p) }
+        for p in target.pids { symbolizer.userNames.capture(pid: p) }
         if target.duration == nil { note("sampling \(target.describe)... hit Ctrl-C to end.") }
         // With --interval the maps are read (not cleared: nothing can be lost) and the output rewritten
         // while sampling continues.
-        let start = kt_monotonic_ns()
+        let start = Kernel.monotonicNs()
         var lastWrite = start
         let periodic: (() -> Void)? = interval.map { secs in {
-            let now = kt_monotonic_ns()
+            let now = Kernel.monotonicNs()
             guard Double(now - lastWrite) >= secs * 1e9 else { return }
             lastWrite = now
             var timer = PhaseTimer()
-            _ = emit(handle: handle, resolver: resolver, seconds: Double(now - start) / 1e9, timer: &timer)
+            _ = emit(session, symbolizer, seconds: Double(now - start) / 1e9, timer: &timer)
         } }
         let seconds = target.waitForEnd(poll: periodic)
-        let sampled = kt_monotonic_ns()
+        let sampled = Kernel.monotonicNs()
         var timer = PhaseTimer()
-        kt_profile_stop(handle)
+        session.stop()
         timer.mark("detach")
-        let (n, stats) = emit(handle: handle, resolver: resolver, seconds: seconds, timer: &timer)
+        let (n, losses) = emit(session, symbolizer, seconds: seconds, timer: &timer)
         if target.verbose { note("after sampling: \(timer.summary); \(memoryUse())") }
-        let summary = LossSummary(stats)
-        let ms = Double(kt_monotonic_ns() - sampled) / 1e6
-        note("\(summary.samples) samples in \(fixed(seconds, 1)) s, \(summary.lostText); \(n) distinct stacks; output in \(fixed(ms, 0)) ms"
+        let ms = Double(Kernel.monotonicNs() - sampled) / 1e6
+        note("\(losses.samples) samples in \(fixed(seconds, 1)) s, \(losses.lostText); \(n) distinct stacks; output in \(fixed(ms, 0)) ms"
              + (output.map { " -> \($0)" } ?? ""))
-        if stats.count_full > 0 { note("warning: the stack count map was full; raise --stack-storage") }
+        if losses.countFull > 0 { note("warning: the stack count map was full; raise --stack-storage") }
     }
 
-    /// Read the counts and stacks gathered so far, name them, and write the output. Returns the number
-    /// of distinct stacks and the loss counters.
-    func emit(handle: OpaquePointer, resolver: StackResolver, seconds: Double, timer: inout PhaseTimer) -> (Int, kt_profile_stats) {
-        var stats = kt_profile_stats()
-        _ = kt_profile_read_stats(handle, &stats)
+    /// Read what was gathered so far, name it, write the output. Returns the number of distinct stacks
+    /// and the loss counters.
+    func emit(_ session: ProfileSession, _ symbolizer: StackSymbolizer, seconds: Double, timer: inout PhaseTimer) -> (Int, ProfileLosses) {
+        let losses = session.losses()
         // The map holds at most one key per sample: size the copy by what was sampled (with slack, as the
         // per-CPU sample counters are not atomic), not by the map.
-        let capacity = Int(min(UInt64(countEntries), stats.samples + 4096))
-        var keys = [kt_stack_key](repeating: kt_stack_key(), count: capacity)
-        var counts = [UInt64](repeating: 0, count: capacity)
-        let n = Int(kt_profile_read_counts(handle, &keys, &counts, Int32(capacity)))
-
-        resolver.prefetch(unnamed: keys.prefix(n).reduce(0) {
-            $0 + (resolver.isNamed(kernel: $1.kstack) ? 0 : 1) + (resolver.isNamed(user: $1.ustack, pid: Int32(bitPattern: $1.tgid)) ? 0 : 1)
-        })
-        defer { resolver.dropFrames() }
+        let counts = session.counts(max: Int(min(UInt64(countEntries), losses.samples + 4096)))
+        symbolizer.prefetch(unnamed: StackProfile.unnamed(counts, symbolizer))
+        defer { symbolizer.dropFrames() }
         timer.mark("read maps")
-        for tgid in Set(keys.prefix(n).map { Int32(bitPattern: $0.tgid) }) { resolver.userSymbols.capture(pid: tgid) }
+        for pid in Set(counts.map(\.pid)) { symbolizer.userNames.capture(pid: pid) }
         timer.mark("process maps")
-        let format = resolvedFormat
-        let annotateKernel = annotate || format == .svg
-        var stacks: [InternedStack] = []
-        var json: [JSONValue] = []
-        let missingUser = resolver.id(StackComposer.missingUser)
-        let missingKernel = resolver.id(annotateKernel ? StackComposer.annotated(kernelFrame: StackComposer.missingKernel)
-                                                       : StackComposer.missingKernel)
-        let softirqIDs = SoftirqVector.allCases.map { resolver.id(StackComposer.softirqFrame($0)) }
-        for i in 0..<n {
-            let k = keys[i]
-            let pid = Int32(bitPattern: k.tgid)
-            let vec = k.softirq > 0 ? SoftirqVector(rawValue: Int(k.softirq) - 1) : nil
-            let comm = cString(k.comm)
-            if format == .json {
-                json.append(stackJSON(comm: comm, pid: pid, tid: Int32(bitPattern: k.tid), softirq: vec,
-                                      user: resolver.user(pid: pid, k.ustack), kernel: resolver.kernel(k.kstack), count: counts[i]))
-            } else {
-                let frames = StackComposer.compose(comm: resolver.id(StackComposer.commFrame(comm)),
-                                                   softirq: bySoftirq ? vec.map { softirqIDs[$0.rawValue] } : nil,
-                                                   user: resolver.userFrames(pid: pid, k.ustack),
-                                                   kernel: resolver.kernelFrames(k.kstack, annotated: annotateKernel),
-                                                   missingUser: missingUser, missingKernel: missingKernel)
-                stacks.append(InternedStack(frames: frames, count: counts[i]))
-            }
-        }
-        timer.mark("symbolize")
-        let summary = LossSummary(stats)
-        let title = self.title ?? "ktrace stacks: \(target.describe)"
-        let subtitle = "\(fixed(seconds, 1)) s · \(target.rateDescription) \(target.event.rawValue) · \(summary.samples) samples · \(summary.lostText)"
+        let run = StackProfile.Run(target: target.describe, seconds: seconds, event: target.event.rawValue,
+                                   rate: target.rateDescription, losses: losses)
+        let text: String
         switch resolvedFormat {
         case .folded:
-            writeOutput(InternedProfile(table: resolver.table, stacks: stacks).renderFolded(), to: output, atomic: interval != nil)
+            text = StackProfile.interned(counts, symbolizer, bySoftirq: bySoftirq).renderFolded(annotate: annotate)
         case .svg:
             var o = FlameGraphOptions()
-            o.title = title
-            o.subtitle = subtitle
-            writeOutput(FlameGraphSVG.render(InternedProfile(table: resolver.table, stacks: stacks), options: o), to: output,
-                        atomic: interval != nil)
+            o.title = title ?? run.title
+            o.subtitle = run.subtitle
+            text = FlameGraphSVG.render(StackProfile.interned(counts, symbolizer, bySoftirq: bySoftirq), options: o)
         case .json:
-            let doc = JSONValue.object([
-                ("target", .string(target.describe)), ("seconds", .double(seconds)),
-                ("event", .string(target.event.rawValue)), ("rate", .string(target.rateDescription)),
-                ("samples", .uint(summary.samples)), ("lost", summary.json), ("stacks", .array(json)),
-            ])
-            writeOutput(doc.text + "\n", to: output, atomic: interval != nil)
+            text = StackProfile.json(counts, symbolizer, run: run, perThread: perThread).text + "\n"
         }
-        timer.mark("render+write")
-        return (n, stats)
-    }
-
-    func stackJSON(comm: String, pid: Int32, tid: Int32, softirq: SoftirqVector?, user: StackComposer.Part,
-                   kernel: StackComposer.Part, count: UInt64) -> JSONValue {
-        func part(_ p: StackComposer.Part) -> JSONValue {
-            switch p {
-            case .frames(let f): .array(f.reversed().map { .string($0) })
-            case .none: .null
-            case .missing: .string("missing")
-            }
-        }
-        var o: [(String, JSONValue)] = [("comm", .string(comm)), ("pid", .int(Int64(pid)))]
-        if perThread { o.append(("tid", .int(Int64(tid)))) }
-        o.append(("softirq", softirq.map { .string($0.name) } ?? .null))
-        o += [("user", part(user)), ("kernel", part(kernel)), ("count", .uint(count))]
-        return .object(o)
-    }
-}
-
-/// Samples that could not be fully recorded, from the BPF counters: never lost silently.
-struct LossSummary {
-    let samples: UInt64
-    let stackLost: UInt64
-    let countLost: UInt64
-    let eventsDropped: UInt64
-    let raw: kt_profile_stats
-
-    init(_ s: kt_profile_stats) {
-        raw = s
-        samples = s.samples
-        stackLost = s.kstack_full + s.kstack_err + s.ustack_full + s.ustack_err
-        countLost = s.count_full
-        eventsDropped = s.events_dropped
-    }
-
-    var lostText: String {
-        let lost = stackLost + countLost
-        let pct = samples == 0 ? 0 : Double(lost) / Double(samples) * 100
-        var t = "\(lost) lost (\(fixed(pct, 2))%)"
-        if lost > 0 {
-            t += " [stacks not stored: \(raw.kstack_full) kernel, \(raw.ustack_full) user (map full: raise --stack-storage; or no memory in interrupt context); stacks not taken: \(raw.kstack_err) kernel, \(raw.ustack_err) user; count map full: \(countLost)]"
-        }
-        return t
-    }
-
-    var json: JSONValue {
-        .object([("kernel_stack_map_full", .uint(raw.kstack_full)), ("kernel_stack_errors", .uint(raw.kstack_err)),
-                 ("user_stack_map_full", .uint(raw.ustack_full)), ("user_stack_errors", .uint(raw.ustack_err)),
-                 ("count_map_full", .uint(raw.count_full)), ("events_dropped", .uint(raw.events_dropped))])
+        timer.mark("symbolize+render")
+        writeOutput(text, to: output, atomic: interval != nil)
+        timer.mark("write")
+        return (counts.count, losses)
     }
 }

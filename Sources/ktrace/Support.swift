@@ -1,8 +1,8 @@
 import ArgumentParser
-import CKtrace
 import FoundationEssentials
 import Glibc
 import KtraceCore
+import KtraceKernel
 
 /// Print one clear line to stderr and exit non-zero: bad input and faults never end in a crash trace.
 func fail(_ message: String, code: Int32 = 1) -> Never {
@@ -46,45 +46,12 @@ func readAll(_ fd: Int32) -> [UInt8]? {
     }
 }
 
-/// Tracepoint attach flavour, probed in this order by `auto`.
-enum AttachKind: String, ExpressibleByArgument, CaseIterable {
-    case auto, btf = "tp_btf", raw = "raw_tp", tp = "tracepoint"
-
-    var cValue: Int32 {
-        switch self {
-        case .auto: Int32(KT_ATTACH_AUTO.rawValue)
-        case .btf: Int32(KT_ATTACH_BTF.rawValue)
-        case .raw: Int32(KT_ATTACH_RAW.rawValue)
-        case .tp: Int32(KT_ATTACH_TP.rawValue)
-        }
-    }
-
-    init(cValue: Int32) {
-        self = AttachKind.allCases.first { $0.cValue == cValue } ?? .auto
-    }
-}
+extension AttachKind: ExpressibleByArgument {}
 
 /// Checks made before touching the kernel, so the user reads what is missing rather than an errno.
 func requireTracingPrivileges() {
-    let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
-    let missing = Capabilities.missing(statusText: status)
-    if !missing.isEmpty {
-        fail("missing \(missing.joined(separator: " and ")): run ktrace as root (or grant CAP_BPF and CAP_PERFMON)")
-    }
-    if kt_have_btf() == 0 {
-        fail("no kernel BTF at /sys/kernel/btf/vmlinux: ktrace needs a kernel built with CONFIG_DEBUG_INFO_BTF=y")
-    }
+    if let problem = Kernel.tracingProblem() { fail(problem) }
 }
-
-/// Run a C call that reports failure as a negative errno and a message in an error buffer.
-func cCall(_ body: (UnsafeMutablePointer<CChar>, Int) -> Int32) -> (rc: Int32, message: String) {
-    var buf = [CChar](repeating: 0, count: 1024)
-    let rc = buf.withUnsafeMutableBufferPointer { body($0.baseAddress!, $0.count) }
-    let message = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    return (rc, message)
-}
-
-func errnoText(_ rc: Int32) -> String { String(cString: strerror(-rc)) }
 
 /// Wall-clock "HH:MM:SS" for -T.
 func clockTimestamp() -> String {
@@ -148,11 +115,11 @@ func memoryUse() -> String {
 
 /// Phase timings for -v: where the time between the end of sampling and the output goes.
 struct PhaseTimer {
-    private var last = kt_monotonic_ns()
+    private var last = Kernel.monotonicNs()
     private(set) var phases: [(String, Double)] = []
 
     mutating func mark(_ name: String) {
-        let now = kt_monotonic_ns()
+        let now = Kernel.monotonicNs()
         phases.append((name, Double(now - last) / 1e6))
         last = now
     }

@@ -1,8 +1,8 @@
 import ArgumentParser
-import CKtrace
 import FoundationEssentials
 import Glibc
 import KtraceCore
+import KtraceKernel
 
 /// Target and sampling options shared by `stacks` and `timeline`. Filtering happens in the kernel.
 /// Longest duration or interval accepted (about 115 days): beyond it nanosecond arithmetic overflows.
@@ -81,36 +81,27 @@ struct TargetOptions: ParsableArguments {
             throw ValidationError("-d must be a number of seconds between 0 and \(Int(maxSeconds)), got \(duration)")
         }
         if let cpu {
-            let n = Int(kt_num_possible_cpus())
+            let n = Kernel.possibleCPUs
             if cpu < 0 || cpu >= n { throw ValidationError("no CPU \(cpu): this machine has CPUs 0-\(n - 1)") }
         }
     }
 
-    /// The BPF-side control block for these targets.
-    func control(kernelStack: Bool, userStack: Bool, perThread: Bool, aggregate: Bool, events: Bool) -> kt_profile_ctl {
-        var c = kt_profile_ctl()
-        c.cpu = Int32(cpu ?? -1)
-        c.kernel_stack = kernelStack ? 1 : 0
-        c.user_stack = userStack ? 1 : 0
-        c.per_thread = perThread ? 1 : 0
-        c.aggregate = aggregate ? 1 : 0
-        c.events = events ? 1 : 0
-        if pid != nil {
-            c.filter = UInt32(KT_FILTER_TGID.rawValue)
-        } else if tid != nil {
-            c.filter = UInt32(KT_FILTER_TID.rawValue)
+    /// What to sample, for the session. `stacks` and `timeline` add what they record.
+    var profileConfig: ProfileConfig {
+        var c = ProfileConfig()
+        if !pids.isEmpty {
+            c.target = .processes(pids)
+        } else if !tids.isEmpty {
+            c.target = .threads(tids)
         } else if let comm {
-            c.filter = UInt32(KT_FILTER_COMM.rawValue)
-            let prefix = comm.hasSuffix("*")
-            let bytes = Array((prefix ? String(comm.dropLast()) : comm).utf8.prefix(15))
-            c.comm_prefix = prefix ? 1 : 0
-            c.comm_len = UInt32(bytes.count)
-            withUnsafeMutableBytes(of: &c.comm) { buf in
-                for (i, b) in bytes.enumerated() { buf[i] = b }
-            }
-        } else {
-            c.filter = UInt32(KT_FILTER_ALL.rawValue)
+            c.target = comm.hasSuffix("*") ? .comm(String(comm.dropLast()), prefix: true) : .comm(comm, prefix: false)
         }
+        c.cpu = cpu
+        c.event = event == .cycles ? .cycles : .cpuClock
+        c.frequency = period == nil ? effectiveFrequency : nil
+        c.period = period ?? 0
+        c.attach = attach
+        c.stackStorage = stackStorage
         return c
     }
 
@@ -129,87 +120,39 @@ struct TargetOptions: ParsableArguments {
         return "\(effectiveFrequency) Hz"
     }
 
-    /// Open the sampler. The caller closes it.
-    func openProfile(ctl: kt_profile_ctl, countEntries: UInt32, ringbufBytes: UInt32,
-                     trackSoftirq: Bool, trackSwitch: Bool, traceFunctions: [String] = []) -> OpaquePointer {
+    /// Nominal time between two samples of one CPU.
+    var samplePeriodNs: UInt64 { effectiveFrequency > 0 ? 1_000_000_000 / effectiveFrequency : (period ?? 10_000_000) }
+
+    /// The --pid/--tid targets, whose exit ends a recording early.
+    var watched: [Int32] { pids.isEmpty ? tids : pids }
+
+    /// Open the sampler, or fail with the kernel's reason.
+    func openProfile(_ config: ProfileConfig) -> ProfileSession {
         requireTracingPrivileges()
-        kt_set_verbose(verbose ? 1 : 0)
-        let ids = pids.isEmpty ? tids : pids
-        var o = kt_profile_opts()
-        o.attach = attach.cValue
-        o.ctl = ctl
-        o.npids = Int32(ids.count)
-        o.hardware = event == .cycles ? 1 : 0
-        o.freq = effectiveFrequency
-        o.period = period ?? 0
-        o.cpu = Int32(cpu ?? -1)
-        o.stack_storage = stackStorage
-        o.count_entries = countEntries
-        o.ringbuf_bytes = ringbufBytes
-        o.track_softirq = trackSoftirq ? 1 : 0
-        o.track_switch = trackSwitch ? 1 : 0
-        var handle: OpaquePointer?
-        let started = kt_monotonic_ns()
-        let trace = traceFunctions.isEmpty ? nil : strdup(traceFunctions.joined(separator: ","))
-        defer { free(trace) }
-        o.trace_funcs = UnsafePointer(trace)
-        let r = ids.map { UInt32(bitPattern: $0) }.withUnsafeBufferPointer { buf in
-            o.pids = buf.baseAddress
-            return cCall { kt_profile_open(&handle, &o, $0, $1) }
-        }
-        guard r.rc == 0, let handle else { fail(r.message.isEmpty ? errnoText(r.rc) : r.message) }
-        let prealloc = UInt32(kt_profile_stack_prealloc(handle))
+        Kernel.setVerbose(verbose)
+        let started = Kernel.monotonicNs()
+        let session: ProfileSession
+        do { session = try ProfileSession(config) } catch { fail(error.message) }
+        let prealloc = session.preallocatedStacks
         if prealloc > 0 && (stackStorage > prealloc || verbose) {
             note("stack maps preallocated with \(min(stackStorage, prealloc)) kernel and as many user stacks: allocating them "
                  + "on demand in a perf_event program needs Linux 6.1")
         }
         if verbose {
-            let ms = Double(kt_monotonic_ns() - started) / 1e6
-            let kind = trackSoftirq || trackSwitch ? " tracepoints with \(AttachKind(cValue: kt_profile_attach_kind(handle)).rawValue)," : ""
+            let ms = Double(Kernel.monotonicNs() - started) / 1e6
+            let kind = config.trackSoftirq || config.trackSwitch ? " tracepoints with \(session.attachKind.rawValue)," : ""
             note("sampling \(event.rawValue) at \(rateDescription);\(kind) attached in \(fixed(ms, 1)) ms; \(memoryUse())")
         }
-        return handle
+        return session
     }
 
-    /// Sleep for the duration (or until Ctrl-C). Stops early, with a note, when every --pid/--tid target
-    /// has exited. Returns the seconds actually sampled.
+    /// Record until the duration ends (or Ctrl-C, or every --pid/--tid target exits, with a note).
+    /// Returns the seconds actually recorded.
     func waitForEnd(poll: (() -> Void)? = nil) -> Double {
-        let start = kt_monotonic_ns()
-        let ids = pids.isEmpty ? tids : pids
-        let endNs = duration.map { start + UInt64($0 * 1e9) }
-        while kt_stop_requested() == 0 {
-            let now = kt_monotonic_ns()
-            if let endNs, now >= endNs { break }
-            let step = endNs.map { min(Int(($0 - now) / 1_000_000), 200) } ?? 200
-            if kt_wait_ms(max(step, 1)) != 0 { break }
-            poll?()
-            if !ids.isEmpty, ids.allSatisfy({ !isAlive($0) }) {
-                let secs = Double(kt_monotonic_ns() - start) / 1e9
-                note("target \(ids.map(String.init).joined(separator: ",")) exited after \(fixed(secs, 1)) s: showing what was sampled until then")
-                break
-            }
+        let end = recordUntilEnd(duration: duration, watching: watched, poll: poll)
+        if end.targetsExited {
+            note("target \(watched.map(String.init).joined(separator: ",")) exited after \(fixed(end.seconds, 1)) s: showing what was sampled until then")
         }
-        return Double(kt_monotonic_ns() - start) / 1e9
-    }
-}
-
-/// A task that exists and has not exited (a zombie waiting for its parent counts as gone).
-func isAlive(_ pid: Int32) -> Bool {
-    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-          let close = stat.lastIndex(of: ")") else { return false }
-    let state = stat[stat.index(after: close)...].trimmed.first
-    return state != "Z" && state != "X"
-}
-
-func processName(_ pid: Int32) -> String? {
-    guard let s = try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8) else { return nil }
-    return s.trimmed
-}
-
-/// A C char[16] as a Swift string.
-func cString<T>(_ tuple: T) -> String {
-    withUnsafeBytes(of: tuple) { raw in
-        let bytes = raw.prefix { $0 != 0 }
-        return String(decoding: bytes, as: UTF8.self)
+        return end.seconds
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import KtraceCore
+import KtraceTestSupport
 import Testing
 
 @Suite(.serialized, .enabled(if: Env.isRoot, "the demo builds network namespaces: run as root"))

@@ -1,5 +1,6 @@
 import Foundation
 import KtraceCore
+import KtraceTestSupport
 import Testing
 
 /// One JSON line of `ktrace softirq --json`.

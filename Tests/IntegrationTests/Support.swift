@@ -1,4 +1,5 @@
 import Foundation
+import KtraceTestSupport
 import Testing
 
 /// Integration tests run the real `ktrace` binary against the real kernel, as root, with load that the

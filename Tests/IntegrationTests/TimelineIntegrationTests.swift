@@ -1,5 +1,6 @@
 import Foundation
 import KtraceCore
+import KtraceTestSupport
 import Testing
 
 /// The X events of a Chrome trace written by `ktrace timeline`.

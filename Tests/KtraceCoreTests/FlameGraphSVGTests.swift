@@ -186,13 +186,17 @@ private func rgb(_ fill: String) -> (Int, Int, Int) {
         #expect(FlameGraphSVG.color(name: "ip_rcv", kind: .kernel) == FlameGraphSVG.color(name: "ip_rcv", kind: .kernel))
     }
 
-    @Test func classifiesFrames() {
-        #expect(FlameFrameKind.classify("ip_rcv_[k]", isComm: false) == (.kernel, "ip_rcv"))
-        #expect(FlameFrameKind.classify("[softirq:net_rx]", isComm: false) == (.pseudo, "[softirq:net_rx]"))
-        #expect(FlameFrameKind.classify("[unknown] (libc.so.6)", isComm: false) == (.user, "[unknown] (libc.so.6)"))
-        #expect(FlameFrameKind.classify("ksoftirqd/0", isComm: true) == (.comm, "ksoftirqd/0"))
-        #expect(FlameFrameKind.classify("main", isComm: false) == (.user, "main"))
-        #expect(FlameFrameKind.classify("f_[w]", isComm: false) == (.user, "f"))
+    @Test func coloursFollowTheFrameKind() throws {
+        // The kind travels beside the name; the task name at depth 1 is drawn as such whatever its kind.
+        var t = FrameTable()
+        let comm = t.id("ksoftirqd/0", kind: .user), k = t.id("ip_rcv", kind: .kernel)
+        let p = t.id("[softirq:net_rx]", kind: .pseudo), u = t.id("main", kind: .user)
+        let svg = FlameGraphSVG.render(InternedProfile(table: t, stacks: [InternedStack(frames: [comm, p, u, k], count: 1)]))
+        let fs = try frames(svg)
+        #expect(fs.map { String($0.title.prefix { $0 != " " }) } == ["all", "ksoftirqd/0", "[softirq:net_rx]", "main", "ip_rcv"])
+        #expect(fs.map(\.fill) == [FlameGraphSVG.color(name: "all", kind: .root), FlameGraphSVG.color(name: "ksoftirqd/0", kind: .comm),
+                                   FlameGraphSVG.color(name: "[softirq:net_rx]", kind: .pseudo),
+                                   FlameGraphSVG.color(name: "main", kind: .user), FlameGraphSVG.color(name: "ip_rcv", kind: .kernel)].map(\.svg))
     }
 
     @Test func emptyProfile() throws {
@@ -206,7 +210,7 @@ private func rgb(_ fill: String) -> (Int, Int, Int) {
 
     @Test func narrowFramesAreOmitted() throws {
         let fs = try frames(FlameGraphSVG.render(try profile("p;big 1000000\np;tiny 1\n")))
-        #expect(fs.map(\.name) == ["all", "p", "big"])
+        #expect(fs.map { String($0.title.prefix { $0 != " " }) } == ["all", "p", "big"])
         var o = FlameGraphOptions()
         o.minWidthPx = 0
         #expect(try frames(FlameGraphSVG.render(try profile("p;big 1000000\np;tiny 1\n"), options: o)).count == 4)

@@ -40,8 +40,8 @@ import Testing
         p.stacks += [FoldedStack(frames: ["x", "a;b"], count: 2), FoldedStack(frames: ["x", "a", "b"], count: 5)]
         let interned = InternedProfile(p)
         #expect(interned.table.names.count < p.stacks.reduce(0) { $0 + $1.frames.count })
-        #expect(interned.renderFolded() == p.render())
-        #expect(interned.renderFolded().contains("x;a;b 7\n"))
+        #expect(interned.renderFolded(annotate: true) == p.render())
+        #expect(interned.renderFolded(annotate: true).contains("x;a;b 7\n"))
         #expect(FlameGraphSVG.render(interned) == FlameGraphSVG.render(p))
     }
 
@@ -94,18 +94,20 @@ import Testing
         }
     }
 
-    @Test func stripsAnnotations() {
+    @Test func suffixesBecomeKinds() {
         let p = FoldedProfile(stacks: [
-            FoldedStack(frames: ["comm", "foo_[k]", "bar_[i]", "baz_[j]", "w_[w]", "keep_[x]", "[softirq:net_rx]", "_[k]"], count: 1),
+            FoldedStack(frames: ["comm", "foo_[k]", "bar_[i]", "baz_[j]", "w_[w]", "keep_[x]", "[softirq:net_rx]", "_[k]",
+                                 "[unknown] (libc.so.6)", "main"], count: 1),
             FoldedStack(frames: ["a", "f_[k]"], count: 2),
             FoldedStack(frames: ["a", "f"], count: 3),
         ])
-        let s = p.strippingAnnotations()
-        #expect(s.stacks == [
-            FoldedStack(frames: ["comm", "foo", "bar", "baz", "w", "keep_[x]", "[softirq:net_rx]", ""], count: 1),
-            FoldedStack(frames: ["a", "f"], count: 5),
-        ])
-        #expect(s.totalSamples == p.totalSamples)
+        let i = InternedProfile(p)
+        let first = i.stacks[0].frames
+        #expect(first.map { i.table[$0] } == ["comm", "foo", "bar", "baz", "w", "keep_[x]", "[softirq:net_rx]", "", "[unknown] (libc.so.6)", "main"])
+        #expect(first.map { i.table.kind($0) } == [.user, .kernel, .inlined, .jit, .waker, .user, .pseudo, .kernel, .user, .user])
+        // Written back: as read with annotations, names alone without; equal lines merge.
+        #expect(i.renderFolded(annotate: true) == p.render())
+        #expect(i.renderFolded(annotate: false) == "a;f 5\ncomm;foo;bar;baz;w;keep_[x];[softirq:net_rx];;[unknown] (libc.so.6);main 1\n")
     }
 
     @Test func totalSaturates() {

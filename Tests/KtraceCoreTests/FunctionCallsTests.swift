@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import KtraceCore
+import KtraceTestSupport
 
 /// `--trace` events as the kernel side delivers them (hand-written: entry/exit pairing is pure logic).
 private func entry(_ ts: UInt64, _ f: String, depth: Int, tid: Int32 = 100) -> FunctionEvent {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import KtraceCore
+import KtraceTestSupport
 
 func fixture(_ name: String) throws -> String {
     let url = try #require(Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "Fixtures"))

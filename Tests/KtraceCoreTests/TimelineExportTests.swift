@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import KtraceCore
+@testable import KtraceTestSupport
 
 private let ms: UInt64 = 1_000_000
 

@@ -1,3 +1,5 @@
+import KtraceCore
+
 /// /proc/softirqs: the kernel's own per-CPU count of softirq runs, ktrace's ground truth in tests.
 public struct ProcSoftirqs: Equatable, Sendable {
     /// counts[vector][cpu]

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Glibc
+import KtraceCore
 
 /// Checks exported traces before a viewer silently drops or misplaces what it cannot nest. Its own small
 /// JSON reader keeps numbers as text, so µs decimals convert to ns exactly and errors can name a line.

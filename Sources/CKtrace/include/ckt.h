@@ -1,6 +1,7 @@
-/* C side of ktrace: loads the embedded BPF objects with libbpf, attaches them, and reads their maps.
- * Swift calls only these functions; it never issues bpf() itself. Every function that can fail returns
- * 0 or a negative errno and writes a one-line reason into err. */
+/* C side of ktrace: loads the embedded BPF objects with libbpf, attaches them, and reads their maps;
+ * also the process plumbing Swift cannot do portably by itself (signals, the clock, malloc_trim).
+ * The session layer (KtraceKernel) calls only these functions; it never issues bpf() itself. Every
+ * function that can fail returns 0 or a negative errno and writes the reason into err. */
 #ifndef CKT_H
 #define CKT_H
 
@@ -27,10 +28,6 @@ int kt_stop_requested(void);
 int kt_wait_ms(long ms);
 /* CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns(). */
 uint64_t kt_monotonic_ns(void);
-/* Demangle a C++ (_Z...) or Swift ($s...) symbol into out, as perf does for C++; returns 1 if it was one. */
-int kt_demangle(const char *name, char *out, size_t outlen);
-/* Return free heap memory to the kernel (malloc_trim), e.g. after a large parse on another thread. */
-void kt_trim_heap(void);
 
 /* 0 if fentry/fexit programs can be attached here; else a negative errno and the reason. */
 int kt_probe_fentry(char *err, size_t errlen);

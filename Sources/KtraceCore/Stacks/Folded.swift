@@ -1,4 +1,5 @@
-/// Folded stacks: the line format of flamegraph.pl / inferno ("comm;root;...;leaf COUNT").
+/// Folded stacks: the line format of flamegraph.pl / inferno ("comm;root;...;leaf COUNT"). Its reader and
+/// writer, the only code that knows perf's frame suffixes.
 
 public struct FoldedStack: Hashable, Sendable {
     /// Root first: the process comm, then outermost to innermost frame.
@@ -94,22 +95,9 @@ public struct FoldedProfile: Sendable {
         return v
     }
 
-    /// Lines sorted by stack text (byte order), "a;b;c 12\n". Merges duplicates.
-    public func render() -> String {
-        var merged: [String: UInt64] = [:]
-        for s in stacks {
-            merged[s.frames.joined(separator: ";"), default: 0].addSaturating(s.count)
-        }
-        let keys = merged.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-        var out = ""
-        for k in keys {
-            out += k
-            out += " "
-            out += String(merged[k]!)
-            out += "\n"
-        }
-        return out
-    }
+    /// Lines sorted by stack text (byte order), "a;b;c 12\n". Merges duplicates; frame suffixes are
+    /// written back as they were read.
+    public func render() -> String { InternedProfile(self).renderFolded(annotate: true) }
 
     /// Sum of all counts, saturating at UInt64.max.
     public var totalSamples: UInt64 {
@@ -117,38 +105,91 @@ public struct FoldedProfile: Sendable {
         for s in stacks { t.addSaturating(s.count) }
         return t
     }
+}
 
-    /// Strip `_[k]`, `_[i]`, `_[j]`, `_[w]` annotation suffixes from every frame. Stacks that become
-    /// identical are merged (first appearance keeps its position).
-    public func strippingAnnotations() -> FoldedProfile {
-        var out: [FoldedStack] = []
-        var index: [[String]: Int] = [:]
-        for s in stacks {
-            let frames = s.frames.map { FrameAnnotation.split($0).name }
-            if let at = index[frames] {
-                out[at].count.addSaturating(s.count)
-            } else {
-                index[frames] = out.count
-                out.append(FoldedStack(frames: frames, count: s.count))
-            }
+extension FrameKind {
+    /// perf's / flamegraph.pl's suffix for this kind.
+    public var foldedSuffix: String? {
+        switch self {
+        case .kernel: "_[k]"
+        case .jit: "_[j]"
+        case .inlined: "_[i]"
+        case .waker: "_[w]"
+        case .user, .pseudo: nil
         }
-        return FoldedProfile(stacks: out)
     }
 }
 
-/// The perf / flamegraph.pl frame suffixes: kernel, inlined, JIT, waker.
-enum FrameAnnotation: Character {
-    case kernel = "k", inlined = "i", jit = "j", waker = "w"
+extension FrameTable {
+    /// The name as folded text writes it.
+    public func foldedName(_ id: Int32, annotate: Bool) -> String {
+        guard annotate, let suffix = kinds[Int(id)].foldedSuffix else { return names[Int(id)] }
+        return names[Int(id)] + suffix
+    }
+}
 
-    /// The frame name without its suffix, and the suffix if there was one.
-    static func split(_ frame: String) -> (name: String, annotation: FrameAnnotation?) {
-        let u = frame.utf8
-        guard u.count >= 4 else { return (frame, nil) }
-        let tail = Array(u.suffix(4))
-        guard tail[0] == UInt8(ascii: "_"), tail[1] == UInt8(ascii: "["), tail[3] == UInt8(ascii: "]"),
-              let a = FrameAnnotation(rawValue: Character(Unicode.Scalar(tail[2])))
-        else { return (frame, nil) }
-        return (String(frame.utf8.dropLast(4))!, a)
+extension InternedProfile {
+    /// Folded text: identical stacks merged, lines in byte order. `annotate` writes each frame's kind
+    /// suffix (`_[k]` for kernel frames).
+    public func renderFolded(annotate: Bool = false) -> String {
+        var merged: [[Int32]: UInt64] = [:]
+        for s in stacks { merged[s.frames, default: 0].addSaturating(s.count) }
+        // Distinct ids can still join into equal lines (a kernel and a user frame of one name without
+        // annotation, a name containing ";"): merge those too.
+        var joined: [String: UInt64] = [:]
+        for (frames, count) in merged {
+            joined[frames.map { table.foldedName($0, annotate: annotate) }.joined(separator: ";"), default: 0].addSaturating(count)
+        }
+        var lines = joined.map { ($0.key, $0.value) }
+        lines.sort { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }
+        var out = ""
+        for (k, count) in lines {
+            out += k
+            out += " "
+            out += String(count)
+            out += "\n"
+        }
+        return out
+    }
+
+    /// Folded input from any tool, in the one stack form: each frame's perf suffix becomes its kind.
+    public init(_ profile: FoldedProfile) {
+        var table = FrameTable()
+        var ids: [String: Int32] = [:]
+        stacks = profile.stacks.map { s in
+            InternedStack(frames: s.frames.map { raw in
+                if let id = ids[raw] { return id }
+                let (name, kind) = FoldedFrame.classify(raw)
+                let id = table.id(name, kind: kind)
+                ids[raw] = id
+                return id
+            }, count: s.count)
+        }
+        self.table = table
+    }
+}
+
+/// How folded text written by other tools marks a frame: perf's / flamegraph.pl's suffixes. The only
+/// place a suffix is parsed.
+enum FoldedFrame {
+    /// `_[k]` kernel, `_[j]` JIT, `_[i]` inlined, `_[w]` waker; without one, `[...]` names are
+    /// placeholders (softirq, unknown...) and the rest user code.
+    static func classify(_ raw: String) -> (name: String, kind: FrameKind) {
+        let u = raw.utf8
+        if u.count >= 4 {
+            let tail = Array(u.suffix(4))
+            if tail[0] == UInt8(ascii: "_"), tail[1] == UInt8(ascii: "["), tail[3] == UInt8(ascii: "]") {
+                let kind: FrameKind? = switch tail[2] {
+                case UInt8(ascii: "k"): .kernel
+                case UInt8(ascii: "j"): .jit
+                case UInt8(ascii: "i"): .inlined
+                case UInt8(ascii: "w"): .waker
+                default: nil
+                }
+                if let kind { return (String(raw.utf8.dropLast(4))!, kind) }
+            }
+        }
+        return (raw, FrameKind.user(named: raw))
     }
 }
 

@@ -1,27 +1,51 @@
-/// Folded stacks with frames as small integers into one name table: the form ktrace builds its own
-/// output from. Thousands of stacks share a few thousand names, so merging and tree building hash
-/// integers instead of strings, and no string is built per frame occurrence.
+/// The one stack form: frames as small integers into one table of (name, kind). Every output — folded,
+/// SVG, JSON, timeline — is built from it; thousands of stacks share a few thousand names, so merging
+/// and tree building hash integers, and no string is built per frame occurrence.
 
-/// Names by id; each distinct name is stored once.
+/// What a frame is. It travels beside the name, never inside it: the folded writer alone adds perf's
+/// suffixes (when asked), and the folded reader alone parses them (Folded.swift).
+public enum FrameKind: UInt8, Sendable, CaseIterable {
+    case user, kernel
+    /// Not a function: `[softirq:net_rx]`, `[missing user stack]`, `[unknown]`.
+    case pseudo
+    /// Only from folded input written by other tools (`_[j]`, `_[i]`, `_[w]`).
+    case jit, inlined, waker
+
+    /// A user-side name in brackets is a placeholder, not a function.
+    public static func user(named name: String) -> FrameKind {
+        name.hasPrefix("[") && name.hasSuffix("]") ? .pseudo : .user
+    }
+}
+
+/// Frames by id; each distinct (name, kind) is stored once.
 public struct FrameTable: Sendable {
     public private(set) var names: [String] = []
-    private var ids: [String: Int32] = [:]
+    public private(set) var kinds: [FrameKind] = []
+    private var ids: [Key: Int32] = [:]
+
+    private struct Key: Hashable {
+        var name: String
+        var kind: FrameKind
+    }
 
     public init() {}
 
-    public mutating func id(_ name: String) -> Int32 {
-        if let id = ids[name] { return id }
+    public mutating func id(_ name: String, kind: FrameKind) -> Int32 {
+        let key = Key(name: name, kind: kind)
+        if let id = ids[key] { return id }
         let id = Int32(names.count)
         names.append(name)
-        ids[name] = id
+        kinds.append(kind)
+        ids[key] = id
         return id
     }
 
     public subscript(id: Int32) -> String { names[Int(id)] }
+    public func kind(_ id: Int32) -> FrameKind { kinds[Int(id)] }
 }
 
 public struct InternedStack: Sendable {
-    /// Root first, as in `FoldedStack`.
+    /// Root first: the task name, then outermost to innermost frame.
     public var frames: [Int32]
     public var count: UInt64
 
@@ -38,31 +62,5 @@ public struct InternedProfile: Sendable {
     public init(table: FrameTable = FrameTable(), stacks: [InternedStack] = []) {
         self.table = table
         self.stacks = stacks
-    }
-
-    public init(_ profile: FoldedProfile) {
-        var table = FrameTable()
-        stacks = profile.stacks.map { s in InternedStack(frames: s.frames.map { table.id($0) }, count: s.count) }
-        self.table = table
-    }
-
-    /// Folded text exactly as `FoldedProfile.render()` writes it: identical stacks merged, lines in
-    /// byte order.
-    public func renderFolded() -> String {
-        var merged: [[Int32]: UInt64] = [:]
-        for s in stacks { merged[s.frames, default: 0].addSaturating(s.count) }
-        // Distinct ids can still join into equal lines (a name containing ";"): merge those too.
-        var joined: [String: UInt64] = [:]
-        for (frames, count) in merged { joined[frames.map { table[$0] }.joined(separator: ";"), default: 0].addSaturating(count) }
-        var lines = joined.map { ($0.key, $0.value) }
-        lines.sort { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }
-        var out = ""
-        for (k, count) in lines {
-            out += k
-            out += " "
-            out += String(count)
-            out += "\n"
-        }
-        return out
     }
 }

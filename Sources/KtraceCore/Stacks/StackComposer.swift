@@ -1,10 +1,19 @@
+/// A stack id as the kernel side hands it over: not taken, taken but lost (counted by BPF), or stored.
+public enum StackRef: Sendable, Hashable {
+    /// Not collected (not asked for; a kernel thread's user part; a user-mode sample's kernel part).
+    case none
+    /// Collected but not stored: the loss counters say why.
+    case lost
+    case stored(UInt64)
+}
+
 /// One half of a sampled stack (user or kernel), as read from the stack map.
 public enum StackPart<Frame: Sendable & Equatable>: Sendable, Equatable {
     /// Frames leaf first, as the kernel's stack map stores them.
     case frames([Frame])
     /// Not collected (kernel thread's user part, --kernel-only, a user-mode sample's kernel part).
     case none
-    /// Collected but lost (collision, map full, fault): shown so the loss stays visible.
+    /// Collected but lost (map full, no memory, a fault): shown so the loss stays visible.
     case missing
 
     @inlinable
@@ -14,27 +23,24 @@ public enum StackPart<Frame: Sendable & Equatable>: Sendable, Equatable {
     }
 }
 
-/// How one sampled stack becomes one folded line: the task name, the softirq pseudo-frame, then user
-/// frames and kernel frames, root first — the order perf and stackcollapse-perf use.
+/// How one sampled stack becomes one root-first frame list: the task name, the softirq pseudo-frame,
+/// then user frames and kernel frames, root first — the order perf and stackcollapse-perf use.
 public enum StackComposer {
-    public typealias Part = StackPart<String>
-
     public static let missingUser = "[missing user stack]"
     public static let missingKernel = "[missing kernel stack]"
-    static let kernelSuffix = "_[k]"
 
     public static func commFrame(_ comm: String) -> String { comm.isEmpty ? "[unknown]" : comm }
     public static func softirqFrame(_ vector: SoftirqVector) -> String { "[softirq:\(vector.name)]" }
-    /// A kernel frame with perf's `_[k]` suffix (flamegraph.pl colours it as kernel code).
-    public static func annotated(kernelFrame name: String) -> String { name + kernelSuffix }
 
-    /// The frame order, for any frame representation (names, or ids into a name table). Inlinable, so
-    /// callers get a version specialised to their frame type (the generic one costs metadata lookups).
+    /// The frame order, for any frame representation. Inlinable, so callers get a version specialised
+    /// to their frame type (the generic one costs metadata lookups). `comm` nil: no task frame (the
+    /// timeline keeps the task on its track instead).
     @inlinable
-    public static func compose<Frame>(comm: Frame, softirq: Frame?, user: StackPart<Frame>, kernel: StackPart<Frame>,
+    public static func compose<Frame>(comm: Frame?, softirq: Frame?, user: StackPart<Frame>, kernel: StackPart<Frame>,
                                       missingUser: Frame, missingKernel: Frame) -> [Frame] {
-        var out = [comm]
+        var out: [Frame] = []
         out.reserveCapacity(2 + (user.frameCount) + (kernel.frameCount))
+        if let comm { out.append(comm) }
         if let softirq { out.append(softirq) }
         switch user {
         case .frames(let f): out.append(contentsOf: f.reversed())
@@ -47,14 +53,5 @@ public enum StackComposer {
         case .none: break
         }
         return out
-    }
-
-    public static func frames(comm: String, softirq: SoftirqVector?, user: Part, kernel: Part,
-                              annotateKernel: Bool) -> [String] {
-        var kernel = kernel
-        if annotateKernel, case .frames(let f) = kernel { kernel = .frames(f.map(annotated(kernelFrame:))) }
-        return compose(comm: commFrame(comm), softirq: softirq.map(softirqFrame), user: user, kernel: kernel,
-                       missingUser: missingUser,
-                       missingKernel: annotateKernel ? annotated(kernelFrame: missingKernel) : missingKernel)
     }
 }

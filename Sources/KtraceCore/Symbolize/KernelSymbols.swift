@@ -239,11 +239,7 @@ public final class KernelSymbols: @unchecked Sendable {  // immutable after init
 
     /// "func" for vmlinux, "func [module]" for module symbols.
     public func name(for address: UInt64) -> String? {
-        var lo = 0, hi = starts.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if starts[mid] <= address { lo = mid + 1 } else { hi = mid }
-        }
+        let lo = starts.partitionPoint { $0 > address }
         guard lo > 0 else { return nil }
         let size = sizes[lo - 1]
         guard size == .max || address - starts[lo - 1] < UInt64(size) else { return nil }

@@ -52,12 +52,7 @@ public struct SymbolTable: Sendable {
     /// The name of the innermost symbol covering `address`, or nil.
     public func lookup(_ address: UInt64) -> String? {
         // Last index with start <= address.
-        var lo = 0, hi = starts.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if starts[mid] <= address { lo = mid + 1 } else { hi = mid }
-        }
-        var j = lo - 1
+        var j = starts.partitionPoint { $0 > address } - 1
         // Walk back only while some earlier symbol could still reach `address` (almost always 0 or 1
         // steps); the first cover found has the greatest start, then the best name for that start.
         var found: Int?

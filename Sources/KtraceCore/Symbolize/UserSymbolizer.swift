@@ -94,11 +94,7 @@ public final class UserSymbolizer: @unchecked Sendable {  // all state behind `l
 
     private func region(pid: Int32, address: UInt64) -> Region? {
         guard let regions = processes[pid]?.regions else { return nil }
-        var lo = 0, hi = regions.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if regions[mid].mapping.start <= address { lo = mid + 1 } else { hi = mid }
-        }
+        let lo = regions.partitionPoint { $0.mapping.start > address }
         guard lo > 0, regions[lo - 1].mapping.contains(address) else { return nil }
         return regions[lo - 1]
     }

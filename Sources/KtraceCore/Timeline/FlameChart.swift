@@ -120,12 +120,7 @@ public enum FlameChart {
 
     /// Index of the first element > x of a sorted array.
     static func index(after x: UInt64, in a: [UInt64]) -> Int {
-        var lo = 0, hi = a.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if a[mid] <= x { lo = mid + 1 } else { hi = mid }
-        }
-        return lo
+        a.partitionPoint { $0 > x }
     }
 
     /// First element > x of a sorted array.

@@ -187,12 +187,7 @@ public enum TimelineText {
 
     /// First index whose ts >= x.
     static func lowerBound(_ a: [TimelineSample], _ x: UInt64) -> Int {
-        var lo = 0, hi = a.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if a[mid].ts < x { lo = mid + 1 } else { hi = mid }
-        }
-        return lo
+        a.partitionPoint { $0.ts >= x }
     }
 
     /// "850ns", "12.3µs", "3.2ms", "1.234s".

@@ -1,0 +1,34 @@
+/// What the sampler could not fully record, from its BPF counters: never lost silently.
+public struct ProfileLosses: Sendable, Equatable {
+    public var samples: UInt64 = 0           // samples that matched the filter
+    public var kernelStackFull: UInt64 = 0   // kernel stack not stored: map full or no memory
+    public var kernelStackErrors: UInt64 = 0 // kernel stack not taken
+    public var userStackFull: UInt64 = 0
+    public var userStackErrors: UInt64 = 0   // user stack could not be read
+    public var countFull: UInt64 = 0         // sample not counted: the count map was full
+    public var eventsDropped: UInt64 = 0     // ring buffer full
+    public var events: UInt64 = 0
+    public var callsTooDeep: UInt64 = 0      // --trace: calls not recorded, too many open in their task
+    public var callsUnmatched: UInt64 = 0    // --trace: exits not of the innermost open call
+
+    public init() {}
+
+    public var stacksLost: UInt64 { kernelStackFull + kernelStackErrors + userStackFull + userStackErrors }
+    public var lost: UInt64 { stacksLost + countFull }
+
+    /// "0 lost (0.00%)", with the causes when any were lost.
+    public var lostText: String {
+        let pct = samples == 0 ? 0 : Double(lost) / Double(samples) * 100
+        var t = "\(lost) lost (\(fixed(pct, 2))%)"
+        if lost > 0 {
+            t += " [stacks not stored: \(kernelStackFull) kernel, \(userStackFull) user (map full: raise --stack-storage; or no memory in interrupt context); stacks not taken: \(kernelStackErrors) kernel, \(userStackErrors) user; count map full: \(countFull)]"
+        }
+        return t
+    }
+
+    public var json: JSONValue {
+        .object([("kernel_stack_map_full", .uint(kernelStackFull)), ("kernel_stack_errors", .uint(kernelStackErrors)),
+                 ("user_stack_map_full", .uint(userStackFull)), ("user_stack_errors", .uint(userStackErrors)),
+                 ("count_map_full", .uint(countFull)), ("events_dropped", .uint(eventsDropped))])
+    }
+}

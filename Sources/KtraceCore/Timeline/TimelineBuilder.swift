@@ -1,0 +1,74 @@
+/// A sampled stack as recorded in the timeline: stack ids only; the stacks stay in the stack maps.
+public struct SampledEvent: Sendable, Equatable {
+    public var ts: UInt64
+    public var cpu: Int
+    public var pid: Int32
+    public var tid: Int32
+    public var comm: String
+    public var softirq: SoftirqVector?
+    public var kernel: StackRef
+    public var user: StackRef
+
+    public init(ts: UInt64, cpu: Int, pid: Int32, tid: Int32, comm: String, softirq: SoftirqVector?, kernel: StackRef, user: StackRef) {
+        self.ts = ts; self.cpu = cpu; self.pid = pid; self.tid = tid; self.comm = comm; self.softirq = softirq
+        self.kernel = kernel; self.user = user
+    }
+}
+
+/// A --trace entry or exit, with the function as its index in the --trace list.
+public struct CallEvent: Sendable, Equatable {
+    public var ts: UInt64
+    public var cpu: Int
+    public var pid: Int32
+    public var tid: Int32
+    public var comm: String
+    public var slot: Int
+    public var depth: Int
+    public var kind: FunctionEvent.Kind
+
+    public init(ts: UInt64, cpu: Int, pid: Int32, tid: Int32, comm: String, slot: Int, depth: Int, kind: FunctionEvent.Kind) {
+        self.ts = ts; self.cpu = cpu; self.pid = pid; self.tid = tid; self.comm = comm; self.slot = slot; self.depth = depth
+        self.kind = kind
+    }
+}
+
+/// One event from the timeline's ring buffer, decoded.
+public enum TraceEvent: Sendable, Equatable {
+    case sample(SampledEvent)
+    case softirq(SoftirqSlice)
+    case contextSwitch(SwitchEvent)
+    case call(CallEvent)
+}
+
+extension Timeline {
+    /// The recorded events in time order, their stacks named through the one interned form. Events
+    /// arrive in per-CPU ring order, which is time order per CPU only: all CPUs are merged here.
+    public static func build(_ events: [TraceEvent], symbolizer s: StackSymbolizer, functions: [String],
+                             startNs: UInt64, endNs: UInt64, samplePeriodNs: UInt64) -> Timeline {
+        for pid in Set(events.lazy.compactMap { if case .sample(let e) = $0 { e.pid } else { nil } }) { s.userNames.capture(pid: pid) }
+        s.prefetch()
+        var samples: [TimelineSample] = [], slices: [SoftirqSlice] = [], switches: [SwitchEvent] = []
+        var calls: [FunctionEvent] = []
+        let missingUser = s.missingUser, missingKernel = s.missingKernel
+        for event in events {
+            switch event {
+            case .sample(let e):
+                let frames = StackComposer.compose(comm: nil, softirq: nil, user: s.user(pid: e.pid, e.user), kernel: s.kernel(e.kernel),
+                                                   missingUser: missingUser, missingKernel: missingKernel)
+                samples.append(TimelineSample(ts: e.ts, cpu: e.cpu, pid: e.pid, tid: e.tid, comm: e.comm,
+                                              frames: frames.map { s.table[$0] }, softirq: e.softirq))
+            case .softirq(let slice): slices.append(slice)
+            case .contextSwitch(let sw): switches.append(sw)
+            case .call(let c):
+                guard c.slot < functions.count else { continue }
+                calls.append(FunctionEvent(ts: c.ts, cpu: c.cpu, pid: c.pid, tid: c.tid, comm: c.comm, function: functions[c.slot],
+                                           depth: c.depth, kind: c.kind))
+            }
+        }
+        samples.sort { $0.ts < $1.ts }
+        slices.sort { $0.ts < $1.ts }
+        switches.sort { $0.ts < $1.ts }
+        return Timeline(samples: samples, slices: slices, switches: switches, startNs: startNs, endNs: endNs,
+                        samplePeriodNs: samplePeriodNs, calls: calls)
+    }
+}

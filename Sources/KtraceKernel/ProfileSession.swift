@@ -1,0 +1,226 @@
+import CKtrace
+import Glibc
+import KtraceCore
+
+/// What `stacks` and `timeline` sample, and how. Filtering happens in the kernel.
+public struct ProfileConfig: Sendable {
+    public enum Target: Sendable, Equatable {
+        case all
+        case processes([Int32])
+        case threads([Int32])
+        /// A task name, exact or (prefix) its beginning.
+        case comm(String, prefix: Bool)
+    }
+
+    public enum Event: String, Sendable { case cpuClock = "cpu-clock", cycles }
+
+    public var target: Target = .all
+    public var cpu: Int?
+    public var event: Event = .cpuClock
+    /// Samples per second per CPU; nil samples every `period` events instead.
+    public var frequency: UInt64? = 99
+    public var period: UInt64 = 0
+    public var attach: AttachKind = .auto
+    public var kernelStacks = true
+    public var userStacks = true
+    public var perThread = false
+    /// Count samples per stack in the kernel (`stacks`).
+    public var aggregate = false
+    /// Send samples, softirq runs and switches through the ring buffer (`timeline`).
+    public var events = false
+    /// Most distinct kernel stacks, and as many user stacks, kept (allocated as they appear).
+    public var stackStorage: UInt32 = 131072
+    public var countEntries: UInt32 = 1
+    public var ringbufBytes: UInt32 = 0
+    public var trackSoftirq = false
+    public var trackSwitch = false
+    /// Kernel functions recorded at entry and exit (--trace).
+    public var traceFunctions: [String] = []
+
+    public init() {}
+
+    /// --trace: at most this many functions; calls nested deeper than `maxTraceDepth` in one task are
+    /// counted, not recorded.
+    public static let maxTraceFunctions = Int(KT_TRACE_MAX)
+    public static let maxTraceDepth = Int(KT_TRACE_DEPTH)
+
+    var control: kt_profile_ctl {
+        var c = kt_profile_ctl()
+        c.cpu = Int32(cpu ?? -1)
+        c.kernel_stack = kernelStacks ? 1 : 0
+        c.user_stack = userStacks ? 1 : 0
+        c.per_thread = perThread ? 1 : 0
+        c.aggregate = aggregate ? 1 : 0
+        c.events = events ? 1 : 0
+        switch target {
+        case .all: c.filter = UInt32(KT_FILTER_ALL.rawValue)
+        case .processes: c.filter = UInt32(KT_FILTER_TGID.rawValue)
+        case .threads: c.filter = UInt32(KT_FILTER_TID.rawValue)
+        case .comm(let name, let prefix):
+            c.filter = UInt32(KT_FILTER_COMM.rawValue)
+            let bytes = Array(name.utf8.prefix(Int(KT_COMM_LEN) - 1))
+            c.comm_prefix = prefix ? 1 : 0
+            c.comm_len = UInt32(bytes.count)
+            withUnsafeMutableBytes(of: &c.comm) { buf in
+                for (i, b) in bytes.enumerated() { buf[i] = b }
+            }
+        }
+        return c
+    }
+
+    var ids: [Int32] {
+        switch target {
+        case .processes(let p): p
+        case .threads(let t): t
+        default: []
+        }
+    }
+}
+
+/// The sampler: perf events on every CPU (or one), its tracepoints and --trace programs, attached while
+/// this object lives (or until `stop()`); its maps stay readable until it is released.
+public final class ProfileSession {
+    private let handle: OpaquePointer
+    public let attachKind: AttachKind
+    /// 0 when the stack maps allocate on demand; else how many stacks each preallocated map holds
+    /// (kernels before 6.1, or KTRACE_PREALLOC_STACKS set).
+    public let preallocatedStacks: UInt32
+
+    public init(_ config: ProfileConfig) throws(KernelError) {
+        var o = kt_profile_opts()
+        o.attach = config.attach.cValue
+        o.ctl = config.control
+        o.hardware = config.event == .cycles ? 1 : 0
+        o.freq = config.frequency ?? 0
+        o.period = config.frequency == nil ? config.period : 0
+        o.cpu = Int32(config.cpu ?? -1)
+        o.stack_storage = config.stackStorage
+        o.count_entries = config.countEntries
+        o.ringbuf_bytes = config.ringbufBytes
+        o.track_softirq = config.trackSoftirq ? 1 : 0
+        o.track_switch = config.trackSwitch ? 1 : 0
+        let trace = config.traceFunctions.isEmpty ? nil : strdup(config.traceFunctions.joined(separator: ","))
+        defer { free(trace) }
+        o.trace_funcs = UnsafePointer(trace)
+        let ids = config.ids.map { UInt32(bitPattern: $0) }
+        o.npids = Int32(ids.count)
+        var h: OpaquePointer?
+        try ids.withUnsafeBufferPointer { (buf) throws(KernelError) in
+            o.pids = buf.baseAddress
+            try cCall { kt_profile_open(&h, &o, $0, $1) }
+        }
+        guard let h else { throw KernelError("kt_profile_open returned no handle") }
+        handle = h
+        attachKind = AttachKind(cValue: kt_profile_attach_kind(h))
+        preallocatedStacks = UInt32(kt_profile_stack_prealloc(h))
+    }
+
+    deinit { kt_profile_close(handle) }
+
+    /// Detach everything (sampling and tracepoints); maps and buffered events stay readable.
+    public func stop() { kt_profile_stop(handle) }
+
+    /// The BPF loss and event counters, summed over CPUs.
+    public func losses() -> ProfileLosses {
+        var s = kt_profile_stats()
+        _ = kt_profile_read_stats(handle, &s)
+        var l = ProfileLosses()
+        l.samples = s.samples
+        l.kernelStackFull = s.kstack_full
+        l.kernelStackErrors = s.kstack_err
+        l.userStackFull = s.ustack_full
+        l.userStackErrors = s.ustack_err
+        l.countFull = s.count_full
+        l.eventsDropped = s.events_dropped
+        l.events = s.events
+        l.callsTooDeep = s.func_too_deep
+        l.callsUnmatched = s.func_unmatched
+        return l
+    }
+
+    /// The count map's entries (at most `max`), decoded.
+    public func counts(max: Int) -> [StackCount] {
+        var keys = [kt_stack_key](repeating: kt_stack_key(), count: max)
+        var counts = [UInt64](repeating: 0, count: max)
+        let n = Int(kt_profile_read_counts(handle, &keys, &counts, Int32(max)))
+        return (0..<n).map { i in
+            let k = keys[i]
+            return StackCount(pid: Int32(bitPattern: k.tgid), tid: Int32(bitPattern: k.tid), comm: cString(k.comm),
+                              softirq: softirqVector(k.softirq), kernel: stackRef(k.kstack), user: stackRef(k.ustack), count: counts[i])
+        }
+    }
+
+    /// Ring buffer events gathered since the last call (waiting at most `timeoutMs` for the first).
+    public func poll(timeoutMs: Int32 = 0) -> [TraceEvent] {
+        let n = Int(kt_profile_poll(handle, timeoutMs))
+        guard n > 0, let p = kt_profile_events(handle) else { return [] }
+        defer { kt_profile_clear_events(handle) }
+        return UnsafeBufferPointer(start: p, count: n).compactMap(decode)
+    }
+
+    private func decode(_ e: kt_event) -> TraceEvent? {
+        let pid = Int32(bitPattern: e.tgid), tid = Int32(bitPattern: e.tid), cpu = Int(e.cpu)
+        switch e.type {
+        case KT_EV_SAMPLE.rawValue:
+            return .sample(SampledEvent(ts: e.ts, cpu: cpu, pid: pid, tid: tid, comm: cString(e.comm), softirq: softirqVector(e.softirq),
+                                        kernel: stackRef(e.kstack), user: stackRef(e.ustack)))
+        case KT_EV_SOFTIRQ.rawValue:
+            guard let vec = softirqVector(e.softirq) else { return nil }
+            return .softirq(SoftirqSlice(ts: e.ts, dur: e.dur, cpu: cpu, vector: vec, ksoftirqd: e.flags & UInt32(KT_EVF_KSOFTIRQD) != 0,
+                                         tid: tid, comm: cString(e.comm)))
+        case KT_EV_SWITCH.rawValue:
+            return .contextSwitch(SwitchEvent(ts: e.ts, cpu: cpu, prevPid: pid, prevTid: tid, prevComm: cString(e.comm),
+                                              prevState: e.prev_state, nextPid: Int32(bitPattern: e.next_tgid),
+                                              nextTid: Int32(bitPattern: e.next_tid), nextComm: cString(e.next_comm)))
+        case KT_EV_FUNC_ENTRY.rawValue, KT_EV_FUNC_EXIT.rawValue:
+            let kind: FunctionEvent.Kind = e.type == KT_EV_FUNC_ENTRY.rawValue ? .entry
+                : .exit(entryTs: e.flags & UInt32(KT_EVF_NO_ENTRY) != 0 ? nil : e.ts - e.dur)
+            return .call(CallEvent(ts: e.ts, cpu: cpu, pid: pid, tid: tid, comm: cString(e.comm), slot: Int(e.func_slot),
+                                   depth: Int(e.depth), kind: kind))
+        default:
+            return nil
+        }
+    }
+}
+
+extension ProfileSession: StackSource {
+    public func frames(ofStack id: UInt64, user: Bool) -> [UInt64]? {
+        var buf = [UInt64](repeating: 0, count: Int(KT_MAX_STACK))
+        let n = kt_profile_read_stack(handle, user ? 1 : 0, id, &buf, Int32(buf.count))
+        return n < 0 ? nil : Array(buf.prefix(Int(n)))
+    }
+
+    /// 256 stacks per syscall; a failed read leaves the rest to one lookup each.
+    public func forEachStack(user: Bool, _ body: (UInt64, ArraySlice<UInt64>) -> Void) {
+        let batch = 256, width = Int(KT_MAX_STACK)
+        var ids = [UInt64](repeating: 0, count: batch), ips = [UInt64](repeating: 0, count: batch * width)
+        var cursor = kt_stack_cursor()
+        while cursor.done == 0 {
+            let n = Int(kt_profile_read_stacks(handle, user ? 1 : 0, &cursor, &ids, &ips, Int32(batch)))
+            guard n >= 0 else { break }
+            for i in 0..<n {
+                let frames = ips[(i * width)..<((i + 1) * width)]
+                let count = frames.firstIndex(of: 0).map { $0 - i * width } ?? width
+                body(ids[i], frames.prefix(count))
+            }
+        }
+    }
+}
+
+/// The ABI's encodings, decoded once.
+func softirqVector(_ v: UInt32) -> SoftirqVector? {
+    v == UInt32(KT_SOFTIRQ_NONE) ? nil : SoftirqVector(rawValue: Int(v) - 1)
+}
+
+func stackRef(_ id: UInt64) -> StackRef {
+    switch id {
+    case UInt64(KT_STACK_NONE): .none
+    case UInt64(KT_STACK_LOST): .lost
+    default: .stored(id)
+    }
+}
+
+/// A C char[16] as a Swift string.
+func cString<T>(_ tuple: T) -> String {
+    withUnsafeBytes(of: tuple) { raw in String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self) }
+}
