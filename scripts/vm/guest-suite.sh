@@ -103,29 +103,50 @@ elif no_fentry timeline.trace; then
 else
   result FAIL timeline.trace "exit $rc: $(errtext "$LOGS/timeline.trace.err")"
 fi
-# Pairing: one thread doing a 1-byte read() every 2 ms, started 1 s into a 4 s recording. Its calls must
-# pair (no pile of nested "still running" calls, none dropped for depth).
-if cc -O1 -o "$W/read2ms" "$HERE/read2ms.c" 2>"$LOGS/read2ms.cc.err"; then
-  ( sleep 1; exec "$W/read2ms" 2.5 >"$W/read2ms.out" ) & wpid=$!
-  kt timeline.pairing 60 timeline -a -d 4 --trace vfs_read -o "$W/p.json"; rc=$?
-  wait "$wpid"
-  note=$(calls_of "$LOGS/timeline.pairing.err")
-  if ((rc == 0)) && command -v jq >/dev/null; then
-    # the workload's calls: track tid = its tid + 10000000 (ChromeTrace); nested = depth > 0
-    n=0 nested=0
-    read -r n nested < <(jq -r --argjson t $((wpid + 10000000)) \
-      '[.traceEvents[] | select(.ph == "X" and .cat == "func" and .tid == $t)] | "\(length) \(map(select(.args.depth > 0)) | length)"' "$W/p.json")
-    reads=$(cat "$W/read2ms.out")
-    detail="workload made $reads reads, $n vfs_read slices on its track ($nested nested); $note"
-    if [[ $note =~ \ 0\ not\ recorded ]] && ((nested == 0 && n > reads / 2)); then result PASS timeline.pairing "$detail"
-    else result FAIL timeline.pairing "$detail"; fi
-  elif no_fentry timeline.pairing; then
-    result SKIP timeline.pairing "no fentry on this kernel"
+# Pairing: a thread reading 1 byte of /dev/zero in a loop; its vfs_read calls must pair into short slices
+# (no pile of nested "still running" calls, none dropped for depth). pairing NAME a|pid WORKLOAD
+#   a:   system wide, -d 4, the workload (2.5 s) starting 1 s in: all its reads are inside the window
+#   pid: --pid of the running workload (3 s), -d 2 from 0.3 s in: about 2/3 of its reads
+# Workloads: read2ms (one read every 2 ms), reads (Tests/Workloads/reads.c: bursts of 10, thousands/s).
+pairing() {
+  local name=$1 mode=$2 wl=$3 wpid rc note n=0 nested=0 med=0 reads min
+  if [[ $mode == a ]]; then
+    ( sleep 1; exec "$W/$wl" 2.5 >"$W/$wl.out" ) & wpid=$!
+    kt "$name" 60 timeline -a -d 4 --trace vfs_read -o "$W/$name.json"; rc=$?
+    min=2  # at least half of its reads
   else
-    result FAIL timeline.pairing "exit $rc: $(errtext "$LOGS/timeline.pairing.err")"
+    "$W/$wl" 3 >"$W/$wl.out" & wpid=$!
+    sleep 0.3
+    kt "$name" 60 timeline --pid "$wpid" -d 2 --trace vfs_read -o "$W/$name.json"; rc=$?
+    min=4  # at least a quarter
   fi
+  wait "$wpid"
+  reads=$(cat "$W/$wl.out")
+  note=$(calls_of "$LOGS/$name.err")
+  if ((rc != 0)); then
+    if no_fentry "$name"; then result SKIP "$name" "no fentry on this kernel"
+    else result FAIL "$name" "exit $rc: $(errtext "$LOGS/$name.err")"; fi
+    return
+  fi
+  # the workload's calls are on track tid + 10000000 (ChromeTrace); nested = depth > 0; dur in µs
+  read -r n nested med < <(jq -r --argjson t $((wpid + 10000000)) '[.traceEvents[] | select(.ph == "X" and .cat == "func" and .tid == $t)]
+    | "\(length) \(map(select(.args.depth > 0)) | length) \(map(.dur) | sort | if length > 0 then .[length / 2 | floor] else 0 end)"' "$W/$name.json")
+  local detail="workload $wl made $reads reads, $n vfs_read slices on its track ($nested nested, median ${med} µs); $note"
+  if [[ $note =~ \ 0\ not\ recorded ]] && ((nested == 0 && n * min > reads)) && awk -v m="$med" 'BEGIN { exit !(m < 1000) }'; then
+    result PASS "$name" "$detail"
+  else
+    result FAIL "$name" "$detail"
+  fi
+}
+if ! command -v jq >/dev/null; then
+  result SKIP timeline.pairing "no jq"
+elif cc -O1 -o "$W/read2ms" "$HERE/read2ms.c" 2>"$LOGS/cc.err" && cc -O1 -o "$W/reads" "$ROOT/Tests/Workloads/reads.c" 2>>"$LOGS/cc.err"; then
+  pairing timeline.pairing.a.2ms a read2ms
+  pairing timeline.pairing.pid.2ms pid read2ms
+  pairing timeline.pairing.a.burst a reads
+  pairing timeline.pairing.pid.burst pid reads
 else
-  result FAIL timeline.pairing "cc read2ms.c failed: $(head -n1 "$LOGS/read2ms.cc.err")"
+  result FAIL timeline.pairing "cc failed: $(head -n1 "$LOGS/cc.err")"
 fi
 if kt stacks.cycles 60 stacks --event cycles -a -d 1; then
   result PASS stacks.cycles "works: $(summary "$LOGS/stacks.cycles.err")"
