@@ -115,14 +115,19 @@ boot() {
   [[ -z ${VMTEST_LOCK:-} ]] || { exec {lock_fd}>"$VMTEST_LOCK"; flock "$lock_fd"; }
   t0=$(now_s)
   # mitigations=off: TCG emulates no hardware bug; page-table isolation alone costs much under TCG.
-  qemu-system-x86_64 -name ktrace-vmtest -accel "$accel" -cpu "$cpu" -smp "$SMP" -m "$MEM" \
+  # qemu runs under a wrapper subshell whose stderr is silenced: bash would print a job notice
+  # ("Aborted") when qemu dies of a signal; its own messages go to qemu.log. Waited for by its PID.
+  rm -f "$WORK/qemu.pid"
+  ( qemu-system-x86_64 -name ktrace-vmtest -accel "$accel" -cpu "$cpu" -smp "$SMP" -m "$MEM" \
     -display none -monitor none -serial "file:$console" -no-reboot -nic none \
     -kernel "$x/boot/vmlinuz-$v" -initrd "$WORK/initrd-$v.gz" \
     -append "console=ttyS0 panic=-1 mitigations=off loglevel=4 $extra" \
     -virtfs local,path=/,mount_tag=root,security_model=none,readonly=on,multidevs=remap \
     -virtfs "local,path=$share,mount_tag=out,security_model=none,multidevs=remap" \
-    </dev/null >"$share/qemu.log" 2>&1 &
-  QEMU_PID=$!
+    </dev/null >"$share/qemu.log" 2>&1 & echo $! >"$WORK/qemu.pid"; wait ) 2>/dev/null &
+  local wrapper=$!
+  while [[ ! -s $WORK/qemu.pid ]]; do sleep 0.05; done
+  QEMU_PID=$(<"$WORK/qemu.pid")
   local ret=0
   while kill -0 "$QEMU_PID" 2>/dev/null; do
     now=$(now_s)
@@ -135,7 +140,7 @@ boot() {
     [[ -n $VMTEST_PRINTED ]] && print_new "$share/results.txt"
     sleep 0.5
   done
-  { wait "$QEMU_PID"; } 2>/dev/null || true  # (no "Aborted" job notice from a qemu killed or failing)
+  wait "$wrapper" || true
   QEMU_PID=
   [[ -z ${lock_fd:-} ]] || exec {lock_fd}>&-
   now=$(now_s)

@@ -112,16 +112,20 @@ pairing() {
   local name=$1 mode=$2 wl=$3 wpid rc note n=0 nested=0 med=0 reads min
   if [[ $mode == a ]]; then
     ( sleep 1; exec "$W/$wl" 2.5 >"$W/$wl.out" ) & wpid=$!
+    ( sleep 3; bpftool prog show >"$LOGS/$name.bpftool" 2>&1 ) &
     kt "$name" 60 timeline -a -d 4 --trace vfs_read -o "$W/$name.json"; rc=$?
     min=2  # at least half of its reads
   else
     "$W/$wl" 3 >"$W/$wl.out" & wpid=$!
     sleep 0.3
+    ( sleep 1.5; bpftool prog show >"$LOGS/$name.bpftool" 2>&1 ) &
     kt "$name" 60 timeline --pid "$wpid" -d 2 --trace vfs_read -o "$W/$name.json"; rc=$?
     min=4  # at least a quarter
   fi
-  wait "$wpid"
+  wait
   reads=$(cat "$W/$wl.out")
+  # run counts of the fentry and fexit programs mid-run (kernel.bpf_stats_enabled): do exits run at all?
+  local runs; runs=$(awk '/ name kt_f(entry|exit)0 / { n = $4 } / run_cnt / && n { printf "%s", n; for (i = 1; i < NF; i++) if ($i == "run_cnt" || $i == "recursion_misses") printf " %s=%s", $i, $(i + 1); printf "; "; n = "" }' "$LOGS/$name.bpftool" 2>/dev/null)
   note=$(calls_of "$LOGS/$name.err")
   if ((rc != 0)); then
     if no_fentry "$name"; then result SKIP "$name" "no fentry on this kernel"
@@ -131,7 +135,7 @@ pairing() {
   # the workload's calls are on track tid + 10000000 (ChromeTrace); nested = depth > 0; dur in µs
   read -r n nested med < <(jq -r --argjson t $((wpid + 10000000)) '[.traceEvents[] | select(.ph == "X" and .cat == "func" and .tid == $t)]
     | "\(length) \(map(select(.args.depth > 0)) | length) \(map(.dur) | sort | if length > 0 then .[length / 2 | floor] else 0 end)"' "$W/$name.json")
-  local detail="workload $wl made $reads reads, $n vfs_read slices on its track ($nested nested, median ${med} µs); $note"
+  local detail="workload $wl made $reads reads, $n vfs_read slices on its track ($nested nested, median ${med} µs); $note${runs:+; mid-run: ${runs%; }}"
   if [[ $note =~ \ 0\ not\ recorded ]] && ((nested == 0 && n * min > reads)) && awk -v m="$med" 'BEGIN { exit !(m < 1000) }'; then
     result PASS "$name" "$detail"
   else
@@ -141,10 +145,12 @@ pairing() {
 if ! command -v jq >/dev/null; then
   result SKIP timeline.pairing "no jq"
 elif cc -O1 -o "$W/read2ms" "$HERE/read2ms.c" 2>"$LOGS/cc.err" && cc -O1 -o "$W/reads" "$ROOT/Tests/Workloads/reads.c" 2>>"$LOGS/cc.err"; then
+  sysctl -qw kernel.bpf_stats_enabled=1 2>/dev/null
   pairing timeline.pairing.a.2ms a read2ms
   pairing timeline.pairing.pid.2ms pid read2ms
   pairing timeline.pairing.a.burst a reads
   pairing timeline.pairing.pid.burst pid reads
+  sysctl -qw kernel.bpf_stats_enabled=0 2>/dev/null
 else
   result FAIL timeline.pairing "cc failed: $(head -n1 "$LOGS/cc.err")"
 fi
