@@ -11,7 +11,7 @@
 #   VMTEST_CACHE=/var/cache/ktrace-vmtest   downloaded and extracted packages (kept between runs)
 #   VMTEST_OUT=out/vmtest    results and logs, one directory per kernel (the guest writes there over 9p)
 #   VMTEST_ACCEL=auto|kvm|tcg   auto: KVM if a probe boot reaches the initramfs within 20 s, else TCG
-#   VMTEST_TIMEOUT=1500      seconds per boot (qemu is killed after that); the suite itself gets 120 less
+#   VMTEST_TIMEOUT=900       seconds per boot (qemu is killed after that); the suite itself gets 120 less
 #   VMTEST_MEM=3G VMTEST_SMP=2   VMTEST_LOCK=FILE   flock FILE around each boot (shared build machines)
 #
 # Exit: 0 when no check failed, 1 otherwise, 2 usage / missing tool / not root.
@@ -25,7 +25,7 @@ CACHE=${VMTEST_CACHE:-/var/cache/ktrace-vmtest}
 OUTROOT=$(realpath -m "${VMTEST_OUT:-$ROOT/out/vmtest}")
 KTRACE_BIN=$(realpath -m "${KTRACE_BIN:-$ROOT/.build/release/ktrace}")
 VMTEST_XCTEST=$(realpath -m "${VMTEST_XCTEST:-$ROOT/.build/debug/ktracePackageTests.xctest}")
-TIMEOUT=${VMTEST_TIMEOUT:-1500}
+TIMEOUT=${VMTEST_TIMEOUT:-900}
 MEM=${VMTEST_MEM:-3G} SMP=${VMTEST_SMP:-2}
 [[ -x $KTRACE_BIN ]] || die 2 "no ktrace binary at $KTRACE_BIN: run 'make build' or set KTRACE_BIN"
 for b in "$KTRACE_BIN" "$VMTEST_XCTEST"; do  # the guest mounts its own tmpfs there
@@ -115,13 +115,15 @@ boot() {
   [[ -z ${VMTEST_LOCK:-} ]] || { exec {lock_fd}>"$VMTEST_LOCK"; flock "$lock_fd"; }
   t0=$(now_s)
   # mitigations=off: TCG emulates no hardware bug; page-table isolation alone costs much under TCG.
+  # softlockup_panic=1: a locked-up guest panics (and, panic=-1 with -no-reboot, ends) instead of spinning
+  # until the timeout.
   # qemu runs under a wrapper subshell whose stderr is silenced: bash would print a job notice
   # ("Aborted") when qemu dies of a signal; its own messages go to qemu.log. Waited for by its PID.
   rm -f "$WORK/qemu.pid"
   ( qemu-system-x86_64 -name ktrace-vmtest -accel "$accel" -cpu "$cpu" -smp "$SMP" -m "$MEM" \
     -display none -monitor none -serial "file:$console" -no-reboot -nic none \
     -kernel "$x/boot/vmlinuz-$v" -initrd "$WORK/initrd-$v.gz" \
-    -append "console=ttyS0 panic=-1 mitigations=off loglevel=4 $extra" \
+    -append "console=ttyS0 panic=-1 softlockup_panic=1 mitigations=off loglevel=4 $extra" \
     -virtfs local,path=/,mount_tag=root,security_model=none,readonly=on,multidevs=remap \
     -virtfs "local,path=$share,mount_tag=out,security_model=none,multidevs=remap" \
     </dev/null >"$share/qemu.log" 2>&1 & echo $! >"$WORK/qemu.pid"; wait ) 2>/dev/null &
@@ -229,6 +231,12 @@ EOF
   boot "$ACCEL" "$CPU" "$x" "$v" "$share" "$TIMEOUT" || status="timed out after $TIMEOUT s"
   print_new "$share/results.txt"
   if grep -q VMTEST-FAIL "$share/console.log"; then status=$(grep -m1 -o 'VMTEST-FAIL.*' "$share/console.log"); fi
+  # A guest kernel that locked up or oopsed: say so, and which check was running (its newest .cmd log).
+  if oops=$(grep -m1 -oE '(BUG: soft lockup|Kernel panic|BUG: kernel NULL|general protection fault|rcu: INFO: rcu_.*detected stalls).*' "$share/console.log"); then
+    last=$(ls -t "$share/logs/"*.cmd 2>/dev/null | head -n1)
+    status="guest kernel: $oops${last:+, during $(basename "$last" .cmd): $(cat "$last")}"
+    echo "    FAIL kernel: $status (backtrace in $share/console.log)"
+  fi
   if [[ ! -s $share/results.txt ]]; then
     [[ $status != ok ]] || status="no results (see $share/console.log)"
     tail -n 15 "$share/console.log" | sed 's/^/   | /'

@@ -21,6 +21,8 @@ mount -t tracefs nodev /sys/kernel/tracing
 mount -t debugfs nodev /sys/kernel/debug
 mount -t bpf bpf /sys/fs/bpf
 mount -t cgroup2 nodev /sys/fs/cgroup
+# Quiet boot (loglevel=4), then every message, so that a lockup or oops shows its backtrace on the console.
+echo 7 >/proc/sys/kernel/printk
 hostname vmtest
 ip link set lo up
 # shellcheck source=/dev/null

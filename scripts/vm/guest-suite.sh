@@ -103,6 +103,45 @@ elif no_fentry timeline.trace; then
 else
   result FAIL timeline.trace "exit $rc: $(errtext "$LOGS/timeline.trace.err")"
 fi
+if kt stacks.cycles 60 stacks --event cycles -a -d 1; then
+  result PASS stacks.cycles "works: $(summary "$LOGS/stacks.cycles.err")"
+elif [[ $(wc -l <"$LOGS/stacks.cycles.err") -eq 1 ]] && grep -q 'error: ' "$LOGS/stacks.cycles.err"; then
+  result PASS stacks.cycles "explains: $(cat "$LOGS/stacks.cycles.err")"
+else
+  result FAIL stacks.cycles "neither works nor explains in one line: $(errtext "$LOGS/stacks.cycles.err")"
+fi
+
+# ───────────────────────────── 4. the Swift integration tests ─────────────────────────────
+if [[ $FILTER == none ]]; then
+  result SKIP xctest "VMTEST_FILTER=none"
+elif [[ ! -x $XCTEST ]]; then
+  result FAIL xctest "no test bundle at $XCTEST"
+else
+  t=$(date +%s.%N)
+  (cd /tmp && timeout -k 10 "${VMTEST_XCTEST_TIMEOUT:-720}" "$XCTEST" --testing-library swift-testing --no-parallel \
+     --filter "$FILTER" --xunit-output "$LOGS/xunit.xml") >"$LOGS/xctest.log" 2>&1
+  rc=$?
+  # xunit: one <testcase> per test (arguments folded in); <failure message=...> per issue, <skipped>.
+  awk -v R="$R" '
+    function unesc(s) { gsub(/&quot;/, "\"", s); gsub(/&lt;/, "<", s); gsub(/&gt;/, ">", s); gsub(/&#8594;/, "->", s); gsub(/&#10;/, " ", s); gsub(/&amp;/, "\\&", s); return s }
+    function flush() { if (name == "") return
+      line = sprintf("%s xctest.%s: %.1f s%s", fails ? "FAIL" : (skip ? "SKIP" : "PASS"), name, time, fails ? sprintf(", %d issues: %s", fails, first) : "")
+      print line; print line >> R; name = "" }
+    /<testcase / { flush(); match($0, /classname="[^"]*"/); cls = substr($0, RSTART + 11, RLENGTH - 12); sub(/^IntegrationTests\./, "", cls)
+      match($0, / name="[^"]*"/); name = cls "/" substr($0, RSTART + 7, RLENGTH - 8)
+      match($0, /time="[^"]*"/); time = substr($0, RSTART + 6, RLENGTH - 7); fails = 0; skip = 0; first = "" }
+    /<failure / { fails++; if (first == "") { match($0, /message="[^"]*"/); first = substr(unesc(substr($0, RSTART + 9, RLENGTH - 10)), 1, 300) } }
+    /<skipped/ { skip = 1 }
+    END { flush() }' "$LOGS/xunit.xml" 2>/dev/null
+  n=$(grep -c '<testcase ' "$LOGS/xunit.xml" 2>/dev/null); n=${n:-0}
+  last=$(grep -E 'Test run with' "$LOGS/xctest.log" | tail -n1 | sed 's/\x1b\[[0-9;]*m//g; s/^[^A-Za-z]*//')
+  if ((rc == 0)); then result PASS xctest "$n tests ($(since "$t")): $last"
+  elif ((rc == 124 || rc == 137)); then result FAIL xctest "timed out after ${VMTEST_XCTEST_TIMEOUT:-720} s ($n tests finished): see logs/xctest.log"
+  else result FAIL xctest "exit $rc ($(since "$t")): ${last:-$(tail -n1 "$LOGS/xctest.log")}"; fi
+fi
+
+# ───────────────────────────── 4b. --trace pairing ─────────────────────────────
+# Last before the leftover checks: it has locked a 6.1 guest up (soft lockup in ktrace and the workload).
 # Pairing: a thread reading 1 byte of /dev/zero in a loop; its vfs_read calls must pair into short slices
 # (no pile of nested "still running" calls, none dropped for depth). pairing NAME a|pid WORKLOAD
 #   a:   system wide, -d 4, the workload (2.5 s) starting 1 s in: all its reads are inside the window
@@ -154,43 +193,6 @@ elif cc -O1 -o "$W/read2ms" "$HERE/read2ms.c" 2>"$LOGS/cc.err" && cc -O1 -o "$W/
 else
   result FAIL timeline.pairing "cc failed: $(head -n1 "$LOGS/cc.err")"
 fi
-if kt stacks.cycles 60 stacks --event cycles -a -d 1; then
-  result PASS stacks.cycles "works: $(summary "$LOGS/stacks.cycles.err")"
-elif [[ $(wc -l <"$LOGS/stacks.cycles.err") -eq 1 ]] && grep -q 'error: ' "$LOGS/stacks.cycles.err"; then
-  result PASS stacks.cycles "explains: $(cat "$LOGS/stacks.cycles.err")"
-else
-  result FAIL stacks.cycles "neither works nor explains in one line: $(errtext "$LOGS/stacks.cycles.err")"
-fi
-
-# ───────────────────────────── 4. the Swift integration tests ─────────────────────────────
-if [[ $FILTER == none ]]; then
-  result SKIP xctest "VMTEST_FILTER=none"
-elif [[ ! -x $XCTEST ]]; then
-  result FAIL xctest "no test bundle at $XCTEST"
-else
-  t=$(date +%s.%N)
-  (cd /tmp && timeout -k 10 "${VMTEST_XCTEST_TIMEOUT:-720}" "$XCTEST" --testing-library swift-testing --no-parallel \
-     --filter "$FILTER" --xunit-output "$LOGS/xunit.xml") >"$LOGS/xctest.log" 2>&1
-  rc=$?
-  # xunit: one <testcase> per test (arguments folded in); <failure message=...> per issue, <skipped>.
-  awk -v R="$R" '
-    function unesc(s) { gsub(/&quot;/, "\"", s); gsub(/&lt;/, "<", s); gsub(/&gt;/, ">", s); gsub(/&#8594;/, "->", s); gsub(/&#10;/, " ", s); gsub(/&amp;/, "\\&", s); return s }
-    function flush() { if (name == "") return
-      line = sprintf("%s xctest.%s: %.1f s%s", fails ? "FAIL" : (skip ? "SKIP" : "PASS"), name, time, fails ? sprintf(", %d issues: %s", fails, first) : "")
-      print line; print line >> R; name = "" }
-    /<testcase / { flush(); match($0, /classname="[^"]*"/); cls = substr($0, RSTART + 11, RLENGTH - 12); sub(/^IntegrationTests\./, "", cls)
-      match($0, / name="[^"]*"/); name = cls "/" substr($0, RSTART + 7, RLENGTH - 8)
-      match($0, /time="[^"]*"/); time = substr($0, RSTART + 6, RLENGTH - 7); fails = 0; skip = 0; first = "" }
-    /<failure / { fails++; if (first == "") { match($0, /message="[^"]*"/); first = substr(unesc(substr($0, RSTART + 9, RLENGTH - 10)), 1, 300) } }
-    /<skipped/ { skip = 1 }
-    END { flush() }' "$LOGS/xunit.xml" 2>/dev/null
-  n=$(grep -c '<testcase ' "$LOGS/xunit.xml" 2>/dev/null); n=${n:-0}
-  last=$(grep -E 'Test run with' "$LOGS/xctest.log" | tail -n1 | sed 's/\x1b\[[0-9;]*m//g; s/^[^A-Za-z]*//')
-  if ((rc == 0)); then result PASS xctest "$n tests ($(since "$t")): $last"
-  elif ((rc == 124 || rc == 137)); then result FAIL xctest "timed out after ${VMTEST_XCTEST_TIMEOUT:-720} s ($n tests finished): see logs/xctest.log"
-  else result FAIL xctest "exit $rc ($(since "$t")): ${last:-$(tail -n1 "$LOGS/xctest.log")}"; fi
-fi
-
 # ───────────────────────────── 5. nothing left behind ─────────────────────────────
 left=()
 for kind in prog link map; do
