@@ -233,8 +233,11 @@ EOF
   if grep -q VMTEST-FAIL "$share/console.log"; then status=$(grep -m1 -o 'VMTEST-FAIL.*' "$share/console.log"); fi
   # A guest kernel that locked up or oopsed: say so, and which check was running (its newest .cmd log).
   if oops=$(grep -m1 -oE '(BUG: soft lockup|Kernel panic|BUG: kernel NULL|general protection fault|rcu: INFO: rcu_.*detected stalls).*' "$share/console.log"); then
-    last=$(ls -t "$share/logs/"*.cmd 2>/dev/null | head -n1)
-    status="guest kernel: $oops${last:+, during $(basename "$last" .cmd): $(cat "$last")}"
+    last=$(ls -t "$share/logs/"*.cmd "$share/logs/xctest.log" 2>/dev/null | head -n1)
+    if [[ $last == */xctest.log ]]; then
+      during="xctest, $(sed 's/\x1b\[[0-9;]*m//g' "$last" | grep -oE 'Test [^ ]+ started' | tail -n1)"
+    else during=${last:+$(basename "$last" .cmd): $(cat "$last")}; fi
+    status="guest kernel: $oops${during:+, during $during}"
     echo "    FAIL kernel: $status (backtrace in $share/console.log)"
   fi
   if [[ ! -s $share/results.txt ]]; then
