@@ -5,7 +5,7 @@ export PATH := /opt/swift/usr/bin:$(PATH)
 SWIFT ?= swift
 KTRACE := .build/release/ktrace
 
-.PHONY: all setup build debug test unit-test run demo bench vmtest clean
+.PHONY: all setup build debug test host-test unit-test run demo bench vmtest clean
 
 all: build
 
@@ -21,9 +21,12 @@ build: setup
 debug:
 	$(SWIFT) build --product ktrace
 
+# Everything: the tests on this machine's kernel, then the kernel matrix under qemu (CI runs this).
+test: host-test vmtest
+
 # Unit tests of the pure core and integration tests against the real kernel (root), one at a time so
 # that network load from one test never skews another's measurements.
-test: setup
+host-test: setup
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
 

@@ -5,27 +5,49 @@
  * function with bpf_program__set_attach_target() and turns the others' autoload off, so without --trace
  * none of them is loaded and the object loads as if they did not exist.
  *
- * Per task (keyed by tid: a call may migrate between CPUs) a stack of the traced calls open in it: the
- * exit of the innermost one is paired with its entry here, so each exit event carries its duration. The
- * idle task is skipped: it is tid 0 on every CPU, one stack could not serve them all. */
+ * The same handlers also serve kprobe/kretprobe slots, for kernels whose BPF trampolines are refused
+ * while kprobes exist (as retsnoop falls back); user space loads one kind of slot or the other.
+ *
+ * Per task (keyed by tid and the task's start time: a call may migrate between CPUs, and a tid reused
+ * by a new task must not inherit the calls a dead one left open) a stack of the traced calls open in it:
+ * the exit of the innermost one is paired with its entry here, so each exit event carries its duration.
+ * The idle task is skipped: it is tid 0 on every CPU, one stack could not serve them all. */
 #ifndef KTRACE_FUNCTRACE_BPF_H
 #define KTRACE_FUNCTRACE_BPF_H
 
 struct kt_func_state {
-	__u32 depth;                      /* calls open (may exceed KT_TRACE_DEPTH; those are not recorded) */
+	__u32 depth;                      /* recorded calls open, innermost last (at most KT_TRACE_DEPTH) */
 	__u32 pad;
-	__u64 entry_ts[KT_TRACE_DEPTH];   /* 0 = entry not recorded (CPU filtered out) */
+	__u64 entry_ts[KT_TRACE_DEPTH];   /* 0 = entry not timed (CPU filtered out) */
+	__u64 frame[KT_TRACE_DEPTH];      /* the call's identity, the same at its entry and its exit */
 	__u32 slot[KT_TRACE_DEPTH];
+	__u64 scratch;                    /* see call_frame */
 };
 
-/* LRU: a task that exits inside a traced call leaves its state behind; old states make room. Sized to 1
- * by user space when nothing is traced. */
+struct kt_func_key {
+	__u32 tid;
+	__u32 pad;
+	__u64 start_time; /* task_struct.start_time: tells a reused tid from its dead owner */
+};
+
+/* A task's state exists while it has traced calls open: created at its outermost entry, deleted at
+ * that call's exit. A task that exits inside a traced call leaves its state behind, under a key no later
+ * task reuses; a full map is counted (func_no_state). Not an LRU map: on 6.1, fentry/fexit programs
+ * updating one lost their states (exits found none: calls never paired) and locked up both CPUs of a
+ * guest. Sized to 1 by user space when nothing is traced. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
-	__type(key, __u32);
+	__type(key, struct kt_func_key);
 	__type(value, struct kt_func_state);
 } kt_func_states SEC(".maps");
+
+static __always_inline struct kt_func_key func_key(__u32 tid)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	struct kt_func_key k = { .tid = tid, .start_time = BPF_CORE_READ(t, start_time) };
+	return k;
+}
 
 static __always_inline void emit_func(__u32 type, __u64 ts, __u64 dur, __u32 slot, __u32 depth, __u32 flags,
 				      struct kt_profile_stats *s)
@@ -51,7 +73,24 @@ static __always_inline void emit_func(__u32 type, __u64 ts, __u64 dur, __u32 slo
 	s->events++;
 }
 
-static __always_inline int func_entry(__u32 slot)
+/* The kernel skips a BPF program that would recurse on its CPU (a preempted fexit program holds its
+ * CPU's slot; kretprobes run out of instances while other tasks block inside the function), so an
+ * entry or an exit can go missing. Each call is therefore matched by its frame, not by nesting alone: a
+ * missing exit leaves no call open for ever, and an exit without its entry closes nothing. */
+/* A call's identity (see KT_FUNC_PROGS): `ptr` as a number, or `num` when ptr is NULL. The verifier
+ * forbids arithmetic and comparisons on pointers, but with CAP_PERFMON a pointer may be stored into a
+ * map value, and read back it is a plain number; the task's own state holds it, so no other task
+ * (preempting this one on its CPU) can overwrite it in between. */
+static __always_inline __u64 call_frame(struct kt_func_state *st, void *ptr, __u64 num)
+{
+	if (!ptr)
+		return num;
+	volatile __u64 *scratch = &st->scratch;
+	*scratch = (__u64)ptr;
+	return *scratch;
+}
+
+static __always_inline int func_entry(__u32 slot, void *ptr, __u64 num)
 {
 	struct kt_profile_ctl *c = get_ctl();
 	struct kt_profile_stats *s = get_stats();
@@ -64,30 +103,48 @@ static __always_inline int func_entry(__u32 slot)
 	bpf_get_current_comm(comm, sizeof(comm));
 	if (!task_wanted(c, id >> 32, tid, comm))
 		return 0;
-	struct kt_func_state *st = bpf_map_lookup_elem(&kt_func_states, &tid);
+	struct kt_func_key key = func_key(tid);
+	struct kt_func_state *st = bpf_map_lookup_elem(&kt_func_states, &key);
 	if (!st) {
 		struct kt_func_state fresh = {};
-		bpf_map_update_elem(&kt_func_states, &tid, &fresh, BPF_NOEXIST);
-		st = bpf_map_lookup_elem(&kt_func_states, &tid);
-		if (!st)
+		bpf_map_update_elem(&kt_func_states, &key, &fresh, BPF_NOEXIST);
+		st = bpf_map_lookup_elem(&kt_func_states, &key);
+		if (!st) {
+			s->func_no_state++;
 			return 0;
+		}
 	}
+	/* Open calls whose frame is not above this one's on the task's stack have returned (the stack grows
+	 * down): their exits were skipped. Frames elsewhere (an irq stack) tell nothing. */
+	__u64 frame = call_frame(st, ptr, num);
 	__u32 d = st->depth;
-	st->depth = d + 1;
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	__u64 base = (__u64)BPF_CORE_READ(t, stack);
+	if (frame - base < KT_THREAD_SIZE) {
+		for (__u32 i = 0; i < KT_TRACE_DEPTH; i++) {
+			if (d == 0 || d > KT_TRACE_DEPTH || st->frame[d - 1] > frame)
+				break;
+			d--;
+			s->func_exit_missed++;
+		}
+	}
 	if (d >= KT_TRACE_DEPTH) {
+		st->depth = d;
 		s->func_too_deep++;
 		return 0;
 	}
 	/* A call is recorded when it starts on a wanted CPU; its exit follows it wherever it ends. */
 	__u64 now = cpu_wanted(c) ? bpf_ktime_get_ns() : 0;
 	st->entry_ts[d] = now;
+	st->frame[d] = frame;
 	st->slot[d] = slot;
+	st->depth = d + 1;
 	if (now)
 		emit_func(KT_EV_FUNC_ENTRY, now, 0, slot, d, 0, s);
 	return 0;
 }
 
-static __always_inline int func_exit(__u32 slot)
+static __always_inline int func_exit(__u32 slot, void *ptr, __u64 num)
 {
 	struct kt_profile_ctl *c = get_ctl();
 	struct kt_profile_stats *s = get_stats();
@@ -96,44 +153,61 @@ static __always_inline int func_exit(__u32 slot)
 
 	if (!c || !s || !c->events || tid == 0)
 		return 0;
-	struct kt_func_state *st = bpf_map_lookup_elem(&kt_func_states, &tid);
-	if (!st || st->depth == 0) {
-		/* No entry seen: the call began before recording (or the state was evicted). Only a target
-		 * task's exit counts; user space starts it at the window start. */
+	struct kt_func_key key = func_key(tid);
+	struct kt_func_state *st = bpf_map_lookup_elem(&kt_func_states, &key);
+	if (!st) {
+		/* No call open in this task: this one began before recording (or its entry was missed).
+		 * Only a target task's exit counts; user space starts it at the window start. */
 		char comm[KT_COMM_LEN];
 		bpf_get_current_comm(comm, sizeof(comm));
 		if (task_wanted(c, id >> 32, tid, comm) && cpu_wanted(c))
 			emit_func(KT_EV_FUNC_EXIT, bpf_ktime_get_ns(), 0, slot, 0, KT_EVF_NO_ENTRY, s);
 		return 0;
 	}
-	__u32 d = st->depth - 1;
-	if (d >= KT_TRACE_DEPTH) { /* its entry was not recorded either */
-		st->depth = d;
+	/* The open call this exit ends, searched from the innermost one out. */
+	__u64 frame = call_frame(st, ptr, num);
+	__u32 n = st->depth, at = KT_TRACE_DEPTH;
+	for (__u32 i = 0; i < KT_TRACE_DEPTH; i++) {
+		if (i >= n)
+			break;
+		__u32 j = n - 1 - i;
+		if (j < KT_TRACE_DEPTH && st->frame[j] == frame && st->slot[j] == slot) {
+			at = j;
+			break;
+		}
+	}
+	if (at >= KT_TRACE_DEPTH) {
+		/* Its entry was not recorded: too deep (counted then), or missed by the kernel. */
+		if (n < KT_TRACE_DEPTH)
+			s->func_unmatched++;
 		return 0;
 	}
-	if (st->slot[d] != slot) {
-		/* Not the innermost open call: an entry or exit was missed (a BPF program is skipped when
-		 * it would recurse on its CPU, e.g. a traced function called from an interrupt inside another
-		 * traced call). Forget the open calls rather than mispair them; user space pairs their exits
-		 * with the entries it saw. */
-		st->depth = 0;
-		s->func_unmatched++;
-		return 0;
-	}
-	st->depth = d;
-	__u64 entry = st->entry_ts[d];
+	if (at + 1 < n)
+		s->func_exit_missed += n - 1 - at; /* calls inside it whose exits never came */
+	__u64 entry = st->entry_ts[at];
+	if (at == 0)
+		bpf_map_delete_elem(&kt_func_states, &key); /* no call open any more: st is gone */
+	else
+		st->depth = at;
 	if (!entry)
 		return 0;
 	__u64 now = bpf_ktime_get_ns();
-	emit_func(KT_EV_FUNC_EXIT, now, now - entry, slot, d, 0, s);
+	emit_func(KT_EV_FUNC_EXIT, now, now - entry, slot, at, 0, s);
 	return 0;
 }
 
+/* A call's identity. fentry/fexit: the trampoline's frame, where the call's arguments stay from entry
+ * to exit (ctx points into it). kprobe: the stack pointer at the function's first instruction, which
+ * holds its return address; the kretprobe sees it 8 bytes higher, that address popped by the return. */
 #define KT_FUNC_PROGS(i)								\
 SEC("fentry")										\
-int BPF_PROG(kt_fentry##i) { return func_entry(i); }					\
+int BPF_PROG(kt_fentry##i) { return func_entry(i, ctx, 0); }				\
 SEC("fexit")										\
-int BPF_PROG(kt_fexit##i) { return func_exit(i); }
+int BPF_PROG(kt_fexit##i) { return func_exit(i, ctx, 0); }				\
+SEC("kprobe")										\
+int kt_kprobe##i(struct pt_regs *ctx) { return func_entry(i, 0, ctx->sp); }		\
+SEC("kretprobe")									\
+int kt_kretprobe##i(struct pt_regs *ctx) { return func_exit(i, 0, ctx->sp - 8); }
 
 KT_FUNC_PROGS(0)
 KT_FUNC_PROGS(1)

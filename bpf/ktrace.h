@@ -8,7 +8,7 @@
 #endif
 
 #define KT_NR_VEC 10       /* HI .. RCU, in kernel order (enum in include/linux/interrupt.h) */
-#define KT_HIST_SLOTS 40   /* log2 buckets of nanoseconds: slot i holds [2^i, 2^(i+1)) ns */
+#define KT_HIST_SLOTS 64   /* log2 buckets of nanoseconds: slot i holds [2^i, 2^(i+1)) ns; 64 cover every u64 */
 #define KT_COMM_LEN 16
 #define KT_MAX_STACK 127   /* frames per stack (kernel.perf_event_max_stack default) */
 
@@ -96,7 +96,9 @@ struct kt_profile_stats {
 	__u64 events_dropped; /* ring buffer full */
 	__u64 events;         /* events emitted */
 	__u64 func_too_deep;  /* --trace: calls not recorded, KT_TRACE_DEPTH already open in their task */
-	__u64 func_unmatched; /* --trace: an exit not of the innermost open call (a missed run): task resynced */
+	__u64 func_unmatched; /* --trace: exits whose entry was not recorded (the kernel skipped it): ignored */
+	__u64 func_exit_missed; /* --trace: open calls whose exit the kernel skipped, closed by their caller's exit */
+	__u64 func_no_state;  /* --trace: calls not recorded, no room for their task's state (kt_func_states full) */
 };
 
 enum kt_event_type {

@@ -38,12 +38,18 @@ enum { BPF_F_NO_PREALLOC = 1 };
 
 #define PF_KTHREAD 0x00200000
 
+/* x86_64's; kprobe programs read the stack pointer from it. */
+struct pt_regs {
+	unsigned long sp;
+} __attribute__((preserve_access_index));
+
 struct task_struct {
 	unsigned int flags;
 	pid_t pid;
 	pid_t tgid;
 	char comm[16];
 	void *stack;
+	unsigned long long start_time;
 } __attribute__((preserve_access_index));
 
 /* Classic tracepoint records (format files under tracefs events/irq and events/sched). */

@@ -209,7 +209,9 @@ static int load_attach_kind(const unsigned char *start, const unsigned char *end
 		return rc;
 	}
 	bpf_object__for_each_program(prog, out->obj) {
-		if (!bpf_program__autoload(prog) || bpf_program__type(prog) == BPF_PROG_TYPE_PERF_EVENT)
+		/* perf_event and kprobe programs are attached by their owner, to the events and functions it chose. */
+		if (!bpf_program__autoload(prog) || bpf_program__type(prog) == BPF_PROG_TYPE_PERF_EVENT ||
+		    bpf_program__type(prog) == BPF_PROG_TYPE_KPROBE)
 			continue;
 		if (out->nlinks == (int)(sizeof(out->links) / sizeof(out->links[0])))
 			break;

@@ -29,7 +29,9 @@ struct kt_profile {
 		struct bpf_map *pctl, *pstats, *pids, *stacks, *ustacks, *counts, *events, *func_states;
 	} map;
 	struct bpf_program *sample_prog;
-	struct bpf_program *fentry[KT_TRACE_MAX], *fexit[KT_TRACE_MAX];
+	struct bpf_program *fentry[KT_TRACE_MAX], *fexit[KT_TRACE_MAX], *kprobe[KT_TRACE_MAX], *kretprobe[KT_TRACE_MAX];
+	struct bpf_link *kprobe_links[2 * KT_TRACE_MAX];
+	int nkprobe_links;
 	int stats_fd, counts_fd, stacks_fd, ustacks_fd;
 	struct ring_buffer *rb;
 	struct kt_event *events;
@@ -37,12 +39,26 @@ struct kt_profile {
 	char trace[KT_TRACE_MAX][128]; /* --trace functions, by slot */
 	int ntrace;
 	char config_err[256];          /* why the object cannot be set up (a --trace function, a missing map), set before load */
-	int prealloc;                  /* stack maps preallocated: on-demand ones are refused (kernel < 6.1) */
+	int prealloc;                  /* stack maps preallocated (see KT_PREALLOC_STACKS) */
 };
 
 /* Kernels before 6.1 refuse hash maps allocated on demand in perf_event programs (no NMI-safe
- * allocator yet): there the stack maps are preallocated, so they are sized down to keep memory bounded. */
+ * allocator yet). 6.1's allocator, the first, lost stacks at the start of runs ("no memory in interrupt
+ * context": 1 of 50 samples on 6.1, 1 of 68 on 6.1-rt, where irq_work refills run in a thread), while
+ * 6.18 lost none of 6018. There, and on PREEMPT_RT, the stack maps are preallocated, sized down to keep
+ * memory bounded. */
 #define KT_PREALLOC_STACKS 16384
+
+static int kernel_is_rt(void)
+{
+	FILE *f = fopen("/sys/kernel/realtime", "r");
+	int rt = 0;
+	if (f) {
+		rt = fgetc(f) == '1';
+		fclose(f);
+	}
+	return rt;
+}
 
 static int kernel_older_than(int major, int minor)
 {
@@ -84,13 +100,16 @@ static int parse_trace(struct kt_profile *p, const char *list, char *err, size_t
 }
 
 /* Point the used fentry/fexit slots at their functions; the others are not loaded at all, so without
- * --trace the object loads exactly as before they existed. */
+ * --trace the object loads exactly as before they existed. With kprobes, the used kprobe/kretprobe
+ * slots load instead; they are attached by name after load (attach_kprobes). */
 static int setup_trace(struct kt_profile *p)
 {
 	for (int i = 0; i < KT_TRACE_MAX; i++) {
+		bpf_program__set_autoload(p->kprobe[i], p->o->trace_kprobes && i < p->ntrace);
+		bpf_program__set_autoload(p->kretprobe[i], p->o->trace_kprobes && i < p->ntrace);
 		struct bpf_program *progs[2] = { p->fentry[i], p->fexit[i] };
 		for (int k = 0; k < 2; k++) {
-			if (i >= p->ntrace) {
+			if (i >= p->ntrace || p->o->trace_kprobes) {
 				bpf_program__set_autoload(progs[k], false);
 				continue;
 			}
@@ -118,15 +137,18 @@ static int bind_handles(struct kt_profile *p, struct bpf_object *obj)
 		{ "kt_stacks", &p->map.stacks }, { "kt_ustacks", &p->map.ustacks }, { "kt_counts", &p->map.counts },
 		{ "kt_events", &p->map.events }, { "kt_func_states", &p->map.func_states },
 	};
-	struct kt_prog_ref progs[1 + 2 * KT_TRACE_MAX];
-	char names[2 * KT_TRACE_MAX][16];
+	struct kt_prog_ref progs[1 + 4 * KT_TRACE_MAX];
+	char names[4 * KT_TRACE_MAX][20];
+	struct bpf_program **slots[4] = { p->fentry, p->fexit, p->kprobe, p->kretprobe };
+	static const char *kinds[4] = { "kt_fentry", "kt_fexit", "kt_kprobe", "kt_kretprobe" };
 	int n = 0;
 	progs[n++] = (struct kt_prog_ref){ "kt_sample", &p->sample_prog };
-	for (int i = 0; i < KT_TRACE_MAX; i++) {
-		snprintf(names[2 * i], sizeof(names[0]), "kt_fentry%d", i);
-		snprintf(names[2 * i + 1], sizeof(names[0]), "kt_fexit%d", i);
-		progs[n++] = (struct kt_prog_ref){ names[2 * i], &p->fentry[i] };
-		progs[n++] = (struct kt_prog_ref){ names[2 * i + 1], &p->fexit[i] };
+	for (int k = 0; k < 4; k++) {
+		for (int i = 0; i < KT_TRACE_MAX; i++) {
+			char *name = names[k * KT_TRACE_MAX + i];
+			snprintf(name, sizeof(names[0]), "%s%d", kinds[k], i);
+			progs[n++] = (struct kt_prog_ref){ name, &slots[k][i] };
+		}
 	}
 	int rc = kt_bind_maps(obj, maps, (int)(sizeof(maps) / sizeof(maps[0])));
 	if (rc == 0)
@@ -181,6 +203,28 @@ static int after_load(struct bpf_object *obj, void *ctx)
 			return -errno;
 	if (bpf_map_update_elem(bpf_map__fd(p->map.pctl), &zero, &o->ctl, BPF_ANY))
 		return -errno;
+	return 0;
+}
+
+/* --trace with kprobes: entry and return probes on each function, by name. */
+static int attach_kprobes(struct kt_profile *p, char *err, size_t errlen)
+{
+	for (int i = 0; i < p->ntrace; i++) {
+		for (int ret = 0; ret < 2; ret++) {
+			struct bpf_link *l = bpf_program__attach_kprobe(ret ? p->kretprobe[i] : p->kprobe[i], ret, p->trace[i]);
+			if (!l) {
+				int e = errno;
+				char what[192];
+				snprintf(what, sizeof(what), "--trace %s: attaching a %s", p->trace[i], ret ? "kretprobe" : "kprobe");
+				if (e == ENOENT || e == EINVAL)
+					snprintf(err, errlen, "%s: no such kernel function to probe (see /proc/kallsyms; inlined functions cannot be)", what);
+				else
+					kt_errmsg(err, errlen, what, e);
+				return -e;
+			}
+			p->kprobe_links[p->nkprobe_links++] = l;
+		}
+	}
 	return 0;
 }
 
@@ -254,7 +298,7 @@ int kt_profile_open(struct kt_profile **out, const struct kt_profile_opts *o, ch
 		return rc;
 	}
 	p->o = o;
-	p->prealloc = kernel_older_than(6, 1) || getenv("KTRACE_PREALLOC_STACKS");
+	p->prealloc = kernel_older_than(6, 2) || kernel_is_rt() || getenv("KTRACE_PREALLOC_STACKS");
 	rc = kt_load_and_attach(ktrace_profile_bpf, ktrace_profile_bpf_end, "profile", o->attach, want_prog,
 				before_load, after_load, p, &p->l, err, errlen);
 	if (rc == -EINVAL && !p->prealloc && !p->config_err[0]) {
@@ -289,6 +333,10 @@ int kt_profile_open(struct kt_profile **out, const struct kt_profile_opts *o, ch
 			kt_profile_close(p);
 			return rc;
 		}
+	}
+	if (o->trace_kprobes && (rc = attach_kprobes(p, err, errlen)) != 0) {
+		kt_profile_close(p);
+		return rc;
 	}
 	if (o->cpu >= 0) {
 		cpus[0] = o->cpu;
@@ -436,6 +484,9 @@ void kt_profile_stop(struct kt_profile *p)
 		p->pmu_fds[i] = -1;
 	}
 	p->npmu = 0;
+	for (int i = 0; i < p->nkprobe_links; i++)
+		bpf_link__destroy(p->kprobe_links[i]);
+	p->nkprobe_links = 0;
 	for (int i = 0; i < p->l.nlinks; i++)
 		bpf_link__destroy(p->l.links[i]);
 	p->l.nlinks = 0;

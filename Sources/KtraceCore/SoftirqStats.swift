@@ -1,7 +1,7 @@
 /// Per-vector softirq statistics for one interval, as the BPF side counts them (struct kt_vec_stats),
 /// and the arithmetic the reports need. Pure values: unit tests build them from fixtures.
 public struct VecStats: Equatable, Sendable {
-    public static let histSlots = 40
+    public static let histSlots = 64
 
     public var count: UInt64 = 0
     public var totalNs: UInt64 = 0

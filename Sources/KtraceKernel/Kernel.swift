@@ -66,6 +66,12 @@ public enum Kernel {
         do { try cCall { kt_probe_fentry($0, $1) } } catch { return error.message }
         return nil
     }
+
+    /// Whether kprobes attach here; the reason when they do not.
+    public static func kprobeProblem() -> String? {
+        do { try cCall { kt_probe_kprobe($0, $1) } } catch { return error.message }
+        return nil
+    }
 }
 
 /// Ctrl-C, SIGTERM and SIGHUP: the first one sets a flag that waits and loops poll (so what was gathered

@@ -12,7 +12,7 @@ public struct ProfileConfig: Sendable {
         case comm(String, prefix: Bool)
     }
 
-    public enum Event: String, Sendable { case cpuClock = "cpu-clock", cycles }
+    public enum Event: String, Sendable, CaseIterable { case cpuClock = "cpu-clock", cycles }
 
     public var target: Target = .all
     public var cpu: Int?
@@ -36,6 +36,10 @@ public struct ProfileConfig: Sendable {
     public var trackSwitch = false
     /// Kernel functions recorded at entry and exit (--trace).
     public var traceFunctions: [String] = []
+    /// How they are recorded: BPF trampolines (fentry/fexit), or kprobes where those are refused.
+    public var traceAttach: TraceAttach = .fentry
+
+    public enum TraceAttach: String, Sendable, CaseIterable { case fentry, kprobe }
 
     public init() {}
 
@@ -102,6 +106,7 @@ public final class ProfileSession {
         let trace = config.traceFunctions.isEmpty ? nil : strdup(config.traceFunctions.joined(separator: ","))
         defer { free(trace) }
         o.trace_funcs = UnsafePointer(trace)
+        o.trace_kprobes = config.traceAttach == .kprobe ? 1 : 0
         let ids = config.ids.map { UInt32(bitPattern: $0) }
         o.npids = Int32(ids.count)
         var h: OpaquePointer?
@@ -135,6 +140,8 @@ public final class ProfileSession {
         l.events = s.events
         l.callsTooDeep = s.func_too_deep
         l.callsUnmatched = s.func_unmatched
+        l.callsExitMissed = s.func_exit_missed
+        l.callsNoState = s.func_no_state
         return l
     }
 

@@ -64,7 +64,7 @@ struct StacksCommand: ParsableCommand {
         config.aggregate = true
         config.countEntries = countEntries
         config.trackSoftirq = bySoftirq
-        let session = target.openProfile(config)
+        let session = openProfile(config, verbose: target.verbose, rate: target.rateDescription)
         let symbolizer = StackSymbolizer(source: session, kernelSymbols: userOnly ? nil : KernelSymbolsLoader(report: note),
                                          userNames: UserSymbolizer(), demangle: !target.noDemangle)
         // Read the targets' memory maps now: a process may exit before the end.
@@ -81,7 +81,7 @@ struct StacksCommand: ParsableCommand {
             var timer = PhaseTimer()
             _ = emit(session, symbolizer, seconds: Double(now - start) / 1e9, timer: &timer)
         } }
-        let seconds = target.waitForEnd(poll: periodic)
+        let seconds = record(for: target.duration, watching: target.watched, poll: periodic)
         let sampled = Kernel.monotonicNs()
         var timer = PhaseTimer()
         session.stop()

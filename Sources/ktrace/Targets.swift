@@ -22,7 +22,7 @@ struct TargetOptions: ParsableArguments {
     @Option(name: [.customShort("F"), .customLong("frequency")], help: "Samples per second per CPU.") var frequency: UInt64?
     @Option(help: "Sample every N events instead of at a frequency (cpu-clock: nanoseconds).") var period: UInt64?
     @Option(help: "Sampling event: cpu-clock (software, works everywhere) or cycles (hardware PMU).")
-    var event: SampleEvent = .cpuClock
+    var event: ProfileConfig.Event = .cpuClock
     @Option(name: [.short, .customLong("duration")], help: "Seconds to sample (default: until Ctrl-C).") var duration: Double?
     @Option(help: "Tracepoint attach kind: auto, tp_btf, raw_tp or tracepoint.") var attach: AttachKind = .auto
     @Option(help: "Most distinct kernel stacks, and as many user stacks, kept in the kernel (allocated as they appear, 1 KiB each).")
@@ -30,8 +30,6 @@ struct TargetOptions: ParsableArguments {
     @Flag(help: "Keep C++ and Swift function names mangled (they are demangled by default, as perf does).")
     var noDemangle = false
     @Flag(name: .short, help: "Verbose: attach details and libbpf messages.") var verbose = false
-
-    enum SampleEvent: String, ExpressibleByArgument { case cpuClock = "cpu-clock", cycles }
 
     var pids: [Int32] { (try? parseList(pid, "--pid")) ?? [] }
     var tids: [Int32] { (try? parseList(tid, "--tid")) ?? [] }
@@ -97,7 +95,7 @@ struct TargetOptions: ParsableArguments {
             c.target = comm.hasSuffix("*") ? .comm(String(comm.dropLast()), prefix: true) : .comm(comm, prefix: false)
         }
         c.cpu = cpu
-        c.event = event == .cycles ? .cycles : .cpuClock
+        c.event = event
         c.frequency = period == nil ? effectiveFrequency : nil
         c.period = period ?? 0
         c.attach = attach
@@ -125,34 +123,6 @@ struct TargetOptions: ParsableArguments {
 
     /// The --pid/--tid targets, whose exit ends a recording early.
     var watched: [Int32] { pids.isEmpty ? tids : pids }
-
-    /// Open the sampler, or fail with the kernel's reason.
-    func openProfile(_ config: ProfileConfig) -> ProfileSession {
-        requireTracingPrivileges()
-        Kernel.setVerbose(verbose)
-        let started = Kernel.monotonicNs()
-        let session: ProfileSession
-        do { session = try ProfileSession(config) } catch { fail(error.message) }
-        let prealloc = session.preallocatedStacks
-        if prealloc > 0 && (stackStorage > prealloc || verbose) {
-            note("stack maps preallocated with \(min(stackStorage, prealloc)) kernel and as many user stacks: allocating them "
-                 + "on demand in a perf_event program needs Linux 6.1")
-        }
-        if verbose {
-            let ms = Double(Kernel.monotonicNs() - started) / 1e6
-            let kind = config.trackSoftirq || config.trackSwitch ? " tracepoints with \(session.attachKind.rawValue)," : ""
-            note("sampling \(event.rawValue) at \(rateDescription);\(kind) attached in \(fixed(ms, 1)) ms; \(memoryUse())")
-        }
-        return session
-    }
-
-    /// Record until the duration ends (or Ctrl-C, or every --pid/--tid target exits, with a note).
-    /// Returns the seconds actually recorded.
-    func waitForEnd(poll: (() -> Void)? = nil) -> Double {
-        let end = recordUntilEnd(duration: duration, watching: watched, poll: poll)
-        if end.targetsExited {
-            note("target \(watched.map(String.init).joined(separator: ",")) exited after \(fixed(end.seconds, 1)) s: showing what was sampled until then")
-        }
-        return end.seconds
-    }
 }
+
+extension ProfileConfig.Event: ExpressibleByArgument {}

@@ -26,9 +26,13 @@ struct TimelineCommand: ParsableCommand {
     @Option(help: "Ring buffer size in bytes (events travel through it; drops are counted).")
     var ringbuf: UInt32 = 16 << 20
     @Option(help: ArgumentHelp("Kernel functions to record at entry and exit, comma-separated (at most \(ProfileConfig.maxTraceFunctions)).",
-                               discussion: "Each call becomes a slice with its nesting depth on a 'calls' track of its thread, like retsnoop. Needs fentry/fexit (BPF trampolines): where the kernel cannot attach them, ktrace says why and stops.",
+                               discussion: "Each call becomes a slice with its nesting depth on a 'calls' track of its thread, like retsnoop. Uses fentry/fexit (BPF trampolines), else kprobes (--trace-attach); where neither attaches, ktrace says why for each and stops.",
                                valueName: "func,..."))
     var trace: String?
+    @Option(help: "How --trace records: auto (fentry/fexit, else kprobes), fentry or kprobe.")
+    var traceAttach: TraceAttachOption = .auto
+
+    enum TraceAttachOption: String, ExpressibleByArgument { case auto, fentry, kprobe }
 
     /// The --trace functions, in slot order (validated).
     var traceFunctions: [String] { trace.map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) } ?? [] }
@@ -60,12 +64,7 @@ struct TimelineCommand: ParsableCommand {
 
     func run() throws {
         checkWritable(output)
-        if let trace {
-            requireTracingPrivileges()
-            if let why = Kernel.fentryProblem() {
-                fail("--trace \(trace): fentry/fexit is not available on this kernel (\(why)); the sampled timeline works without it")
-            }
-        }
+        let traceAttach = trace.map(chooseTraceAttach) ?? .fentry
         StopSignal.install()
         var config = target.profileConfig
         config.perThread = true
@@ -74,16 +73,17 @@ struct TimelineCommand: ParsableCommand {
         config.trackSoftirq = true
         config.trackSwitch = true
         config.traceFunctions = traceFunctions
+        config.traceAttach = traceAttach
         // The window opens before attaching, so the first events fall inside it.
         let start = Kernel.monotonicNs()
-        let session = target.openProfile(config)
+        let session = openProfile(config, verbose: target.verbose, rate: target.rateDescription)
         let symbolizer = StackSymbolizer(source: session, kernelSymbols: KernelSymbolsLoader(report: note),
                                          userNames: UserSymbolizer(), demangle: !target.noDemangle)
         for p in target.pids { symbolizer.userNames.capture(pid: p) }
         if target.duration == nil { note("recording \(target.describe)... hit Ctrl-C to end.") }
 
         var events: [TraceEvent] = []
-        let seconds = target.waitForEnd { events += session.poll() }
+        let seconds = record(for: target.duration, watching: target.watched) { events += session.poll() }
         session.stop()
         // The window closes once everything is detached: events up to then are in it.
         let end = Kernel.monotonicNs()
@@ -104,12 +104,31 @@ struct TimelineCommand: ParsableCommand {
             let n = FunctionCalls.notes(FunctionCalls.pair(timeline.calls, startNs: start, endNs: end))
             note("\(n.calls) traced calls (\(n.beforeWindow) began before the recording, \(n.running) still running at the end, "
                  + "\(n.lostExit) with their exit lost, \(n.clipped) cut to fit their caller); \(losses.callsTooDeep) not recorded "
-                 + "(more than \(ProfileConfig.maxTraceDepth) open in a task), \(losses.callsUnmatched) unmatched exits")
+                 + "(more than \(ProfileConfig.maxTraceDepth) open in a task); the kernel skipped \(losses.callsUnmatched) entries "
+                 + "and \(losses.callsExitMissed) exits (recursion protection, kretprobe instances)"
+                 + (losses.callsNoState > 0 ? ", \(losses.callsNoState) not recorded for want of room for their task's state" : ""))
         }
         note("\(timeline.samples.count) samples, \(timeline.slices.count) softirq runs, \(timeline.switches.count) switches in "
              + "\(fixed(seconds, 1)) s; \(losses.eventsDropped) events dropped; \(losses.lostText); "
              + "\(bytes) bytes (\(Int(Double(bytes) / max(seconds, 0.001))) B/s)" + (output.map { " -> \($0)" } ?? ""))
         if losses.eventsDropped > 0 { note("warning: the ring buffer overflowed: raise --ringbuf") }
+    }
+
+    /// fentry/fexit where BPF trampolines attach, else kprobes (as retsnoop falls back); each failed
+    /// attempt is named when neither works.
+    func chooseTraceAttach(_ list: String) -> ProfileConfig.TraceAttach {
+        requireTracingPrivileges()
+        let fentry = traceAttach == .kprobe ? nil : Kernel.fentryProblem()
+        if traceAttach == .fentry, let fentry {
+            fail("--trace \(list): fentry/fexit is not available on this kernel (\(fentry)); the sampled timeline works without it")
+        }
+        if traceAttach == .auto && fentry == nil { return .fentry }
+        if let kprobe = Kernel.kprobeProblem() {
+            fail("--trace \(list): cannot record calls on this kernel: " + (fentry.map { "fentry: \($0); " } ?? "") + "kprobe: \(kprobe); "
+                 + "the sampled timeline works without --trace")
+        }
+        if let fentry, target.verbose || traceAttach == .auto { note("--trace with kprobes: fentry/fexit is not available (\(fentry))") }
+        return .kprobe
     }
 
     static func isFunctionName(_ s: String) -> Bool {

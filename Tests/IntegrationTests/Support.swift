@@ -266,6 +266,10 @@ enum Workload {
 
     /// Start a workload for the given seconds.
     static func start(_ name: String, seconds: Double) throws -> Spawned {
-        try Spawned(try path(name), [String(seconds)], streamStdout: false)
+        try start(name, args: [String(seconds)])
+    }
+
+    static func start(_ name: String, args: [String]) throws -> Spawned {
+        try Spawned(try path(name), args, streamStdout: false)
     }
 }

@@ -5,6 +5,7 @@ import Testing
 
 /// The X events of a Chrome trace written by `ktrace timeline`.
 struct ChromeEvent: Decodable {
+    struct Args: Decodable { let depth: Int? }
     let name: String
     let cat: String?
     let ph: String
@@ -12,6 +13,7 @@ struct ChromeEvent: Decodable {
     let dur: Double?
     let pid: Int?
     let tid: Int?
+    let args: Args?
 }
 
 struct ChromeFile: Decodable {
@@ -110,22 +112,78 @@ struct TimelineIntegrationTests {
         }
     }
 
-    /// --trace needs fentry/fexit; where the kernel cannot attach them ktrace says why, in one line.
-    /// A malformed list is refused before anything loads, on every kernel.
+    /// --trace uses fentry/fexit, else kprobes; where neither attaches ktrace names each failed attempt
+    /// in one line, and a forced kind that cannot attach says why. A malformed list is refused before
+    /// anything loads, on every kernel.
     @Test func traceExplainsWhenUnavailable() throws {
         let bad = try run(Env.ktrace, ["timeline", "--trace", "vfs_read,,x", "-d", "1"], timeout: 30)
         #expect(bad.status == 64 && bad.stderr.contains("'' is not a kernel function name"), "\(bad.stderr)")
         let many = try run(Env.ktrace, ["timeline", "--trace", "a,b,c,d,e,f,g,h,i", "-d", "1"], timeout: 30)
         #expect(many.status == 64 && many.stderr.contains("at most 8 functions"), "\(many.stderr)")
 
-        let r = try run(Env.ktrace, ["timeline", "--trace", "vfs_read", "-d", "1"], timeout: 30)
+        let forced = try run(Env.ktrace, ["timeline", "--trace", "vfs_read", "--trace-attach", "fentry", "-d", "0.1", "-o", "/dev/null"],
+                             timeout: 30)
+        if forced.status != 0 {
+            #expect(forced.stderr.hasPrefix("ktrace: error: --trace vfs_read: fentry/fexit is not available on this kernel ("), "\(forced.stderr)")
+            #expect(forced.stderr.contains("the sampled timeline works without it"))
+            #expect(forced.stderr.split(separator: "\n").count == 1)
+        }
+        let r = try run(Env.ktrace, ["timeline", "--trace", "vfs_read", "-d", "0.1", "-o", "/dev/null"], timeout: 30)
         guard r.status != 0 else {
-            print("SKIP: traceExplainsWhenUnavailable: fentry/fexit attached on this kernel, the unavailability message is not exercised")
+            print("SKIP: traceExplainsWhenUnavailable: --trace attached on this kernel (fentry or kprobes), the unavailability message is not exercised")
             return
         }
-        #expect(r.stderr.hasPrefix("ktrace: error: --trace vfs_read: fentry/fexit is not available on this kernel ("), "\(r.stderr)")
-        #expect(r.stderr.contains("the sampled timeline works without it"))
+        #expect(r.stderr.hasPrefix("ktrace: error: --trace vfs_read: cannot record calls on this kernel: fentry: "), "\(r.stderr)")
+        #expect(r.stderr.contains("; kprobe: a kprobe on vfs_read did not attach: "), "\(r.stderr)")
         #expect(r.stderr.split(separator: "\n").count == 1)
+    }
+
+    /// A workload makes exactly N read()s while recorded: its thread shows N __x64_sys_read calls, each
+    /// with one vfs_read nested at depth 1, all inside the loop's window, with positive durations, and
+    /// the Perfetto and speedscope files pass the validators — through fentry/fexit and through kprobes.
+    /// Skipped, saying why, where that kind cannot attach.
+    @Test(arguments: ["fentry", "kprobe"])
+    func traceCountsAndNestsKnownCalls(via: String) throws {
+        let probe = try run(Env.ktrace, ["timeline", "--trace", "vfs_read", "--trace-attach", via, "-d", "0.1", "-o", "/dev/null"],
+                            timeout: 60)
+        if probe.status != 0 {
+            print("SKIP: traceCountsAndNestsKnownCalls(\(via)): \(probe.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+            return
+        }
+        let n = 2000
+        for format in ["perfetto", "speedscope"] {
+            let w = try Workload.start("readn", args: ["1.5", String(n)])
+            let out = FileManager.default.temporaryDirectory.appendingPathComponent("ktt-calls-\(getpid()).\(format).json").path
+            defer { try? FileManager.default.removeItem(atPath: out) }
+            let r = try run(Env.ktrace, ["timeline", "--pid", String(w.pid), "--trace", "__x64_sys_read,vfs_read", "--trace-attach", via,
+                                         "-d", "20", "--format", format, "-o", out], timeout: 120)
+            let wr = w.wait(timeout: 60)
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(r.stderr.contains("; 0 events dropped") && r.stderr.contains("0 not recorded"), "\(r.stderr)")
+            let fields = wr.stdout.split(separator: " ").compactMap { UInt64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            try #require(fields.count == 3 && fields[0] == UInt64(n), "workload said: \(wr.stdout)")
+            let data = try Data(contentsOf: URL(fileURLWithPath: out))
+            if format == "speedscope" {
+                #expect(TraceValidator.validateSpeedscope(data) == [], "invalid speedscope file")
+                continue
+            }
+            #expect(TraceValidator.validateChromeTrace(data) == [], "invalid trace")
+            let trace = try JSONDecoder().decode(ChromeFile.self, from: data)
+            let calls = trace.traceEvents.filter { $0.ph == "X" && $0.cat == "func" && $0.tid == Int(w.pid) + 10_000_000 }
+            let outer = calls.filter { $0.name == "__x64_sys_read" }, inner = calls.filter { $0.name == "vfs_read" }
+            #expect(outer.count == n && inner.count == n, "\(outer.count) __x64_sys_read and \(inner.count) vfs_read calls for \(n) reads")
+            #expect(outer.allSatisfy { $0.args?.depth == 0 } && inner.allSatisfy { $0.args?.depth == 1 }, "nesting depths")
+            // Inside the loop's window (µs from the recording's start), and each vfs_read inside its syscall.
+            let lo = Double(Int64(fields[1]) - Int64(trace.otherData.startNs)) / 1000, hi = Double(Int64(fields[2]) - Int64(trace.otherData.startNs)) / 1000
+            #expect(calls.allSatisfy { ($0.dur ?? 0) > 0 && ($0.ts ?? -1) >= lo && ($0.ts ?? 0) + ($0.dur ?? 0) <= hi },
+                    "calls outside the loop's window [\(lo), \(hi)] µs or without duration")
+            let byStart = outer.sorted { ($0.ts ?? 0) < ($1.ts ?? 0) }
+            for v in inner {
+                let i = byStart.partitionPointIndex { ($0.ts ?? 0) > (v.ts ?? 0) } - 1
+                #expect(i >= 0 && (byStart[i].ts ?? 0) + (byStart[i].dur ?? 0) >= (v.ts ?? 0) + (v.dur ?? 0), "vfs_read at \(v.ts ?? 0) not inside a syscall")
+                if i < 0 { break }
+            }
+        }
     }
 
     /// --trace vfs_read against a workload that read()s in a loop: its calls appear as vfs_read slices on
@@ -162,6 +220,15 @@ struct TimelineIntegrationTests {
                 "\(calls.count) vfs_read slices, the workload made \(Int(total)) reads in 4 s")
         #expect(calls.allSatisfy { $0.name == "vfs_read" && ($0.dur ?? -1) >= 0 })
         #expect(median(calls.map { $0.dur ?? 0 }) < 1000, "a 1-byte read of /dev/zero takes well under 1 ms")
+    }
+}
+
+extension Array {
+    /// The first index whose element satisfies `past`, for an array ordered so that it holds for a suffix.
+    func partitionPointIndex(_ past: (Element) -> Bool) -> Int {
+        var lo = 0, hi = count
+        while lo < hi { let mid = (lo + hi) / 2; if past(self[mid]) { hi = mid } else { lo = mid + 1 } }
+        return lo
     }
 }
 

@@ -13,6 +13,9 @@ export KTRACE_BIN=${KTRACE_BIN:-$ROOT/.build/release/ktrace}
 XCTEST=${VMTEST_XCTEST:-$ROOT/.build/debug/ktracePackageTests.xctest}
 # Under TCG a test is several times slower: the subset whose timing bounds still hold (see scripts/vmtest.sh).
 FILTER=${VMTEST_FILTER:-'StacksIntegrationTests|TimelineIntegrationTests|SoftirqIntegrationTests/attachKinds|BadInputTests|FlamegraphCommandTests'}
+# Left out there: under TCG the lab's flood does not saturate the receive CPU, so ksoftirqd gets almost no
+# work to sample (27-80 samples at 99 Hz over the test's window on 6.1, 2 on 6.1-rt; the test wants > 100).
+SKIP=${VMTEST_SKIP:-'ksoftirqdUnderFlood'}
 LOGS=$OUT/logs R=$OUT/results.txt
 mkdir -p "$LOGS" && : >"$R"
 W=$(mktemp -d /tmp/vmsuite.XXXXXX)
@@ -119,7 +122,7 @@ elif [[ ! -x $XCTEST ]]; then
 else
   t=$(date +%s.%N)
   (cd /tmp && timeout -k 10 "${VMTEST_XCTEST_TIMEOUT:-720}" "$XCTEST" --testing-library swift-testing --no-parallel \
-     --filter "$FILTER" --xunit-output "$LOGS/xunit.xml") >"$LOGS/xctest.log" 2>&1
+     --filter "$FILTER" --skip "$SKIP" --xunit-output "$LOGS/xunit.xml") >"$LOGS/xctest.log" 2>&1
   rc=$?
   # xunit: one <testcase> per test (arguments folded in); <failure message=...> per issue, <skipped>.
   awk -v R="$R" '

@@ -31,6 +31,8 @@ uint64_t kt_monotonic_ns(void);
 
 /* 0 if fentry/fexit programs can be attached here; else a negative errno and the reason. */
 int kt_probe_fentry(char *err, size_t errlen);
+/* 0 if kprobe programs can be attached here; else a negative errno and the reason. */
+int kt_probe_kprobe(char *err, size_t errlen);
 
 /* ---- ktrace softirq ---- */
 struct kt_softirq;
@@ -62,6 +64,9 @@ struct kt_profile_opts {
 	 * at most KT_TRACE_MAX; check kt_probe_fentry first), or NULL. A name missing from the kernel's
 	 * BTF fails the open with a reason naming it. */
 	const char *trace_funcs;
+	/* 1: record them with kprobe/kretprobe instead (kt_probe_kprobe first), for kernels that refuse
+	 * fentry but have kprobes. */
+	int trace_kprobes;
 };
 
 struct kt_profile;

@@ -9,7 +9,9 @@ public struct ProfileLosses: Sendable, Equatable {
     public var eventsDropped: UInt64 = 0     // ring buffer full
     public var events: UInt64 = 0
     public var callsTooDeep: UInt64 = 0      // --trace: calls not recorded, too many open in their task
-    public var callsUnmatched: UInt64 = 0    // --trace: exits not of the innermost open call
+    public var callsUnmatched: UInt64 = 0    // --trace: exits whose entry the kernel skipped
+    public var callsExitMissed: UInt64 = 0   // --trace: calls whose exit the kernel skipped
+    public var callsNoState: UInt64 = 0      // --trace: calls not recorded, no room for their task's state
 
     public init() {}
 

@@ -1,0 +1,32 @@
+import KtraceCore
+import KtraceKernel
+
+/// Open the sampler, or fail with the kernel's reason; `verbose` also says how it attached.
+func openProfile(_ config: ProfileConfig, verbose: Bool, rate: String) -> ProfileSession {
+    requireTracingPrivileges()
+    Kernel.setVerbose(verbose)
+    let started = Kernel.monotonicNs()
+    let session: ProfileSession
+    do { session = try ProfileSession(config) } catch { fail(error.message) }
+    let prealloc = session.preallocatedStacks
+    if prealloc > 0 && (config.stackStorage > prealloc || verbose) {
+        note("stack maps preallocated with \(min(config.stackStorage, prealloc)) kernel and as many user stacks: allocating them "
+             + "on demand in a perf_event program needs Linux 6.1, and loses stacks before 6.2 and on PREEMPT_RT")
+    }
+    if verbose {
+        let ms = Double(Kernel.monotonicNs() - started) / 1e6
+        let kind = config.trackSoftirq || config.trackSwitch ? " tracepoints with \(session.attachKind.rawValue)," : ""
+        note("sampling \(config.event.rawValue) at \(rate);\(kind) attached in \(fixed(ms, 1)) ms; \(memoryUse())")
+    }
+    return session
+}
+
+/// Record for `duration` seconds (nil: until Ctrl-C), or until every one of `watching` exits (with a
+/// note). Returns the seconds actually recorded.
+func record(for duration: Double?, watching ids: [Int32], poll: (() -> Void)? = nil) -> Double {
+    let end = recordUntilEnd(duration: duration, watching: ids, poll: poll)
+    if end.targetsExited {
+        note("target \(ids.map(String.init).joined(separator: ",")) exited after \(fixed(end.seconds, 1)) s: showing what was sampled until then")
+    }
+    return end.seconds
+}
