@@ -76,7 +76,17 @@ static __always_inline void emit_func(__u32 type, __u64 ts, __u64 dur, __u32 slo
 /* The kernel skips a BPF program that would recurse on its CPU (a preempted fexit program holds its
  * CPU's slot; kretprobes run out of instances while other tasks block inside the function), so an
  * entry or an exit can go missing. Each call is therefore matched by its frame, not by nesting alone: a
- * missing exit leaves no call open for ever, and an exit without its entry closes nothing. */
+ * skipped exit leaves no call open for ever (its syscall's exit closes it), and an exit without its
+ * entry closes nothing. */
+/* An index into the per-task arrays, masked in the register that indexes: 6.1's verifier loses a
+ * bound that a compare kept in another copy of the value (see kt_slot). */
+static __always_inline __u32 kt_open_index(__u32 i)
+{
+	_Static_assert(KT_TRACE_DEPTH == 16, "the mask below covers 16 open calls");
+	asm volatile("%0 &= 15" : "+r"(i));
+	return i;
+}
+
 /* A call's identity (see KT_FUNC_PROGS): `ptr` as a number, or `num` when ptr is NULL. The verifier
  * forbids arithmetic and comparisons on pointers, but with CAP_PERFMON a pointer may be stored into a
  * map value, and read back it is a plain number; the task's own state holds it, so no other task
@@ -114,30 +124,18 @@ static __always_inline int func_entry(__u32 slot, void *ptr, __u64 num)
 			return 0;
 		}
 	}
-	/* Open calls whose frame is not above this one's on the task's stack have returned (the stack grows
-	 * down): their exits were skipped. Frames elsewhere (an irq stack) tell nothing. */
 	__u64 frame = call_frame(st, ptr, num);
 	__u32 d = st->depth;
-	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
-	__u64 base = (__u64)BPF_CORE_READ(t, stack);
-	if (frame - base < KT_THREAD_SIZE) {
-		for (__u32 i = 0; i < KT_TRACE_DEPTH; i++) {
-			if (d == 0 || d > KT_TRACE_DEPTH || st->frame[d - 1] > frame)
-				break;
-			d--;
-			s->func_exit_missed++;
-		}
-	}
 	if (d >= KT_TRACE_DEPTH) {
-		st->depth = d;
 		s->func_too_deep++;
 		return 0;
 	}
 	/* A call is recorded when it starts on a wanted CPU; its exit follows it wherever it ends. */
 	__u64 now = cpu_wanted(c) ? bpf_ktime_get_ns() : 0;
-	st->entry_ts[d] = now;
-	st->frame[d] = frame;
-	st->slot[d] = slot;
+	__u32 k = kt_open_index(d);
+	st->entry_ts[k] = now;
+	st->frame[k] = frame;
+	st->slot[k] = slot;
 	st->depth = d + 1;
 	if (now)
 		emit_func(KT_EV_FUNC_ENTRY, now, 0, slot, d, 0, s);
@@ -170,8 +168,8 @@ static __always_inline int func_exit(__u32 slot, void *ptr, __u64 num)
 	for (__u32 i = 0; i < KT_TRACE_DEPTH; i++) {
 		if (i >= n)
 			break;
-		__u32 j = n - 1 - i;
-		if (j < KT_TRACE_DEPTH && st->frame[j] == frame && st->slot[j] == slot) {
+		__u32 j = kt_open_index(n - 1 - i);
+		if (st->frame[j] == frame && st->slot[j] == slot) {
 			at = j;
 			break;
 		}
@@ -184,7 +182,7 @@ static __always_inline int func_exit(__u32 slot, void *ptr, __u64 num)
 	}
 	if (at + 1 < n)
 		s->func_exit_missed += n - 1 - at; /* calls inside it whose exits never came */
-	__u64 entry = st->entry_ts[at];
+	__u64 entry = st->entry_ts[kt_open_index(at)];
 	if (at == 0)
 		bpf_map_delete_elem(&kt_func_states, &key); /* no call open any more: st is gone */
 	else
@@ -198,7 +196,45 @@ static __always_inline int func_exit(__u32 slot, void *ptr, __u64 num)
 
 /* A call's identity. fentry/fexit: the trampoline's frame, where the call's arguments stay from entry
  * to exit (ctx points into it). kprobe: the stack pointer at the function's first instruction, which
- * holds its return address; the kretprobe sees it 8 bytes higher, that address popped by the return. */
+ * holds its return address; the kretprobe sees it 8 bytes higher, that address popped by the return.
+ * Frames identify a call only within its syscall: the kernel stack's offset is randomized per syscall. */
+/* A kernel call ends before its task returns to user space: calls still open at the syscall's exit
+ * had their exits skipped. They are closed there (KT_EVF_EXIT_MISSED: ended by then), so none stays
+ * open for ever. (Frames cannot tell this at the next entry: the kernel stack's offset is randomized
+ * per syscall.) */
+static __always_inline int func_syscall_exit(void)
+{
+	struct kt_profile_ctl *c = get_ctl();
+	struct kt_profile_stats *s = get_stats();
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+
+	if (!c || !s || !c->events || tid == 0)
+		return 0;
+	struct kt_func_key key = func_key(tid);
+	struct kt_func_state *st = bpf_map_lookup_elem(&kt_func_states, &key);
+	if (!st)
+		return 0;
+	__u64 now = bpf_ktime_get_ns();
+	__u32 n = st->depth;
+	for (__u32 i = 0; i < KT_TRACE_DEPTH; i++) {
+		if (i >= n)
+			break;
+		__u32 j = kt_open_index(n - 1 - i);
+		s->func_exit_missed++;
+		if (st->entry_ts[j])
+			emit_func(KT_EV_FUNC_EXIT, now, now - st->entry_ts[j], st->slot[j], j, KT_EVF_EXIT_MISSED, s);
+	}
+	bpf_map_delete_elem(&kt_func_states, &key);
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(kt_sys_exit_btf) { return func_syscall_exit(); }
+SEC("raw_tp/sys_exit")
+int BPF_PROG(kt_sys_exit_raw) { return func_syscall_exit(); }
+SEC("tracepoint/raw_syscalls/sys_exit")
+int kt_sys_exit_tp(void *ctx) { return func_syscall_exit(); }
+
 #define KT_FUNC_PROGS(i)								\
 SEC("fentry")										\
 int BPF_PROG(kt_fentry##i) { return func_entry(i, ctx, 0); }				\

@@ -97,7 +97,7 @@ struct kt_profile_stats {
 	__u64 events;         /* events emitted */
 	__u64 func_too_deep;  /* --trace: calls not recorded, KT_TRACE_DEPTH already open in their task */
 	__u64 func_unmatched; /* --trace: exits whose entry was not recorded (the kernel skipped it): ignored */
-	__u64 func_exit_missed; /* --trace: open calls whose exit the kernel skipped, closed by their caller's exit */
+	__u64 func_exit_missed; /* --trace: calls whose exit the kernel skipped, closed by their caller's exit or syscall's */
 	__u64 func_no_state;  /* --trace: calls not recorded, no room for their task's state (kt_func_states full) */
 };
 
@@ -132,5 +132,6 @@ struct kt_event {
 
 #define KT_EVF_KSOFTIRQD 1  /* softirq served by ksoftirqd */
 #define KT_EVF_NO_ENTRY 2   /* function exit whose entry came before recording (or its state was lost) */
+#define KT_EVF_EXIT_MISSED 4 /* function exit the kernel skipped: the call had ended by ts (its syscall's exit) */
 
 #endif

@@ -27,8 +27,10 @@ static void keep_verifier_reason(const char *msg)
 {
 	const char *begin = strstr(msg, "-- BEGIN PROG LOAD LOG --\n");
 	const char *end = begin ? strstr(begin, "-- END PROG LOAD LOG --") : NULL;
-	if (!begin || !end)
+	if (!begin)
 		return;
+	if (!end) /* cut short: the reason, at the end of the log, is lost; say what remains */
+		end = begin + strlen(begin);
 	begin += strlen("-- BEGIN PROG LOAD LOG --\n");
 	const char *best = NULL, *best_end = NULL;
 	for (const char *line = begin; line < end;) {
@@ -47,7 +49,7 @@ static void keep_verifier_reason(const char *msg)
 
 static int print_fn(enum libbpf_print_level level, const char *fmt, va_list args)
 {
-	char msg[8192];
+	static char msg[1 << 20]; /* a verifier log comes whole in one message; libbpf prints from one thread */
 	va_list copy;
 
 	if (level == LIBBPF_WARN) {

@@ -181,6 +181,7 @@ public final class ProfileSession {
                                               nextTid: Int32(bitPattern: e.next_tid), nextComm: cString(e.next_comm)))
         case KT_EV_FUNC_ENTRY.rawValue, KT_EV_FUNC_EXIT.rawValue:
             let kind: FunctionEvent.Kind = e.type == KT_EV_FUNC_ENTRY.rawValue ? .entry
+                : e.flags & UInt32(KT_EVF_EXIT_MISSED) != 0 ? .missedExit(entryTs: e.ts - e.dur)
                 : .exit(entryTs: e.flags & UInt32(KT_EVF_NO_ENTRY) != 0 ? nil : e.ts - e.dur)
             return .call(CallEvent(ts: e.ts, cpu: cpu, pid: pid, tid: tid, comm: cString(e.comm), slot: Int(e.func_slot),
                                    depth: Int(e.depth), kind: kind))

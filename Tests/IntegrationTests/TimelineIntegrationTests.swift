@@ -141,7 +141,9 @@ struct TimelineIntegrationTests {
     /// A workload makes exactly N read()s while recorded: its thread shows N __x64_sys_read calls, each
     /// with one vfs_read nested at depth 1, all inside the loop's window, with positive durations, and
     /// the Perfetto and speedscope files pass the validators — through fentry/fexit and through kprobes.
-    /// Skipped, saying why, where that kind cannot attach.
+    /// Skipped, saying why, where that kind cannot attach. On PREEMPT_RT, BPF programs are preemptible
+    /// and the kernel skips a run that would recurse on its CPU, uncounted by ktrace: there the calls
+    /// recorded must still pair and nest, but may be fewer than N (half at least).
     @Test(arguments: ["fentry", "kprobe"])
     func traceCountsAndNestsKnownCalls(via: String) throws {
         let probe = try run(Env.ktrace, ["timeline", "--trace", "vfs_read", "--trace-attach", via, "-d", "0.1", "-o", "/dev/null"],
@@ -151,8 +153,10 @@ struct TimelineIntegrationTests {
             return
         }
         let n = 2000
+        let rt = (try? String(contentsOfFile: "/sys/kernel/realtime", encoding: .utf8))?.hasPrefix("1") ?? false
         for format in ["perfetto", "speedscope"] {
-            let w = try Workload.start("readn", args: ["1.5", String(n)])
+            // Long enough for ktrace to attach first, also under emulation with preallocated stack maps.
+            let w = try Workload.start("readn", args: ["4", String(n)])
             let out = FileManager.default.temporaryDirectory.appendingPathComponent("ktt-calls-\(getpid()).\(format).json").path
             defer { try? FileManager.default.removeItem(atPath: out) }
             let r = try run(Env.ktrace, ["timeline", "--pid", String(w.pid), "--trace", "__x64_sys_read,vfs_read", "--trace-attach", via,
@@ -171,7 +175,13 @@ struct TimelineIntegrationTests {
             let trace = try JSONDecoder().decode(ChromeFile.self, from: data)
             let calls = trace.traceEvents.filter { $0.ph == "X" && $0.cat == "func" && $0.tid == Int(w.pid) + 10_000_000 }
             let outer = calls.filter { $0.name == "__x64_sys_read" }, inner = calls.filter { $0.name == "vfs_read" }
-            #expect(outer.count == n && inner.count == n, "\(outer.count) __x64_sys_read and \(inner.count) vfs_read calls for \(n) reads")
+            if rt {
+                #expect(outer.count <= n && outer.count * 2 >= n && inner.count <= n && inner.count * 2 >= n,
+                        "\(outer.count) __x64_sys_read and \(inner.count) vfs_read calls for \(n) reads")
+                print("note: traceCountsAndNestsKnownCalls(\(via)) on PREEMPT_RT: \(outer.count) __x64_sys_read and \(inner.count) vfs_read calls recorded of \(n)")
+            } else {
+                #expect(outer.count == n && inner.count == n, "\(outer.count) __x64_sys_read and \(inner.count) vfs_read calls for \(n) reads")
+            }
             #expect(outer.allSatisfy { $0.args?.depth == 0 } && inner.allSatisfy { $0.args?.depth == 1 }, "nesting depths")
             // Inside the loop's window (µs from the recording's start), and each vfs_read inside its syscall.
             let lo = Double(Int64(fields[1]) - Int64(trace.otherData.startNs)) / 1000, hi = Double(Int64(fields[2]) - Int64(trace.otherData.startNs)) / 1000

@@ -95,6 +95,18 @@ private func timeline(_ calls: [FunctionEvent], start: UInt64 = 1000, end: UInt6
         #expect(FunctionCalls.notes(threads).beforeWindow == 1)
     }
 
+    /// The kernel skipped an exit: the syscall's exit closes the call (ended by then, marked lost), and
+    /// the next call does not nest inside it.
+    @Test func anExitTheKernelSkippedEndsAtItsSyscallsExit() {
+        var skipped = exit(2500, "vfs_read", depth: 0, from: 2000)
+        skipped.kind = .missedExit(entryTs: 2000)
+        let events = [entry(2000, "vfs_read", depth: 0), skipped,
+                      entry(3000, "vfs_read", depth: 0), exit(3100, "vfs_read", depth: 0, from: 3000)]
+        #expect(summary(FunctionCalls.pair(events, startNs: 1000, endNs: 9000)) == [
+            "100 vfs_read 2000-2500 d0 entry lostExit", "100 vfs_read 3000-3100 d0 entry exit",
+        ])
+    }
+
     @Test func partialOverlapIsCutToNest() {
         let events = [
             exit(3000, "a", depth: 0, from: 2000), exit(3500, "b", depth: 1, from: 2500),

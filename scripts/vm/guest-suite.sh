@@ -13,9 +13,11 @@ export KTRACE_BIN=${KTRACE_BIN:-$ROOT/.build/release/ktrace}
 XCTEST=${VMTEST_XCTEST:-$ROOT/.build/debug/ktracePackageTests.xctest}
 # Under TCG a test is several times slower: the subset whose timing bounds still hold (see scripts/vmtest.sh).
 FILTER=${VMTEST_FILTER:-'StacksIntegrationTests|TimelineIntegrationTests|SoftirqIntegrationTests/attachKinds|BadInputTests|FlamegraphCommandTests'}
-# Left out there: under TCG the lab's flood does not saturate the receive CPU, so ksoftirqd gets almost no
-# work to sample (27-80 samples at 99 Hz over the test's window on 6.1, 2 on 6.1-rt; the test wants > 100).
-SKIP=${VMTEST_SKIP:-'ksoftirqdUnderFlood'}
+# Left out there, as their bounds assume native speed: ksoftirqdUnderFlood (under TCG the lab's flood does
+# not saturate the receive CPU: ksoftirqd got 27-80 samples at 99 Hz on 6.1, 2 on 6.1-rt; the test wants
+# > 100) and softirqSlicesMatchSoftirqTotals (two tools timing the same runs differ by each other's probe
+# cost, bounded at 500 ns a run natively; under TCG a probe costs several times that: 1.5 ms over 0.7).
+SKIP=${VMTEST_SKIP:-'ksoftirqdUnderFlood|softirqSlicesMatchSoftirqTotals'}
 LOGS=$OUT/logs R=$OUT/results.txt
 mkdir -p "$LOGS" && : >"$R"
 W=$(mktemp -d /tmp/vmsuite.XXXXXX)
@@ -95,7 +97,7 @@ if ((rc == 0)) && [[ -s $LOGS/timeline.text.out ]]; then
 else
   result FAIL timeline.text "exit $rc: $(errtext "$LOGS/timeline.text.err")"
 fi
-calls_of() { grep -oE '[0-9]+ traced calls.*unmatched exits' "$1"; }
+calls_of() { grep -oE '[0-9]+ traced calls.*(unmatched exits|\(recursion protection, kretprobe instances\))' "$1"; }
 # no_fentry NAME   true (a SKIP) when ktrace explained that fentry is unavailable and the config agrees.
 no_fentry() { grep -q 'fentry/fexit is not available' "$LOGS/$1.err" && ! config_has DYNAMIC_FTRACE_WITH_DIRECT_CALLS; }
 kt timeline.trace 60 timeline -a -d 2 --trace vfs_read -o "$W/t.json"; rc=$?
@@ -163,6 +165,9 @@ pairing() {
     ( sleep 1.5; bpftool prog show >"$LOGS/$name.bpftool" 2>&1 ) &
     kt "$name" 60 timeline --pid "$wpid" -d 2 --trace vfs_read -o "$W/$name.json"; rc=$?
     min=4  # at least a quarter
+    # PREEMPT_RT: preemptible BPF programs make the kernel skip many fentry/fexit runs (recursion
+    # protection; 200 of 223 exits in one run), so fewer calls are recorded: at least an eighth.
+    [[ $(cat /sys/kernel/realtime 2>/dev/null) != 1 ]] || min=8
   fi
   wait
   reads=$(cat "$W/$wl.out")

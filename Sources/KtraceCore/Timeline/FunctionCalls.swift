@@ -6,6 +6,8 @@ public struct FunctionEvent: Sendable, Equatable {
         /// `entryTs`: when the call began, as the kernel paired it; nil when the entry was not seen
         /// (the call began before recording).
         case exit(entryTs: UInt64?)
+        /// The kernel skipped this call's exit; it had ended by `ts` (its syscall's exit).
+        case missedExit(entryTs: UInt64)
     }
     public var ts: UInt64
     public var cpu: Int
@@ -85,7 +87,12 @@ public enum FunctionCalls {
                 FunctionCall(pid: e.pid, tid: e.tid, comm: e.comm, function: e.function, start: start,
                              end: max(start, end), depth: e.depth, begin: b, finish: f)
             }
-            for e in evs { if case .exit(let entryTs?) = e.kind { paired.insert(Entry(ts: entryTs, depth: e.depth, function: e.function)) } }
+            for e in evs {
+                switch e.kind {
+                case .exit(let entryTs?), .missedExit(let entryTs): paired.insert(Entry(ts: entryTs, depth: e.depth, function: e.function))
+                default: break
+                }
+            }
             // Entries not paired in the kernel, innermost last: each stays open until an event shows it returned.
             var open: [FunctionEvent] = []
             func close(while returned: (FunctionEvent) -> Bool, at ts: UInt64) {
@@ -102,6 +109,9 @@ public enum FunctionCalls {
                 case .exit(let entryTs?):
                     close(while: { $0.depth > e.depth && $0.ts < e.ts }, at: e.ts)
                     calls.append(call(e, entryTs, e.ts, .entry, .exit))
+                case .missedExit(let entryTs):
+                    close(while: { $0.depth > e.depth && $0.ts < e.ts }, at: e.ts)
+                    calls.append(call(e, entryTs, e.ts, .entry, .lostExit))
                 case .exit(nil):
                     if let j = open.lastIndex(where: { $0.function == e.function && $0.ts <= e.ts }) {
                         close(while: { _ in open.count > j + 1 }, at: e.ts)
