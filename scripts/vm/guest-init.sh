@@ -14,7 +14,9 @@ mkdir -p /dev/pts /dev/shm
 ln -sf /proc/self/fd /dev/fd; ln -sf /proc/self/fd/0 /dev/stdin; ln -sf /proc/self/fd/1 /dev/stdout; ln -sf /proc/self/fd/2 /dev/stderr
 mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
-mount -t tmpfs -o mode=1777 tmpfs /tmp
+# A fresh /tmp, unless the checkout itself lives there (a CI clone): then the host's /tmp stays visible,
+# read-only below the overlay's writable tmpfs.
+case $(cd "$(dirname "$0")" && pwd) in /tmp/*) ;; *) mount -t tmpfs -o mode=1777 tmpfs /tmp ;; esac
 mount -t tmpfs -o mode=0755 tmpfs /run
 mkdir -p /run/lock /run/netns
 mount -t tracefs nodev /sys/kernel/tracing
