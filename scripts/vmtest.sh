@@ -11,7 +11,7 @@
 #   VMTEST_CACHE=/var/cache/ktrace-vmtest   downloaded and extracted packages (kept between runs)
 #   VMTEST_OUT=out/vmtest    results and logs, one directory per kernel (the guest writes there over 9p)
 #   VMTEST_ACCEL=auto|kvm|tcg   auto: KVM if a probe boot reaches the initramfs within 20 s, else TCG
-#   VMTEST_TIMEOUT=900       seconds per boot (qemu is killed after that); the suite itself gets 120 less
+#   VMTEST_TIMEOUT=600       seconds per boot (qemu is killed after that); the suite itself gets 120 less
 #   VMTEST_MEM=3G VMTEST_SMP=2   VMTEST_LOCK=FILE   flock FILE around each boot (shared build machines)
 #
 # Exit: 0 when no check failed, 1 otherwise, 2 usage / missing tool / not root.
