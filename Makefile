@@ -48,6 +48,7 @@ bench: build
 	KTRACE=$(KTRACE) scripts/bench-softirq.sh
 	KTRACE=$(KTRACE) scripts/bench-stacks.sh
 	KTRACE=$(KTRACE) scripts/bench-timeline.sh
+	KTRACE=$(KTRACE) scripts/bench-kthreads.sh
 
 clean:
 	rm -rf .build out

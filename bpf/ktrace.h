@@ -60,6 +60,7 @@ struct kt_profile_ctl {
 	__u32 per_thread;    /* 1 = key counts by tid, not only tgid */
 	__u32 aggregate;     /* 1 = count in kt_counts (ktrace stacks) */
 	__u32 events;        /* 1 = emit timeline events into the ring buffer (ktrace timeline) */
+	__u32 work;          /* 1 = key a kworker's samples by the work function it runs (stacks --by-work) */
 	__u32 comm_prefix;   /* 1 = ctl.comm is a prefix */
 	__u32 comm_len;
 	char comm[KT_COMM_LEN];
@@ -82,6 +83,7 @@ struct kt_stack_key {
 	__u32 pad;
 	__u64 kstack;        /* stack id (see above) */
 	__u64 ustack;
+	__u64 work;          /* with ctl.work: the work function the kworker was running when sampled (0: none) */
 	char comm[KT_COMM_LEN];
 };
 
@@ -99,6 +101,7 @@ struct kt_profile_stats {
 	__u64 func_unmatched; /* --trace: exits whose entry was not recorded (the kernel skipped it): ignored */
 	__u64 func_exit_missed; /* --trace: calls whose exit the kernel skipped, closed by their caller's exit or syscall's */
 	__u64 func_no_state;  /* --trace: calls not recorded, no room for their task's state (kt_func_states full) */
+	__u64 work_full;      /* work items not followed: kt_work_now full (their samples unlabelled, no slice) */
 };
 
 enum kt_event_type {
@@ -107,6 +110,7 @@ enum kt_event_type {
 	KT_EV_SWITCH = 3,     /* sched_switch: tgid/tid/comm = prev, next_* = next, prev_state */
 	KT_EV_FUNC_ENTRY = 4, /* --trace: ts = entry, func_slot, depth */
 	KT_EV_FUNC_EXIT = 5,  /* --trace: ts = exit, dur = since the entry (0 with KT_EVF_NO_ENTRY), func_slot, depth */
+	KT_EV_WORK = 6,       /* a complete work item on a kworker: ts = start, dur, work_fn */
 };
 
 /* One field per meaning; a field an event type does not use is zero. */
@@ -126,6 +130,7 @@ struct kt_event {
 	__s64 prev_state;    /* KT_EV_SWITCH */
 	__u32 func_slot;     /* KT_EV_FUNC_*: index of the function in the --trace list */
 	__u32 depth;         /* KT_EV_FUNC_*: traced calls already open in the task (0 = outermost) */
+	__u64 work_fn;       /* KT_EV_WORK: the work function (kernel text address) */
 	char comm[KT_COMM_LEN];
 	char next_comm[KT_COMM_LEN];
 };
@@ -133,5 +138,102 @@ struct kt_event {
 #define KT_EVF_KSOFTIRQD 1  /* softirq served by ksoftirqd */
 #define KT_EVF_NO_ENTRY 2   /* function exit whose entry came before recording (or its state was lost) */
 #define KT_EVF_EXIT_MISSED 4 /* function exit the kernel skipped: the call had ended by ts (its syscall's exit) */
+
+/* ---- kthreads.bpf.c ---- */
+
+/* What a kernel thread did, decoded from the kernel's own tracepoints: one kind per decoder. */
+enum kt_doing_kind {
+	KT_DO_SOFTIRQ = 1,   /* ksoftirqd serving a vector: id = vector */
+	KT_DO_WORK = 2,      /* a workqueue item: id = its work function's address */
+	KT_DO_SHRINKER = 3,  /* a slab shrinker run (shrink_slab): id = the shrinker's scan_objects address */
+	KT_DO_RECLAIM = 4,   /* LRU reclaim passes (mm_vmscan_lru_shrink_inactive): id = 0, pages_* set */
+	KT_DO_COMMIT = 5,    /* a jbd2 journal commit: id = 0 */
+	KT_DO_MIGRATE = 6,   /* tasks moved to another CPU (sched_migrate_task): id = 0, count only */
+	KT_DO_RCU_CB = 7,    /* RCU callbacks invoked (rcu_invoke_callback): id = the callback's address, count only */
+};
+
+/* Optional decoders, as bits of kt_kthreads_ctl.decoders (user space loads only what the kernel has). */
+#define KT_DEC_WORKQUEUE (1u << 0)
+#define KT_DEC_SHRINKER (1u << 1)
+#define KT_DEC_RECLAIM (1u << 2)
+#define KT_DEC_JBD2 (1u << 3)
+#define KT_DEC_MIGRATE (1u << 4)
+#define KT_DEC_RCU (1u << 5)
+#define KT_DEC_IRQ (1u << 6)
+
+struct kt_kthreads_ctl {
+	__u64 smpboot_fn;    /* address of smpboot_thread_fn: such threads are named by their own thread_fn */
+	__u32 epoch;         /* 0 or 1: which interval's maxima BPF writes (see kt_max_key) */
+	__u32 pad;
+	__u64 irq_thread_fn; /* address of irq_thread: threaded irq handlers are named by their thread_fn */
+};
+
+/* Cumulative per kernel thread since attach (user space takes deltas), keyed by tid. */
+struct kt_kthread {
+	__u64 sched_ns;      /* the scheduler's account of its run time (se.sum_exec_runtime deltas at each
+	                      * switch-out), as top and /proc/PID/stat see it: without steal time, and
+	                      * without irq time on CONFIG_IRQ_TIME_ACCOUNTING kernels */
+	__u64 wall_ns;       /* wall-clock time between its sched_switch events, irqs on top included */
+	__u64 last_sum;      /* se.sum_exec_runtime at its last switch-out (kernel side only) */
+	__u64 irq_ns;        /* hard-irq handlers that ran on top of it (irq_handler_entry/exit) */
+	__u64 softirq_ns;    /* softirqs that ran inline on top of it (not ksoftirqd's own), hard irqs excluded */
+	__u64 switches;      /* times it left the CPU */
+	__u64 threadfn;      /* its kthread start function (smpboot threads: their thread_fn), 0 = unknown */
+	char comm[KT_COMM_LEN];
+};
+
+struct kt_doing_key {
+	__u32 tid;
+	__u32 kind;          /* enum kt_doing_kind */
+	__u64 id;
+};
+
+/* Cumulative per (thread, item). Times are the thread's own CPU time while the item ran: irq and inline
+ * softirq time excluded, time off the CPU excluded. */
+struct kt_doing {
+	__u64 count;
+	__u64 ns;
+	__u64 wait_ns;       /* KT_DO_WORK: queued -> started, summed over the items whose queueing was seen */
+	__u64 waits;         /* how many items wait_ns covers */
+	__u64 pages_scanned; /* KT_DO_RECLAIM */
+	__u64 pages_reclaimed;
+};
+
+/* Maxima cannot be differenced, so they are kept per interval: BPF writes the entries of ctl.epoch; user
+ * space flips the epoch, then reads and deletes the other epoch's entries. */
+struct kt_max_key {
+	struct kt_doing_key item;
+	__u32 epoch;
+	__u32 pad;
+};
+struct kt_doing_max {
+	__u64 max_ns;
+	__u64 wait_max_ns;
+};
+
+/* What runs on each CPU now (a per-CPU array). User space reads it too: a thread that has not left its
+ * CPU since its last switch-in has its running slice added at each read, so a busy thread is not shown
+ * idle until it yields. */
+struct kt_kcpu {
+	__u64 in_ts;       /* when the current task came on (bpf_ktime_get_ns; 0: not seen yet) */
+	__u32 tid;         /* that task */
+	__u32 sirq_vec;
+	__u64 irq_ts;      /* hard irq handler running since (0: none; they do not nest) */
+	__u64 irq_total;   /* hard-irq time on this CPU since attach, to take out of the softirq it interrupted */
+	__u64 sirq_ts;     /* softirq running since (0: none; they do not nest on a CPU) */
+	__u64 sirq_irq;    /* irq_total when it started */
+	__u32 sirq_ksoftirqd;
+	__u32 pad;
+	__u64 scratch;
+};
+
+/* Per-CPU counters so nothing is lost silently. */
+struct kt_kthreads_stats {
+	__u64 threads_full;  /* events of a thread not counted: kt_threads full */
+	__u64 doing_full;    /* items not counted: kt_doing full */
+	__u64 max_full;      /* an item's maximum not kept this interval: kt_doing_max full */
+	__u64 open_full;     /* items not timed: no room to remember their start */
+	__u64 unmatched;     /* ends (work, shrinker, commit, softirq) whose start was not seen: not timed */
+};
 
 #endif

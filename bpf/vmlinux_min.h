@@ -37,10 +37,15 @@ enum { BPF_F_NO_PREALLOC = 1 };
 #define BPF_F_USER_STACK (1ULL << 8)
 
 #define PF_KTHREAD 0x00200000
+#define PF_WQ_WORKER 0x00000020
 
 /* x86_64's; kprobe programs read the stack pointer from it. */
 struct pt_regs {
 	unsigned long sp;
+} __attribute__((preserve_access_index));
+
+struct sched_entity {
+	unsigned long long sum_exec_runtime;
 } __attribute__((preserve_access_index));
 
 struct task_struct {
@@ -50,7 +55,46 @@ struct task_struct {
 	char comm[16];
 	void *stack;
 	unsigned long long start_time;
+	void *worker_private;  /* a kthread's struct kthread (5.17+) */
+	struct sched_entity se;
 } __attribute__((preserve_access_index));
+
+/* kernel/kthread.c and kernel/smpboot.c: what names a kernel thread. */
+struct kthread {
+	int (*threadfn)(void *);
+	void *data;
+} __attribute__((preserve_access_index));
+
+struct irqaction {
+	void *thread_fn;
+} __attribute__((preserve_access_index));
+
+struct smp_hotplug_thread {
+	void (*thread_fn)(unsigned int cpu);
+} __attribute__((preserve_access_index));
+
+struct smpboot_thread_data {
+	struct smp_hotplug_thread *ht;
+} __attribute__((preserve_access_index));
+
+/* kernel/workqueue_internal.h: a kworker's kthread data; current_func is set for the duration of each
+ * work item (what wq_worker_comm and sysrq-t's worker info read). */
+struct worker {
+	void *current_func;
+} __attribute__((preserve_access_index));
+
+struct work_struct {
+	void (*func)(struct work_struct *work);
+} __attribute__((preserve_access_index));
+
+struct shrinker {
+	unsigned long (*scan_objects)(struct shrinker *, void *);
+} __attribute__((preserve_access_index));
+
+struct rcu_head {
+	void (*func)(struct rcu_head *head);
+} __attribute__((preserve_access_index));
+
 
 /* Classic tracepoint records (format files under tracefs events/irq and events/sched). */
 struct trace_entry {
@@ -63,6 +107,27 @@ struct trace_entry {
 struct trace_event_raw_softirq {
 	struct trace_entry ent;
 	unsigned int vec;
+} __attribute__((preserve_access_index));
+
+struct trace_event_raw_workqueue_execute_start {
+	struct trace_entry ent;
+	void *work;
+	void *function;
+} __attribute__((preserve_access_index));
+
+struct trace_event_raw_workqueue_execute_end {
+	struct trace_entry ent;
+	void *work;
+} __attribute__((preserve_access_index));
+
+struct trace_event_raw_workqueue_queue_work {
+	struct trace_entry ent;
+	void *work;
+} __attribute__((preserve_access_index));
+
+struct trace_event_raw_irq_handler_entry {
+	struct trace_entry ent;
+	int irq;
 } __attribute__((preserve_access_index));
 
 struct trace_event_raw_sched_switch {

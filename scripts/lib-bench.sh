@@ -65,9 +65,29 @@ start_tracer() {
 }
 stop_tracer() {
   [[ -n $TRACER_PID ]] || return 0
-  kill -INT "$TRACER_PID" 2>/dev/null || true
-  wait "$TRACER_PID" 2>/dev/null || true
+  stop_pid "$TRACER_PID"
   TRACER_PID=""
+}
+
+# stop_pid PID: SIGINT (a tracer prints and detaches), then SIGTERM after 15 s, SIGKILL after 5 more:
+# a tracer that missed its SIGINT while starting must not hang the bench.
+stop_pid() {
+  local pid=$1 sig t limit
+  for sig in INT TERM KILL; do
+    kill -"$sig" "$pid" 2>/dev/null || break
+    limit=50; [[ $sig == INT ]] && limit=150
+    for ((t = 0; t < limit; t++)); do kill -0 "$pid" 2>/dev/null || break 2; sleep 0.1; done
+    echo "  (pid $pid ignored SIG$sig)" >&2
+  done
+  wait "$pid" 2>/dev/null || true
+}
+
+# wait_for FILE PATTERN [SECS]: until FILE holds PATTERN (a tracer's banner), at most SECS (30) seconds.
+wait_for() {
+  local t
+  for ((t = 0; t < ${3:-30} * 20; t++)); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
+  echo "error: no '$2' in $1 after ${3:-30} s" >&2
+  return 1
 }
 
 # rotate RESULTS MEASURE CONF...: ROUNDS rounds of MEASURE CONF for every CONF, the order rotated each

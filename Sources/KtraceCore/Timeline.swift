@@ -57,6 +57,8 @@ public struct Timeline: Sendable {
     public var switches: [SwitchEvent]
     /// `--trace` function entries and exits (see `FunctionCalls`); empty without --trace.
     public var calls: [FunctionEvent]
+    /// Work items run by kworkers, in start order.
+    public var work: [WorkSlice]
     /// Window start and end (CLOCK_MONOTONIC ns); exports show times relative to start.
     public var startNs: UInt64
     public var endNs: UInt64
@@ -64,8 +66,8 @@ public struct Timeline: Sendable {
     public var samplePeriodNs: UInt64
 
     public init(samples: [TimelineSample], slices: [SoftirqSlice], switches: [SwitchEvent], startNs: UInt64, endNs: UInt64, samplePeriodNs: UInt64,
-                calls: [FunctionEvent] = []) {
-        self.samples = samples; self.slices = slices; self.switches = switches; self.calls = calls
+                calls: [FunctionEvent] = [], work: [WorkSlice] = []) {
+        self.samples = samples; self.slices = slices; self.switches = switches; self.calls = calls; self.work = work
         self.startNs = startNs; self.endNs = endNs; self.samplePeriodNs = samplePeriodNs
     }
 }

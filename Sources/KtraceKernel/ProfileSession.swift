@@ -33,6 +33,10 @@ public struct ProfileConfig: Sendable {
     public var countEntries: UInt32 = 1
     public var ringbufBytes: UInt32 = 0
     public var trackSoftirq = false
+    /// Attach the workqueue execute tracepoints: work slices in the timeline.
+    public var trackWork = false
+    /// Key kworkers' samples by the work function they run (read from the kworker, no tracepoint).
+    public var workFrames = false
     public var trackSwitch = false
     /// Kernel functions recorded at entry and exit (--trace).
     public var traceFunctions: [String] = []
@@ -56,6 +60,7 @@ public struct ProfileConfig: Sendable {
         c.per_thread = perThread ? 1 : 0
         c.aggregate = aggregate ? 1 : 0
         c.events = events ? 1 : 0
+        c.work = workFrames ? 1 : 0
         switch target {
         case .all: c.filter = UInt32(KT_FILTER_ALL.rawValue)
         case .processes: c.filter = UInt32(KT_FILTER_TGID.rawValue)
@@ -102,6 +107,7 @@ public final class ProfileSession {
         o.count_entries = config.countEntries
         o.ringbuf_bytes = config.ringbufBytes
         o.track_softirq = config.trackSoftirq ? 1 : 0
+        o.track_work = config.trackWork ? 1 : 0
         o.track_switch = config.trackSwitch ? 1 : 0
         let trace = config.traceFunctions.isEmpty ? nil : strdup(config.traceFunctions.joined(separator: ","))
         defer { free(trace) }
@@ -142,6 +148,7 @@ public final class ProfileSession {
         l.callsUnmatched = s.func_unmatched
         l.callsExitMissed = s.func_exit_missed
         l.callsNoState = s.func_no_state
+        l.workFull = s.work_full
         return l
     }
 
@@ -153,7 +160,7 @@ public final class ProfileSession {
         return (0..<n).map { i in
             let k = keys[i]
             return StackCount(pid: Int32(bitPattern: k.tgid), tid: Int32(bitPattern: k.tid), comm: cString(k.comm),
-                              softirq: softirqVector(k.softirq), kernel: stackRef(k.kstack), user: stackRef(k.ustack), count: counts[i])
+                              softirq: softirqVector(k.softirq), work: k.work, kernel: stackRef(k.kstack), user: stackRef(k.ustack), count: counts[i])
         }
     }
 
@@ -185,6 +192,8 @@ public final class ProfileSession {
                 : .exit(entryTs: e.flags & UInt32(KT_EVF_NO_ENTRY) != 0 ? nil : e.ts - e.dur)
             return .call(CallEvent(ts: e.ts, cpu: cpu, pid: pid, tid: tid, comm: cString(e.comm), slot: Int(e.func_slot),
                                    depth: Int(e.depth), kind: kind))
+        case KT_EV_WORK.rawValue:
+            return .work(WorkEvent(ts: e.ts, dur: e.dur, cpu: cpu, pid: pid, tid: tid, comm: cString(e.comm), function: e.work_fn))
         default:
             return nil
         }

@@ -15,7 +15,7 @@ func openProfile(_ config: ProfileConfig, verbose: Bool, rate: String) -> Profil
     }
     if verbose {
         let ms = Double(Kernel.monotonicNs() - started) / 1e6
-        let kind = config.trackSoftirq || config.trackSwitch ? " tracepoints with \(session.attachKind.rawValue)," : ""
+        let kind = config.trackSoftirq || config.trackSwitch || config.trackWork ? " tracepoints with \(session.attachKind.rawValue)," : ""
         note("sampling \(config.event.rawValue) at \(rate);\(kind) attached in \(fixed(ms, 1)) ms; \(memoryUse())")
     }
     return session

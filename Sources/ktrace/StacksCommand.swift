@@ -12,6 +12,7 @@ struct StacksCommand: ParsableCommand {
         Examples:
           ktrace stacks --pid 9 -d 30 -o ksoftirqd.svg      why is ksoftirqd/0 busy?
           ktrace stacks --comm 'ksoftirqd/*' --by-softirq   split its time by softirq vector
+          ktrace stacks --comm 'kworker/*' --by-work        split kworkers' time by work function
           ktrace stacks -a -F 999 -d 10 > all.folded        system wide, folded for flamegraph.pl / inferno
         """
     )
@@ -21,6 +22,8 @@ struct StacksCommand: ParsableCommand {
     @Flag(help: "User stacks only.") var userOnly = false
     @Flag(help: "Add a [softirq:VECTOR] frame after the task name for samples taken inside a softirq.")
     var bySoftirq = false
+    @Flag(help: "Add a [work:FUNCTION] frame after the task name for samples taken while a kworker ran a work item.")
+    var byWork = false
     @Flag(help: "Key stacks by thread, not only by process.") var perThread = false
     @Option(name: [.short, .long], help: "Output file: .svg (flame graph), .json, anything else folded. Default stdout.")
     var output: String?
@@ -64,6 +67,7 @@ struct StacksCommand: ParsableCommand {
         config.aggregate = true
         config.countEntries = countEntries
         config.trackSoftirq = bySoftirq
+        config.workFrames = byWork
         let session = openProfile(config, verbose: target.verbose, rate: target.rateDescription)
         let symbolizer = StackSymbolizer(source: session, kernelSymbols: userOnly ? nil : KernelSymbolsLoader(report: note),
                                          userNames: UserSymbolizer(), demangle: !target.noDemangle)
@@ -111,12 +115,12 @@ struct StacksCommand: ParsableCommand {
         let text: String
         switch resolvedFormat {
         case .folded:
-            text = StackProfile.interned(counts, symbolizer, bySoftirq: bySoftirq).renderFolded(annotate: annotate)
+            text = StackProfile.interned(counts, symbolizer, bySoftirq: bySoftirq, byWork: byWork).renderFolded(annotate: annotate)
         case .svg:
             var o = FlameGraphOptions()
             o.title = title ?? run.title
             o.subtitle = run.subtitle
-            text = FlameGraphSVG.render(StackProfile.interned(counts, symbolizer, bySoftirq: bySoftirq), options: o)
+            text = FlameGraphSVG.render(StackProfile.interned(counts, symbolizer, bySoftirq: bySoftirq, byWork: byWork), options: o)
         case .json:
             text = StackProfile.json(counts, symbolizer, run: run, perThread: perThread).text + "\n"
         }

@@ -72,6 +72,7 @@ struct TimelineCommand: ParsableCommand {
         config.ringbufBytes = ringbuf
         config.trackSoftirq = true
         config.trackSwitch = true
+        config.trackWork = true
         config.traceFunctions = traceFunctions
         config.traceAttach = traceAttach
         // The window opens before attaching, so the first events fall inside it.
@@ -108,10 +109,11 @@ struct TimelineCommand: ParsableCommand {
                  + "and \(losses.callsExitMissed) exits (recursion protection, kretprobe instances)"
                  + (losses.callsNoState > 0 ? ", \(losses.callsNoState) not recorded for want of room for their task's state" : ""))
         }
-        note("\(timeline.samples.count) samples, \(timeline.slices.count) softirq runs, \(timeline.switches.count) switches in "
+        note("\(timeline.samples.count) samples, \(timeline.slices.count) softirq runs, \(timeline.work.count) work items, \(timeline.switches.count) switches in "
              + "\(fixed(seconds, 1)) s; \(losses.eventsDropped) events dropped; \(losses.lostText); "
              + "\(bytes) bytes (\(Int(Double(bytes) / max(seconds, 0.001))) B/s)" + (output.map { " -> \($0)" } ?? ""))
         if losses.eventsDropped > 0 { note("warning: the ring buffer overflowed: raise --ringbuf") }
+        if losses.workFull > 0 { note("warning: \(losses.workFull) work items not followed (more than 4096 kworkers at once): not drawn") }
     }
 
     /// fentry/fexit where BPF trampolines attach, else kprobes (as retsnoop falls back); each failed

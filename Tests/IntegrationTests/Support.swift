@@ -118,6 +118,18 @@ final class Spawned: @unchecked Sendable {
 
     func signal(_ sig: Int32) { kill(pid, sig) }
 
+    /// Wait until the child's stderr holds `text` (a tracer's banner: it has attached); false if the
+    /// child exits or `timeout` passes first.
+    func waitForStderr(_ text: String, timeout: Double = 60) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let s = try? String(contentsOfFile: errFile, encoding: .utf8), s.contains(text) { return true }
+            if poll() { return false }
+            usleep(20_000)
+        }
+        return false
+    }
+
     /// Reap the child if it has exited (non-blocking).
     private func poll() -> Bool {
         if exitStatus != nil { return true }

@@ -12,7 +12,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 export KTRACE_BIN=${KTRACE_BIN:-$ROOT/.build/release/ktrace}
 XCTEST=${VMTEST_XCTEST:-$ROOT/.build/debug/ktracePackageTests.xctest}
 # Under TCG a test is several times slower: the subset whose timing bounds still hold (see scripts/vmtest.sh).
-FILTER=${VMTEST_FILTER:-'StacksIntegrationTests|TimelineIntegrationTests|SoftirqIntegrationTests/attachKinds|BadInputTests|FlamegraphCommandTests'}
+FILTER=${VMTEST_FILTER:-'StacksIntegrationTests|TimelineIntegrationTests|SoftirqIntegrationTests/attachKinds|BadInputTests|FlamegraphCommandTests|KthreadsIntegrationTests/(countsKnownWorkItemsExactly|namespaceChurnRunsCleanupNet|timelineDrawsWorkItems|refusesBadArguments)'}
 # Left out there, as their bounds assume native speed: ksoftirqdUnderFlood (under TCG the lab's flood does
 # not saturate the receive CPU: ksoftirqd got 27-80 samples at 99 Hz on 6.1, 2 on 6.1-rt; the test wants
 # > 100) and softirqSlicesMatchSoftirqTotals (two tools timing the same runs differ by each other's probe
@@ -76,6 +76,32 @@ if ((rc == 0)); then
 else
   result FAIL softirq.split "exit $rc: $(errtext "$LOGS/softirq.split.err")"
 fi
+
+# ───────────────────────────── 2b. kthreads, per attach kind ─────────────────────────────
+# 10 stat_refresh writes run refresh_vm_stats on every CPU: exactly 10 x CPUs work items, named.
+for k in tp_btf raw_tp tracepoint; do
+  t=$(date +%s.%N)
+  "$KTRACE_BIN" kthreads --json --attach "$k" -v >"$LOGS/kthreads.$k.out" 2>"$LOGS/kthreads.$k.err" &
+  kpid=$!
+  for ((i = 0; i < 600; i++)); do grep -q 'tracing kernel threads' "$LOGS/kthreads.$k.err" && break; kill -0 $kpid 2>/dev/null || break; sleep 0.1; done
+  for ((i = 0; i < 10; i++)); do echo 1 >/proc/sys/vm/stat_refresh; done
+  sleep 1; kill -INT $kpid 2>/dev/null; timeout 60 tail --pid=$kpid -f /dev/null; wait $kpid; rc=$?
+  n=$(jq '[.threads[].doing[] | select(.name == "refresh_vm_stats") | .count] | add // 0' "$LOGS/kthreads.$k.out" 2>/dev/null)
+  off=$(jq -r '[.decoders[] | select(.decoding | not) | .name] | join(",")' "$LOGS/kthreads.$k.out" 2>/dev/null)
+  if ((rc == 0)) && [[ $n == $((10 * $(nproc))) ]]; then
+    result PASS "kthreads.$k" "refresh_vm_stats counted $n times; not decoded: ${off:-none} ($(since "$t"))"
+  else
+    result FAIL "kthreads.$k" "exit $rc, refresh_vm_stats ${n:-?} times (want $((10 * $(nproc)))): $(errtext "$LOGS/kthreads.$k.err")"
+  fi
+done
+
+# Threaded irq handlers (all irqs on PREEMPT_RT) are named by their handler, not irq_thread.
+kt kthreads.irq 60 kthreads 2 1 --json --comm 'irq/*'; rc=$?
+irqs=$(jq -r '[.threads[] | "\(.name)=\(.thread_fn)"] | join(" ")' "$LOGS/kthreads.irq.out" 2>/dev/null)
+if ((rc != 0)); then result FAIL kthreads.irq "exit $rc: $(errtext "$LOGS/kthreads.irq.err")"
+elif [[ -z $irqs ]]; then result SKIP kthreads.irq "no irq thread ran in 2 s"
+elif grep -qE '=(irq_thread|null)( |$)' <<<"$irqs"; then result FAIL kthreads.irq "not named by their handler: $irqs"
+else result PASS kthreads.irq "$irqs"; fi
 
 # ───────────────────────────── 3. stacks and timeline ─────────────────────────────
 t=$(date +%s.%N)

@@ -45,6 +45,29 @@ int kt_softirq_attach_kind(const struct kt_softirq *s);
 int kt_softirq_read(struct kt_softirq *s, struct kt_vec_stats *out, int ncpu, uint64_t *flip_ns);
 void kt_softirq_close(struct kt_softirq *s);
 
+/* ---- ktrace kthreads ---- */
+/* 1 if tracefs lists the tracepoint CATEGORY/NAME (mounting tracefs if needed). */
+int kt_tracepoint_exists(const char *category, const char *name);
+struct kt_kthreads;
+/* decoders: KT_DEC_* bits of the optional tracepoints to attach (check they exist first); smpboot_fn,
+ * irq_thread_fn: the addresses of smpboot_thread_fn and irq_thread, or 0. */
+int kt_kthreads_open(struct kt_kthreads **out, int attach, unsigned int decoders, uint64_t smpboot_fn,
+		     uint64_t irq_thread_fn, char *err,
+		     size_t errlen);
+int kt_kthreads_attach_kind(const struct kt_kthreads *s);
+/* Copy up to max entries (cumulative since attach); return how many. */
+int kt_kthreads_read_threads(struct kt_kthreads *s, uint32_t *tids, struct kt_kthread *out, int max);
+int kt_kthreads_read_doing(struct kt_kthreads *s, struct kt_doing_key *keys, struct kt_doing *out, int max);
+/* End the interval's maxima: flip the epoch, then copy (up to max) and delete the previous epoch's. */
+int kt_kthreads_read_maxima(struct kt_kthreads *s, struct kt_doing_key *keys, struct kt_doing_max *out, int max);
+/* Drop a thread that has exited, and its items, so the maps do not fill up on a long run. */
+void kt_kthreads_forget(struct kt_kthreads *s, uint32_t tid, const struct kt_doing_key *keys, int nkeys);
+/* Sum of the per-CPU loss counters. */
+/* Each possible CPU's state (what runs there since when); returns the number of CPUs. */
+int kt_kthreads_read_cpus(struct kt_kthreads *s, struct kt_kcpu *out, int max);
+int kt_kthreads_read_stats(struct kt_kthreads *s, struct kt_kthreads_stats *out);
+void kt_kthreads_close(struct kt_kthreads *s);
+
 /* ---- ktrace stacks / timeline ---- */
 struct kt_profile_opts {
 	int attach;              /* enum kt_attach for the softirq / sched tracepoints */
@@ -60,6 +83,7 @@ struct kt_profile_opts {
 	uint32_t ringbuf_bytes;  /* 0 = no ring buffer events */
 	int track_softirq;       /* attach softirq entry/exit (vector in samples, timeline slices) */
 	int track_switch;        /* attach sched_switch (timeline) */
+	int track_work;          /* attach workqueue_execute_start/end (work function in samples, timeline slices) */
 	/* Comma-separated kernel functions whose entry and exit go into the ring buffer (fentry/fexit,
 	 * at most KT_TRACE_MAX; check kt_probe_fentry first), or NULL. A name missing from the kernel's
 	 * BTF fails the open with a reason naming it. */

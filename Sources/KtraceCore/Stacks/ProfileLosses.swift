@@ -12,6 +12,7 @@ public struct ProfileLosses: Sendable, Equatable {
     public var callsUnmatched: UInt64 = 0    // --trace: exits whose entry the kernel skipped
     public var callsExitMissed: UInt64 = 0   // --trace: calls whose exit the kernel skipped
     public var callsNoState: UInt64 = 0      // --trace: calls not recorded, no room for their task's state
+    public var workFull: UInt64 = 0          // work items not followed (their table full): unlabelled, no slice
 
     public init() {}
 

@@ -5,12 +5,14 @@ public struct StackCount: Sendable, Equatable {
     public var tid: Int32
     public var comm: String
     public var softirq: SoftirqVector?
+    /// The work function the thread was running (a kernel address; 0: none, or not tracked).
+    public var work: UInt64
     public var kernel: StackRef
     public var user: StackRef
     public var count: UInt64
 
-    public init(pid: Int32, tid: Int32, comm: String, softirq: SoftirqVector?, kernel: StackRef, user: StackRef, count: UInt64) {
-        self.pid = pid; self.tid = tid; self.comm = comm; self.softirq = softirq
+    public init(pid: Int32, tid: Int32, comm: String, softirq: SoftirqVector?, work: UInt64 = 0, kernel: StackRef, user: StackRef, count: UInt64) {
+        self.pid = pid; self.tid = tid; self.comm = comm; self.softirq = softirq; self.work = work
         self.kernel = kernel; self.user = user; self.count = count
     }
 }
@@ -23,12 +25,13 @@ public enum StackProfile {
     }
 
     /// Root-first stacks for folded text and flame graphs; `bySoftirq` adds a `[softirq:x]` frame after
-    /// the task name.
-    public static func interned(_ counts: [StackCount], _ s: StackSymbolizer, bySoftirq: Bool) -> InternedProfile {
+    /// the task name, `byWork` a `[work:FUNCTION]` frame before it for samples inside a work item.
+    public static func interned(_ counts: [StackCount], _ s: StackSymbolizer, bySoftirq: Bool, byWork: Bool = false) -> InternedProfile {
         let missingUser = s.missingUser, missingKernel = s.missingKernel
         let softirqIDs = SoftirqVector.allCases.map { s.softirq($0) }
         let stacks = counts.map { c in
-            InternedStack(frames: StackComposer.compose(comm: s.comm(c.comm), softirq: bySoftirq ? c.softirq.map { softirqIDs[$0.rawValue] } : nil,
+            InternedStack(frames: StackComposer.compose(comm: s.comm(c.comm), work: byWork && c.work != 0 ? s.work(c.work) : nil,
+                                                        softirq: bySoftirq ? c.softirq.map { softirqIDs[$0.rawValue] } : nil,
                                                         user: s.user(pid: c.pid, c.user), kernel: s.kernel(c.kernel),
                                                         missingUser: missingUser, missingKernel: missingKernel),
                           count: c.count)
@@ -66,6 +69,7 @@ public enum StackProfile {
             var o: [(String, JSONValue)] = [("comm", .string(c.comm)), ("pid", .int(Int64(c.pid)))]
             if perThread { o.append(("tid", .int(Int64(c.tid)))) }
             o.append(("softirq", c.softirq.map { .string($0.name) } ?? .null))
+            if c.work != 0 { o.append(("work", .string(s.kernelFunctionName(c.work)))) }
             o += [("user", part(s.user(pid: c.pid, c.user))), ("kernel", part(s.kernel(c.kernel))), ("count", .uint(c.count))]
             return .object(o)
         }

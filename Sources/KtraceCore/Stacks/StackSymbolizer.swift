@@ -28,6 +28,7 @@ public final class StackSymbolizer {
     public private(set) var table = FrameTable()
 
     private var kernelNameIDs: [UInt64: Int32] = [:]  // by call-site address
+    private var workIDs: [UInt64: Int32] = [:]        // [work:FN] frames by function address
     private var userNameIDs: [UserKey: Int32] = [:]   // by (pid, call-site address)
     private var kernelCache: [UInt64: [Int32]] = [:]  // by stack id
     private var userCache: [UserKey: [Int32]] = [:]
@@ -46,6 +47,17 @@ public final class StackSymbolizer {
 
     public func comm(_ name: String) -> Int32 { table.id(StackComposer.commFrame(name), kind: .user) }
     public func softirq(_ v: SoftirqVector) -> Int32 { table.id(StackComposer.softirqFrame(v), kind: .pseudo) }
+    /// `[work:FUNCTION]` for a work function's address, named with kallsyms.
+    public func work(_ function: UInt64) -> Int32 {
+        if let n = workIDs[function] { return n }
+        let n = table.id(StackComposer.workFrame(kernelFunctionName(function)), kind: .pseudo)
+        workIDs[function] = n
+        return n
+    }
+    /// A kernel text address's function name (kallsyms), or its hex when it has none.
+    public func kernelFunctionName(_ address: UInt64) -> String {
+        kernelSymbols?.symbols?.name(for: address) ?? "0x" + String(address, radix: 16)
+    }
     public var missingUser: Int32 { table.id(StackComposer.missingUser, kind: .pseudo) }
     /// Marks a lost kernel part, so it stands with the kernel frames (and is coloured as them).
     public var missingKernel: Int32 { table.id(StackComposer.missingKernel, kind: .kernel) }

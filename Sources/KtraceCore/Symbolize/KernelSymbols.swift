@@ -237,6 +237,16 @@ public final class KernelSymbols: @unchecked Sendable {  // immutable after init
         return try KernelSymbols(parser, kptrRestrict: nil)
     }
 
+    /// The address of a vmlinux symbol by name (a linear scan: for the odd lookup, not per event).
+    public func address(of name: String) -> UInt64? {
+        let want = Array(name.utf8)
+        for (i, ref) in nameRefs.enumerated() where Int(ref & 0xffff) == want.count {
+            let offset = Int(ref >> 16)
+            if nameBytes[offset..<offset + want.count].elementsEqual(want) { return starts[i] }
+        }
+        return nil
+    }
+
     /// "func" for vmlinux, "func [module]" for module symbols.
     public func name(for address: UInt64) -> String? {
         let lo = starts.partitionPoint { $0 > address }

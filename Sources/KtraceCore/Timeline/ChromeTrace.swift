@@ -15,6 +15,8 @@
 /// - Per thread with --trace calls: track tid + `FunctionCalls.trackTidOffset` in its process, named
 ///   "comm (tid) calls": one `X` event per call, cat "func", name = function, args `depth`, `tid`, and
 ///   `begin` / `end` when the recording did not see that side of the call.
+/// - Per kworker that ran work items: track tid + `ThreadWork.trackTidOffset`, named "comm (tid) work":
+///   one `X` event per item, cat "work", name = its function, args `cpu`, `tid`.
 /// Frames are kept as given: softirq context already shows on the CPU tracks.
 /// Events of a track are emitted sorted by (ts asc, dur desc), parents before children that start with them.
 public enum ChromeTrace {
@@ -98,6 +100,17 @@ public enum ChromeTrace {
             }
         }
 
+        let threadWork = t.exportWork()
+        for th in threadWork {
+            let pid = Int(th.pid), tid = Int(th.tid + ThreadWork.trackTidOffset)
+            if namedPids.insert(th.pid).inserted { name(pid: pid, procNames[th.pid] ?? th.comm) }
+            name(pid: pid, tid: tid, th.label)
+            for (i, w) in th.items.enumerated() {
+                complete(w.function, cat: "work", start: w.start, end: w.end, pid: pid, tid: tid,
+                         args: [("tid", .int(Int64(th.tid))), ("n", .int(Int64(i)))])
+            }
+        }
+
         let other: JSONValue = .object([
             ("exporter", .string("ktrace")),
             ("clock", .string("CLOCK_MONOTONIC")),
@@ -107,7 +120,8 @@ public enum ChromeTrace {
             ("samples", .int(Int64(t.samples.count))),
             ("softirqSlices", .int(Int64(t.slices.count))),
             ("switches", .int(Int64(t.switches.count))),
-        ] + (threadCalls.isEmpty ? [] : [("functionCalls", .int(Int64(threadCalls.reduce(0) { $0 + $1.calls.count })))]))
+        ] + (threadCalls.isEmpty ? [] : [("functionCalls", .int(Int64(threadCalls.reduce(0) { $0 + $1.calls.count })))])
+          + (t.work.isEmpty ? [] : [("workItems", .int(Int64(t.work.count)))]))
         return "{\"traceEvents\":[\n" + (meta + events).joined(separator: ",\n")
             + "\n],\"displayTimeUnit\":\"ns\",\"otherData\":" + other.text + "}\n"
     }

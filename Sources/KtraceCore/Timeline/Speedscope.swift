@@ -28,6 +28,9 @@ public enum Speedscope {
         for th in t.exportCalls() {
             tracks.append((th.label, th.calls.map { FlameSpan(name: $0.function, depth: $0.depth, start: $0.start, end: $0.end) }, 0))
         }
+        for th in t.exportWork() {
+            tracks.append((th.label, th.items.map { FlameSpan(name: $0.function, depth: 0, start: $0.start, end: $0.end) }, 0))
+        }
         let slices = t.exportSlicesByCPU()
         for cpu in slices.keys.sorted() {
             let spans = slices[cpu]!.map { FlameSpan(name: $0.slice.vector.name, depth: 0, start: $0.start, end: $0.end) }

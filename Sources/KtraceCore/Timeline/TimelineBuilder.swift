@@ -38,6 +38,7 @@ public enum TraceEvent: Sendable, Equatable {
     case softirq(SoftirqSlice)
     case contextSwitch(SwitchEvent)
     case call(CallEvent)
+    case work(WorkEvent)
 }
 
 extension Timeline {
@@ -48,7 +49,7 @@ extension Timeline {
         for pid in Set(events.lazy.compactMap { if case .sample(let e) = $0 { e.pid } else { nil } }) { s.userNames.capture(pid: pid) }
         s.prefetch()
         var samples: [TimelineSample] = [], slices: [SoftirqSlice] = [], switches: [SwitchEvent] = []
-        var calls: [FunctionEvent] = []
+        var calls: [FunctionEvent] = [], work: [WorkSlice] = []
         let missingUser = s.missingUser, missingKernel = s.missingKernel
         for event in events {
             switch event {
@@ -59,6 +60,9 @@ extension Timeline {
                                               frames: frames.map { s.table[$0] }, softirq: e.softirq))
             case .softirq(let slice): slices.append(slice)
             case .contextSwitch(let sw): switches.append(sw)
+            case .work(let w):
+                work.append(WorkSlice(ts: w.ts, dur: w.dur, cpu: w.cpu, pid: w.pid, tid: w.tid, comm: w.comm,
+                                      function: s.kernelFunctionName(w.function)))
             case .call(let c):
                 guard c.slot < functions.count else { continue }
                 calls.append(FunctionEvent(ts: c.ts, cpu: c.cpu, pid: c.pid, tid: c.tid, comm: c.comm, function: functions[c.slot],
@@ -68,7 +72,8 @@ extension Timeline {
         samples.sort { $0.ts < $1.ts }
         slices.sort { $0.ts < $1.ts }
         switches.sort { $0.ts < $1.ts }
+        work.sort { $0.ts < $1.ts }
         return Timeline(samples: samples, slices: slices, switches: switches, startNs: startNs, endNs: endNs,
-                        samplePeriodNs: samplePeriodNs, calls: calls)
+                        samplePeriodNs: samplePeriodNs, calls: calls, work: work)
     }
 }

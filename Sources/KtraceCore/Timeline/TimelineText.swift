@@ -87,7 +87,9 @@ public enum TimelineText {
         }
         let threadCalls = t.exportCalls()
         out += callLines(threadCalls, t)
-        if perCPU.isEmpty && threadCalls.isEmpty { out.append("(nothing recorded)") }
+        let threadWork = t.exportWork()
+        out += workLines(threadWork, t)
+        if perCPU.isEmpty && threadCalls.isEmpty && threadWork.isEmpty { out.append("(nothing recorded)") }
         return out.joined(separator: "\n") + "\n"
     }
 
@@ -110,6 +112,24 @@ public enum TimelineText {
                 out.append("  " + pad(when(c), wWhen, right: true) + "  " + pad(duration(c.end - c.start), wDur, right: true) + "  "
                            + String(repeating: "  ", count: c.depth) + c.function
                            + (notes.isEmpty ? "" : "  (" + notes.joined(separator: ", ") + ")"))
+            }
+        }
+        return out
+    }
+
+    /// Work items, per kworker, one line per item in start order:
+    ///
+    ///     +12.345ms   27.1ms  cleanup_net
+    static func workLines(_ threads: [ThreadWork], _ t: Timeline) -> [String] {
+        let all = threads.flatMap(\.items)
+        let when = { (start: UInt64) in "+" + fixed(t.relNs(start), 1_000_000, 3) + "ms" }
+        let wWhen = all.map { when($0.start).count }.max() ?? 0
+        let wDur = all.map { duration($0.end - $0.start).count }.max() ?? 0
+        var out: [String] = []
+        for th in threads {
+            out.append(th.label)
+            for w in th.items {
+                out.append("  " + pad(when(w.start), wWhen, right: true) + "  " + pad(duration(w.end - w.start), wDur, right: true) + "  " + w.function)
             }
         }
         return out

@@ -1,0 +1,217 @@
+#include "ckt.h"
+#include "loader_internal.h"
+
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+extern const unsigned char ktrace_kthreads_bpf[];
+extern const unsigned char ktrace_kthreads_bpf_end[];
+
+struct kt_kthreads {
+	struct kt_loaded l;
+	struct bpf_map *threads, *doing, *maxima, *stats, *ctl_map, *kcpu;
+	unsigned int decoders;
+	struct kt_kthreads_ctl ctl;
+	char config_err[256];
+};
+
+/* Which optional decoder a program belongs to (by name); 0 = always loaded. */
+static unsigned int decoder_of(const char *name)
+{
+	static const struct { const char *prefix; unsigned int bit; } table[] = {
+		{ "kt_queue_work", KT_DEC_WORKQUEUE }, { "kt_work_", KT_DEC_WORKQUEUE },
+		{ "kt_shrink_start", KT_DEC_SHRINKER }, { "kt_shrink_end", KT_DEC_SHRINKER },
+		{ "kt_shrink_inactive", KT_DEC_RECLAIM }, { "kt_commit_", KT_DEC_JBD2 },
+		{ "kt_migrate", KT_DEC_MIGRATE }, { "kt_rcu_cb", KT_DEC_RCU }, { "kt_irq_", KT_DEC_IRQ },
+	};
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+		if (strncmp(name, table[i].prefix, strlen(table[i].prefix)) == 0)
+			return table[i].bit;
+	return 0;
+}
+
+static int want_prog(const char *name, void *ctx)
+{
+	const struct kt_kthreads *s = ctx;
+	unsigned int bit = decoder_of(name);
+	return bit == 0 || (s->decoders & bit);
+}
+
+static int bind_handles(struct bpf_object *obj, void *ctx)
+{
+	struct kt_kthreads *s = ctx;
+	const struct kt_map_ref maps[] = {
+		{ "kt_threads", &s->threads }, { "kt_doing", &s->doing }, { "kt_doing_max", &s->maxima },
+		{ "kt_kstats", &s->stats }, { "kt_kctl", &s->ctl_map }, { "kt_kcpu", &s->kcpu },
+	};
+	int rc = kt_bind_maps(obj, maps, 6);
+	if (rc)
+		kt_bind_error(s->config_err, sizeof(s->config_err));
+	return rc;
+}
+
+static int write_ctl(struct bpf_object *obj, void *ctx)
+{
+	struct kt_kthreads *s = ctx;
+	unsigned int zero = 0;
+	(void)obj;
+	return bpf_map_update_elem(bpf_map__fd(s->ctl_map), &zero, &s->ctl, BPF_ANY) ? -errno : 0;
+}
+
+int kt_tracepoint_exists(const char *category, const char *name)
+{
+	char path[256], err[256];
+	if (kt_ensure_tracefs(err, sizeof(err)) != 0)
+		return 0;
+	const char *roots[] = { "/sys/kernel/tracing", "/sys/kernel/debug/tracing" };
+	for (int i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/events/%s/%s", roots[i], category, name);
+		if (access(path, F_OK) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+int kt_kthreads_open(struct kt_kthreads **out, int attach, unsigned int decoders, uint64_t smpboot_fn,
+		     uint64_t irq_thread_fn, char *err, size_t errlen)
+{
+	struct kt_kthreads *s = calloc(1, sizeof(*s));
+	int rc;
+
+	if (!s)
+		return -ENOMEM;
+	s->decoders = decoders;
+	s->ctl.smpboot_fn = smpboot_fn;
+	s->ctl.irq_thread_fn = irq_thread_fn;
+	rc = kt_load_and_attach(ktrace_kthreads_bpf, ktrace_kthreads_bpf_end, "kthreads", attach, want_prog, bind_handles,
+				write_ctl, s, &s->l, err, errlen);
+	if (rc) {
+		if (s->config_err[0])
+			snprintf(err, errlen, "%s", s->config_err);
+		free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+int kt_kthreads_attach_kind(const struct kt_kthreads *s) { return s->l.kind; }
+
+/* Walk a hash map key by key (works on every kernel; the maps hold thousands of entries at most). */
+static int read_hash(struct bpf_map *m, void *keys, size_t ksize, void *vals, size_t vsize, int max)
+{
+	int fd = bpf_map__fd(m), n = 0;
+	char prev[64], cur[64];
+	void *pp = NULL;
+
+	while (n < max && bpf_map_get_next_key(fd, pp, cur) == 0) {
+		memcpy(prev, cur, ksize);
+		pp = prev;
+		if (bpf_map_lookup_elem(fd, cur, (char *)vals + (size_t)n * vsize) != 0)
+			continue; /* deleted meanwhile */
+		memcpy((char *)keys + (size_t)n * ksize, cur, ksize);
+		n++;
+	}
+	return n;
+}
+
+int kt_kthreads_read_threads(struct kt_kthreads *s, uint32_t *tids, struct kt_kthread *out, int max)
+{
+	return read_hash(s->threads, tids, sizeof(*tids), out, sizeof(*out), max);
+}
+
+int kt_kthreads_read_doing(struct kt_kthreads *s, struct kt_doing_key *keys, struct kt_doing *out, int max)
+{
+	return read_hash(s->doing, keys, sizeof(*keys), out, sizeof(*out), max);
+}
+
+int kt_kthreads_read_maxima(struct kt_kthreads *s, struct kt_doing_key *keys, struct kt_doing_max *out, int max)
+{
+	unsigned int zero = 0, old = s->ctl.epoch;
+	struct timespec settle = { 0, 5 * 1000 * 1000 };
+	struct kt_max_key k, next, *pk = NULL;
+	int fd = bpf_map__fd(s->maxima), n = 0;
+
+	s->ctl.epoch = old ^ 1;
+	if (bpf_map_update_elem(bpf_map__fd(s->ctl_map), &zero, &s->ctl, BPF_ANY)) {
+		s->ctl.epoch = old;
+		return -errno;
+	}
+	nanosleep(&settle, NULL); /* programs that read the old epoch just before the flip finish */
+	/* Deleting the key just visited would lose the walk's place: delete after the walk. */
+	struct kt_max_key *stale = malloc(sizeof(*stale) * (size_t)(max > 0 ? max : 1));
+	int nstale = 0;
+	if (!stale)
+		return -ENOMEM;
+	while (bpf_map_get_next_key(fd, pk, &next) == 0) {
+		k = next;
+		pk = &k;
+		if (k.epoch != old)
+			continue;
+		if (n < max && bpf_map_lookup_elem(fd, &k, &out[n]) == 0)
+			keys[n++] = k.item;
+		if (nstale < max)
+			stale[nstale++] = k;
+	}
+	for (int i = 0; i < nstale; i++)
+		bpf_map_delete_elem(fd, &stale[i]);
+	free(stale);
+	return n;
+}
+
+void kt_kthreads_forget(struct kt_kthreads *s, uint32_t tid, const struct kt_doing_key *keys, int nkeys)
+{
+	bpf_map_delete_elem(bpf_map__fd(s->threads), &tid);
+	for (int i = 0; i < nkeys; i++)
+		bpf_map_delete_elem(bpf_map__fd(s->doing), &keys[i]);
+}
+
+int kt_kthreads_read_cpus(struct kt_kthreads *s, struct kt_kcpu *out, int max)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	unsigned int zero = 0;
+	if (ncpu < 0)
+		return ncpu;
+	if (ncpu > max)
+		return -ENOSPC;
+	if (bpf_map_lookup_elem(bpf_map__fd(s->kcpu), &zero, out))
+		return -errno;
+	return ncpu;
+}
+
+int kt_kthreads_read_stats(struct kt_kthreads *s, struct kt_kthreads_stats *out)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	unsigned int zero = 0;
+	struct kt_kthreads_stats *buf = calloc((size_t)ncpu, sizeof(*buf));
+	if (!buf)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(bpf_map__fd(s->stats), &zero, buf)) {
+		int rc = -errno;
+		free(buf);
+		return rc;
+	}
+	memset(out, 0, sizeof(*out));
+	for (int c = 0; c < ncpu; c++) {
+		out->threads_full += buf[c].threads_full;
+		out->doing_full += buf[c].doing_full;
+		out->max_full += buf[c].max_full;
+		out->open_full += buf[c].open_full;
+		out->unmatched += buf[c].unmatched;
+	}
+	free(buf);
+	return 0;
+}
+
+void kt_kthreads_close(struct kt_kthreads *s)
+{
+	if (!s)
+		return;
+	kt_unload(&s->l);
+	free(s);
+}

@@ -1,0 +1,223 @@
+/// `ktrace kthreads`: what kernel threads did, as the kernel counted it. The session reads cumulative
+/// totals; an interval is the difference of two reads, so a counter is never reset under an update.
+
+/// What a thread did, by decoder (the kinds of bpf/ktrace.h's `kt_doing_kind`).
+public enum DoingKind: UInt32, CaseIterable, Sendable {
+    case softirq = 1, work, shrinker, reclaim, commit, migrate, rcuCallback
+
+    public var name: String {
+        switch self {
+        case .softirq: "softirq"
+        case .work: "work"
+        case .shrinker: "shrinker"
+        case .reclaim: "reclaim"
+        case .commit: "commit"
+        case .migrate: "migrate"
+        case .rcuCallback: "rcu_callback"
+        }
+    }
+
+    /// Whether the item's id is a kernel text address to name with kallsyms.
+    public var idIsFunction: Bool { self == .work || self == .shrinker || self == .rcuCallback }
+}
+
+public struct DoingKey: Hashable, Sendable {
+    public var tid: UInt32
+    public var kind: DoingKind
+    public var id: UInt64
+    public init(tid: UInt32, kind: DoingKind, id: UInt64) { self.tid = tid; self.kind = kind; self.id = id }
+}
+
+/// Cumulative totals of one (thread, item).
+public struct DoingTotals: Sendable, Equatable {
+    public var count: UInt64 = 0
+    public var ns: UInt64 = 0
+    public var waitNs: UInt64 = 0
+    public var waits: UInt64 = 0
+    public var pagesScanned: UInt64 = 0
+    public var pagesReclaimed: UInt64 = 0
+    public init() {}
+}
+
+/// Cumulative totals of one kernel thread.
+public struct ThreadTotals: Sendable, Equatable {
+    public var comm: String
+    public var schedNs: UInt64 = 0   // the scheduler's account (sum_exec_runtime): no steal; no irq time on irqtime kernels
+    public var wallNs: UInt64 = 0    // wall clock between its switches
+    public var irqNs: UInt64 = 0
+    public var softirqNs: UInt64 = 0
+    public var switches: UInt64 = 0
+    public var threadFn: UInt64 = 0
+    public init(comm: String) { self.comm = comm }
+}
+
+/// Maxima of one interval (kept per interval by the kernel, since maxima cannot be differenced).
+public struct DoingMax: Sendable, Equatable {
+    public var maxNs: UInt64 = 0
+    public var waitMaxNs: UInt64 = 0
+    public init(maxNs: UInt64 = 0, waitMaxNs: UInt64 = 0) { self.maxNs = maxNs; self.waitMaxNs = waitMaxNs }
+}
+
+/// Counters of events the kernel side could not count (cumulative).
+public struct KthreadsLosses: Sendable, Equatable {
+    public var threadsFull: UInt64 = 0
+    public var doingFull: UInt64 = 0
+    public var maxFull: UInt64 = 0
+    public var openFull: UInt64 = 0
+    public var unmatched: UInt64 = 0
+    public init() {}
+    public var any: Bool { threadsFull + doingFull + maxFull + openFull > 0 }
+    static func - (a: Self, b: Self) -> Self {
+        var d = Self()
+        d.threadsFull = a.threadsFull &- b.threadsFull
+        d.doingFull = a.doingFull &- b.doingFull
+        d.maxFull = a.maxFull &- b.maxFull
+        d.openFull = a.openFull &- b.openFull
+        d.unmatched = a.unmatched &- b.unmatched
+        return d
+    }
+}
+
+/// One read of the kernel's cumulative totals.
+public struct KthreadsSnapshot: Sendable {
+    public var threads: [UInt32: ThreadTotals]
+    public var doing: [DoingKey: DoingTotals]
+    public var maxima: [DoingKey: DoingMax]  // of the interval that ended at this read
+    public var losses: KthreadsLosses
+    public var monoNs: UInt64
+    public var stealNs: UInt64  // all CPUs' steal time so far (/proc/stat): what the hypervisor took
+    public init(threads: [UInt32: ThreadTotals] = [:], doing: [DoingKey: DoingTotals] = [:],
+                maxima: [DoingKey: DoingMax] = [:], losses: KthreadsLosses = .init(), monoNs: UInt64 = 0,
+                stealNs: UInt64 = 0) {
+        self.threads = threads; self.doing = doing; self.maxima = maxima; self.losses = losses; self.monoNs = monoNs
+        self.stealNs = stealNs
+    }
+}
+
+/// A decoder the kernel may lack, and why it is not decoding when it is not.
+public struct DecoderStatus: Sendable, Equatable {
+    public var name: String
+    public var problem: String?  // nil: decoding
+    public init(name: String, problem: String?) { self.name = name; self.problem = problem }
+}
+
+/// One item of a thread in one interval.
+public struct DoingRow: Sendable, Equatable {
+    public var kind: DoingKind
+    public var id: UInt64
+    public var name: String
+    public var count: UInt64
+    public var ns: UInt64
+    public var maxNs: UInt64
+    public var waits: UInt64
+    public var waitNs: UInt64
+    public var waitMaxNs: UInt64
+    public var pagesScanned: UInt64
+    public var pagesReclaimed: UInt64
+}
+
+/// One thread in one interval.
+public struct ThreadRow: Sendable, Equatable {
+    public var tid: UInt32
+    public var name: String          // /proc's comm when the thread still exists (kworkers show their workqueue), else the kernel's
+    public var threadFn: String?     // its start function, named
+    public var oncpuNs: UInt64       // its CPU time as the scheduler (and top) counts it, irq and softirq on top included
+    public var wallNs: UInt64        // wall clock between its switches: above oncpuNs by the steal time a hypervisor took
+    public var irqNs: UInt64
+    public var softirqNs: UInt64
+    public var switches: UInt64
+    public var doing: [DoingRow]     // largest first (time, then count)
+
+    /// Its own CPU time: on-CPU less what interrupted it.
+    public var ownNs: UInt64 { oncpuNs > irqNs + softirqNs ? oncpuNs - irqNs - softirqNs : 0 }
+}
+
+/// The difference of two snapshots, named and ordered.
+public struct KthreadsInterval: Sendable {
+    public var startNs: UInt64
+    public var endNs: UInt64
+    public var threads: [ThreadRow]   // busiest first (own CPU, then on-CPU, then tid)
+    public var ran: Int               // threads that were on a CPU in this interval
+    public var losses: KthreadsLosses
+    public var decoders: [DecoderStatus]
+    public var stealNs: UInt64        // all CPUs
+    public var seconds: Double { Double(endNs &- startNs) / 1e9 }
+
+    /// - Parameters:
+    ///   - names: kernel address -> function name (kallsyms).
+    ///   - threadName: tid -> the name /proc gives it now, when it still exists.
+    ///   - matching: keep only threads whose name this accepts (`--comm`).
+    ///   - irqTimeAccounted: the kernel's run times leave irq time out (CONFIG_IRQ_TIME_ACCOUNTING), so
+    ///     the irq and softirq time on top is added back to make the on-CPU time.
+    public init(from a: KthreadsSnapshot, to b: KthreadsSnapshot, decoders: [DecoderStatus] = [],
+                irqTimeAccounted: Bool = false,
+                names: (UInt64) -> String?, threadName: (UInt32) -> String? = { _ in nil },
+                matching: (String) -> Bool = { _ in true }) {
+        startNs = a.monoNs
+        endNs = b.monoNs
+        losses = b.losses - a.losses
+        stealNs = b.stealNs &- a.stealNs
+        self.decoders = decoders
+        var items: [UInt32: [DoingRow]] = [:]
+        for (key, t) in b.doing {
+            let p = a.doing[key] ?? DoingTotals()
+            guard t.count > p.count else { continue }
+            let m = b.maxima[key] ?? DoingMax()
+            items[key.tid, default: []].append(DoingRow(
+                kind: key.kind, id: key.id, name: KthreadsInterval.itemName(key, names),
+                count: t.count - p.count, ns: t.ns &- p.ns, maxNs: m.maxNs, waits: t.waits &- p.waits,
+                waitNs: t.waitNs &- p.waitNs, waitMaxNs: m.waitMaxNs,
+                pagesScanned: t.pagesScanned &- p.pagesScanned, pagesReclaimed: t.pagesReclaimed &- p.pagesReclaimed))
+        }
+        var rows: [ThreadRow] = []
+        for (tid, t) in b.threads {
+            let p = a.threads[tid] ?? ThreadTotals(comm: t.comm)
+            let doing = (items[tid] ?? []).sorted {
+                ($0.ns, $0.count, $1.name) > ($1.ns, $1.count, $0.name)
+            }
+            let irq = t.irqNs &- p.irqNs, sirq = t.softirqNs &- p.softirqNs
+            let sched = t.schedNs &- p.schedNs
+            let on = irqTimeAccounted && sched > 0 ? sched + irq + sirq : sched
+            guard on > 0 || !doing.isEmpty else { continue }
+            let name = threadName(tid) ?? t.comm
+            guard matching(name) || matching(t.comm) else { continue }
+            rows.append(ThreadRow(tid: tid, name: name, threadFn: t.threadFn == 0 ? nil : names(t.threadFn),
+                                  oncpuNs: on, wallNs: t.wallNs &- p.wallNs, irqNs: irq, softirqNs: sirq,
+                                  switches: t.switches &- p.switches, doing: doing))
+        }
+        threads = rows.sorted { ($0.ownNs, $0.oncpuNs, $1.tid) > ($1.ownNs, $1.oncpuNs, $0.tid) }
+        ran = rows.count { $0.oncpuNs > 0 }
+    }
+
+    static func itemName(_ key: DoingKey, _ names: (UInt64) -> String?) -> String {
+        switch key.kind {
+        case .softirq: SoftirqVector(rawValue: Int(key.id))?.name ?? "vector \(key.id)"
+        case .reclaim: "lru_shrink_inactive"
+        case .commit: "jbd2_commit"
+        case .migrate: "task_migrations"
+        case .work, .shrinker, .rcuCallback:
+            key.id == 0 ? "(unknown)" : names(key.id) ?? "0x" + String(key.id, radix: 16)
+        }
+    }
+}
+
+/// `--comm PATTERN`: a shell glob (`*`, `?`) matched against the whole name, or a plain prefix when it
+/// has no wildcard (`kworker` matches `kworker/0:1`).
+public func threadNameMatcher(_ pattern: String) -> (String) -> Bool {
+    let p = Array(pattern.utf8)
+    if !p.contains(UInt8(ascii: "*")) && !p.contains(UInt8(ascii: "?")) { return { $0.hasPrefix(pattern) } }
+    func glob(_ pi: Int, _ s: [UInt8], _ si: Int) -> Bool {
+        if pi == p.count { return si == s.count }
+        if p[pi] == UInt8(ascii: "*") {
+            var k = si
+            while true {
+                if glob(pi + 1, s, k) { return true }
+                if k == s.count { return false }
+                k += 1
+            }
+        }
+        guard si < s.count, p[pi] == UInt8(ascii: "?") || p[pi] == s[si] else { return false }
+        return glob(pi + 1, s, si + 1)
+    }
+    return { glob(0, Array($0.utf8), 0) }
+}

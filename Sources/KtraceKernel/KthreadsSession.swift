@@ -1,0 +1,180 @@
+import CKtrace
+import Glibc
+import KtraceCore
+
+/// `ktrace kthreads`' programs, attached while this object lives.
+public final class KthreadsSession {
+    private let handle: OpaquePointer
+    public let attachKind: AttachKind
+    /// Every optional decoder, and why it is not decoding when it is not.
+    public let decoders: [DecoderStatus]
+
+    /// An optional decoder: its tracepoints, and whether it has a classic-tracepoint flavour.
+    struct Decoder {
+        let name: String, bit: UInt32, events: [(String, String)], classic: Bool, missingHint: String
+    }
+    static let optional: [Decoder] = [
+        Decoder(name: "irq", bit: UInt32(KT_DEC_IRQ), events: [("irq", "irq_handler_entry"), ("irq", "irq_handler_exit")],
+                classic: true, missingHint: ""),
+        Decoder(name: "workqueue", bit: UInt32(KT_DEC_WORKQUEUE),
+                events: [("workqueue", "workqueue_queue_work"), ("workqueue", "workqueue_execute_start"),
+                         ("workqueue", "workqueue_execute_end")], classic: true, missingHint: ""),
+        Decoder(name: "shrinker", bit: UInt32(KT_DEC_SHRINKER),
+                events: [("vmscan", "mm_shrink_slab_start"), ("vmscan", "mm_shrink_slab_end")], classic: false, missingHint: ""),
+        Decoder(name: "reclaim", bit: UInt32(KT_DEC_RECLAIM), events: [("vmscan", "mm_vmscan_lru_shrink_inactive")],
+                classic: false, missingHint: ""),
+        Decoder(name: "jbd2", bit: UInt32(KT_DEC_JBD2), events: [("jbd2", "jbd2_start_commit"), ("jbd2", "jbd2_end_commit")],
+                classic: false, missingHint: ": the jbd2 module is not loaded (no ext4 journal mounted)"),
+        Decoder(name: "migrate", bit: UInt32(KT_DEC_MIGRATE), events: [("sched", "sched_migrate_task")], classic: false,
+                missingHint: ""),
+        Decoder(name: "rcu", bit: UInt32(KT_DEC_RCU), events: [("rcu", "rcu_invoke_callback")], classic: false,
+                missingHint: ": the kernel is built without CONFIG_RCU_TRACE"),
+    ]
+
+    /// Loads and attaches what this kernel has. `smpbootFn`, `irqThreadFn`: smpboot_thread_fn's and
+    /// irq_thread's addresses (0: unknown), so that smpboot threads and threaded irq handlers are named
+    /// by their own function.
+    public init(attach: AttachKind, smpbootFn: UInt64, irqThreadFn: UInt64) throws(KernelError) {
+        var problems: [String: String] = [:]
+        var bits: UInt32 = 0
+        for d in Self.optional {
+            if let (cat, ev) = d.events.first(where: { kt_tracepoint_exists($0.0, $0.1) == 0 }) {
+                problems[d.name] = "no tracepoint \(cat)/\(ev)" + d.missingHint
+            } else if attach == .tp && !d.classic {
+                problems[d.name] = "read through tp_btf or raw_tp only, not with --attach tracepoint"
+            } else {
+                bits |= d.bit
+            }
+        }
+        var h: OpaquePointer?
+        do {
+            try cCall { kt_kthreads_open(&h, attach.cValue, bits, smpbootFn, irqThreadFn, $0, $1) }
+        } catch {
+            // An optional tracepoint this kernel types differently must not cost the thread table:
+            // retry with the decoders every kernel has, and say why the others are off.
+            let basic = bits & UInt32(KT_DEC_IRQ | KT_DEC_WORKQUEUE)
+            guard basic != bits else { throw error }
+            let first = error.message.split(separator: "\n").prefix(2).joined(separator: " ")
+            do { try cCall { kt_kthreads_open(&h, attach.cValue, basic, smpbootFn, irqThreadFn, $0, $1) } } catch { throw error }
+            for d in Self.optional where bits & d.bit != 0 && basic & d.bit == 0 {
+                problems[d.name] = "did not load with the others (\(first))"
+            }
+            bits = basic
+        }
+        guard let h else { throw KernelError("kt_kthreads_open returned no handle") }
+        handle = h
+        attachKind = AttachKind(cValue: kt_kthreads_attach_kind(h))
+        // auto may have fallen back to classic tracepoints, which the BTF-only decoders do not have.
+        if attachKind == .tp {
+            for d in Self.optional where !d.classic && problems[d.name] == nil {
+                problems[d.name] = "read through tp_btf or raw_tp only; this kernel attached classic tracepoints"
+            }
+        }
+        decoders = Self.optional.map { DecoderStatus(name: $0.name, problem: problems[$0.name]) }
+    }
+
+    deinit { kt_kthreads_close(handle) }
+
+    /// The cumulative totals now, with the maxima of the interval this read ends.
+    public func read() throws(KernelError) -> KthreadsSnapshot {
+        let cap = 16384
+        var snap = KthreadsSnapshot()
+        var mkeys = [kt_doing_key](repeating: kt_doing_key(), count: cap)
+        var mvals = [kt_doing_max](repeating: kt_doing_max(), count: cap)
+        let nm = kt_kthreads_read_maxima(handle, &mkeys, &mvals, Int32(cap))
+        if nm < 0 { throw KernelError("reading kthreads maxima: \(errnoText(nm))") }
+        snap.monoNs = Kernel.monotonicNs()  // the interval ends at the epoch flip, just done
+        snap.stealNs = Self.stealNs()
+        for i in 0..<Int(nm) {
+            guard let k = DoingKey(mkeys[i]) else { continue }
+            snap.maxima[k] = DoingMax(maxNs: mvals[i].max_ns, waitMaxNs: mvals[i].wait_max_ns)
+        }
+        var tids = [UInt32](repeating: 0, count: 8192)
+        var threads = [kt_kthread](repeating: kt_kthread(), count: 8192)
+        let nt = kt_kthreads_read_threads(handle, &tids, &threads, 8192)
+        var lastSum: [UInt32: UInt64] = [:]
+        for i in 0..<Int(max(nt, 0)) {
+            let t = threads[i]
+            var row = ThreadTotals(comm: cString(t.comm))
+            row.schedNs = t.sched_ns; row.wallNs = t.wall_ns; row.irqNs = t.irq_ns; row.softirqNs = t.softirq_ns
+            row.switches = t.switches; row.threadFn = t.threadfn
+            snap.threads[tids[i]] = row
+            lastSum[tids[i]] = t.last_sum
+        }
+        addRunningSlices(&snap, lastSum)
+        var dkeys = [kt_doing_key](repeating: kt_doing_key(), count: cap)
+        var dvals = [kt_doing](repeating: kt_doing(), count: cap)
+        let nd = kt_kthreads_read_doing(handle, &dkeys, &dvals, Int32(cap))
+        for i in 0..<Int(max(nd, 0)) {
+            guard let k = DoingKey(dkeys[i]) else { continue }
+            let v = dvals[i]
+            var d = DoingTotals()
+            d.count = v.count; d.ns = v.ns; d.waitNs = v.wait_ns; d.waits = v.waits
+            d.pagesScanned = v.pages_scanned; d.pagesReclaimed = v.pages_reclaimed
+            snap.doing[k] = d
+        }
+        var st = kt_kthreads_stats()
+        let rc = kt_kthreads_read_stats(handle, &st)
+        if rc != 0 { throw KernelError("reading kthreads counters: \(errnoText(rc))") }
+        snap.losses.threadsFull = st.threads_full; snap.losses.doingFull = st.doing_full
+        snap.losses.maxFull = st.max_full; snap.losses.openFull = st.open_full; snap.losses.unmatched = st.unmatched
+        return snap
+    }
+
+    /// A thread on a CPU now has run since its switch-in: count that much, so that one that has not yielded
+    /// all interval (ksoftirqd under a flood) is not shown idle. The scheduler's account of it comes from
+    /// /proc/TID/schedstat, which includes the running slice.
+    private func addRunningSlices(_ snap: inout KthreadsSnapshot, _ lastSum: [UInt32: UInt64]) {
+        var cpus = [kt_kcpu](repeating: kt_kcpu(), count: 4096)
+        let n = kt_kthreads_read_cpus(handle, &cpus, Int32(cpus.count))
+        let now = Kernel.monotonicNs()
+        for c in cpus.prefix(Int(max(n, 0))) where c.in_ts > 0 && c.in_ts < now && c.tid != 0 {
+            guard var t = snap.threads[c.tid] else { continue }
+            let wall = now - c.in_ts
+            t.wallNs += wall
+            let last = lastSum[c.tid] ?? 0
+            if last > 0, let sum = Self.schedRuntime(c.tid), sum > last { t.schedNs += sum - last } else if last == 0 { t.schedNs += wall }
+            snap.threads[c.tid] = t
+        }
+    }
+
+    /// /proc/TID/schedstat's first field: the task's sum_exec_runtime now.
+    static func schedRuntime(_ tid: UInt32) -> UInt64? {
+        firstLine("/proc/\(tid)/schedstat")?.split(separator: " ").first.flatMap { UInt64($0) }
+    }
+
+    /// All CPUs' steal time so far, from /proc/stat's "cpu" line (USER_HZ ticks), 0 when unreadable.
+    static func stealNs() -> UInt64 {
+        let fields = firstLine("/proc/stat")?.split(separator: " ") ?? []
+        guard fields.first == "cpu", fields.count > 8, let ticks = UInt64(fields[8]) else { return 0 }
+        return ticks * 1_000_000_000 / UInt64(max(sysconf(Int32(_SC_CLK_TCK)), 1))
+    }
+
+    static func firstLine(_ path: String) -> String? {
+        guard let f = fopen(path, "r") else { return nil }
+        defer { fclose(f) }
+        var buf = [UInt8](repeating: 0, count: 512)
+        let ok = buf.withUnsafeMutableBufferPointer { p in
+            p.baseAddress!.withMemoryRebound(to: CChar.self, capacity: p.count) { fgets($0, Int32(p.count), f) } != nil
+        }
+        return ok ? String(decoding: buf.prefix { $0 != 0 && $0 != 10 }, as: UTF8.self) : nil
+    }
+
+    /// Drop threads that have exited (and their items) from the kernel's tables, so that a long run
+    /// does not fill them. Call after an interval has been reported.
+    public func forget(_ tids: [UInt32], in snap: KthreadsSnapshot) {
+        for tid in tids {
+            let keys = snap.doing.keys.filter { $0.tid == tid }.map {
+                kt_doing_key(tid: $0.tid, kind: $0.kind.rawValue, id: $0.id)
+            }
+            kt_kthreads_forget(handle, tid, keys, Int32(keys.count))
+        }
+    }
+}
+
+extension DoingKey {
+    init?(_ k: kt_doing_key) {
+        guard let kind = DoingKind(rawValue: k.kind) else { return nil }
+        self.init(tid: k.tid, kind: kind, id: k.id)
+    }
+}
