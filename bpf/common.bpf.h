@@ -34,6 +34,14 @@ static __always_inline __u64 kt_slot(__u64 ns)
 	return s;
 }
 
+/* A kernel thread's struct kthread (task->worker_private, Linux 5.17+); NULL for other tasks and before. */
+static __always_inline struct kthread *task_kthread(struct task_struct *t)
+{
+	if (!bpf_core_field_exists(t->worker_private))
+		return NULL;
+	return BPF_CORE_READ(t, worker_private);
+}
+
 /* True when the softirq now starting is served by ksoftirqd itself: the current task is a ksoftirqd
  * kernel thread AND we run on its own task stack. A softirq run inline at irq exit that merely
  * interrupted ksoftirqd runs on the irq stack, and counts as inline — which is what it is. */

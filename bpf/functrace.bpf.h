@@ -22,6 +22,7 @@ struct kt_func_state {
 	__u64 frame[KT_TRACE_DEPTH];      /* the call's identity, the same at its entry and its exit */
 	__u32 slot[KT_TRACE_DEPTH];
 	__u64 scratch;                    /* see call_frame */
+	__u64 user_ts;                    /* its last return to user space seen (0: none since the state began) */
 };
 
 struct kt_func_key {
@@ -30,17 +31,25 @@ struct kt_func_key {
 	__u64 start_time; /* task_struct.start_time: tells a reused tid from its dead owner */
 };
 
-/* A task's state exists while it has traced calls open: created at its outermost entry, deleted at
- * that call's exit. A task that exits inside a traced call leaves its state behind, under a key no later
- * task reuses; a full map is counted (func_no_state). Not an LRU map: on 6.1, fentry/fexit programs
- * updating one lost their states (exits found none: calls never paired) and locked up both CPUs of a
- * guest. Sized to 1 by user space when nothing is traced. */
+/* A task's state lives from its first traced entry in the recording to its exit (sched_process_exit,
+ * or the last traced call of its exit path after that). Between syscalls it keeps when the task last
+ * returned to user space, which bounds a call whose entry the kernel skipped (it began in the current
+ * syscall). It holds as many tasks as made traced calls and still live; a full map is counted
+ * (func_no_state). Not an LRU map: on 6.1, fentry/fexit programs updating one lost their states (exits
+ * found none: calls never paired) and locked up both CPUs of a guest. Sized to 1 by user space when
+ * nothing is traced. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
 	__type(key, struct kt_func_key);
 	__type(value, struct kt_func_state);
 } kt_func_states SEC(".maps");
+
+static __always_inline bool task_exiting(void)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	return BPF_CORE_READ(t, flags) & PF_EXITING;
+}
 
 static __always_inline struct kt_func_key func_key(__u32 tid)
 {
@@ -162,9 +171,24 @@ static __always_inline int func_exit(__u32 slot, void *ptr, __u64 num)
 			emit_func(KT_EV_FUNC_EXIT, bpf_ktime_get_ns(), 0, slot, 0, KT_EVF_NO_ENTRY, s);
 		return 0;
 	}
+	__u32 n = st->depth, at = KT_TRACE_DEPTH;
+	if (n == 0) {
+		/* Nothing open: the kernel skipped this call's entry (recursion protection), and it began after
+		 * the task's last return to user space; with none seen, as if before recording (a kernel
+		 * thread, or an outer call begun before recording whose traced child made the state). */
+		if (st->user_ts)
+			s->func_unmatched++;
+		if (cpu_wanted(c)) {
+			__u64 now = bpf_ktime_get_ns();
+			if (st->user_ts)
+				emit_func(KT_EV_FUNC_EXIT, now, now - st->user_ts, slot, 0, KT_EVF_ENTRY_LOST, s);
+			else
+				emit_func(KT_EV_FUNC_EXIT, now, 0, slot, 0, KT_EVF_NO_ENTRY, s);
+		}
+		return 0;
+	}
 	/* The open call this exit ends, searched from the innermost one out. */
 	__u64 frame = call_frame(st, ptr, num);
-	__u32 n = st->depth, at = KT_TRACE_DEPTH;
 	for (__u32 i = 0; i < KT_TRACE_DEPTH; i++) {
 		if (i >= n)
 			break;
@@ -183,10 +207,10 @@ static __always_inline int func_exit(__u32 slot, void *ptr, __u64 num)
 	if (at + 1 < n)
 		s->func_exit_missed += n - 1 - at; /* calls inside it whose exits never came */
 	__u64 entry = st->entry_ts[kt_open_index(at)];
-	if (at == 0)
-		bpf_map_delete_elem(&kt_func_states, &key); /* no call open any more: st is gone */
-	else
-		st->depth = at;
+	st->depth = at;
+	/* Past sched_process_exit (closing its files, say) a task's state goes when its calls do. */
+	if (at == 0 && task_exiting())
+		bpf_map_delete_elem(&kt_func_states, &key);
 	if (!entry)
 		return 0;
 	__u64 now = bpf_ktime_get_ns();
@@ -224,9 +248,28 @@ static __always_inline int func_syscall_exit(void)
 		if (st->entry_ts[j])
 			emit_func(KT_EV_FUNC_EXIT, now, now - st->entry_ts[j], st->slot[j], j, KT_EVF_EXIT_MISSED, s);
 	}
-	bpf_map_delete_elem(&kt_func_states, &key);
+	st->depth = 0;
+	st->user_ts = now;
 	return 0;
 }
+
+/* The task's last syscall does not return: its state goes with it. */
+static __always_inline int func_task_exit(void)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct kt_func_key key = func_key(tid);
+
+	if (tid)
+		bpf_map_delete_elem(&kt_func_states, &key);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(kt_task_exit_btf) { return func_task_exit(); }
+SEC("raw_tp/sched_process_exit")
+int BPF_PROG(kt_task_exit_raw) { return func_task_exit(); }
+SEC("tracepoint/sched/sched_process_exit")
+int kt_task_exit_tp(void *ctx) { return func_task_exit(); }
 
 SEC("tp_btf/sys_exit")
 int BPF_PROG(kt_sys_exit_btf) { return func_syscall_exit(); }

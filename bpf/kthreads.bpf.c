@@ -113,12 +113,9 @@ static __always_inline __u64 thread_fn(struct task_struct *t)
 {
 	__u32 zero = 0;
 	struct kt_kthreads_ctl *ctl = bpf_map_lookup_elem(&kt_kctl, &zero);
-	struct kthread *k;
+	struct kthread *k = task_kthread(t);
 	__u64 fn;
 
-	if (!bpf_core_field_exists(t->worker_private))
-		return 0;
-	k = BPF_CORE_READ(t, worker_private);
 	if (!k)
 		return 0;
 	fn = (__u64)BPF_CORE_READ(k, threadfn);

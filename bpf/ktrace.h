@@ -109,7 +109,7 @@ enum kt_event_type {
 	KT_EV_SOFTIRQ = 2,    /* a complete softirq run: ts = entry, dur, softirq, KT_EVF_KSOFTIRQD */
 	KT_EV_SWITCH = 3,     /* sched_switch: tgid/tid/comm = prev, next_* = next, prev_state */
 	KT_EV_FUNC_ENTRY = 4, /* --trace: ts = entry, func_slot, depth */
-	KT_EV_FUNC_EXIT = 5,  /* --trace: ts = exit, dur = since the entry (0 with KT_EVF_NO_ENTRY), func_slot, depth */
+	KT_EV_FUNC_EXIT = 5,  /* --trace: ts = exit, dur = since the entry (0 with KT_EVF_NO_ENTRY; see KT_EVF_ENTRY_LOST), func_slot, depth */
 	KT_EV_WORK = 6,       /* a complete work item on a kworker: ts = start, dur, work_fn */
 };
 
@@ -136,8 +136,11 @@ struct kt_event {
 };
 
 #define KT_EVF_KSOFTIRQD 1  /* softirq served by ksoftirqd */
-#define KT_EVF_NO_ENTRY 2   /* function exit whose entry came before recording (or its state was lost) */
+#define KT_EVF_NO_ENTRY 2   /* function exit whose entry was not seen, with no return to user space since
+                             * the recording began to bound it: taken as begun before recording */
 #define KT_EVF_EXIT_MISSED 4 /* function exit the kernel skipped: the call had ended by ts (its syscall's exit) */
+#define KT_EVF_ENTRY_LOST 8 /* function exit whose entry the kernel skipped: the call began after ts - dur
+                             * (its task's last return to user space) */
 
 /* ---- kthreads.bpf.c ---- */
 

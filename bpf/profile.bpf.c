@@ -87,13 +87,9 @@ struct kt_cpu_state {
  * left 83 of 117 cleanup_net samples unlabelled; a per-thread one, the items begun before attach). */
 static __always_inline __u64 kworker_func(struct task_struct *t)
 {
-	struct kthread *k;
-	struct worker *w;
+	struct kthread *k = task_kthread(t);
+	struct worker *w = k ? BPF_CORE_READ(k, data) : NULL;
 
-	if (!bpf_core_field_exists(t->worker_private))
-		return 0;
-	k = BPF_CORE_READ(t, worker_private);
-	w = k ? BPF_CORE_READ(k, data) : NULL;
 	return w ? (__u64)BPF_CORE_READ(w, current_func) : 0;
 }
 

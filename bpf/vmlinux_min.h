@@ -36,6 +36,7 @@ enum { BPF_ANY = 0, BPF_NOEXIST = 1, BPF_EXIST = 2 };
 enum { BPF_F_NO_PREALLOC = 1 };
 #define BPF_F_USER_STACK (1ULL << 8)
 
+#define PF_EXITING 0x00000004
 #define PF_KTHREAD 0x00200000
 #define PF_WQ_WORKER 0x00000020
 

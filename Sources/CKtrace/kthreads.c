@@ -132,17 +132,13 @@ int kt_kthreads_read_doing(struct kt_kthreads *s, struct kt_doing_key *keys, str
 
 int kt_kthreads_read_maxima(struct kt_kthreads *s, struct kt_doing_key *keys, struct kt_doing_max *out, int max)
 {
-	unsigned int zero = 0, old = s->ctl.epoch;
-	struct timespec settle = { 0, 5 * 1000 * 1000 };
+	unsigned int old = s->ctl.epoch;
 	struct kt_max_key k, next, *pk = NULL;
 	int fd = bpf_map__fd(s->maxima), n = 0;
+	int rc = kt_flip_epoch(bpf_map__fd(s->ctl_map), &s->ctl, &s->ctl.epoch, NULL);
 
-	s->ctl.epoch = old ^ 1;
-	if (bpf_map_update_elem(bpf_map__fd(s->ctl_map), &zero, &s->ctl, BPF_ANY)) {
-		s->ctl.epoch = old;
-		return -errno;
-	}
-	nanosleep(&settle, NULL); /* programs that read the old epoch just before the flip finish */
+	if (rc)
+		return rc;
 	/* Deleting the key just visited would lose the walk's place: delete after the walk. */
 	struct kt_max_key *stale = malloc(sizeof(*stale) * (size_t)(max > 0 ? max : 1));
 	int nstale = 0;

@@ -41,5 +41,9 @@ void kt_unload(struct kt_loaded *l);
 /* One-line reason for an errno from libbpf or the kernel, with what to do about it. */
 void kt_errmsg(char *err, size_t errlen, const char *what, int errnum);
 int kt_parse_online_cpus(int *cpus, int max);
+/* Points the programs at the other of two slots: flips *epoch (a field of ctl) and writes ctl to element
+ * 0 of map fd, then lets programs that read the old epoch just before finish. flip_ns (optional): when
+ * the flip landed. On failure *epoch is as before (the programs still write the old slot). */
+int kt_flip_epoch(int fd, const void *ctl, unsigned int *epoch, uint64_t *flip_ns);
 
 #endif

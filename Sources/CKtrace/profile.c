@@ -167,7 +167,7 @@ static int want_prog(const char *name, void *ctx)
 		return p->o->track_switch;
 	if (strncmp(name, "kt_work_", 8) == 0)
 		return p->o->track_work;
-	if (strncmp(name, "kt_sys_exit", 11) == 0)
+	if (strncmp(name, "kt_sys_exit", 11) == 0 || strncmp(name, "kt_task_exit", 12) == 0)
 		return p->ntrace > 0;
 	return 1;
 }

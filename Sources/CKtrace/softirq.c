@@ -72,8 +72,7 @@ int kt_softirq_attach_kind(const struct kt_softirq *s) { return s->l.kind; }
 
 int kt_softirq_read(struct kt_softirq *s, struct kt_vec_stats *out, int ncpu, uint64_t *flip_ns)
 {
-	unsigned int zero = 0, old = s->ctl.epoch;
-	struct timespec settle = { 0, 5 * 1000 * 1000 };
+	unsigned int old = s->ctl.epoch;
 	int possible = libbpf_num_possible_cpus();
 	struct kt_vec_stats *buf;
 
@@ -82,21 +81,12 @@ int kt_softirq_read(struct kt_softirq *s, struct kt_vec_stats *out, int ncpu, ui
 	buf = calloc((size_t)possible, sizeof(*buf));
 	if (!buf)
 		return -ENOMEM;
-	s->ctl.epoch = old ^ 1;
-	/* The interval ends when the flip lands, inside this syscall: clocked right around it, not before the
-	 * allocation above, where a busy CPU (softirqs, ksoftirqd) can hold this thread for milliseconds —
-	 * tens of ms at 30k NET_RX runs/s made counts differ from /proc/softirqs by 1%. */
-	uint64_t t0 = kt_monotonic_ns();
-	int rc = bpf_map_update_elem(s->ctl_fd, &zero, &s->ctl, BPF_ANY);
-	uint64_t t1 = kt_monotonic_ns();
+	/* The interval ends when the flip lands (after the allocation above). */
+	int rc = kt_flip_epoch(s->ctl_fd, &s->ctl, &s->ctl.epoch, flip_ns);
 	if (rc) {
-		s->ctl.epoch = old; /* the programs still write the old slot */
 		free(buf);
 		return rc;
 	}
-	*flip_ns = t0 + (t1 - t0) / 2;
-	/* Let programs that read the old epoch just before the flip finish their update. */
-	nanosleep(&settle, NULL);
 	for (unsigned int vec = 0; vec < KT_NR_VEC; vec++) {
 		unsigned int key = old * KT_NR_VEC + vec;
 		if (bpf_map_lookup_elem(s->stats_fd, &key, buf)) {

@@ -147,7 +147,8 @@ public final class KthreadsSession {
     static func stealNs() -> UInt64 {
         let fields = firstLine("/proc/stat")?.split(separator: " ") ?? []
         guard fields.first == "cpu", fields.count > 8, let ticks = UInt64(fields[8]) else { return 0 }
-        return ticks * 1_000_000_000 / UInt64(max(sysconf(Int32(_SC_CLK_TCK)), 1))
+        let hz = UInt64(max(sysconf(Int32(_SC_CLK_TCK)), 1))
+        return ticks / hz * 1_000_000_000 + ticks % hz * 1_000_000_000 / hz  // no overflow after years of steal
     }
 
     static func firstLine(_ path: String) -> String? {

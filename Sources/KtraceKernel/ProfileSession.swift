@@ -187,9 +187,11 @@ public final class ProfileSession {
                                               prevState: e.prev_state, nextPid: Int32(bitPattern: e.next_tgid),
                                               nextTid: Int32(bitPattern: e.next_tid), nextComm: cString(e.next_comm)))
         case KT_EV_FUNC_ENTRY.rawValue, KT_EV_FUNC_EXIT.rawValue:
+            let since = e.ts >= e.dur ? e.ts - e.dur : 0  // a clock that went back across CPUs: not a trap
             let kind: FunctionEvent.Kind = e.type == KT_EV_FUNC_ENTRY.rawValue ? .entry
-                : e.flags & UInt32(KT_EVF_EXIT_MISSED) != 0 ? .missedExit(entryTs: e.ts - e.dur)
-                : .exit(entryTs: e.flags & UInt32(KT_EVF_NO_ENTRY) != 0 ? nil : e.ts - e.dur)
+                : e.flags & UInt32(KT_EVF_EXIT_MISSED) != 0 ? .missedExit(entryTs: since)
+                : e.flags & UInt32(KT_EVF_ENTRY_LOST) != 0 ? .lostEntry(after: since)
+                : .exit(entryTs: e.flags & UInt32(KT_EVF_NO_ENTRY) != 0 ? nil : since)
             return .call(CallEvent(ts: e.ts, cpu: cpu, pid: pid, tid: tid, comm: cString(e.comm), slot: Int(e.func_slot),
                                    depth: Int(e.depth), kind: kind))
         case KT_EV_WORK.rawValue:

@@ -36,7 +36,9 @@ public func isAlive(_ pid: Int32) -> Bool {
     return state != "Z" && state != "X"
 }
 
+/// The name /proc gives a process or thread now (a kworker carries its current workqueue: "kworker/u8:2-events_unbound").
 public func processName(_ pid: Int32) -> String? {
     guard let s = try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8) else { return nil }
-    return s.trimmed
+    let name = s.trimmed
+    return name.isEmpty ? nil : name
 }

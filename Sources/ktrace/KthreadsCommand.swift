@@ -66,8 +66,10 @@ struct KthreadsCommand: ParsableCommand {
         // On stderr even with --json: scripts and benches wait for it to know ktrace has attached.
         note(interval == nil ? "tracing kernel threads... hit Ctrl-C to end." : "tracing kernel threads... (Ctrl-C to stop)")
         let report = KthreadsReport(top: top, items: items)
-        // The function exists only in CONFIG_IRQ_TIME_ACCOUNTING kernels, whose run times leave irqs out.
+        // The function exists only in CONFIG_IRQ_TIME_ACCOUNTING kernels, whose run times leave irqs out
+        // unless booted with tsc=noirqtime (an x86 TSC found unstable also turns it off: not seen here).
         let irqTime = symbols.address(of: "irqtime_account_irq") != nil
+            && !((try? String(contentsOfFile: "/proc/cmdline", encoding: .utf8)) ?? "").contains("tsc=noirqtime")
         let matcher = comm.map(threadNameMatcher)
         let clear = !noClear && !json && interval != nil && isatty(1) != 0
         var done = 0
@@ -77,7 +79,7 @@ struct KthreadsCommand: ParsableCommand {
             do { now = try session.read() } catch { fail(error.message) }
             let iv = KthreadsInterval(from: last, to: now, decoders: session.decoders, irqTimeAccounted: irqTime,
                                       names: { symbols.name(for: $0) },
-                                      threadName: procComm, matching: matcher ?? { _ in true })
+                                      threadName: { processName(Int32(bitPattern: $0)) }, matching: matcher ?? { _ in true })
             let ts = timestamp ? clockTimestamp() : nil
             let text = json ? report.json(iv, timestamp: ts) + "\n" : (clear ? "\u{1b}[H\u{1b}[2J" : "") + report.table(iv, timestamp: ts)
             if !writeAll(1, text) { fail("cannot write to standard output: \(String(cString: strerror(errno)))") }
@@ -93,9 +95,3 @@ struct KthreadsCommand: ParsableCommand {
     }
 }
 
-/// The name /proc gives a thread now (kworkers carry their current workqueue: "kworker/u8:2-events_unbound").
-func procComm(_ tid: UInt32) -> String? {
-    guard let s = try? String(contentsOfFile: "/proc/\(tid)/comm", encoding: .utf8) else { return nil }
-    let name = s.trimmed
-    return name.isEmpty ? nil : name
-}

@@ -104,7 +104,7 @@ struct TimelineCommand: ParsableCommand {
         if trace != nil {
             let n = FunctionCalls.notes(FunctionCalls.pair(timeline.calls, startNs: start, endNs: end))
             note("\(n.calls) traced calls (\(n.beforeWindow) began before the recording, \(n.running) still running at the end, "
-                 + "\(n.lostExit) with their exit lost, \(n.clipped) cut to fit their caller); \(losses.callsTooDeep) not recorded "
+                 + "\(n.lostEntry) with their entry lost, \(n.lostExit) with their exit lost, \(n.clipped) cut to fit their caller); \(losses.callsTooDeep) not recorded "
                  + "(more than \(ProfileConfig.maxTraceDepth) open in a task); the kernel skipped \(losses.callsUnmatched) entries "
                  + "and \(losses.callsExitMissed) exits (recursion protection, kretprobe instances)"
                  + (losses.callsNoState > 0 ? ", \(losses.callsNoState) not recorded for want of room for their task's state" : ""))

@@ -67,7 +67,7 @@ struct KthreadsIntegrationTests {
                 #expect(item.waits == item.count, "every item's queueing was seen: \(item)")
                 #expect((item.wait_max_ns ?? 0) > 0)
                 // Items are timed by the wall clock, which a hypervisor's steal puts above the scheduler's account.
-                #expect((item.ns ?? 0) <= t.wall_ns - t.irq_ns - t.softirq_ns, "an item's time is part of its thread's own time")
+                #expect((item.ns ?? 0) + t.irq_ns + t.softirq_ns <= t.wall_ns, "an item's time is part of its thread's own time")
             }
         }
         let cpus = sysconf(Int32(_SC_NPROCESSORS_ONLN))
@@ -116,7 +116,8 @@ struct KthreadsIntegrationTests {
             let proc = b - a
             ours += t.oncpu_ns
             theirs += proc
-            #expect(t.own_ns + t.irq_ns + t.softirq_ns == t.oncpu_ns)
+            // What ran on top happened while it was on a CPU (timed by other programs than its switches).
+            #expect(t.own_ns <= t.oncpu_ns && t.irq_ns + t.softirq_ns <= t.wall_ns + 1_000_000, "\(t.name): \(t)")
             guard proc >= 2_000_000, t.doing.contains(where: { $0.name == "refresh_vm_stats" }) else { continue }
             compared += 1
             let diff = abs(Double(t.oncpu_ns) - Double(proc))
@@ -247,7 +248,15 @@ struct KthreadsIntegrationTests {
                 #expect(inline > 0, "no inline softirq time under the paced load")
                 #expect(onThreads <= inline * 1.1 + 1e6, "kernel threads carry \(onThreads) ns of inline softirq; there was \(inline) ns")
             }
-            for t in line.threads { #expect(t.own_ns + t.irq_ns + t.softirq_ns == t.oncpu_ns) }
+            // Irq and softirq time on top is timed by BPF's clock while the thread is on a CPU, so it fits in
+            // its wall-clock time there; the scheduler's on-CPU time leaves out steal, so on a busy VM it can be
+            // the smaller (one CI run: 4.80 ms on top of a thread the scheduler gave 4.57 ms): own is then 0
+            // (KthreadsCoreTests checks that arithmetic).
+            for t in line.threads {
+                let onTop = t.irq_ns + t.softirq_ns
+                #expect(onTop <= t.wall_ns + 1_000_000, "\(t.name): \(onTop) ns of irq and softirq on top, \(t.wall_ns) ns on a CPU")
+                #expect(t.own_ns <= t.oncpu_ns, "\(t.name): own \(t.own_ns), on-CPU \(t.oncpu_ns)")
+            }
         }
     }
 

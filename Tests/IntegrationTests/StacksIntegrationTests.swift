@@ -118,7 +118,8 @@ struct StacksIntegrationTests {
 
     /// The target exits mid-run: partial result, clear note, exit 0.
     @Test func targetExitsMidRun() throws {
-        let w = try Workload.start("burn", seconds: 1.5)
+        // 3 s: under TCG the profile object takes over a second to load (27 samples were left of 1.5 s).
+        let w = try Workload.start("burn", seconds: 3)
         usleep(200_000)
         let r = try run(Env.ktrace, ["stacks", "--pid", String(w.pid), "-F", "199", "-d", "10"], timeout: 60)
         _ = w.wait(timeout: 10)

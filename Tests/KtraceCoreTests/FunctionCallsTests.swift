@@ -107,6 +107,25 @@ private func timeline(_ calls: [FunctionEvent], start: UInt64 = 1000, end: UInt6
         ])
     }
 
+    /// The kernel skipped an entry (PREEMPT_RT's recursion protection): the exit says since when the call
+    /// can have run, its task's last return to user space, so it does not swallow the calls before it as a
+    /// call from the window start would (4000 of 11740 calls nested in one RT guest run).
+    @Test func anExitWhoseEntryTheKernelSkippedBeginsAfterThePreviousSyscall() {
+        var lost = exit(3000, "vfs_read", depth: 0, from: nil)
+        lost.kind = .lostEntry(after: 2500)
+        var early = exit(1200, "vfs_read", depth: 0, from: nil)
+        early.kind = .lostEntry(after: 500)  // its syscall began before the recording
+        let events = [early, entry(2000, "vfs_read", depth: 0), exit(2100, "vfs_read", depth: 0, from: 2000), lost,
+                      entry(3500, "vfs_read", depth: 0), exit(3600, "vfs_read", depth: 0, from: 3500)]
+        let threads = FunctionCalls.pair(events, startNs: 1000, endNs: 9000)
+        #expect(summary(threads) == [
+            "100 vfs_read 1000-1200 d0 lostEntry exit", "100 vfs_read 2000-2100 d0 entry exit",
+            "100 vfs_read 2500-3000 d0 lostEntry exit", "100 vfs_read 3500-3600 d0 entry exit",
+        ])
+        let n = FunctionCalls.notes(threads)
+        #expect(n.lostEntry == 2 && n.beforeWindow == 0)
+    }
+
     @Test func partialOverlapIsCutToNest() {
         let events = [
             exit(3000, "a", depth: 0, from: 2000), exit(3500, "b", depth: 1, from: 2500),

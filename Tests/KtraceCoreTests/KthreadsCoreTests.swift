@@ -83,6 +83,32 @@ import Testing
         #expect(kw.oncpuNs == 410_000_000 && kw.ownNs == 400_000_000)
     }
 
+    /// Irq and softirq on top are wall-clock times, the scheduler's account leaves steal out: when they
+    /// exceed it, own time is 0, not a wrapped number.
+    @Test func timeOnTopBeyondTheAccountLeavesNoOwnTime() {
+        var (a, b) = Self.reads()
+        b.threads[14]!.softirqNs = a.threads[14]!.softirqNs + 400_000_000  // the account gave it 300 ms
+        let t = KthreadsInterval(from: a, to: b, names: { Self.names[$0] }).threads.first { $0.tid == 14 }!
+        #expect(t.oncpuNs == 300_000_000 && t.softirqNs == 400_000_000 && t.ownNs == 0)
+    }
+
+    /// A tid the kernel gave a new thread after its owner died: its totals start again from zero, so the
+    /// difference with the dead thread's is not a wrapped 1.8e19 ns.
+    @Test func aReusedTidIsANewThread() {
+        var (a, b) = Self.reads()
+        b.threads[99] = Self.thread("kworker/1:0", fn: 0xa0, sched: 2_000_000, wall: 2_000_000, irq: 0, sirq: 0, sw: 3)
+        a.doing[DoingKey(tid: 99, kind: .work, id: 0xb1)] = Self.work(0xb1, count: 50, ns: 9_000_000, waits: 50, waitNs: 0)
+        b.doing[DoingKey(tid: 99, kind: .work, id: 0xb1)] = Self.work(0xb1, count: 3, ns: 60_000, waits: 3, waitNs: 0)
+        let t = KthreadsInterval(from: a, to: b, names: { Self.names[$0] }).threads.first { $0.tid == 99 }!
+        #expect(t.oncpuNs == 2_000_000 && t.wallNs == 2_000_000 && t.switches == 3)
+        #expect(t.doing.map(\.count) == [3] && t.doing.map(\.ns) == [60_000])
+    }
+
+    /// `ran` counts the threads --comm kept.
+    @Test func ranCountsTheMatchingThreads() {
+        #expect(Self.interval(matching: threadNameMatcher("kworker*")).ran == 1)
+    }
+
     @Test func commMatchesGlobsAndPrefixes() {
         #expect(Self.interval(matching: threadNameMatcher("kworker*")).threads.map(\.tid) == [11])
         #expect(Self.interval(matching: threadNameMatcher("ksoftirqd/?")).threads.map(\.tid) == [14])

@@ -160,7 +160,8 @@ public struct KthreadsInterval: Sendable {
         self.decoders = decoders
         var items: [UInt32: [DoingRow]] = [:]
         for (key, t) in b.doing {
-            let p = a.doing[key] ?? DoingTotals()
+            var p = a.doing[key] ?? DoingTotals()
+            if t.count < p.count { p = DoingTotals() }  // a new thread under a dead one's tid
             guard t.count > p.count else { continue }
             let m = b.maxima[key] ?? DoingMax()
             items[key.tid, default: []].append(DoingRow(
@@ -171,7 +172,8 @@ public struct KthreadsInterval: Sendable {
         }
         var rows: [ThreadRow] = []
         for (tid, t) in b.threads {
-            let p = a.threads[tid] ?? ThreadTotals(comm: t.comm)
+            var p = a.threads[tid] ?? ThreadTotals(comm: t.comm)
+            if t.switches < p.switches || t.wallNs < p.wallNs || t.schedNs < p.schedNs { p = ThreadTotals(comm: t.comm) }
             let doing = (items[tid] ?? []).sorted {
                 ($0.ns, $0.count, $1.name) > ($1.ns, $1.count, $0.name)
             }

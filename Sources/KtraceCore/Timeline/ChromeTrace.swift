@@ -16,7 +16,7 @@
 ///   "comm (tid) calls": one `X` event per call, cat "func", name = function, args `depth`, `tid`, and
 ///   `begin` / `end` when the recording did not see that side of the call.
 /// - Per kworker that ran work items: track tid + `ThreadWork.trackTidOffset`, named "comm (tid) work":
-///   one `X` event per item, cat "work", name = its function, args `cpu`, `tid`.
+///   one `X` event per item, cat "work", name = its function, args `tid`, `n` (its index on the track).
 /// Frames are kept as given: softirq context already shows on the CPU tracks.
 /// Events of a track are emitted sorted by (ts asc, dur desc), parents before children that start with them.
 public enum ChromeTrace {
@@ -93,6 +93,7 @@ public enum ChromeTrace {
             for c in th.calls {
                 var args: [(String, JSONValue)] = [("depth", .int(Int64(c.depth))), ("tid", .int(Int64(c.tid)))]
                 if c.begin == .beforeWindow { args.append(("begin", .string("before the recording"))) }
+                if c.begin == .lostEntry { args.append(("begin", .string("entry lost: began after its previous syscall"))) }
                 if c.finish == .lostExit { args.append(("end", .string("exit lost: closed at the next call"))) }
                 if c.finish == .windowEnd { args.append(("end", .string("still running at the end"))) }
                 if c.clippedNs > 0 { args.append(("overlap_clipped_ns", .uint(c.clippedNs))) }

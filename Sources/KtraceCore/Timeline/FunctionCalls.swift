@@ -8,6 +8,9 @@ public struct FunctionEvent: Sendable, Equatable {
         case exit(entryTs: UInt64?)
         /// The kernel skipped this call's exit; it had ended by `ts` (its syscall's exit).
         case missedExit(entryTs: UInt64)
+        /// The kernel skipped this call's entry; it began at `after` (its task's last return to user
+        /// space) or later.
+        case lostEntry(after: UInt64)
     }
     public var ts: UInt64
     public var cpu: Int
@@ -27,7 +30,11 @@ public struct FunctionEvent: Sendable, Equatable {
 
 /// One call, [start, end) on one thread; `depth` is its nesting among the thread's exported calls.
 public struct FunctionCall: Sendable, Equatable {
-    public enum Begin: String, Sendable { case entry, beforeWindow }
+    public enum Begin: String, Sendable {
+        case entry, beforeWindow
+        /// Entry not recorded (the kernel skipped it): begun where its task last returned to user space.
+        case lostEntry
+    }
     public enum End: String, Sendable {
         case exit
         /// Exit not recorded (lost): closed where a later event shows it had returned.
@@ -66,6 +73,7 @@ public enum FunctionCalls {
     /// - an exit paired in the kernel is a call [entryTs, ts) (its entry event, if delivered, is used up);
     /// - an exit the kernel could not pair (its state was reset or evicted mid-call) closes the innermost
     ///   open entry of the same function seen here; with none, the call began before recording: [startNs, ts);
+    /// - an exit whose entry the kernel skipped began after its task's last return to user space: [after, ts);
     /// - an entry left without exit ends at the first later event of its thread showing it returned (an
     ///   entry at the same or a lower depth, the exit of a caller, or an exit without entry), else at endNs.
     /// Nesting is then rebuilt from the times, so every thread's calls nest properly whatever was lost.
@@ -112,11 +120,16 @@ public enum FunctionCalls {
                 case .missedExit(let entryTs):
                     close(while: { $0.depth > e.depth && $0.ts < e.ts }, at: e.ts)
                     calls.append(call(e, entryTs, e.ts, .entry, .lostExit))
-                case .exit(nil):
-                    if let j = open.lastIndex(where: { $0.function == e.function && $0.ts <= e.ts }) {
+                case .exit(nil), .lostEntry:
+                    let after: UInt64 = if case .lostEntry(let a) = e.kind { a } else { 0 }
+                    if let j = open.lastIndex(where: { $0.function == e.function && $0.ts <= e.ts && $0.ts >= after }) {
                         close(while: { _ in open.count > j + 1 }, at: e.ts)
                         let entry = open.removeLast()
                         calls.append(call(entry, entry.ts, e.ts, .entry, .exit))
+                    } else if case .lostEntry(let after) = e.kind {
+                        let start = min(max(startNs, after), e.ts)
+                        close(while: { $0.ts < start }, at: start)
+                        calls.append(call(e, start, e.ts, .lostEntry, .exit))
                     } else {
                         close(while: { $0.ts < e.ts }, at: e.ts)
                         calls.append(call(e, min(startNs, e.ts), e.ts, .beforeWindow, .exit))
@@ -146,13 +159,15 @@ public enum FunctionCalls {
         }
     }
 
-    /// What the pairing had to make up, for the summary line: calls begun before the window, exits lost,
-    /// calls still running at the end, calls cut to fit their parent.
-    public static func notes(_ threads: [ThreadCalls]) -> (calls: Int, beforeWindow: Int, lostExit: Int, running: Int, clipped: Int) {
-        var r = (calls: 0, beforeWindow: 0, lostExit: 0, running: 0, clipped: 0)
+    /// What the pairing had to make up, for the summary line: calls begun before the window, entries and
+    /// exits lost, calls still running at the end, calls cut to fit their parent.
+    public static func notes(_ threads: [ThreadCalls])
+        -> (calls: Int, beforeWindow: Int, lostEntry: Int, lostExit: Int, running: Int, clipped: Int) {
+        var r = (calls: 0, beforeWindow: 0, lostEntry: 0, lostExit: 0, running: 0, clipped: 0)
         for c in threads.lazy.flatMap(\.calls) {
             r.calls += 1
             if c.begin == .beforeWindow { r.beforeWindow += 1 }
+            if c.begin == .lostEntry { r.lostEntry += 1 }
             if c.finish == .lostExit { r.lostExit += 1 }
             if c.finish == .windowEnd { r.running += 1 }
             if c.clippedNs > 0 { r.clipped += 1 }

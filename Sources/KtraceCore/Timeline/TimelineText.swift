@@ -107,6 +107,7 @@ public enum TimelineText {
             for c in th.calls {
                 var notes: [String] = []
                 if c.begin == .beforeWindow { notes.append("began before the recording") }
+                if c.begin == .lostEntry { notes.append("entry lost") }
                 if c.finish == .lostExit { notes.append("exit lost") }
                 if c.finish == .windowEnd { notes.append("still running at the end") }
                 out.append("  " + pad(when(c), wWhen, right: true) + "  " + pad(duration(c.end - c.start), wDur, right: true) + "  "
