@@ -40,6 +40,7 @@ struct kt_profile {
 	int ntrace;
 	char config_err[256];          /* why the object cannot be set up (a --trace function, a missing map), set before load */
 	int prealloc;                  /* stack maps preallocated (see KT_PREALLOC_STACKS) */
+	struct kt_profile_ctl ctl;     /* as asked; kt_pctl holds it with events off outside open..stop */
 };
 
 /* Kernels before 6.1 refuse hash maps allocated on demand in perf_event programs (no NMI-safe
@@ -205,9 +206,24 @@ static int after_load(struct bpf_object *obj, void *ctx)
 	for (int i = 0; i < o->npids; i++)
 		if (bpf_map_update_elem(pids_fd, &o->pids[i], &one, BPF_ANY))
 			return -errno;
-	if (bpf_map_update_elem(bpf_map__fd(p->map.pctl), &zero, &o->ctl, BPF_ANY))
+	/* Timeline events begin once everything is attached (set_events): under TCG the programs attached
+	 * seconds apart, and a call entered before its fexit was attached stayed open, the next ones nested
+	 * under it (12 nested slices of 886 in a --pid run on 6.1). */
+	struct kt_profile_ctl ctl = o->ctl;
+	ctl.events = 0;
+	if (bpf_map_update_elem(bpf_map__fd(p->map.pctl), &zero, &ctl, BPF_ANY))
 		return -errno;
 	return 0;
+}
+
+/* Turns the ring buffer's events on or off for every program at once. */
+static int set_events(struct kt_profile *p, const struct kt_profile_ctl *want, __u32 on)
+{
+	struct kt_profile_ctl ctl = *want;
+	unsigned int zero = 0;
+
+	ctl.events = on ? want->events : 0;
+	return bpf_map_update_elem(bpf_map__fd(p->map.pctl), &zero, &ctl, BPF_ANY) ? -errno : 0;
 }
 
 /* --trace with kprobes: entry and return probes on each function, by name. */
@@ -359,6 +375,12 @@ int kt_profile_open(struct kt_profile **out, const struct kt_profile_opts *o, ch
 			return rc;
 		}
 	}
+	p->ctl = o->ctl;
+	if ((rc = set_events(p, &p->ctl, 1)) != 0) {
+		kt_errmsg(err, errlen, "turning the timeline's events on", rc);
+		kt_profile_close(p);
+		return rc;
+	}
 	*out = p;
 	return 0;
 }
@@ -480,6 +502,9 @@ void kt_profile_clear_events(struct kt_profile *p) { p->nevents = 0; }
 
 void kt_profile_stop(struct kt_profile *p)
 {
+	/* The events end before the first program detaches, for the same reason they begin late. */
+	if (p->l.nlinks || p->nkprobe_links)
+		set_events(p, &p->ctl, 0);
 	/* Destroying a perf-event link closes its perf fd too: no close() here. */
 	for (int i = 0; i < p->npmu; i++) {
 		if (p->pmu_links[i])

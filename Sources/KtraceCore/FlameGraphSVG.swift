@@ -37,9 +37,20 @@ public enum FlameGraphSVG {
     }
 
     public static func render(_ profile: InternedProfile, options: FlameGraphOptions = .init()) -> String {
+        let tree = Tree(profile)
+        return draw(tree, options: options) { n, total, out in
+            let count = tree.totals[n]
+            out += " (\(count) "
+            escape(options.countName, into: &out)
+            out += ", \(num(Double(count) / Double(total) * 100, places: 2, trim: false))%)"
+        } fill: { n in color(name: tree.names[n], kind: tree.kinds[n]) }
+    }
+
+    /// The SVG of `tree`: `info` appends what a frame's tooltip says after its name, `fill` gives its colour.
+    static func draw(_ tree: Tree, options: FlameGraphOptions, info: (_ node: Int, _ total: UInt64, _ out: inout String) -> Void,
+                     fill: (_ node: Int) -> RGB) -> String {
         let width = max(options.width, 100)
         let frameHeight = max(options.frameHeight, 4)
-        let tree = Tree(profile)
         let total = tree.totals[0]
         let topPad = options.subtitle == nil ? 42 : 60
         let bottomPad = 34
@@ -60,7 +71,7 @@ public enum FlameGraphSVG {
         var maxDepth = 0
         var work: [(node: Int32, x: UInt64, depth: Int)] = [(0, 0, 0)]
         while let (node, x, depth) = work.popLast() {
-            guard Double(tree.totals[Int(node)]) * pxPerSample >= options.minWidthPx || node == 0 else { continue }
+            guard node == 0 || (tree.totals[Int(node)] > 0 && Double(tree.totals[Int(node)]) * pxPerSample >= options.minWidthPx) else { continue }
             visible.append((node, x, depth))
             maxDepth = max(maxDepth, depth)
             var cx = x
@@ -94,13 +105,11 @@ public enum FlameGraphSVG {
             let px = xpad + Double(x) * pxPerSample
             let pw = Double(count) * pxPerSample
             let name = tree.names[n]
-            let pct = Double(count) / Double(total) * 100
             out += "<g data-x=\"\(x)\" data-w=\"\(count)\" data-d=\"\(depth)\"><title>"
             escape(name, into: &out)
-            out += " (\(count) "
-            escape(options.countName, into: &out)
-            out += ", \(num(pct, places: 2, trim: false))%)</title><rect x=\"\(num(px))\" y=\"\(y)\" width=\"\(num(pw))\""
-            out += " height=\"\(frameHeight - 1)\" fill=\"\(color(name: name, kind: tree.kinds[n]).svg)\" rx=\"2\" ry=\"2\"/>"
+            info(n, total, &out)
+            out += "</title><rect x=\"\(num(px))\" y=\"\(y)\" width=\"\(num(pw))\""
+            out += " height=\"\(frameHeight - 1)\" fill=\"\(fill(n).svg)\" rx=\"2\" ry=\"2\"/>"
             out += "<text x=\"\(num(px + 3))\" y=\"\(num(Double(y) + Double(frameHeight) / 2 + labelFont * 0.35))\">"
             escape(label(name, widthPx: pw, charWidth: charWidth), into: &out)
             out += "</text></g>\n"
@@ -114,38 +123,67 @@ public enum FlameGraphSVG {
     // MARK: - Tree
 
     /// Merged call tree. Node 0 is "all"; a node's children are unique by frame (name and kind) and
-    /// sorted by name.
+    /// sorted by name. `totals` are the drawn widths.
     struct Tree {
         var names: [String] = ["all"]
         var kinds: [FlameFrameKind] = [.root]
         var totals: [UInt64] = [0]
         var children: [[Int32]] = [[]]
+        /// A differential tree's: both profiles' counts under each node, and the change of the node's
+        /// own count (its stacks that end there), after − before.
+        var before: [UInt64] = [], after: [UInt64] = [], selfDelta: [Int64] = []
 
         private struct Key: Hashable { var parent: Int32; var frame: Int32 }
+        private var lookup: [Key: Int32] = [:]
+        private var parents: [Int32] = [-1]
 
         init(_ profile: InternedProfile) {
-            var lookup: [Key: Int32] = [:]
-            var parents: [Int32] = [-1]
             for stack in profile.stacks where stack.count > 0 {
-                var node: Int32 = 0
-                totals[0].addSaturating(stack.count)
-                for (depth, frame) in stack.frames.enumerated() {
-                    let key = Key(parent: node, frame: frame)
-                    let child: Int32
-                    if let c = lookup[key] {
-                        child = c
-                    } else {
-                        child = Int32(names.count)
-                        lookup[key] = child
-                        names.append(profile.table[frame])
-                        kinds.append(depth == 0 ? .comm : FlameFrameKind(profile.table.kind(frame)))
-                        totals.append(0)
-                        parents.append(node)
-                    }
-                    totals[Int(child)].addSaturating(stack.count)
+                for node in insert(stack.frames, table: profile.table) { totals[node].addSaturating(stack.count) }
+            }
+            finish()
+        }
+
+        /// Widths from AFTER, or from BEFORE when `drawBefore` (a stack that went away has a width there).
+        init(_ diff: DiffProfile, drawBefore: Bool) {
+            before = [0]; after = [0]; selfDelta = [0]
+            for s in diff.stacks where s.before > 0 || s.after > 0 {
+                let path = insert(s.frames, table: diff.table)
+                for node in path {
+                    totals[node].addSaturating(drawBefore ? s.before : s.after)
+                    before[node].addSaturating(s.before)
+                    after[node].addSaturating(s.after)
+                }
+                selfDelta[path[path.count - 1]].addSaturating(.change(from: s.before, to: s.after))
+            }
+            finish()
+        }
+
+        /// The nodes of `frames` from the root, created where new.
+        private mutating func insert(_ frames: [Int32], table: FrameTable) -> [Int] {
+            var path = [0]
+            var node: Int32 = 0
+            path.reserveCapacity(frames.count + 1)
+            for (depth, frame) in frames.enumerated() {
+                let key = Key(parent: node, frame: frame)
+                if let c = lookup[key] {
+                    node = c
+                } else {
+                    let child = Int32(names.count)
+                    lookup[key] = child
+                    names.append(table[frame])
+                    kinds.append(depth == 0 ? .comm : FlameFrameKind(table.kind(frame)))
+                    totals.append(0)
+                    parents.append(node)
+                    if !selfDelta.isEmpty { before.append(0); after.append(0); selfDelta.append(0) }
                     node = child
                 }
+                path.append(Int(node))
             }
+            return path
+        }
+
+        private mutating func finish() {
             children = Array(repeating: [], count: names.count)
             for i in 1..<names.count { children[Int(parents[i])].append(Int32(i)) }
             // Byte order keeps the result locale-independent; same-named siblings of different kinds
@@ -157,6 +195,7 @@ public enum FlameGraphSVG {
                     return na.utf8.lexicographicallyPrecedes(nb.utf8)
                 }
             }
+            lookup = [:]
         }
     }
 

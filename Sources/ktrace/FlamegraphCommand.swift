@@ -23,16 +23,7 @@ struct FlamegraphCommand: ParsableCommand {
 
     func run() throws {
         checkWritable(output)
-        let data: [UInt8]
-        if let input {
-            guard let d = FileManager.default.contents(atPath: input) else { fail("cannot read \(input)") }
-            data = Array(d)
-        } else {
-            guard let d = readAll(0) else { fail("cannot read standard input: \(String(cString: strerror(errno)))") }
-            data = d
-        }
-        let profile: FoldedProfile
-        do { profile = try FoldedProfile.parse(String(decoding: data, as: UTF8.self)) } catch { fail("\(input ?? "stdin"): \(error)") }
+        let profile = readFolded(input)
         var o = FlameGraphOptions()
         o.title = title
         o.subtitle = subtitle
@@ -40,4 +31,17 @@ struct FlamegraphCommand: ParsableCommand {
         o.inverted = inverted
         writeOutput(FlameGraphSVG.render(profile, options: o), to: output)
     }
+}
+
+/// A folded file (`nil`: standard input) parsed, or one line naming the file, the line and what is wrong.
+func readFolded(_ path: String?) -> FoldedProfile {
+    let data: [UInt8]
+    if let path {
+        guard let d = FileManager.default.contents(atPath: path) else { fail("cannot read \(path)") }
+        data = Array(d)
+    } else {
+        guard let d = readAll(0) else { fail("cannot read standard input: \(String(cString: strerror(errno)))") }
+        data = d
+    }
+    do { return try FoldedProfile.parse(String(decoding: data, as: UTF8.self)) } catch { fail("\(path ?? "stdin"): \(error)") }
 }

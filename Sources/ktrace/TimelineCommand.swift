@@ -75,9 +75,9 @@ struct TimelineCommand: ParsableCommand {
         config.trackWork = true
         config.traceFunctions = traceFunctions
         config.traceAttach = traceAttach
-        // The window opens before attaching, so the first events fall inside it.
-        let start = Kernel.monotonicNs()
         let session = openProfile(config, verbose: target.verbose, rate: target.rateDescription)
+        // Events begin once every program is attached, as open returns: the window opens then.
+        let start = Kernel.monotonicNs()
         let symbolizer = StackSymbolizer(source: session, kernelSymbols: KernelSymbolsLoader(report: note),
                                          userNames: UserSymbolizer(), demangle: !target.noDemangle)
         for p in target.pids { symbolizer.userNames.capture(pid: p) }

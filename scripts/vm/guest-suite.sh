@@ -16,8 +16,12 @@ FILTER=${VMTEST_FILTER:-'StacksIntegrationTests|TimelineIntegrationTests|Softirq
 # Left out there, as their bounds assume native speed: ksoftirqdUnderFlood (under TCG the lab's flood does
 # not saturate the receive CPU: ksoftirqd got 27-80 samples at 99 Hz on 6.1, 2 on 6.1-rt; the test wants
 # > 100) and softirqSlicesMatchSoftirqTotals (two tools timing the same runs differ by each other's probe
-# cost, bounded at 500 ns a run natively; under TCG a probe costs several times that: 1.5 ms over 0.7).
-SKIP=${VMTEST_SKIP:-'ksoftirqdUnderFlood|softirqSlicesMatchSoftirqTotals'}
+# cost, bounded at 500 ns a run natively; under TCG a probe costs several times that: 1.5 ms over 0.7),
+# and traceRecordsVfsReadCalls: it attaches fentry to vfs_read three times in a few seconds while a
+# read() loop runs on the other vCPU, and TCG then livelocked the 6.1 guest in 4 boots of 4 (the loop
+# stuck at vfs_read+0, soft lockup, rcu_tasks stall). Its case, --pid on a running read() loop, is
+# timeline.pairing.pid.burst below, which attaches once.
+SKIP=${VMTEST_SKIP:-'ksoftirqdUnderFlood|softirqSlicesMatchSoftirqTotals|traceRecordsVfsReadCalls'}
 LOGS=$OUT/logs R=$OUT/results.txt
 mkdir -p "$LOGS" && : >"$R"
 W=$(mktemp -d /tmp/vmsuite.XXXXXX)
@@ -186,6 +190,8 @@ pairing() {
     ( sleep 3; bpftool prog show >"$LOGS/$name.bpftool" 2>&1 ) &
     kt "$name" 60 timeline -a -d 4 --trace vfs_read -o "$W/$name.json"; rc=$?
     min=2  # at least half of its reads
+    # PREEMPT_RT: the kernel skips more runs (see below), 366 slices of 890 reads in one CI run: a quarter.
+    [[ $(cat /sys/kernel/realtime 2>/dev/null) != 1 ]] || min=4
   else
     "$W/$wl" 6 >"$W/$wl.out" & wpid=$!
     sleep 0.3
