@@ -194,11 +194,20 @@ static int before_load(struct bpf_object *obj, void *ctx)
 	return rc;
 }
 
+/* Turns the ring buffer's events on or off for every program at once. */
+static int set_events(const struct kt_profile *p, const struct kt_profile_ctl *want, __u32 on)
+{
+	struct kt_profile_ctl ctl = *want;
+	unsigned int zero = 0;
+
+	ctl.events = on ? want->events : 0;
+	return bpf_map_update_elem(bpf_map__fd(p->map.pctl), &zero, &ctl, BPF_ANY) ? -errno : 0;
+}
+
 static int after_load(struct bpf_object *obj, void *ctx)
 {
 	const struct kt_profile *p = ctx;
 	const struct kt_profile_opts *o = p->o;
-	unsigned int zero = 0;
 	unsigned char one = 1;
 	int pids_fd = bpf_map__fd(p->map.pids);
 
@@ -209,21 +218,7 @@ static int after_load(struct bpf_object *obj, void *ctx)
 	/* Timeline events begin once everything is attached (set_events): under TCG the programs attached
 	 * seconds apart, and a call entered before its fexit was attached stayed open, the next ones nested
 	 * under it (12 nested slices of 886 in a --pid run on 6.1). */
-	struct kt_profile_ctl ctl = o->ctl;
-	ctl.events = 0;
-	if (bpf_map_update_elem(bpf_map__fd(p->map.pctl), &zero, &ctl, BPF_ANY))
-		return -errno;
-	return 0;
-}
-
-/* Turns the ring buffer's events on or off for every program at once. */
-static int set_events(struct kt_profile *p, const struct kt_profile_ctl *want, __u32 on)
-{
-	struct kt_profile_ctl ctl = *want;
-	unsigned int zero = 0;
-
-	ctl.events = on ? want->events : 0;
-	return bpf_map_update_elem(bpf_map__fd(p->map.pctl), &zero, &ctl, BPF_ANY) ? -errno : 0;
+	return set_events(p, &o->ctl, 0);
 }
 
 /* --trace with kprobes: entry and return probes on each function, by name. */
