@@ -64,6 +64,19 @@ struct kt_profile_ctl {
 	__u32 comm_prefix;   /* 1 = ctl.comm is a prefix */
 	__u32 comm_len;
 	char comm[KT_COMM_LEN];
+	__u32 offcpu;        /* 1 = time spent off the CPU per stack (ktrace offcpu, stacks --hot-cold) */
+	__u32 offcpu_states; /* which switch-outs count: bits 1 << enum kt_offcpu_state */
+	__u64 offcpu_min_ns; /* blocked times outside [min, max] are not counted (offcpu_out_of_range) */
+	__u64 offcpu_max_ns;
+};
+
+/* What a task was doing when it left the CPU, from sched_switch's prev_state (and preempt). */
+enum kt_offcpu_state {
+	KT_ONCPU = 0,         /* kt_stack_key.offcpu of an on-CPU sample: not an off-CPU entry */
+	KT_OFF_RUNNABLE = 1,  /* preempted while runnable (R): waited for a CPU */
+	KT_OFF_SLEEP = 2,     /* TASK_INTERRUPTIBLE (S) */
+	KT_OFF_DISK = 3,      /* TASK_UNINTERRUPTIBLE without TASK_NOLOAD (D): counted in the load average */
+	KT_OFF_OTHER = 4,     /* idle kernel threads (I), stopped, traced, parked */
 };
 
 /* --trace: kernel functions recorded at entry and exit (fentry/fexit). The object carries this many
@@ -80,7 +93,8 @@ struct kt_stack_key {
 	__u32 tgid;
 	__u32 tid;           /* 0 unless per_thread */
 	__u32 softirq;       /* the vector running when sampled, + 1; KT_SOFTIRQ_NONE outside softirq */
-	__u32 pad;
+	__u32 offcpu;        /* enum kt_offcpu_state: KT_ONCPU, the value counts samples; else it sums the
+	                      * nanoseconds blocked in that state, from switch-out to switch-in */
 	__u64 kstack;        /* stack id (see above) */
 	__u64 ustack;
 	__u64 work;          /* with ctl.work: the work function the kworker was running when sampled (0: none) */
@@ -102,6 +116,10 @@ struct kt_profile_stats {
 	__u64 func_exit_missed; /* --trace: calls whose exit the kernel skipped, closed by their caller's exit or syscall's */
 	__u64 func_no_state;  /* --trace: calls not recorded, no room for their task's state (kt_func_states full) */
 	__u64 work_full;      /* work items not followed: kt_work_now full (their samples unlabelled, no slice) */
+	__u64 offcpu_switches;     /* off-CPU: switch-outs of wanted tasks in a wanted state (stacks taken) */
+	__u64 offcpu_counted;      /* off-CPU: switch-ins whose blocked time was counted */
+	__u64 offcpu_out_of_range; /* off-CPU: switch-ins not counted, blocked time outside [min, max] (a filter, not a loss) */
+	__u64 offcpu_start_full;   /* off-CPU: switch-outs not followed, kt_offstart full: their time is lost */
 };
 
 enum kt_event_type {

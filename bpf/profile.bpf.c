@@ -195,6 +195,24 @@ static __always_inline __u64 store_stack(void *ctx, __u64 flags, struct kt_profi
 	return id;
 }
 
+/* Add n to a key's value in kt_counts (samples, or nanoseconds off the CPU). */
+static __always_inline void count_add(struct kt_stack_key *key, __u64 n, struct kt_profile_stats *s)
+{
+	__u64 *v = bpf_map_lookup_elem(&kt_counts, key);
+	if (v) {
+		__sync_fetch_and_add(v, n);
+		return;
+	}
+	long err = bpf_map_update_elem(&kt_counts, key, &n, BPF_NOEXIST);
+	if (err == -EEXIST) { /* another CPU inserted it first */
+		v = bpf_map_lookup_elem(&kt_counts, key);
+		if (v)
+			__sync_fetch_and_add(v, n);
+	} else if (err) {
+		s->count_full++;
+	}
+}
+
 SEC("perf_event")
 int kt_sample(void *ctx)
 {
@@ -247,19 +265,7 @@ int kt_sample(void *ctx)
 	if (c->aggregate) {
 		if (!c->per_thread)
 			key.tid = 0;
-		__u64 one = 1, *v = bpf_map_lookup_elem(&kt_counts, &key);
-		if (v) {
-			__sync_fetch_and_add(v, 1);
-		} else {
-			long err = bpf_map_update_elem(&kt_counts, &key, &one, BPF_NOEXIST);
-			if (err == -EEXIST) { /* another CPU inserted it first */
-				v = bpf_map_lookup_elem(&kt_counts, &key);
-				if (v)
-					__sync_fetch_and_add(v, 1);
-			} else if (err) {
-				s->count_full++;
-			}
-		}
+		count_add(&key, 1, s);
 	}
 	return 0;
 }
@@ -413,27 +419,115 @@ static __always_inline int on_switch(__u32 prev_tgid, __u32 prev_tid, const char
 	return 0;
 }
 
-static __always_inline int switch_tasks(struct task_struct *prev, struct task_struct *next, long state)
+/* ---- off-CPU time (ktrace offcpu, stacks --hot-cold): at switch-out the task's stacks and the time,
+ * at switch-in the time blocked added to its key in kt_counts, all in the kernel, as offcputime does. ---- */
+
+struct offcpu_start {
+	__u64 ts;
+	struct kt_stack_key key;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384); /* tasks off the CPU at once; 1 without off-CPU (resized by user space) */
+	__type(key, __u32);
+	__type(value, struct offcpu_start);
+} kt_offstart SEC(".maps");
+
+/* The state a task leaves the CPU in, from the raw task state (tp_btf, raw_tp). TASK_DEAD (0x80): 0,
+ * it never comes back. */
+static __always_inline __u32 offcpu_state_raw(bool preempt, unsigned int st)
+{
+	if (st & 0x80)
+		return KT_ONCPU;
+	if (preempt || st == 0)
+		return KT_OFF_RUNNABLE;
+	if ((st & 0x2) && !(st & 0x400)) /* TASK_UNINTERRUPTIBLE without TASK_NOLOAD */
+		return KT_OFF_DISK;
+	if (st & 0x2)
+		return KT_OFF_OTHER;         /* TASK_IDLE */
+	if (st & 0x1)
+		return KT_OFF_SLEEP;
+	return KT_OFF_OTHER;
+}
+
+/* The same from the classic tracepoint, which reports one TASK_REPORT bit: S 1, D 2, T 4, t 8, X 16,
+ * Z 32, P 64, I 128, and 256 (TASK_REPORT_MAX) for a preempted task. */
+static __always_inline __u32 offcpu_state_classic(long st)
+{
+	if (st & (16 | 32))
+		return KT_ONCPU;
+	if (st == 0 || (st & 256))
+		return KT_OFF_RUNNABLE;
+	if (st & 2)
+		return KT_OFF_DISK;
+	if (st & 1)
+		return KT_OFF_SLEEP;
+	return KT_OFF_OTHER;
+}
+
+/* prev (the current task) leaves the CPU in `state`; next comes on. */
+static __always_inline void on_offcpu(void *ctx, struct kt_profile_ctl *c, struct kt_profile_stats *s, __u32 prev_tgid,
+				      __u32 prev_tid, const char *prev_comm, bool prev_kthread, __u32 state, __u32 next_tid)
+{
+	__u64 now = bpf_ktime_get_ns();
+	struct offcpu_start *st = next_tid ? bpf_map_lookup_elem(&kt_offstart, &next_tid) : NULL;
+
+	if (st) {
+		__u64 d = now - st->ts;
+		if (d >= c->offcpu_min_ns && d <= c->offcpu_max_ns) {
+			count_add(&st->key, d, s);
+			s->offcpu_counted++;
+		} else {
+			s->offcpu_out_of_range++;
+		}
+		bpf_map_delete_elem(&kt_offstart, &next_tid);
+	}
+	if (state == KT_ONCPU || !(c->offcpu_states & (1u << state)) || !cpu_wanted(c) ||
+	    !task_wanted(c, prev_tgid, prev_tid, prev_comm))
+		return;
+	/* The scratch buffer of store_stack is per CPU and sched_switch does not nest on a CPU. */
+	struct offcpu_start v = { .ts = now };
+	v.key.tgid = prev_tgid;
+	v.key.tid = c->per_thread ? prev_tid : 0;
+	v.key.offcpu = state;
+	__builtin_memcpy(v.key.comm, prev_comm, sizeof(v.key.comm));
+	v.key.kstack = c->kernel_stack ? store_stack(ctx, 0, s) : KT_STACK_NONE;
+	v.key.ustack = (c->user_stack && !prev_kthread) ? store_stack(ctx, BPF_F_USER_STACK, s) : KT_STACK_NONE;
+	s->offcpu_switches++;
+	if (bpf_map_update_elem(&kt_offstart, &prev_tid, &v, BPF_ANY))
+		s->offcpu_start_full++;
+}
+
+static __always_inline int switch_tasks(void *ctx, bool preempt, struct task_struct *prev, struct task_struct *next,
+					unsigned int state)
 {
 	char pc[KT_COMM_LEN], nc[KT_COMM_LEN];
 	BPF_CORE_READ_STR_INTO(&pc, prev, comm);
 	BPF_CORE_READ_STR_INTO(&nc, next, comm);
-	return on_switch(BPF_CORE_READ(prev, tgid), BPF_CORE_READ(prev, pid), pc, state,
-			 BPF_CORE_READ(next, tgid), BPF_CORE_READ(next, pid), nc);
+	__u32 prev_tgid = BPF_CORE_READ(prev, tgid), prev_tid = BPF_CORE_READ(prev, pid);
+	__u32 next_tid = BPF_CORE_READ(next, pid);
+	struct kt_profile_ctl *c = get_ctl();
+	struct kt_profile_stats *s = get_stats();
+
+	if (c && s && c->offcpu)
+		on_offcpu(ctx, c, s, prev_tgid, prev_tid, pc, BPF_CORE_READ(prev, flags) & PF_KTHREAD,
+			  offcpu_state_raw(preempt, state), next_tid);
+	return on_switch(prev_tgid, prev_tid, pc, state, BPF_CORE_READ(next, tgid), next_tid, nc);
 }
 
 SEC("tp_btf/sched_switch")
 int BPF_PROG(sched_switch_btf, bool preempt, struct task_struct *prev, struct task_struct *next,
 	     unsigned int prev_state)
 {
-	return switch_tasks(prev, next, prev_state);
+	return switch_tasks(ctx, preempt, prev, next, prev_state);
 }
 
 SEC("raw_tp/sched_switch")
 int BPF_PROG(sched_switch_raw, bool preempt, struct task_struct *prev, struct task_struct *next,
 	     unsigned int prev_state)
 {
-	return switch_tasks(prev, next, prev_state);
+	return switch_tasks(ctx, preempt, prev, next, prev_state);
 }
 
 /* The classic tracepoint carries tids only; the previous task is current, the next one's tgid is not
@@ -445,6 +539,13 @@ int sched_switch_tp(struct trace_event_raw_sched_switch *ctx)
 	__u32 next_tid = BPF_CORE_READ(ctx, next_pid);
 	BPF_CORE_READ_STR_INTO(&pc, ctx, prev_comm);
 	BPF_CORE_READ_STR_INTO(&nc, ctx, next_comm);
+	struct kt_profile_ctl *c = get_ctl();
+	struct kt_profile_stats *s = get_stats();
+	if (c && s && c->offcpu) {
+		struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+		on_offcpu(ctx, c, s, bpf_get_current_pid_tgid() >> 32, BPF_CORE_READ(ctx, prev_pid), pc,
+			  BPF_CORE_READ(t, flags) & PF_KTHREAD, offcpu_state_classic(BPF_CORE_READ(ctx, prev_state)), next_tid);
+	}
 	return on_switch(bpf_get_current_pid_tgid() >> 32, BPF_CORE_READ(ctx, prev_pid), pc,
 			 BPF_CORE_READ(ctx, prev_state), next_tid, next_tid, nc);
 }

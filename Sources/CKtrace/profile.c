@@ -26,7 +26,7 @@ struct kt_profile {
 	int npmu;
 	/* Every map and program used by name, bound once per load (kt_bind_maps): a missing one fails. */
 	struct {
-		struct bpf_map *pctl, *pstats, *pids, *stacks, *ustacks, *counts, *events, *func_states;
+		struct bpf_map *pctl, *pstats, *pids, *stacks, *ustacks, *counts, *events, *func_states, *offstart;
 	} map;
 	struct bpf_program *sample_prog;
 	struct bpf_program *fentry[KT_TRACE_MAX], *fexit[KT_TRACE_MAX], *kprobe[KT_TRACE_MAX], *kretprobe[KT_TRACE_MAX];
@@ -137,6 +137,7 @@ static int bind_handles(struct kt_profile *p, struct bpf_object *obj)
 		{ "kt_pctl", &p->map.pctl }, { "kt_pstats", &p->map.pstats }, { "kt_pids", &p->map.pids },
 		{ "kt_stacks", &p->map.stacks }, { "kt_ustacks", &p->map.ustacks }, { "kt_counts", &p->map.counts },
 		{ "kt_events", &p->map.events }, { "kt_func_states", &p->map.func_states },
+		{ "kt_offstart", &p->map.offstart },
 	};
 	struct kt_prog_ref progs[1 + 4 * KT_TRACE_MAX];
 	char names[4 * KT_TRACE_MAX][20];
@@ -165,7 +166,7 @@ static int want_prog(const char *name, void *ctx)
 	if (strncmp(name, "softirq_", 8) == 0)
 		return p->o->track_softirq;
 	if (strncmp(name, "sched_switch", 12) == 0)
-		return p->o->track_switch;
+		return p->o->track_switch || p->o->ctl.offcpu;
 	if (strncmp(name, "kt_work_", 8) == 0)
 		return p->o->track_work;
 	if (strncmp(name, "kt_sys_exit", 11) == 0 || strncmp(name, "kt_task_exit", 12) == 0)
@@ -189,6 +190,8 @@ static int before_load(struct bpf_object *obj, void *ctx)
 	rc = rc ?: bpf_map__set_max_entries(p->map.events, (unsigned int)size);
 	if (!p->ntrace)
 		rc = rc ?: bpf_map__set_max_entries(p->map.func_states, 1);
+	rc = rc ?: bpf_map__set_max_entries(p->map.offstart,
+					    o->ctl.offcpu ? (o->offcpu_tasks ? o->offcpu_tasks : 16384) : 1);
 	if (o->npids > 1024)
 		rc = rc ?: bpf_map__set_max_entries(p->map.pids, (unsigned int)o->npids);
 	return rc;
@@ -364,7 +367,7 @@ int kt_profile_open(struct kt_profile **out, const struct kt_profile_opts *o, ch
 		kt_profile_close(p);
 		return -ENOENT;
 	}
-	for (int i = 0; i < ncpus; i++) {
+	for (int i = 0; i < ncpus && !o->no_sampling; i++) {
 		if ((rc = open_pmu(p, o, cpus[i], err, errlen)) != 0) {
 			kt_profile_close(p);
 			return rc;

@@ -8,7 +8,17 @@ public struct FlameGraphOptions: Sendable {
     public var frameHeight: Int = 16
     public var minWidthPx: Double = 0.1        // frames narrower than this are omitted (like flamegraph.pl --minwidth)
     public var inverted: Bool = false          // icicle
+    public var palette: FlameGraphPalette = .hot
     public init() {}
+}
+
+/// Which frames are drawn in the warm on-CPU colours and which in the blues of off-CPU time.
+public enum FlameGraphPalette: Sendable, Equatable {
+    case hot
+    /// An off-CPU profile: every function frame in blues, as flamegraph.pl --colors=io.
+    case cold
+    /// A hot/cold profile: the frames under the root's `[off-cpu]` child in blues, the rest warm.
+    case hotCold
 }
 
 /// What a frame is drawn as: its kind, or its place (the root, the task name at depth 1).
@@ -38,12 +48,28 @@ public enum FlameGraphSVG {
 
     public static func render(_ profile: InternedProfile, options: FlameGraphOptions = .init()) -> String {
         let tree = Tree(profile)
+        let cold = coldNodes(tree, options.palette)
         return draw(tree, options: options) { n, total, out in
             let count = tree.totals[n]
             out += " (\(count) "
             escape(options.countName, into: &out)
             out += ", \(num(Double(count) / Double(total) * 100, places: 2, trim: false))%)"
-        } fill: { n in color(name: tree.names[n], kind: tree.kinds[n]) }
+        } fill: { n in color(name: tree.names[n], kind: tree.kinds[n], cold: cold[n]) }
+    }
+
+    /// Per node: drawn in off-CPU blues. Parents come before their children in the tree's order.
+    static func coldNodes(_ tree: Tree, _ palette: FlameGraphPalette) -> [Bool] {
+        switch palette {
+        case .hot: return Array(repeating: false, count: tree.names.count)
+        case .cold: return Array(repeating: true, count: tree.names.count)
+        case .hotCold:
+            var cold = Array(repeating: false, count: tree.names.count)
+            for n in 1..<max(tree.names.count, 1) {
+                let p = Int(tree.parents[n])
+                cold[n] = cold[p] || (p == 0 && tree.names[n] == HotCold.offCPUFrame)
+            }
+            return cold
+        }
     }
 
     /// The SVG of `tree`: `info` appends what a frame's tooltip says after its name, `fill` gives its colour.
@@ -135,7 +161,7 @@ public enum FlameGraphSVG {
 
         private struct Key: Hashable { var parent: Int32; var frame: Int32 }
         private var lookup: [Key: Int32] = [:]
-        private var parents: [Int32] = [-1]
+        private(set) var parents: [Int32] = [-1]
 
         init(_ profile: InternedProfile) {
             for stack in profile.stacks where stack.count > 0 {
@@ -207,7 +233,7 @@ public enum FlameGraphSVG {
     }
 
     /// Deterministic across runs and machines: FNV-1a of the displayed name (Swift's Hasher is seeded per process).
-    static func color(name: String, kind: FlameFrameKind) -> RGB {
+    static func color(name: String, kind: FlameFrameKind, cold: Bool = false) -> RGB {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         for b in name.utf8 {
             h ^= UInt64(b)
@@ -215,6 +241,13 @@ public enum FlameGraphSVG {
         }
         let v1 = Double(h & 0xffff) / 65536, v2 = Double((h >> 16) & 0xffff) / 65536, v3 = Double((h >> 32) & 0xffff) / 65536
         func c(_ base: Double, _ span: Double, _ v: Double) -> Int { Int(base + span * v) }
+        if cold {  // off-CPU time: blues, kernel frames greyer than user ones
+            switch kind {
+            case .kernel: return RGB(r: c(80, 60, v1), g: c(80, 60, v1), b: c(190, 55, v2))
+            case .user, .jit, .inlined: return RGB(r: c(40, 50, v1), g: c(120, 60, v1), b: c(200, 55, v2))
+            default: break
+            }
+        }
         switch kind {
         case .user: return RGB(r: c(205, 50, v3), g: c(0, 230, v1), b: c(0, 55, v2))      // red..yellow
         // Orange with a steady hue (g follows r) and a little blue, so kernel frames stand apart from

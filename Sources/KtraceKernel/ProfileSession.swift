@@ -45,6 +45,20 @@ public struct ProfileConfig: Sendable {
 
     public enum TraceAttach: String, Sendable, CaseIterable { case fentry, kprobe }
 
+    /// Off-CPU time per stack (`offcpu`, `stacks --hot-cold`): the switch-outs counted and the blocked
+    /// times kept, all decided in the kernel.
+    public struct OffCPU: Sendable {
+        public var states: Set<OffCPUState> = Set(OffCPUState.allCases)
+        public var minNs: UInt64 = 0
+        public var maxNs: UInt64 = .max
+        /// Tasks followed off the CPU at once.
+        public var maxTasks: UInt32 = 16384
+        public init() {}
+    }
+    public var offCPU: OffCPU?
+    /// Open no perf events: off-CPU time alone.
+    public var sampling = true
+
     public init() {}
 
     /// --trace: at most this many functions; calls nested deeper than `maxTraceDepth` in one task are
@@ -61,6 +75,12 @@ public struct ProfileConfig: Sendable {
         c.aggregate = aggregate ? 1 : 0
         c.events = events ? 1 : 0
         c.work = workFrames ? 1 : 0
+        if let off = offCPU {
+            c.offcpu = 1
+            c.offcpu_states = off.states.reduce(0) { $0 | (1 << UInt32($1.rawValue)) }
+            c.offcpu_min_ns = off.minNs
+            c.offcpu_max_ns = off.maxNs
+        }
         switch target {
         case .all: c.filter = UInt32(KT_FILTER_ALL.rawValue)
         case .processes: c.filter = UInt32(KT_FILTER_TGID.rawValue)
@@ -113,6 +133,8 @@ public final class ProfileSession {
         defer { free(trace) }
         o.trace_funcs = UnsafePointer(trace)
         o.trace_kprobes = config.traceAttach == .kprobe ? 1 : 0
+        o.no_sampling = config.sampling ? 0 : 1
+        o.offcpu_tasks = config.offCPU?.maxTasks ?? 0
         let ids = config.ids.map { UInt32(bitPattern: $0) }
         o.npids = Int32(ids.count)
         var h: OpaquePointer?
@@ -149,6 +171,10 @@ public final class ProfileSession {
         l.callsExitMissed = s.func_exit_missed
         l.callsNoState = s.func_no_state
         l.workFull = s.work_full
+        l.offCPUSwitches = s.offcpu_switches
+        l.offCPUCounted = s.offcpu_counted
+        l.offCPUOutOfRange = s.offcpu_out_of_range
+        l.offCPUStartFull = s.offcpu_start_full
         return l
     }
 
@@ -160,7 +186,8 @@ public final class ProfileSession {
         return (0..<n).map { i in
             let k = keys[i]
             return StackCount(pid: Int32(bitPattern: k.tgid), tid: Int32(bitPattern: k.tid), comm: cString(k.comm),
-                              softirq: softirqVector(k.softirq), work: k.work, kernel: stackRef(k.kstack), user: stackRef(k.ustack), count: counts[i])
+                              softirq: softirqVector(k.softirq), work: k.work, kernel: stackRef(k.kstack), user: stackRef(k.ustack),
+                              offCPU: OffCPUState(rawValue: Int(k.offcpu)), count: counts[i])
         }
     }
 

@@ -14,6 +14,7 @@ struct StacksCommand: ParsableCommand {
           ktrace stacks --comm 'ksoftirqd/*' --by-softirq   split its time by softirq vector
           ktrace stacks --comm 'kworker/*' --by-work        split kworkers' time by work function
           ktrace stacks -a -F 999 -d 10 > all.folded        system wide, folded for flamegraph.pl / inferno
+          ktrace stacks --pid 1234 --hot-cold -o hc.svg     where it runs and where it waits, in one picture
         """
     )
 
@@ -25,6 +26,8 @@ struct StacksCommand: ParsableCommand {
     @Flag(help: "Add a [work:FUNCTION] frame after the task name for samples taken while a kworker ran a work item.")
     var byWork = false
     @Flag(help: "Key stacks by thread, not only by process.") var perThread = false
+    @Flag(help: "Hot/cold: on-CPU samples (one sample period each) and off-CPU time in one graph, in microseconds, under [on-cpu] and [off-cpu].")
+    var hotCold = false
     @Option(name: [.short, .long], help: "Output file: .svg (flame graph), .json, anything else folded. Default stdout.")
     var output: String?
     @Option(help: "folded, svg or json (default: from the -o extension, else folded).") var format: OutputFormat?
@@ -55,6 +58,7 @@ struct StacksCommand: ParsableCommand {
                 throw ValidationError("--interval needs -o FILE: the file is rewritten with the cumulative result")
             }
         }
+        if hotCold && resolvedFormat == .json { throw ValidationError("--hot-cold writes folded or SVG; for JSON use stacks and offcpu apart") }
     }
 
     func run() throws {
@@ -68,6 +72,7 @@ struct StacksCommand: ParsableCommand {
         config.countEntries = countEntries
         config.trackSoftirq = bySoftirq
         config.workFrames = byWork
+        if hotCold { config.offCPU = ProfileConfig.OffCPU() }
         let session = openProfile(config, verbose: target.verbose, rate: target.rateDescription)
         let symbolizer = StackSymbolizer(source: session, kernelSymbols: userOnly ? nil : KernelSymbolsLoader(report: note),
                                          userNames: UserSymbolizer(), demangle: !target.noDemangle)
@@ -95,6 +100,7 @@ struct StacksCommand: ParsableCommand {
         let ms = Double(Kernel.monotonicNs() - sampled) / 1e6
         note("\(losses.samples) samples in \(fixed(seconds, 1)) s, \(losses.lostText); \(n) distinct stacks; output in \(fixed(ms, 0)) ms"
              + (output.map { " -> \($0)" } ?? ""))
+        if hotCold { note("off-CPU: \(losses.offCPUText); weights in microseconds (a sample = \(fixed(Double(target.samplePeriodNs) / 1000, 0)) us)") }
         if losses.countFull > 0 { note("warning: the stack count map was full; raise --stack-storage") }
     }
 
@@ -104,7 +110,7 @@ struct StacksCommand: ParsableCommand {
         let losses = session.losses()
         // The map holds at most one key per sample: size the copy by what was sampled (with slack, as the
         // per-CPU sample counters are not atomic), not by the map.
-        let counts = session.counts(max: Int(min(UInt64(countEntries), losses.samples + 4096)))
+        let counts = session.counts(max: Int(min(UInt64(countEntries), losses.samples + losses.offCPUSwitches + 4096)))
         symbolizer.prefetch(unnamed: StackProfile.unnamed(counts, symbolizer))
         defer { symbolizer.dropFrames() }
         timer.mark("read maps")
@@ -112,15 +118,22 @@ struct StacksCommand: ParsableCommand {
         timer.mark("process maps")
         let run = StackProfile.Run(target: target.describe, seconds: seconds, event: target.event.rawValue,
                                    rate: target.rateDescription, losses: losses)
+        let period = target.samplePeriodNs
+        let profile = { StackProfile.interned(counts, symbolizer, bySoftirq: bySoftirq, byWork: byWork, hotCold: hotCold,
+                                              weight: hotCold ? { HotCold.microseconds($0, samplePeriodNs: period) } : nil) }
         let text: String
         switch resolvedFormat {
         case .folded:
-            text = StackProfile.interned(counts, symbolizer, bySoftirq: bySoftirq, byWork: byWork).renderFolded(annotate: annotate)
+            text = profile().renderFolded(annotate: annotate)
         case .svg:
             var o = FlameGraphOptions()
             o.title = title ?? run.title
-            o.subtitle = run.subtitle
-            text = FlameGraphSVG.render(StackProfile.interned(counts, symbolizer, bySoftirq: bySoftirq, byWork: byWork), options: o)
+            o.subtitle = run.subtitle + (hotCold ? " · off-CPU: \(losses.offCPUText)" : "")
+            if hotCold {
+                o.countName = "us"
+                o.palette = .hotCold
+            }
+            text = FlameGraphSVG.render(profile(), options: o)
         case .json:
             text = StackProfile.json(counts, symbolizer, run: run, perThread: perThread).text + "\n"
         }

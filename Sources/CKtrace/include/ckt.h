@@ -91,6 +91,8 @@ struct kt_profile_opts {
 	/* 1: record them with kprobe/kretprobe instead (kt_probe_kprobe first), for kernels that refuse
 	 * fentry but have kprobes. */
 	int trace_kprobes;
+	int no_sampling;         /* 1 = no perf events (ktrace offcpu alone: only sched_switch) */
+	uint32_t offcpu_tasks;   /* with ctl.offcpu: tasks followed off the CPU at once (kt_offstart entries) */
 };
 
 struct kt_profile;

@@ -13,6 +13,10 @@ public struct ProfileLosses: Sendable, Equatable {
     public var callsExitMissed: UInt64 = 0   // --trace: calls whose exit the kernel skipped
     public var callsNoState: UInt64 = 0      // --trace: calls not recorded, no room for their task's state
     public var workFull: UInt64 = 0          // work items not followed (their table full): unlabelled, no slice
+    public var offCPUSwitches: UInt64 = 0    // off-CPU: switch-outs followed (stacks taken)
+    public var offCPUCounted: UInt64 = 0     // off-CPU: switch-ins whose blocked time was counted
+    public var offCPUOutOfRange: UInt64 = 0  // off-CPU: blocked times outside --min-us/--max-us (a filter, not a loss)
+    public var offCPUStartFull: UInt64 = 0   // off-CPU: switch-outs not followed (too many tasks off the CPU at once)
 
     public init() {}
 
@@ -29,9 +33,27 @@ public struct ProfileLosses: Sendable, Equatable {
         return t
     }
 
+    /// Off-CPU: what of the followed switch-outs was not counted. A stack lost at a switch-out, the
+    /// count map full, or no room to follow the task.
+    public var offCPULost: UInt64 { stacksLost + countFull + offCPUStartFull }
+
+    /// "812 switch-outs, 790 blocked times counted (20 outside --min-us/--max-us), 0 lost (0.00%)"
+    public var offCPUText: String {
+        let pct = offCPUSwitches == 0 ? 0 : Double(offCPULost) / Double(offCPUSwitches) * 100
+        var t = "\(offCPUSwitches) switch-outs, \(offCPUCounted) blocked times counted"
+        if offCPUOutOfRange > 0 { t += " (\(offCPUOutOfRange) outside --min-us/--max-us)" }
+        t += ", \(offCPULost) lost (\(fixed(pct, 2))%)"
+        if offCPULost > 0 {
+            t += " [stacks not stored: \(kernelStackFull) kernel, \(userStackFull) user (raise --stack-storage); not taken: \(kernelStackErrors) kernel, \(userStackErrors) user; count map full: \(countFull); too many tasks off the CPU at once: \(offCPUStartFull) (raise --max-tasks)]"
+        }
+        return t
+    }
+
     public var json: JSONValue {
-        .object([("kernel_stack_map_full", .uint(kernelStackFull)), ("kernel_stack_errors", .uint(kernelStackErrors)),
+        var o: [(String, JSONValue)] = [("kernel_stack_map_full", .uint(kernelStackFull)), ("kernel_stack_errors", .uint(kernelStackErrors)),
                  ("user_stack_map_full", .uint(userStackFull)), ("user_stack_errors", .uint(userStackErrors)),
-                 ("count_map_full", .uint(countFull)), ("events_dropped", .uint(eventsDropped))])
+                 ("count_map_full", .uint(countFull)), ("events_dropped", .uint(eventsDropped))]
+        if offCPUSwitches > 0 { o.append(("offcpu_tasks_full", .uint(offCPUStartFull))) }
+        return .object(o)
     }
 }

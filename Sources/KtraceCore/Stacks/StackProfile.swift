@@ -9,11 +9,15 @@ public struct StackCount: Sendable, Equatable {
     public var work: UInt64
     public var kernel: StackRef
     public var user: StackRef
+    /// nil: an on-CPU sample, `count` counts samples. Else time off the CPU in that state, `count` in
+    /// nanoseconds.
+    public var offCPU: OffCPUState?
     public var count: UInt64
 
-    public init(pid: Int32, tid: Int32, comm: String, softirq: SoftirqVector?, work: UInt64 = 0, kernel: StackRef, user: StackRef, count: UInt64) {
+    public init(pid: Int32, tid: Int32, comm: String, softirq: SoftirqVector?, work: UInt64 = 0, kernel: StackRef, user: StackRef,
+                offCPU: OffCPUState? = nil, count: UInt64) {
         self.pid = pid; self.tid = tid; self.comm = comm; self.softirq = softirq; self.work = work
-        self.kernel = kernel; self.user = user; self.count = count
+        self.kernel = kernel; self.user = user; self.offCPU = offCPU; self.count = count
     }
 }
 
@@ -26,17 +30,40 @@ public enum StackProfile {
 
     /// Root-first stacks for folded text and flame graphs; `bySoftirq` adds a `[softirq:x]` frame after
     /// the task name, `byWork` a `[work:FUNCTION]` frame before it for samples inside a work item.
-    public static func interned(_ counts: [StackCount], _ s: StackSymbolizer, bySoftirq: Bool, byWork: Bool = false) -> InternedProfile {
+    ///
+    /// Off-CPU and hot/cold profiles: `byState` adds a `[state:D]` frame after the task name; `hotCold`
+    /// puts each stack under `[on-cpu]` or `[off-cpu]` and `weight` gives its count in one unit.
+    public static func interned(_ counts: [StackCount], _ s: StackSymbolizer, bySoftirq: Bool, byWork: Bool = false,
+                                byState: Bool = false, hotCold: Bool = false,
+                                weight: ((StackCount) -> UInt64)? = nil) -> InternedProfile {
         let missingUser = s.missingUser, missingKernel = s.missingKernel
         let softirqIDs = SoftirqVector.allCases.map { s.softirq($0) }
+        let stateIDs = OffCPUState.allCases.map { s.pseudo($0.frame) }
+        let onID = s.pseudo(HotCold.onCPUFrame), offID = s.pseudo(HotCold.offCPUFrame)
         let stacks = counts.map { c in
-            InternedStack(frames: StackComposer.compose(comm: s.comm(c.comm), work: byWork && c.work != 0 ? s.work(c.work) : nil,
-                                                        softirq: bySoftirq ? c.softirq.map { softirqIDs[$0.rawValue] } : nil,
-                                                        user: s.user(pid: c.pid, c.user), kernel: s.kernel(c.kernel),
-                                                        missingUser: missingUser, missingKernel: missingKernel),
-                          count: c.count)
+            var frames = StackComposer.compose(comm: s.comm(c.comm), work: byWork && c.work != 0 ? s.work(c.work) : nil,
+                                               softirq: bySoftirq ? c.softirq.map { softirqIDs[$0.rawValue] } : nil,
+                                               user: s.user(pid: c.pid, c.user), kernel: kernel(c, s),
+                                               missingUser: missingUser, missingKernel: missingKernel)
+            if byState, let st = c.offCPU { frames.insert(stateIDs[st.rawValue - 1], at: 1) }
+            if hotCold { frames.insert(c.offCPU == nil ? onID : offID, at: 0) }
+            return InternedStack(frames: frames, count: weight?(c) ?? c.count)
         }
         return InternedProfile(table: s.table, stacks: stacks)
+    }
+
+    /// A stack's kernel half. An off-CPU stack is taken from a program on sched_switch: its leaf frames
+    /// are that program and the tracepoint's glue (`bpf_prog_…`, `bpf_trace_run4`), not the task's.
+    static func kernel(_ c: StackCount, _ s: StackSymbolizer) -> StackPart<Int32> {
+        let part = s.kernel(c.kernel)
+        guard c.offCPU != nil, case .frames(let f) = part else { return part }
+        let start = f.firstIndex { !isTracerFrame(s.table[$0]) } ?? f.endIndex
+        return .frames(Array(f[start...]))
+    }
+
+    static func isTracerFrame(_ name: String) -> Bool {
+        name.hasPrefix("bpf_") || name.hasPrefix("__bpf_trace_") || name.hasPrefix("perf_trace_") || name.hasPrefix("__traceiter_")
+            || name.hasPrefix("trace_call_bpf")
     }
 
     /// What the stacks' outputs say about the run, for titles and JSON.
@@ -57,7 +84,8 @@ public enum StackProfile {
 
     /// The `--format json` document (schema in README.md): frames root first per half, `null` when not
     /// collected, "missing" when lost.
-    public static func json(_ counts: [StackCount], _ s: StackSymbolizer, run: Run, perThread: Bool) -> JSONValue {
+    /// `unit` nil: counts are samples; else off-CPU times in that unit ("ns"), named in the document.
+    public static func json(_ counts: [StackCount], _ s: StackSymbolizer, run: Run, perThread: Bool, unit: String? = nil) -> JSONValue {
         func part(_ p: StackPart<Int32>) -> JSONValue {
             switch p {
             case .frames(let f): .array(f.reversed().map { .string(s.table[$0]) })
@@ -70,13 +98,20 @@ public enum StackProfile {
             if perThread { o.append(("tid", .int(Int64(c.tid)))) }
             o.append(("softirq", c.softirq.map { .string($0.name) } ?? .null))
             if c.work != 0 { o.append(("work", .string(s.kernelFunctionName(c.work)))) }
-            o += [("user", part(s.user(pid: c.pid, c.user))), ("kernel", part(s.kernel(c.kernel))), ("count", .uint(c.count))]
+            if let st = c.offCPU { o.append(("state", .string(st.letter))) }
+            o += [("user", part(s.user(pid: c.pid, c.user))), ("kernel", part(kernel(c, s))), ("count", .uint(c.count))]
             return .object(o)
         }
-        return .object([
+        var doc: [(String, JSONValue)] = [
             ("target", .string(run.target)), ("seconds", .double(run.seconds)),
             ("event", .string(run.event)), ("rate", .string(run.rate)),
-            ("samples", .uint(run.losses.samples)), ("lost", run.losses.json), ("stacks", .array(stacks)),
-        ])
+        ]
+        if let unit {
+            doc += [("unit", .string(unit)), ("switch_outs", .uint(run.losses.offCPUSwitches)), ("counted", .uint(run.losses.offCPUCounted))]
+        } else {
+            doc.append(("samples", .uint(run.losses.samples)))
+        }
+        doc += [("lost", run.losses.json), ("stacks", .array(stacks))]
+        return .object(doc)
     }
 }

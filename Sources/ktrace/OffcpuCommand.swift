@@ -1,0 +1,114 @@
+import ArgumentParser
+import KtraceCore
+import KtraceKernel
+
+struct OffcpuCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "offcpu",
+        abstract: "Time spent off the CPU per stack (where threads wait: I/O, locks, sleep), summed in the kernel, in microseconds.",
+        discussion: """
+        At each sched_switch the task leaving the CPU records its stacks; when it comes back, the time it
+        was away is added to those stacks in the kernel. Tasks still off the CPU at the end are not counted.
+
+        Examples:
+          ktrace offcpu --state D -d 10 -o d-state.svg    load average high, CPU low: who sleeps uninterruptibly, where?
+          ktrace offcpu --pid 1234 --min-us 1000 -d 30     waits of 1 ms or more of one process, folded
+          ktrace offcpu --comm 'kworker/*' --by-state      kworkers' waits, split by the state they slept in
+        """
+    )
+
+    @OptionGroup var target: TargetOptions
+    @Option(help: "Which switch-outs count: any, or a comma list of R (preempted), S (sleep), D (uninterruptible, in the load average), I (idle, stopped, parked).")
+    var state: String = "any"
+    @Option(help: "Count only blocked times of at least this many microseconds.") var minUs: UInt64 = 0
+    @Option(help: "Count only blocked times of at most this many microseconds.") var maxUs: UInt64?
+    @Flag(help: "Add a [state:X] frame after the task name.") var byState = false
+    @Flag(help: "Kernel stacks only.") var kernelOnly = false
+    @Flag(help: "User stacks only.") var userOnly = false
+    @Flag(help: "Key stacks by thread, not only by process.") var perThread = false
+    @Option(help: "Most tasks followed off the CPU at once (beyond it, switch-outs are counted as lost).")
+    var maxTasks: UInt32 = 16384
+    @Option(name: [.short, .long], help: "Output file: .svg (flame graph), .json, anything else folded (microseconds). Default stdout.")
+    var output: String?
+    @Option(help: "folded, svg or json (default: from the -o extension, else folded).") var format: StacksCommand.OutputFormat?
+    @Flag(help: "Suffix kernel frames with _[k] in folded output.") var annotate = false
+    @Option(help: "Flame graph title.") var title: String?
+
+    var states: Set<OffCPUState> {
+        get throws {
+            if state.lowercased() == "any" { return Set(OffCPUState.allCases) }
+            return Set(try state.split(separator: ",").map { s in
+                guard let st = OffCPUState(letter: String(s.trimmed)) else {
+                    throw ValidationError("--state \(state): give any, or letters among R, S, D, I (comma-separated)")
+                }
+                return st
+            })
+        }
+    }
+
+    func validate() throws {
+        if kernelOnly && userOnly { throw ValidationError("--kernel-only and --user-only exclude each other") }
+        if target.frequency != nil || target.period != nil || target.event != .cpuClock {
+            throw ValidationError("offcpu does not sample: -F, --period and --event apply to stacks and timeline")
+        }
+        if try states.isEmpty { throw ValidationError("--state needs at least one state") }
+        if let maxUs, maxUs < minUs { throw ValidationError("--max-us \(maxUs) is below --min-us \(minUs)") }
+        if maxTasks < 64 || maxTasks > 1 << 22 { throw ValidationError("--max-tasks must be between 64 and \(1 << 22)") }
+    }
+
+    var resolvedFormat: StacksCommand.OutputFormat {
+        if let format { return format }
+        if let output, output.hasSuffix(".svg") { return .svg }
+        if let output, output.hasSuffix(".json") { return .json }
+        return .folded
+    }
+
+    func run() throws {
+        checkWritable(output)
+        StopSignal.install()
+        var config = target.profileConfig
+        config.kernelStacks = !userOnly
+        config.userStacks = !kernelOnly
+        config.perThread = perThread
+        config.countEntries = max(target.stackStorage, 65536)
+        config.sampling = false
+        var off = ProfileConfig.OffCPU()
+        off.states = try states
+        off.minNs = minUs.multipliedReportingOverflow(by: 1000).partialValue
+        off.maxNs = maxUs.map { $0.multipliedReportingOverflow(by: 1000).overflow ? .max : $0 * 1000 } ?? .max
+        off.maxTasks = maxTasks
+        config.offCPU = off
+        let session = openProfile(config, verbose: target.verbose, rate: "off-CPU")
+        let symbolizer = StackSymbolizer(source: session, kernelSymbols: userOnly ? nil : KernelSymbolsLoader(report: note),
+                                         userNames: UserSymbolizer(), demangle: !target.noDemangle)
+        for p in target.pids { symbolizer.userNames.capture(pid: p) }
+        note("tracing off-CPU time of \(target.describe) (state \(state))" + (target.duration == nil ? "... hit Ctrl-C to end." : "..."))
+        let seconds = record(for: target.duration, watching: target.watched)
+        session.stop()
+        let losses = session.losses()
+        let counts = session.counts(max: Int(min(UInt64(config.countEntries), losses.offCPUSwitches + 4096)))
+        symbolizer.prefetch(unnamed: StackProfile.unnamed(counts, symbolizer))
+        for pid in Set(counts.map(\.pid)) { symbolizer.userNames.capture(pid: pid) }
+        let totalNs = counts.reduce(UInt64(0)) { $0 &+ $1.count }
+        let us = { (c: StackCount) in HotCold.microseconds(c, samplePeriodNs: 0) }
+        let text: String
+        switch resolvedFormat {
+        case .folded:
+            text = StackProfile.interned(counts, symbolizer, bySoftirq: false, byState: byState, weight: us).renderFolded(annotate: annotate)
+        case .svg:
+            var o = FlameGraphOptions()
+            o.title = title ?? "ktrace offcpu: \(target.describe)"
+            o.subtitle = "\(fixed(seconds, 1)) s · state \(state) · \(fixed(Double(totalNs) / 1e9, 3)) s off the CPU · \(losses.offCPUText)"
+            o.countName = "us"
+            o.palette = .cold
+            text = FlameGraphSVG.render(StackProfile.interned(counts, symbolizer, bySoftirq: false, byState: byState, weight: us), options: o)
+        case .json:
+            let run = StackProfile.Run(target: target.describe, seconds: seconds, event: "off-cpu", rate: "state \(state)", losses: losses)
+            text = StackProfile.json(counts, symbolizer, run: run, perThread: perThread, unit: "ns").text + "\n"
+        }
+        writeOutput(text, to: output)
+        note("\(fixed(Double(totalNs) / 1e9, 3)) s off the CPU in \(counts.count) distinct stacks over \(fixed(seconds, 1)) s; \(losses.offCPUText)"
+             + (output.map { " -> \($0)" } ?? ""))
+        if losses.countFull > 0 { note("warning: the stack count map was full; raise --stack-storage") }
+    }
+}

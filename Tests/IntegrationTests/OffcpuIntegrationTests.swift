@@ -1,0 +1,115 @@
+import Foundation
+import KtraceCore
+import Testing
+
+/// offcputime's output (libbpf-tools): per stack, frames leaf first, "-  comm (pid)", the microseconds.
+func parseOffcputime(_ text: String) -> [(frames: [String], us: UInt64)] {
+    var out: [(frames: [String], us: UInt64)] = [], frames: [String] = []
+    for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        let line = raw.trimmingCharacters(in: .whitespaces)
+        if line.isEmpty { frames = []; continue }
+        if line.hasPrefix("-") { continue }
+        if let us = UInt64(line), !frames.isEmpty {
+            out.append((frames, us))
+            frames = []
+        } else {
+            frames.append(line)
+        }
+    }
+    return out
+}
+
+@Suite(.serialized, .enabled(if: Env.isRoot, "integration tests load BPF programs: run them as root"))
+struct OffcpuIntegrationTests {
+    private func offcpu(_ mode: String, seconds: Double = 6, _ args: [String], peer: Bool = false) throws
+        -> (profile: FoldedProfile, result: RunResult, peer: RunResult?) {
+        let w = try Workload.start("offcpu", args: [String(seconds), mode])
+        defer { _ = w.wait(timeout: 30) }
+        usleep(300_000)
+        // The peer runs beside ktrace on the same seconds of the same process.
+        let p = peer ? try Spawned("/usr/sbin/offcputime", ["-p", String(w.pid), "3"], streamStdout: false) : nil
+        let r = try run(Env.ktrace, ["offcpu", "--pid", String(w.pid)] + args, timeout: 60)
+        #expect(r.status == 0, "\(r.stderr)")
+        return (try FoldedProfile.parse(r.stdout), r, p?.wait(timeout: 60))
+    }
+
+    /// One thread blocks 7 ms in nanosleep under wait_sleep and 3 ms on a pipe under wait_pipe each round:
+    /// ktrace attributes 70% / 30% of its blocked time within 5 points, with the user and kernel frames of
+    /// each wait; the total is the wall time (the process is off the CPU nearly all of it); and
+    /// offcputime on the same seconds agrees within 5 points.
+    @Test func knownProportionsAgreeWithOffcputime() throws {
+        let peerThere = FileManager.default.isExecutableFile(atPath: "/usr/sbin/offcputime")
+        let (p, r, peer) = try offcpu("mix", ["-d", "3"], peer: peerThere)
+        let sleepUs = p.stacks.filter { $0.frames.contains("wait_sleep") }.reduce(UInt64(0)) { $0 + $1.count }
+        let pipeUs = p.stacks.filter { $0.frames.contains("wait_pipe") }.reduce(UInt64(0)) { $0 + $1.count }
+        let total = Double(p.totalSamples) / 1e6
+        #expect(total > 2.6 && total < 3.1, "\(total) s off the CPU in 3 s of a process that sleeps: \(r.stderr)")
+        let a = Double(sleepUs) / Double(sleepUs + pipeUs)
+        #expect(abs(a - 0.7) <= 0.05, "wait_sleep: \(Int(a * 100))% of the blocked time, expected 70%")
+        #expect(p.stacks.contains { $0.frames.contains("wait_sleep") && $0.frames.contains("do_nanosleep") }, "\(r.stdout.prefix(800))")
+        #expect(p.stacks.contains { $0.frames.contains("wait_pipe") && $0.frames.contains { $0.contains("pipe_read") } }, "\(r.stdout.prefix(800))")
+        #expect(!p.stacks.contains { $0.frames.contains { $0.hasPrefix("bpf_") } }, "the tracer's own frames: \(r.stdout.prefix(800))")
+        #expect(r.stderr.contains(" 0 lost (0.00%)"), "\(r.stderr)")
+        guard let peer else { print("SKIP: offcputime comparison: /usr/sbin/offcputime not installed (libbpf-tools)"); return }
+        #expect(peer.status == 0, "offcputime: \(peer.stderr)")
+        let stacks = parseOffcputime(peer.stdout)
+        let ps = stacks.filter { $0.frames.contains("wait_sleep") }.reduce(UInt64(0)) { $0 + $1.us }
+        let pp = stacks.filter { $0.frames.contains("wait_pipe") }.reduce(UInt64(0)) { $0 + $1.us }
+        try #require(ps + pp > 0, "offcputime saw no wait: \(peer.stdout.prefix(800))")
+        let b = Double(ps) / Double(ps + pp)
+        print("offcpu mix: ktrace wait_sleep \(fixed(a * 100, 1))% (\(sleepUs) us), wait_pipe \(pipeUs) us; "
+              + "offcputime wait_sleep \(fixed(b * 100, 1))% (\(ps) us), wait_pipe \(pp) us")
+        #expect(abs(a - b) <= 0.05, "ktrace \(a), offcputime \(b)")
+    }
+
+    /// A task in uninterruptible sleep (a vfork parent waits for its child in D) is what --state D finds,
+    /// with its kernel stack; --state S leaves that wait out.
+    @Test func uninterruptibleSleepByState() throws {
+        let (d, r, _) = try offcpu("vfork", seconds: 5, ["--state", "D", "-d", "2", "--by-state"])
+        let vfork = d.stacks.filter { $0.frames.contains("wait_vfork") && $0.frames.contains("kernel_clone") }
+        let dUs = vfork.reduce(UInt64(0)) { $0 + $1.count }
+        #expect(Double(dUs) / 1e6 > 1.6, "\(dUs) us in D under wait_vfork in 2 s: \(r.stdout.prefix(800)) \(r.stderr)")
+        #expect(d.stacks.allSatisfy { $0.frames.count > 1 && $0.frames[1] == "[state:D]" }, "\(r.stdout.prefix(800))")
+        let (s, r2, _) = try offcpu("vfork", seconds: 4, ["--state", "S", "-d", "1.5"])
+        #expect(!s.stacks.contains { $0.frames.contains("kernel_clone") }, "a D wait under --state S: \(r2.stdout.prefix(800))")
+    }
+
+    /// --min-us 5000 keeps the 7 ms sleeps and drops the 3 ms pipe waits, and says how many it dropped.
+    @Test func minimumBlockedTimeFilters() throws {
+        let (p, r, _) = try offcpu("mix", seconds: 4, ["--min-us", "5000", "-d", "1.5"])
+        #expect(p.stacks.contains { $0.frames.contains("wait_sleep") }, "\(r.stdout.prefix(600))")
+        #expect(!p.stacks.contains { $0.frames.contains("wait_pipe") }, "\(r.stdout.prefix(600))")
+        #expect(r.stderr.contains("outside --min-us/--max-us"), "\(r.stderr)")
+    }
+
+    /// Hot/cold: a process that spins 4 ms and sleeps 7 ms each round is 36% on the CPU, 64% off, in one
+    /// unit (microseconds) under [on-cpu] and [off-cpu]; the SVG draws the off-CPU part in blues.
+    @Test func hotColdSplitsOnAndOffCPU() throws {
+        let w = try Workload.start("offcpu", args: ["6", "hotcold"])
+        defer { _ = w.wait(timeout: 30) }
+        usleep(300_000)
+        let r = try run(Env.ktrace, ["stacks", "--pid", String(w.pid), "--hot-cold", "-F", "499", "-d", "3"], timeout: 60)
+        #expect(r.status == 0, "\(r.stderr)")
+        let p = try FoldedProfile.parse(r.stdout)
+        let on = share(p) { $0 == "[on-cpu]" }, off = share(p) { $0 == "[off-cpu]" }
+        #expect(abs(on - 4.0 / 11) <= 0.05, "on-CPU \(Int(on * 100))%, expected 36%: \(r.stderr)")
+        #expect(abs(on + off - 1) < 0.001)
+        #expect(share(p) { $0 == "spin" } > 0.3 && share(p) { $0 == "wait_sleep" } > 0.55, "\(r.stdout.prefix(800))")
+        #expect(Double(p.totalSamples) / 1e6 > 2.7, "\(p.totalSamples) us in 3 s")
+        let svg = try run(Env.ktrace, ["stacks", "--pid", String(w.pid), "--hot-cold", "-d", "1", "--format", "svg"], timeout: 60)
+        #expect(svg.stdout.contains("[off-cpu]") && svg.stdout.contains(" us, "), "\(svg.stdout.prefix(300))")
+    }
+
+    /// Bad input: one clear error, non-zero exit, no crash.
+    @Test(arguments: [
+        (["--state", "X"], "--state X: give any"),
+        (["-F", "99"], "offcpu does not sample"),
+        (["--min-us", "10", "--max-us", "5"], "--max-us 5 is below --min-us 10"),
+    ])
+    func badInput(args: [String], message: String) throws {
+        let r = try run(Env.ktrace, ["offcpu", "-d", "1"] + args, timeout: 30)
+        #expect(r.status != 0)
+        #expect(r.stderr.contains(message), "\(r.stderr)")
+        #expect(!r.stderr.contains("Fatal error"))
+    }
+}

@@ -1,0 +1,102 @@
+/* Off-CPU workload with known proportions. "mix": each round sleeps 7 ms in nanosleep under wait_sleep,
+ * then blocks 3 ms on a pipe read under wait_pipe (a forked helper, another process, answers after
+ * sleeping 3 ms), so 70% / 30% of the process's blocked time is in each. "vfork": each round blocks
+ * 20 ms in uninterruptible sleep (D) under wait_vfork, waiting for a vforked child that sleeps.
+ * "hotcold": each round spins 4 ms in spin, then sleeps 7 ms under wait_sleep: 36% on the CPU, 64% off.
+ * usage: offcpu SECONDS [mix|vfork|hotcold] */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/wait.h>
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Our frames call libc through one more of our own: libc has no frame pointers, so the frame that calls
+ * into it is skipped by every frame-pointer unwinder (ktrace, perf, offcputime alike). */
+__attribute__((noinline)) static void sleep_ms(long ms)
+{
+	struct timespec ts = { 0, ms * 1000000L };
+	while (nanosleep(&ts, &ts) != 0)
+		;
+}
+
+__attribute__((noinline)) void wait_sleep(void) { sleep_ms(7); }
+
+volatile unsigned long sink;
+
+__attribute__((noinline)) void spin(double seconds)
+{
+	double end = now() + seconds;
+	while (now() < end)
+		for (int i = 0; i < 20000; i++)
+			sink += i;
+}
+
+__attribute__((noinline)) static void roundtrip(int to, int from)
+{
+	char c = 1;
+	if (write(to, &c, 1) != 1 || read(from, &c, 1) != 1)
+		exit(1);
+}
+
+__attribute__((noinline)) void wait_pipe(int to, int from) { roundtrip(to, from); }
+
+__attribute__((noinline)) static pid_t start_child(void)
+{
+	pid_t p = vfork();
+	if (p == 0) {
+		struct timespec ts = { 0, 20000000L };
+		nanosleep(&ts, NULL);
+		_exit(0);
+	}
+	return p;
+}
+
+__attribute__((noinline)) void wait_vfork(void) { waitpid(start_child(), NULL, 0); }
+
+int main(int argc, char **argv)
+{
+	double end = now() + (argc > 1 ? atof(argv[1]) : 5);
+	const char *mode = argc > 2 ? argv[2] : "mix";
+
+	if (strcmp(mode, "hotcold") == 0) {
+		while (now() < end) {
+			spin(0.004);
+			wait_sleep();
+		}
+		return 0;
+	}
+	if (strcmp(mode, "vfork") == 0) {
+		while (now() < end)
+			wait_vfork();
+		return 0;
+	}
+	int req[2], ans[2];
+	if (pipe(req) || pipe(ans))
+		return 1;
+	pid_t helper = fork();
+	if (helper == 0) {
+		char c;
+		close(req[1]); /* or its read never sees the end */
+		close(ans[0]);
+		while (read(req[0], &c, 1) == 1) {
+			sleep_ms(3);
+			if (write(ans[1], &c, 1) != 1)
+				break;
+		}
+		_exit(0);
+	}
+	while (now() < end) {
+		wait_sleep();
+		wait_pipe(req[1], ans[0]);
+	}
+	close(req[1]);
+	waitpid(helper, NULL, 0);
+	return 0;
+}
