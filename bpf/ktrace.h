@@ -68,6 +68,7 @@ struct kt_profile_ctl {
 	__u32 offcpu_states; /* which switch-outs count: bits 1 << enum kt_offcpu_state */
 	__u64 offcpu_min_ns; /* blocked times outside [min, max] are not counted (offcpu_out_of_range) */
 	__u64 offcpu_max_ns;
+	__u64 every;         /* --event tracepoint/kprobe: a sample every this many occurrences per CPU (0, 1: all) */
 };
 
 /* What a task was doing when it left the CPU, from sched_switch's prev_state (and preempt). */

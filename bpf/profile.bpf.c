@@ -80,6 +80,7 @@ struct kt_cpu_state {
 	__u32 softirq;
 	__u32 ksoftirqd;
 	__u64 scratch;
+	__u64 seen;       /* --event tracepoint/kprobe occurrences on this CPU (for ctl.every) */
 };
 
 /* The work function a kworker runs now, from its own struct worker: exact even for an item that began
@@ -213,8 +214,8 @@ static __always_inline void count_add(struct kt_stack_key *key, __u64 n, struct 
 	}
 }
 
-SEC("perf_event")
-int kt_sample(void *ctx)
+/* One sample: a perf event's overflow, or one occurrence of a tracepoint or kprobe (--event). */
+static __always_inline int on_sample(void *ctx)
 {
 	struct kt_profile_ctl *c = get_ctl();
 	struct kt_profile_stats *s = get_stats();
@@ -269,6 +270,29 @@ int kt_sample(void *ctx)
 	}
 	return 0;
 }
+
+SEC("perf_event")
+int kt_sample(void *ctx) { return on_sample(ctx); }
+
+/* --event tracepoint:CAT:NAME and kprobe:FUNC, attached by user space to the one it names. Every event is a
+ * sample, or every ctl.every-th on each CPU (--period): perf's period, counted here. */
+static __always_inline bool take_event(void)
+{
+	struct kt_profile_ctl *c = get_ctl();
+	__u32 zero = 0;
+	struct kt_cpu_state *cs = bpf_map_lookup_elem(&kt_cpu, &zero);
+	if (!c || !cs)
+		return false;
+	if (c->every <= 1)
+		return true;
+	return ++cs->seen % c->every == 0;
+}
+
+SEC("tracepoint")
+int kt_event_tracepoint(void *ctx) { return take_event() ? on_sample(ctx) : 0; }
+
+SEC("kprobe")
+int kt_event_kprobe(void *ctx) { return take_event() ? on_sample(ctx) : 0; }
 
 static __always_inline int on_entry(unsigned int vec)
 {

@@ -212,9 +212,11 @@ static int load_attach_kind(const unsigned char *start, const unsigned char *end
 		return rc;
 	}
 	bpf_object__for_each_program(prog, out->obj) {
-		/* perf_event and kprobe programs are attached by their owner, to the events and functions it chose. */
+		/* perf_event, kprobe and untargeted tracepoint programs are attached by their owner, to the events and
+		 * functions it chose. */
 		if (!bpf_program__autoload(prog) || bpf_program__type(prog) == BPF_PROG_TYPE_PERF_EVENT ||
-		    bpf_program__type(prog) == BPF_PROG_TYPE_KPROBE)
+		    bpf_program__type(prog) == BPF_PROG_TYPE_KPROBE ||
+		    strcmp(bpf_program__section_name(prog), "tracepoint") == 0 /* no target in its section */)
 			continue;
 		if (out->nlinks == (int)(sizeof(out->links) / sizeof(out->links[0])))
 			break;

@@ -18,6 +18,9 @@ extern const unsigned char ktrace_profile_bpf_end[];
 
 #define KT_MAX_CPUS 1024
 
+_Static_assert(KT_SW_CPU_CLOCK == PERF_COUNT_SW_CPU_CLOCK && KT_SW_PAGE_FAULTS == PERF_COUNT_SW_PAGE_FAULTS &&
+	       KT_SW_CONTEXT_SWITCHES == PERF_COUNT_SW_CONTEXT_SWITCHES, "enum kt_sw_event is PERF_COUNT_SW_*");
+
 struct kt_profile {
 	struct kt_loaded l;
 	const struct kt_profile_opts *o; /* valid during open only */
@@ -28,7 +31,8 @@ struct kt_profile {
 	struct {
 		struct bpf_map *pctl, *pstats, *pids, *stacks, *ustacks, *counts, *events, *func_states, *offstart;
 	} map;
-	struct bpf_program *sample_prog;
+	struct bpf_program *sample_prog, *event_tp, *event_kprobe;
+	struct bpf_link *event_link;   /* --event tracepoint or kprobe */
 	struct bpf_program *fentry[KT_TRACE_MAX], *fexit[KT_TRACE_MAX], *kprobe[KT_TRACE_MAX], *kretprobe[KT_TRACE_MAX];
 	struct bpf_link *kprobe_links[2 * KT_TRACE_MAX];
 	int nkprobe_links;
@@ -139,12 +143,14 @@ static int bind_handles(struct kt_profile *p, struct bpf_object *obj)
 		{ "kt_events", &p->map.events }, { "kt_func_states", &p->map.func_states },
 		{ "kt_offstart", &p->map.offstart },
 	};
-	struct kt_prog_ref progs[1 + 4 * KT_TRACE_MAX];
+	struct kt_prog_ref progs[3 + 4 * KT_TRACE_MAX];
 	char names[4 * KT_TRACE_MAX][20];
 	struct bpf_program **slots[4] = { p->fentry, p->fexit, p->kprobe, p->kretprobe };
 	static const char *kinds[4] = { "kt_fentry", "kt_fexit", "kt_kprobe", "kt_kretprobe" };
 	int n = 0;
 	progs[n++] = (struct kt_prog_ref){ "kt_sample", &p->sample_prog };
+	progs[n++] = (struct kt_prog_ref){ "kt_event_tracepoint", &p->event_tp };
+	progs[n++] = (struct kt_prog_ref){ "kt_event_kprobe", &p->event_kprobe };
 	for (int k = 0; k < 4; k++) {
 		for (int i = 0; i < KT_TRACE_MAX; i++) {
 			char *name = names[k * KT_TRACE_MAX + i];
@@ -179,6 +185,11 @@ static int before_load(struct bpf_object *obj, void *ctx)
 	struct kt_profile *p = ctx;
 	const struct kt_profile_opts *o = p->o;
 	int rc = bind_handles(p, obj) ?: setup_trace(p);
+
+	if (rc == 0) {
+		bpf_program__set_autoload(p->event_tp, o->tp_name != NULL);
+		bpf_program__set_autoload(p->event_kprobe, o->kprobe_func != NULL);
+	}
 
 	rc = rc ?: size_stack_map(p, p->map.stacks);
 	rc = rc ?: size_stack_map(p, p->map.ustacks);
@@ -246,6 +257,31 @@ static int attach_kprobes(struct kt_profile *p, char *err, size_t errlen)
 	return 0;
 }
 
+/* --event tracepoint:CAT:NAME or kprobe:FUNC: its one program on the one event. */
+static int attach_event(struct kt_profile *p, const struct kt_profile_opts *o, char *err, size_t errlen)
+{
+	char what[256];
+	if (o->tp_name) {
+		p->event_link = bpf_program__attach_tracepoint(p->event_tp, o->tp_category, o->tp_name);
+		snprintf(what, sizeof(what), "--event tracepoint:%s:%s", o->tp_category, o->tp_name);
+	} else if (o->kprobe_func) {
+		p->event_link = bpf_program__attach_kprobe(p->event_kprobe, 0, o->kprobe_func);
+		snprintf(what, sizeof(what), "--event kprobe:%s: attaching a kprobe", o->kprobe_func);
+	} else {
+		return 0;
+	}
+	if (p->event_link)
+		return 0;
+	int e = errno;
+	if (o->tp_name && e == ENOENT)
+		snprintf(err, errlen, "%s: no such tracepoint on this kernel (see /sys/kernel/tracing/events)", what);
+	else if (o->kprobe_func && (e == ENOENT || e == EINVAL))
+		snprintf(err, errlen, "%s: no such kernel function to probe (see /proc/kallsyms; inlined functions cannot be)", what);
+	else
+		kt_errmsg(err, errlen, what, e);
+	return -e;
+}
+
 static int open_pmu(struct kt_profile *p, const struct kt_profile_opts *o, int cpu, char *err, size_t errlen)
 {
 	struct perf_event_attr attr = { 0 };
@@ -254,7 +290,7 @@ static int open_pmu(struct kt_profile *p, const struct kt_profile_opts *o, int c
 
 	attr.size = sizeof(attr);
 	attr.type = o->hardware ? PERF_TYPE_HARDWARE : PERF_TYPE_SOFTWARE;
-	attr.config = o->hardware ? PERF_COUNT_HW_CPU_CYCLES : PERF_COUNT_SW_CPU_CLOCK;
+	attr.config = o->hardware ? PERF_COUNT_HW_CPU_CYCLES : o->sw_event;
 	if (o->freq) {
 		attr.freq = 1;
 		attr.sample_freq = o->freq;
@@ -351,6 +387,10 @@ int kt_profile_open(struct kt_profile **out, const struct kt_profile_opts *o, ch
 			kt_profile_close(p);
 			return rc;
 		}
+	}
+	if ((rc = attach_event(p, o, err, errlen)) != 0) {
+		kt_profile_close(p);
+		return rc;
 	}
 	if (o->trace_kprobes && (rc = attach_kprobes(p, err, errlen)) != 0) {
 		kt_profile_close(p);
@@ -501,7 +541,7 @@ void kt_profile_clear_events(struct kt_profile *p) { p->nevents = 0; }
 void kt_profile_stop(struct kt_profile *p)
 {
 	/* The events end before the first program detaches, for the same reason they begin late. */
-	if (p->l.nlinks || p->nkprobe_links)
+	if (p->l.nlinks || p->nkprobe_links || p->event_link)
 		set_events(p, &p->ctl, 0);
 	/* Destroying a perf-event link closes its perf fd too: no close() here. */
 	for (int i = 0; i < p->npmu; i++) {
@@ -511,6 +551,9 @@ void kt_profile_stop(struct kt_profile *p)
 		p->pmu_fds[i] = -1;
 	}
 	p->npmu = 0;
+	if (p->event_link)
+		bpf_link__destroy(p->event_link);
+	p->event_link = NULL;
 	for (int i = 0; i < p->nkprobe_links; i++)
 		bpf_link__destroy(p->kprobe_links[i]);
 	p->nkprobe_links = 0;

@@ -12,7 +12,53 @@ public struct ProfileConfig: Sendable {
         case comm(String, prefix: Bool)
     }
 
-    public enum Event: String, Sendable, CaseIterable { case cpuClock = "cpu-clock", cycles }
+    /// What a sample is: a clock tick, a hardware event, or (counted) a software event, a tracepoint or
+    /// a kprobe hit, each with its stacks.
+    public enum Event: Sendable, Equatable, CustomStringConvertible {
+        case cpuClock, cycles, pageFaults, contextSwitches
+        case tracepoint(category: String, name: String)
+        case kprobe(String)
+
+        /// cpu-clock, cycles, page-faults (faults), context-switches (cs), tracepoint:CAT:NAME, kprobe:FUNC.
+        public init?(parsing s: String) {
+            switch s {
+            case "cpu-clock": self = .cpuClock
+            case "cycles": self = .cycles
+            case "page-faults", "faults": self = .pageFaults
+            case "context-switches", "cs": self = .contextSwitches
+            default:
+                let parts = s.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+                if parts.count == 3, parts[0] == "tracepoint" || parts[0] == "t", !parts[1].isEmpty, !parts[2].isEmpty {
+                    self = .tracepoint(category: parts[1], name: parts[2])
+                } else if parts.count == 2, parts[0] == "kprobe" || parts[0] == "k", !parts[1].isEmpty {
+                    self = .kprobe(parts[1])
+                } else {
+                    return nil
+                }
+            }
+        }
+
+        public var description: String {
+            switch self {
+            case .cpuClock: "cpu-clock"
+            case .cycles: "cycles"
+            case .pageFaults: "page-faults"
+            case .contextSwitches: "context-switches"
+            case .tracepoint(let c, let n): "tracepoint:\(c):\(n)"
+            case .kprobe(let f): "kprobe:\(f)"
+            }
+        }
+
+        /// Sampled by a clock or counter at a frequency; the others count occurrences.
+        public var isTimed: Bool { self == .cpuClock || self == .cycles }
+        /// Attached as a BPF program on the event itself, not through a perf event per CPU.
+        var isProgram: Bool {
+            switch self {
+            case .tracepoint, .kprobe: true
+            default: false
+            }
+        }
+    }
 
     public var target: Target = .all
     public var cpu: Int?
@@ -120,6 +166,11 @@ public final class ProfileSession {
         o.attach = config.attach.cValue
         o.ctl = config.control
         o.hardware = config.event == .cycles ? 1 : 0
+        switch config.event {
+        case .pageFaults: o.sw_event = UInt64(KT_SW_PAGE_FAULTS.rawValue)
+        case .contextSwitches: o.sw_event = UInt64(KT_SW_CONTEXT_SWITCHES.rawValue)
+        default: o.sw_event = UInt64(KT_SW_CPU_CLOCK.rawValue)
+        }
         o.freq = config.frequency ?? 0
         o.period = config.frequency == nil ? config.period : 0
         o.cpu = Int32(config.cpu ?? -1)
@@ -133,7 +184,20 @@ public final class ProfileSession {
         defer { free(trace) }
         o.trace_funcs = UnsafePointer(trace)
         o.trace_kprobes = config.traceAttach == .kprobe ? 1 : 0
-        o.no_sampling = config.sampling ? 0 : 1
+        o.no_sampling = config.sampling && !config.event.isProgram ? 0 : 1
+        if config.event.isProgram { o.ctl.every = config.frequency == nil ? config.period : 0 }
+        var strings: [UnsafeMutablePointer<CChar>?] = []
+        defer { strings.forEach { free($0) } }
+        switch config.event {
+        case .tracepoint(let c, let n):
+            strings = [strdup(c), strdup(n)]
+            o.tp_category = UnsafePointer(strings[0])
+            o.tp_name = UnsafePointer(strings[1])
+        case .kprobe(let f):
+            strings = [strdup(f)]
+            o.kprobe_func = UnsafePointer(strings[0])
+        default: break
+        }
         o.offcpu_tasks = config.offCPU?.maxTasks ?? 0
         let ids = config.ids.map { UInt32(bitPattern: $0) }
         o.npids = Int32(ids.count)

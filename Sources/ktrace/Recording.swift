@@ -5,6 +5,9 @@ import KtraceKernel
 func openProfile(_ config: ProfileConfig, verbose: Bool, rate: String) -> ProfileSession {
     requireTracingPrivileges()
     Kernel.setVerbose(verbose)
+    if case .kprobe = config.event, let problem = Kernel.kprobeProblem() {
+        fail("--event \(config.event): kprobes do not work on this kernel (\(problem)); tracepoint: events do")
+    }
     let started = Kernel.monotonicNs()
     let session: ProfileSession
     do { session = try ProfileSession(config) } catch { fail(error.message) }
@@ -16,7 +19,7 @@ func openProfile(_ config: ProfileConfig, verbose: Bool, rate: String) -> Profil
     if verbose {
         let ms = Double(Kernel.monotonicNs() - started) / 1e6
         let kind = config.trackSoftirq || config.trackSwitch || config.trackWork ? " tracepoints with \(session.attachKind.rawValue)," : ""
-        note("sampling \(config.event.rawValue) at \(rate);\(kind) attached in \(fixed(ms, 1)) ms; \(memoryUse())")
+        note("sampling \(config.event.description) at \(rate);\(kind) attached in \(fixed(ms, 1)) ms; \(memoryUse())")
     }
     return session
 }

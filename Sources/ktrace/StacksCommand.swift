@@ -116,7 +116,7 @@ struct StacksCommand: ParsableCommand {
         timer.mark("read maps")
         for pid in Set(counts.map(\.pid)) { symbolizer.userNames.capture(pid: pid) }
         timer.mark("process maps")
-        let run = StackProfile.Run(target: target.describe, seconds: seconds, event: target.event.rawValue,
+        let run = StackProfile.Run(target: target.describe, seconds: seconds, event: target.event.description,
                                    rate: target.rateDescription, losses: losses)
         let period = target.samplePeriodNs
         let profile = { StackProfile.interned(counts, symbolizer, bySoftirq: bySoftirq, byWork: byWork, hotCold: hotCold,

@@ -21,7 +21,8 @@ struct TargetOptions: ParsableArguments {
     @Option(help: "Sample only this CPU.") var cpu: Int?
     @Option(name: [.customShort("F"), .customLong("frequency")], help: "Samples per second per CPU.") var frequency: UInt64?
     @Option(help: "Sample every N events instead of at a frequency (cpu-clock: nanoseconds).") var period: UInt64?
-    @Option(help: "Sampling event: cpu-clock (software, works everywhere) or cycles (hardware PMU).")
+    @Option(help: ArgumentHelp("Sampling event: cpu-clock (default, works everywhere), cycles (hardware PMU); counted, every event or every --period: page-faults, context-switches, tracepoint:CATEGORY:NAME, kprobe:FUNC.",
+                               valueName: "event"))
     var event: ProfileConfig.Event = .cpuClock
     @Option(name: [.short, .customLong("duration")], help: "Seconds to sample (default: until Ctrl-C).") var duration: Double?
     @Option(help: "Tracepoint attach kind: auto, tp_btf, raw_tp or tracepoint.") var attach: AttachKind = .auto
@@ -33,7 +34,7 @@ struct TargetOptions: ParsableArguments {
 
     var pids: [Int32] { (try? parseList(pid, "--pid")) ?? [] }
     var tids: [Int32] { (try? parseList(tid, "--tid")) ?? [] }
-    var effectiveFrequency: UInt64 { period == nil ? (frequency ?? 99) : 0 }
+    var effectiveFrequency: UInt64 { period == nil && event.isTimed ? (frequency ?? 99) : 0 }
 
     func parseList(_ s: String?, _ name: String) throws -> [Int32] {
         guard let s else { return [] }
@@ -75,6 +76,13 @@ struct TargetOptions: ParsableArguments {
             }
         }
         if let period, period == 0 { throw ValidationError("--period must be at least 1") }
+        if !event.isTimed && frequency != nil {
+            throw ValidationError("-F: \(event) is counted, not timed: every event is a sample, or every N with --period N")
+        }
+        if case .tracepoint(let cat, let name) = event, let events = tracepointEventsDir(),
+           !FileManager.default.fileExists(atPath: "\(events)/\(cat)/\(name)") {
+            throw ValidationError("--event \(event): no such tracepoint on this kernel (see \(events), or perf list tracepoint)")
+        }
         if let duration, !(duration > 0 && duration <= maxSeconds) {
             throw ValidationError("-d must be a number of seconds between 0 and \(Int(maxSeconds)), got \(duration)")
         }
@@ -96,8 +104,8 @@ struct TargetOptions: ParsableArguments {
         }
         c.cpu = cpu
         c.event = event
-        c.frequency = period == nil ? effectiveFrequency : nil
-        c.period = period ?? 0
+        c.frequency = effectiveFrequency > 0 ? effectiveFrequency : nil
+        c.period = period ?? (event.isTimed ? 0 : 1)
         c.attach = attach
         c.stackStorage = stackStorage
         return c
@@ -114,6 +122,7 @@ struct TargetOptions: ParsableArguments {
     }
 
     var rateDescription: String {
+        if !event.isTimed { return (period ?? 1) == 1 ? "every event" : "every \(period!) events" }
         if let period { return "period \(period)" }
         return "\(effectiveFrequency) Hz"
     }
@@ -125,4 +134,11 @@ struct TargetOptions: ParsableArguments {
     var watched: [Int32] { pids.isEmpty ? tids : pids }
 }
 
-extension ProfileConfig.Event: ExpressibleByArgument {}
+extension ProfileConfig.Event: ExpressibleByArgument {
+    public init?(argument: String) { self.init(parsing: argument) }
+}
+
+/// The tracepoints' directory of a mounted tracefs, or nil when none is mounted (the kernel decides then).
+func tracepointEventsDir() -> String? {
+    ["/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"].first { FileManager.default.fileExists(atPath: $0 + "/sched") }
+}

@@ -69,6 +69,9 @@ int kt_kthreads_read_stats(struct kt_kthreads *s, struct kt_kthreads_stats *out)
 void kt_kthreads_close(struct kt_kthreads *s);
 
 /* ---- ktrace stacks / timeline ---- */
+/* The software perf events stacks can sample (their PERF_COUNT_SW_* values). */
+enum kt_sw_event { KT_SW_CPU_CLOCK = 0, KT_SW_PAGE_FAULTS = 2, KT_SW_CONTEXT_SWITCHES = 3 };
+
 struct kt_profile_opts {
 	int attach;              /* enum kt_attach for the softirq / sched tracepoints */
 	struct kt_profile_ctl ctl;
@@ -91,7 +94,11 @@ struct kt_profile_opts {
 	/* 1: record them with kprobe/kretprobe instead (kt_probe_kprobe first), for kernels that refuse
 	 * fentry but have kprobes. */
 	int trace_kprobes;
-	int no_sampling;         /* 1 = no perf events (ktrace offcpu alone: only sched_switch) */
+	int no_sampling;         /* 1 = no perf events (ktrace offcpu alone; --event tracepoint or kprobe) */
+	uint64_t sw_event;       /* without hardware: enum kt_sw_event (PERF_COUNT_SW_*) */
+	const char *tp_category; /* --event tracepoint:CATEGORY:NAME, or NULL */
+	const char *tp_name;
+	const char *kprobe_func; /* --event kprobe:FUNC, or NULL */
 	uint32_t offcpu_tasks;   /* with ctl.offcpu: tasks followed off the CPU at once (kt_offstart entries) */
 };
 

@@ -1,0 +1,100 @@
+import Foundation
+import KtraceCore
+import Testing
+
+@Suite(.serialized, .enabled(if: Env.isRoot, "integration tests load BPF programs: run them as root"))
+struct EventStacksIntegrationTests {
+    private func stacks(_ w: Spawned, _ args: [String]) throws -> (FoldedProfile, RunResult) {
+        let r = try run(Env.ktrace, ["stacks", "--pid", String(w.pid)] + args, timeout: 60)
+        #expect(r.status == 0, "\(r.stderr)")
+        return (try FoldedProfile.parse(r.stdout), r)
+    }
+
+    /// A workload that faults 3 fresh pages in touch_three for every 1 in touch_one: the page-faults
+    /// graph (every fault a sample) splits 75/25, and so does perf's on the same seconds.
+    @Test func pageFaultsSplitAsTheWorkloadAndPerf() throws {
+        let w = try Workload.start("faults", seconds: 6)
+        defer { _ = w.wait(timeout: 30) }
+        usleep(300_000)
+        let perf = FileManager.default.isExecutableFile(atPath: "/usr/bin/perf")
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("ktt-faults-\(getpid()).data").path
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let peer = perf ? try Spawned("/usr/bin/perf", ["record", "-q", "-e", "page-faults", "-c", "1", "-g", "-p", String(w.pid),
+                                                        "-o", data, "--", "sleep", "2"], streamStdout: false) : nil
+        let (p, r) = try stacks(w, ["--event", "page-faults", "-d", "2"])
+        let three = share(p) { $0 == "touch_three" }, one = share(p) { $0 == "touch_one" }
+        #expect(p.totalSamples > 10_000, "\(r.stderr)")
+        #expect(abs(three - 0.75) <= 0.02 && abs(one - 0.25) <= 0.02, "touch_three \(three), touch_one \(one)")
+        #expect(p.stacks.contains { $0.frames.contains("main") && $0.frames.contains("touch_three") }, "\(r.stdout.prefix(400))")
+        guard let peer else { print("SKIP: perf comparison: /usr/bin/perf not installed"); return }
+        #expect(peer.wait(timeout: 60).status == 0)
+        let script = try run("/usr/bin/perf", ["script", "-i", data, "-F", "ip,sym"], timeout: 120)
+        // perf script prints each sample's callchain, one frame a line, samples separated by blank lines.
+        var t = 0, o = 0
+        for sample in script.stdout.components(separatedBy: "\n\n") {
+            if sample.contains(" touch_three") { t += 1 } else if sample.contains(" touch_one") { o += 1 }
+        }
+        try #require(t + o > 1000, "perf: \(t) + \(o) samples")
+        let pt = Double(t) / Double(t + o)
+        print("page-faults: ktrace touch_three \(fixed(three * 100, 1))% of \(p.totalSamples); perf \(fixed(pt * 100, 1))% of \(t + o)")
+        #expect(abs(pt - three) <= 0.02, "perf \(pt), ktrace \(three)")
+    }
+
+    /// tracepoint:syscalls:sys_enter_mmap counts each mmap once, under the code that called it;
+    /// exceptions:page_fault_user every 7th fault keeps the 75/25 split at a seventh of the count (7, not
+    /// 10: a period sharing a factor with the workload's 4 faults a round would alias with it).
+    @Test func tracepointsCountedAndSampled() throws {
+        let w = try Workload.start("faults", seconds: 5)
+        defer { _ = w.wait(timeout: 30) }
+        usleep(300_000)
+        let (m, r) = try stacks(w, ["--event", "tracepoint:syscalls:sys_enter_mmap", "-d", "1"])
+        #expect(m.totalSamples > 1000, "\(r.stderr)")
+        #expect(share(m) { $0.contains("mmap") } > 0.99 && share(m) { $0 == "main" } > 0.99, "\(r.stdout.prefix(400))")
+        // Ground truth: the process's own minor-fault count (/proc/PID/stat) across each run, which spans
+        // the recording and ktrace's start and end: a run counts at most that many, and most of them.
+        for period in [1, 7] {
+            let before = try minorFaults(w.pid)
+            let (p, r2) = try stacks(w, ["--event", "tracepoint:exceptions:page_fault_user", "--period", String(period), "-d", "1.5"])
+            let faults = Double(try minorFaults(w.pid) - before)
+            let seen = Double(p.totalSamples * UInt64(period))
+            print("page_fault_user --period \(period): \(p.totalSamples) samples, \(Int(faults)) faults in /proc")
+            #expect(seen <= faults * 1.01 + Double(period * 8) && seen >= faults * 0.4, "\(p.totalSamples) samples of \(faults) faults")
+            #expect(abs(share(p) { $0 == "touch_three" } - 0.75) <= 0.03, "\(r2.stdout.prefix(400))")
+            #expect(r2.stderr.contains("0 lost (0.00%)"), "\(r2.stderr)")
+        }
+    }
+
+    @Test(arguments: [
+        (["--event", "tracepoint:nosuch:event"], "no such tracepoint on this kernel"),
+        (["--event", "bogus"], "'bogus' is invalid for '--event"),
+        (["--event", "page-faults", "-F", "99"], "is counted, not timed"),
+    ])
+    func badEvent(args: [String], message: String) throws {
+        let r = try run(Env.ktrace, ["stacks", "-a", "-d", "1"] + args, timeout: 30)
+        #expect(r.status != 0)
+        #expect(r.stderr.contains(message), "\(r.stderr)")
+        #expect(!r.stderr.contains("Fatal error"))
+    }
+
+    /// Where kprobes are missing (this host), --event kprobe: says so in one line; where they exist, it
+    /// counts the function's calls.
+    @Test func kprobeEventWorksOrSaysWhy() throws {
+        let w = try Workload.start("faults", seconds: 4)
+        defer { _ = w.wait(timeout: 30) }
+        let r = try run(Env.ktrace, ["stacks", "--pid", String(w.pid), "--event", "kprobe:do_mmap", "-d", "1"], timeout: 60)
+        if r.status != 0 {
+            #expect(r.stderr.contains("kprobes do not work on this kernel"), "\(r.stderr)")
+            print("SKIP: kprobeEventWorksOrSaysWhy: \(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+            return
+        }
+        let p = try FoldedProfile.parse(r.stdout)
+        #expect(p.totalSamples > 1000 && share(p) { $0 == "main" } > 0.99, "\(r.stdout.prefix(400))")
+    }
+}
+
+/// Field 10 of /proc/PID/stat: minor faults so far.
+func minorFaults(_ pid: Int32) throws -> UInt64 {
+    let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+    let fields = stat[stat.range(of: ") ")!.upperBound...].split(separator: " ")
+    return UInt64(fields[7])!
+}

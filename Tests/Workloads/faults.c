@@ -1,0 +1,59 @@
+/* Page-fault workload with known proportions: each round maps 4 fresh anonymous pages, touches 3 of
+ * them in touch_three and 1 in touch_one (one fault per page), then unmaps them: 75% / 25% of the
+ * page faults, and one mmap per round in map_round.
+ * usage: faults SECONDS */
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static long page;
+static unsigned long rounds;
+
+/* Called by the touch functions so that they are not leaves: GCC gives leaves no frame pointer, and
+ * the unwinder then skips their caller. */
+__attribute__((noinline)) void count_round(void) { rounds++; asm volatile(""); }
+
+__attribute__((noinline)) void touch_three(volatile char *p)
+{
+	for (int i = 0; i < 3; i++)
+		p[i * page] = 1;
+	count_round();
+}
+
+__attribute__((noinline)) void touch_one(volatile char *p)
+{
+	p[3 * page] = 1;
+	count_round();
+}
+
+__attribute__((noinline)) char *map_round(void)
+{
+	char *p = mmap(NULL, 4 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		exit(1);
+	return p;
+}
+
+int main(int argc, char **argv)
+{
+	double end = now() + (argc > 1 ? atof(argv[1]) : 5);
+	page = sysconf(_SC_PAGESIZE);
+	while (now() < end) {
+		for (int k = 0; k < 100; k++) {
+			char *p = map_round();
+			touch_three(p);
+			touch_one(p);
+			munmap(p, 4 * page);
+		}
+		usleep(1000); /* a few thousand faults a second, not a flood */
+	}
+	return 0;
+}
