@@ -49,6 +49,7 @@ bench: build
 	KTRACE=$(KTRACE) scripts/bench-stacks.sh
 	KTRACE=$(KTRACE) scripts/bench-timeline.sh
 	KTRACE=$(KTRACE) scripts/bench-kthreads.sh
+	KTRACE=$(KTRACE) scripts/bench-offcpu.sh
 
 clean:
 	rm -rf .build out

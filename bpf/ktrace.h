@@ -69,6 +69,8 @@ struct kt_profile_ctl {
 	__u64 offcpu_min_ns; /* blocked times outside [min, max] are not counted (offcpu_out_of_range) */
 	__u64 offcpu_max_ns;
 	__u64 every;         /* --event tracepoint/kprobe: a sample every this many occurrences per CPU (0, 1: all) */
+	__u32 wakers;        /* off-CPU: 1 = key blocked time by the waker's kernel stack too (sched_waking) */
+	__u32 pad2;
 };
 
 /* What a task was doing when it left the CPU, from sched_switch's prev_state (and preempt). */
@@ -100,6 +102,9 @@ struct kt_stack_key {
 	__u64 ustack;
 	__u64 work;          /* with ctl.work: the work function the kworker was running when sampled (0: none) */
 	char comm[KT_COMM_LEN];
+	__u64 waker_kstack;  /* off-CPU with ctl.wakers: the kernel stack of the task that woke it (KT_STACK_NONE:
+	                      * no wakeup seen, e.g. preempted) */
+	char waker_comm[KT_COMM_LEN];
 };
 
 /* Per-CPU counters so nothing is lost silently. */

@@ -523,20 +523,49 @@ static __always_inline void on_offcpu(void *ctx, struct kt_profile_ctl *c, struc
 		s->offcpu_start_full++;
 }
 
+/* --wakers: the task now waking one we follow off the CPU is current; its kernel stack goes into the
+ * sleeper's key (the last wakeup before it runs wins). */
+static __always_inline int on_waking(void *ctx, __u32 tid)
+{
+	struct kt_profile_ctl *c = get_ctl();
+	struct kt_profile_stats *s = get_stats();
+	struct offcpu_start *st;
+
+	if (!c || !s || !c->offcpu || !c->wakers || !(st = bpf_map_lookup_elem(&kt_offstart, &tid)))
+		return 0;
+	st->key.waker_kstack = store_stack(ctx, 0, s);
+	bpf_get_current_comm(st->key.waker_comm, sizeof(st->key.waker_comm));
+	return 0;
+}
+
+SEC("tp_btf/sched_waking")
+int BPF_PROG(sched_waking_btf, struct task_struct *p) { return on_waking(ctx, BPF_CORE_READ(p, pid)); }
+SEC("raw_tp/sched_waking")
+int BPF_PROG(sched_waking_raw, struct task_struct *p) { return on_waking(ctx, BPF_CORE_READ(p, pid)); }
+SEC("tracepoint/sched/sched_waking")
+int sched_waking_tp(struct trace_event_raw_sched_wakeup_template *ctx) { return on_waking(ctx, BPF_CORE_READ(ctx, pid)); }
+
 static __always_inline int switch_tasks(void *ctx, bool preempt, struct task_struct *prev, struct task_struct *next,
 					unsigned int state)
 {
-	char pc[KT_COMM_LEN], nc[KT_COMM_LEN];
-	BPF_CORE_READ_STR_INTO(&pc, prev, comm);
-	BPF_CORE_READ_STR_INTO(&nc, next, comm);
-	__u32 prev_tgid = BPF_CORE_READ(prev, tgid), prev_tid = BPF_CORE_READ(prev, pid);
-	__u32 next_tid = BPF_CORE_READ(next, pid);
 	struct kt_profile_ctl *c = get_ctl();
 	struct kt_profile_stats *s = get_stats();
+	char pc[KT_COMM_LEN], nc[KT_COMM_LEN];
 
-	if (c && s && c->offcpu)
+	if (!c || !s || !(c->offcpu || c->events))
+		return 0;
+	/* prev is the current task: its comm without a probe read. The next task's only for the timeline. */
+	bpf_get_current_comm(pc, sizeof(pc));
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 prev_tgid = id >> 32, prev_tid = (__u32)id;
+	__u32 next_tid = BPF_CORE_READ(next, pid);
+
+	if (c->offcpu)
 		on_offcpu(ctx, c, s, prev_tgid, prev_tid, pc, BPF_CORE_READ(prev, flags) & PF_KTHREAD,
 			  offcpu_state_raw(preempt, state), next_tid);
+	if (!c->events)
+		return 0;
+	BPF_CORE_READ_STR_INTO(&nc, next, comm);
 	return on_switch(prev_tgid, prev_tid, pc, state, BPF_CORE_READ(next, tgid), next_tid, nc);
 }
 

@@ -131,6 +131,12 @@ struct trace_event_raw_irq_handler_entry {
 	int irq;
 } __attribute__((preserve_access_index));
 
+struct trace_event_raw_sched_wakeup_template {
+	struct trace_entry ent;
+	char comm[16];
+	pid_t pid;
+} __attribute__((preserve_access_index));
+
 struct trace_event_raw_sched_switch {
 	struct trace_entry ent;
 	char prev_comm[16];

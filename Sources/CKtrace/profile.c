@@ -173,6 +173,8 @@ static int want_prog(const char *name, void *ctx)
 		return p->o->track_softirq;
 	if (strncmp(name, "sched_switch", 12) == 0)
 		return p->o->track_switch || p->o->ctl.offcpu;
+	if (strncmp(name, "sched_waking", 12) == 0)
+		return p->o->ctl.offcpu && p->o->ctl.wakers;
 	if (strncmp(name, "kt_work_", 8) == 0)
 		return p->o->track_work;
 	if (strncmp(name, "kt_sys_exit", 11) == 0 || strncmp(name, "kt_task_exit", 12) == 0)

@@ -23,11 +23,12 @@ public enum FlameGraphPalette: Sendable, Equatable {
 
 /// What a frame is drawn as: its kind, or its place (the root, the task name at depth 1).
 enum FlameFrameKind: Sendable, Equatable {
-    case root, comm, kernel, user, pseudo, jit, inlined
+    case root, comm, kernel, user, pseudo, jit, inlined, waker
 
     init(_ kind: FrameKind) {
         switch kind {
-        case .user, .waker: self = .user
+        case .user: self = .user
+        case .waker: self = .waker
         case .kernel: self = .kernel
         case .pseudo: self = .pseudo
         case .jit: self = .jit
@@ -258,6 +259,7 @@ public enum FlameGraphSVG {
         case .root: return RGB(r: 190, g: 190, b: 190)
         case .jit: return RGB(r: c(50, 60, v1), g: c(190, 60, v1), b: c(50, 60, v2))      // green
         case .inlined: return RGB(r: c(60, 60, v1), g: c(180, 60, v2), b: c(180, 60, v2)) // aqua
+        case .waker: return RGB(r: c(0, 60, v1), g: c(190, 65, v2), b: c(190, 65, v2))    // aqua, as flamegraph.pl's chain
         }
     }
 

@@ -99,6 +99,8 @@ public struct ProfileConfig: Sendable {
         public var maxNs: UInt64 = .max
         /// Tasks followed off the CPU at once.
         public var maxTasks: UInt32 = 16384
+        /// Key blocked time by the waker's kernel stack too.
+        public var wakers = false
         public init() {}
     }
     public var offCPU: OffCPU?
@@ -126,6 +128,7 @@ public struct ProfileConfig: Sendable {
             c.offcpu_states = off.states.reduce(0) { $0 | (1 << UInt32($1.rawValue)) }
             c.offcpu_min_ns = off.minNs
             c.offcpu_max_ns = off.maxNs
+            c.wakers = off.wakers ? 1 : 0
         }
         switch target {
         case .all: c.filter = UInt32(KT_FILTER_ALL.rawValue)
@@ -249,9 +252,12 @@ public final class ProfileSession {
         let n = Int(kt_profile_read_counts(handle, &keys, &counts, Int32(max)))
         return (0..<n).map { i in
             let k = keys[i]
-            return StackCount(pid: Int32(bitPattern: k.tgid), tid: Int32(bitPattern: k.tid), comm: cString(k.comm),
-                              softirq: softirqVector(k.softirq), work: k.work, kernel: stackRef(k.kstack), user: stackRef(k.ustack),
-                              offCPU: OffCPUState(rawValue: Int(k.offcpu)), count: counts[i])
+            var c = StackCount(pid: Int32(bitPattern: k.tgid), tid: Int32(bitPattern: k.tid), comm: cString(k.comm),
+                               softirq: softirqVector(k.softirq), work: k.work, kernel: stackRef(k.kstack), user: stackRef(k.ustack),
+                               offCPU: OffCPUState(rawValue: Int(k.offcpu)), count: counts[i])  // KT_ONCPU (0): nil
+            c.waker = stackRef(k.waker_kstack)
+            c.wakerComm = cString(k.waker_comm)
+            return c
         }
     }
 

@@ -74,11 +74,30 @@ struct OffcpuIntegrationTests {
         #expect(!s.stacks.contains { $0.frames.contains("kernel_clone") }, "a D wait under --state S: \(r2.stdout.prefix(800))")
     }
 
-    /// --min-us 5000 keeps the 7 ms sleeps and drops the 3 ms pipe waits, and says how many it dropped.
+    /// --wakers: the pipe waits are woken by the helper process writing the pipe (a task, its kernel stack
+    /// through pipe_write), the 7 ms sleeps by the hrtimer interrupt; the summary line says so.
+    @Test func wakersTellTaskFromIrq() throws {
+        let (p, r, _) = try offcpu("mix", seconds: 5, ["--wakers", "-d", "1.5"])
+        let pipe = p.stacks.filter { $0.frames.contains("wait_pipe") }, sleep = p.stacks.filter { $0.frames.contains("wait_sleep") }
+        let pipeByTask = pipe.filter { s in
+            s.frames.contains("[woken in task]") && s.frames.contains { $0.contains("pipe_write") } && s.frames.last == "offcpu"
+        }
+        let sleepByIrq = sleep.filter { $0.frames.contains("[woken in irq]") }
+        func us(_ x: [FoldedStack]) -> UInt64 { x.reduce(0) { $0 + $1.count } }
+        #expect(Double(us(pipeByTask)) >= 0.9 * Double(us(pipe)), "\(r.stdout.prefix(1200))")
+        #expect(Double(us(sleepByIrq)) >= 0.9 * Double(us(sleep)), "\(r.stdout.prefix(1200))")
+        #expect(p.stacks.allSatisfy { s in s.frames.firstIndex(of: "--").map { s.frames[$0 + 1].hasPrefix("[woken in ") } ?? true })
+        #expect(r.stderr.contains("woken (share of the blocked time): ") && r.stderr.contains("from irq"), "\(r.stderr)")
+        #expect(!p.stacks.contains { $0.frames.contains { $0.hasPrefix("bpf_") } }, "the tracer's own frames: \(r.stdout.prefix(800))")
+    }
+
+    /// --min-us 5000 keeps the 7 ms sleeps and drops the 3 ms pipe waits (unfiltered they are 3/7 of the
+    /// sleeps; under emulation a few take longer than 5 ms), and says how many it dropped.
     @Test func minimumBlockedTimeFilters() throws {
-        let (p, r, _) = try offcpu("mix", seconds: 4, ["--min-us", "5000", "-d", "1.5"])
-        #expect(p.stacks.contains { $0.frames.contains("wait_sleep") }, "\(r.stdout.prefix(600))")
-        #expect(!p.stacks.contains { $0.frames.contains("wait_pipe") }, "\(r.stdout.prefix(600))")
+        let (p, r, _) = try offcpu("mix", seconds: 5, ["--min-us", "5000", "-d", "1.5"])
+        let sleep = p.stacks.filter { $0.frames.contains("wait_sleep") }.reduce(UInt64(0)) { $0 + $1.count }
+        let pipe = p.stacks.filter { $0.frames.contains("wait_pipe") }.reduce(UInt64(0)) { $0 + $1.count }
+        #expect(sleep > 500_000 && Double(pipe) < 0.1 * Double(sleep), "\(r.stdout.prefix(600))")
         #expect(r.stderr.contains("outside --min-us/--max-us"), "\(r.stderr)")
     }
 

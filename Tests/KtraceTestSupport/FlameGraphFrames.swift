@@ -17,7 +17,7 @@ public struct FlameGraphFrame: Sendable, Equatable {
     }
 
     public static func parse(_ svg: String) -> [FlameGraphFrame] {
-        let frame = /<title>([^<]*) \(([\d,]+) samples, [\d.]+%(?:; ([+-]?[\d.]+)%)?(?:; before (\d+), after (\d+))?\)<\/title>\s*<rect x="[\d.]+" y="(\d+)" width="[\d.]+"[^>]*? fill="rgb\((\d+),(\d+),(\d+)\)"/
+        let frame = /<title>([^<]*) \(([\d,]+) \w+, [\d.]+%(?:; ([+-]?[\d.]+)%)?(?:; before (\d+), after (\d+))?\)<\/title>\s*<rect x="[\d.]+" y="(\d+)" width="[\d.]+"[^>]*? fill="rgb\((\d+),(\d+),(\d+)\)"/
         return svg.matches(of: frame).map { m in
             FlameGraphFrame(name: unescape(String(m.1)), samples: UInt64(m.2.filter { $0 != "," })!, deltaPercent: m.3.flatMap { Double($0) },
                             before: m.4.flatMap { UInt64($0) }, after: m.5.flatMap { UInt64($0) }, y: Int(m.6)!,

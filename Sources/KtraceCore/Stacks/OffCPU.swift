@@ -41,3 +41,24 @@ public enum HotCold {
         return (ns + 500) / 1000
     }
 }
+
+/// Where a wakeup came from, told by the waker's kernel stack: a task (a lock released, a pipe written),
+/// a softirq (the network, timers' softirq, RCU) or a hard irq (a device, an hrtimer).
+public enum Wakeup: String, Sendable, CaseIterable {
+    case task, softirq, irq
+
+    public static let separator = "--"
+    public var frame: String { "[woken in \(rawValue)]" }
+
+    /// Softirq first: a softirq run at irq exit has the irq's frames below it.
+    public static func context(ofWakerFrames names: [String]) -> Wakeup {
+        if names.contains(where: { $0 == "__do_softirq" || $0 == "handle_softirqs" || $0 == "run_ksoftirqd" || $0 == "do_softirq" }) {
+            return .softirq
+        }
+        if names.contains(where: { $0.hasPrefix("asm_sysvec_") || $0.hasPrefix("__sysvec_") || $0 == "asm_common_interrupt"
+            || $0 == "hrtimer_interrupt" || $0 == "handle_irq_event" || $0 == "irq_thread_fn" }) {
+            return .irq
+        }
+        return .task
+    }
+}

@@ -12,6 +12,9 @@ public struct StackCount: Sendable, Equatable {
     /// nil: an on-CPU sample, `count` counts samples. Else time off the CPU in that state, `count` in
     /// nanoseconds.
     public var offCPU: OffCPUState?
+    /// Off-CPU with wakers: the kernel stack of the task that woke it (`.none`: no wakeup seen) and its name.
+    public var waker: StackRef = .none
+    public var wakerComm: String = ""
     public var count: UInt64
 
     public init(pid: Int32, tid: Int32, comm: String, softirq: SoftirqVector?, work: UInt64 = 0, kernel: StackRef, user: StackRef,
@@ -34,7 +37,7 @@ public enum StackProfile {
     /// Off-CPU and hot/cold profiles: `byState` adds a `[state:D]` frame after the task name; `hotCold`
     /// puts each stack under `[on-cpu]` or `[off-cpu]` and `weight` gives its count in one unit.
     public static func interned(_ counts: [StackCount], _ s: StackSymbolizer, bySoftirq: Bool, byWork: Bool = false,
-                                byState: Bool = false, hotCold: Bool = false,
+                                byState: Bool = false, hotCold: Bool = false, wakers: Bool = false,
                                 weight: ((StackCount) -> UInt64)? = nil) -> InternedProfile {
         let missingUser = s.missingUser, missingKernel = s.missingKernel
         let softirqIDs = SoftirqVector.allCases.map { s.softirq($0) }
@@ -47,6 +50,14 @@ public enum StackProfile {
                                                missingUser: missingUser, missingKernel: missingKernel)
             if byState, let st = c.offCPU { frames.insert(stateIDs[st.rawValue - 1], at: 1) }
             if hotCold { frames.insert(c.offCPU == nil ? onID : offID, at: 0) }
+            if wakers, case .frames(let w) = s.kernel(c.waker) {
+                // As offwaketime folds them: the sleeper, "--", then the waker leaf first and its name.
+                let names = w.map { s.table[$0] }.drop(while: isTracerFrame)
+                frames.append(s.pseudo(Wakeup.separator))
+                frames.append(s.pseudo(Wakeup.context(ofWakerFrames: Array(names)).frame))
+                frames += names.map { s.waker($0) }
+                frames.append(s.waker(StackComposer.commFrame(c.wakerComm)))
+            }
             return InternedStack(frames: frames, count: weight?(c) ?? c.count)
         }
         return InternedProfile(table: s.table, stacks: stacks)

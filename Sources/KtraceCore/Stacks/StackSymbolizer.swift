@@ -49,6 +49,8 @@ public final class StackSymbolizer {
     public func softirq(_ v: SoftirqVector) -> Int32 { table.id(StackComposer.softirqFrame(v), kind: .pseudo) }
     /// A bracketed frame that is not a function: `[off-cpu]`, `[state:D]`.
     public func pseudo(_ name: String) -> Int32 { table.id(name, kind: .pseudo) }
+    /// A frame of a waker's stack, drawn apart from the sleeper's.
+    public func waker(_ name: String) -> Int32 { table.id(name, kind: .waker) }
     /// `[work:FUNCTION]` for a work function's address, named with kallsyms.
     public func work(_ function: UInt64) -> Int32 {
         if let n = workIDs[function] { return n }
