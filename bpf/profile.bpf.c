@@ -497,7 +497,9 @@ static __always_inline void on_offcpu(void *ctx, struct kt_profile_ctl *c, struc
 	__u64 now = bpf_ktime_get_ns();
 	struct offcpu_start *st = next_tid ? bpf_map_lookup_elem(&kt_offstart, &next_tid) : NULL;
 
-	if (st) {
+	/* A task's entry is reused from one switch to the next, ts 0 while it runs: written in place, no
+	 * insert and delete (with the hash map's locks) per switch. It goes when the task exits. */
+	if (st && st->ts) {
 		__u64 d = now - st->ts;
 		if (d >= c->offcpu_min_ns && d <= c->offcpu_max_ns) {
 			count_add(&st->key, d, s);
@@ -505,10 +507,13 @@ static __always_inline void on_offcpu(void *ctx, struct kt_profile_ctl *c, struc
 		} else {
 			s->offcpu_out_of_range++;
 		}
-		bpf_map_delete_elem(&kt_offstart, &next_tid);
+		st->ts = 0;
 	}
-	if (state == KT_ONCPU || !(c->offcpu_states & (1u << state)) || !cpu_wanted(c) ||
-	    !task_wanted(c, prev_tgid, prev_tid, prev_comm))
+	if (state == KT_ONCPU) {
+		bpf_map_delete_elem(&kt_offstart, &prev_tid);  /* exiting */
+		return;
+	}
+	if (!(c->offcpu_states & (1u << state)) || !cpu_wanted(c) || !task_wanted(c, prev_tgid, prev_tid, prev_comm))
 		return;
 	/* The scratch buffer of store_stack is per CPU and sched_switch does not nest on a CPU. */
 	struct offcpu_start v = { .ts = now };
@@ -519,7 +524,10 @@ static __always_inline void on_offcpu(void *ctx, struct kt_profile_ctl *c, struc
 	v.key.kstack = c->kernel_stack ? store_stack(ctx, 0, s) : KT_STACK_NONE;
 	v.key.ustack = (c->user_stack && !prev_kthread) ? store_stack(ctx, BPF_F_USER_STACK, s) : KT_STACK_NONE;
 	s->offcpu_switches++;
-	if (bpf_map_update_elem(&kt_offstart, &prev_tid, &v, BPF_ANY))
+	struct offcpu_start *old = bpf_map_lookup_elem(&kt_offstart, &prev_tid);
+	if (old)
+		*old = v;
+	else if (bpf_map_update_elem(&kt_offstart, &prev_tid, &v, BPF_NOEXIST))
 		s->offcpu_start_full++;
 }
 
@@ -531,7 +539,7 @@ static __always_inline int on_waking(void *ctx, __u32 tid)
 	struct kt_profile_stats *s = get_stats();
 	struct offcpu_start *st;
 
-	if (!c || !s || !c->offcpu || !c->wakers || !(st = bpf_map_lookup_elem(&kt_offstart, &tid)))
+	if (!c || !s || !c->offcpu || !c->wakers || !(st = bpf_map_lookup_elem(&kt_offstart, &tid)) || !st->ts)
 		return 0;
 	st->key.waker_kstack = store_stack(ctx, 0, s);
 	bpf_get_current_comm(st->key.waker_comm, sizeof(st->key.waker_comm));
