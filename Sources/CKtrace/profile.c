@@ -427,6 +427,22 @@ int kt_profile_open(struct kt_profile **out, const struct kt_profile_opts *o, ch
 
 int kt_profile_attach_kind(const struct kt_profile *p) { return p->l.kind; }
 
+uint64_t kt_profile_kernel_skipped(const struct kt_profile *p)
+{
+	struct bpf_program *prog;
+	uint64_t n = 0;
+
+	bpf_object__for_each_program(prog, p->l.obj) {
+		struct bpf_prog_info info;
+		__u32 len = sizeof(info);
+		int fd = bpf_program__fd(prog);
+		memset(&info, 0, sizeof(info));
+		if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0)
+			n += info.recursion_misses;
+	}
+	return n;
+}
+
 int kt_profile_stack_prealloc(const struct kt_profile *p) { return p->prealloc ? KT_PREALLOC_STACKS : 0; }
 
 int kt_profile_read_stats(struct kt_profile *p, struct kt_profile_stats *out)

@@ -238,6 +238,7 @@ public final class ProfileSession {
         l.callsExitMissed = s.func_exit_missed
         l.callsNoState = s.func_no_state
         l.workFull = s.work_full
+        l.kernelSkipped = kt_profile_kernel_skipped(handle)
         l.offCPUSwitches = s.offcpu_switches
         l.offCPUCounted = s.offcpu_counted
         l.offCPUOutOfRange = s.offcpu_out_of_range

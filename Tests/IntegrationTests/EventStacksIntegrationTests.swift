@@ -29,7 +29,12 @@ struct EventStacksIntegrationTests {
         #expect(abs(three - 0.75) <= 0.02 && abs(one - 0.25) <= 0.02, "touch_three \(three), touch_one \(one)")
         #expect(p.stacks.contains { $0.frames.contains("main") && $0.frames.contains("touch_three") }, "\(r.stdout.prefix(400))")
         guard let peer else { print("SKIP: perf comparison: no perf for this kernel"); return }
-        #expect(peer.wait(timeout: 60).status == 0)
+        let recorded = peer.wait(timeout: 60)
+        guard recorded.status == 0 else {
+            // Debian's perf wrapper runs here but finds no perf for a kernel of another version (the guests).
+            print("SKIP: perf comparison: perf record failed: \(recorded.stderr.prefix(200))")
+            return
+        }
         let script = try run("/usr/bin/perf", ["script", "-i", data, "-F", "ip,sym"], timeout: 120)
         // perf script prints each sample's callchain, one frame a line, samples separated by blank lines.
         var t = 0, o = 0
@@ -60,10 +65,12 @@ struct EventStacksIntegrationTests {
             let (p, r2) = try stacks(w, ["--event", "tracepoint:exceptions:page_fault_user", "--period", String(period), "-d", "1.5"])
             let faults = Double(try minorFaults(w.pid) - before)
             let seen = Double(p.totalSamples * UInt64(period))
-            print("page_fault_user --period \(period): \(p.totalSamples) samples, \(Int(faults)) faults in /proc")
-            #expect(seen <= faults * 1.01 + Double(period * 8) && seen >= faults * 0.4, "\(p.totalSamples) samples of \(faults) faults")
+            // Runs the kernel skipped (PREEMPT_RT) are reported, and are faults too.
+            let skipped = r2.stderr.firstMatch(of: /the kernel skipped (\d+) runs/).map { Double($0.1)! } ?? 0
+            print("page_fault_user --period \(period): \(p.totalSamples) samples, \(Int(skipped)) runs skipped, \(Int(faults)) faults in /proc")
+            #expect(seen <= faults * 1.01 + Double(period * 8) && seen + skipped >= faults * 0.4, "\(p.totalSamples) samples of \(faults) faults: \(r2.stderr)")
             #expect(abs(share(p) { $0 == "touch_three" } - 0.75) <= 0.03, "\(r2.stdout.prefix(400))")
-            #expect(r2.stderr.contains("0 lost (0.00%)"), "\(r2.stderr)")
+            #expect(r2.stderr.contains(" 0 lost (0.00%)"), "\(r2.stderr)")
         }
     }
 

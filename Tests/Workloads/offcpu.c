@@ -3,7 +3,9 @@
  * sleeping 3 ms), so 70% / 30% of the process's blocked time is in each. "vfork": each round blocks
  * 20 ms in uninterruptible sleep (D) under wait_vfork, waiting for a vforked child that sleeps.
  * "hotcold": each round spins 4 ms in spin, then sleeps 7 ms under wait_sleep: 36% on the CPU, 64% off.
+ * "mix" prints the nanoseconds it spent in each wait, measured around the calls: "SLEEP_NS PIPE_NS".
  * usage: offcpu SECONDS [mix|vfork|hotcold] */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -92,11 +94,17 @@ int main(int argc, char **argv)
 		}
 		_exit(0);
 	}
+	double in_sleep = 0, in_pipe = 0;
 	while (now() < end) {
+		double t0 = now();
 		wait_sleep();
+		double t1 = now();
 		wait_pipe(req[1], ans[0]);
+		in_sleep += t1 - t0;
+		in_pipe += now() - t1;
 	}
 	close(req[1]);
 	waitpid(helper, NULL, 0);
+	printf("%.0f %.0f\n", in_sleep * 1e9, in_pipe * 1e9);
 	return 0;
 }

@@ -105,6 +105,9 @@ struct kt_profile_opts {
 struct kt_profile;
 int kt_profile_open(struct kt_profile **out, const struct kt_profile_opts *o, char *err, size_t errlen);
 int kt_profile_attach_kind(const struct kt_profile *p);
+/* Runs of its programs the kernel skipped (recursion protection: on PREEMPT_RT a preempted BPF program
+ * blocks the others on its CPU), from bpf_prog_info.recursion_misses; 0 where the kernel does not count. */
+uint64_t kt_profile_kernel_skipped(const struct kt_profile *p);
 /* 0 when the stack maps allocate on demand; else the most stacks each preallocated map holds (kernels
  * before 6.1, or KTRACE_PREALLOC_STACKS set in the environment). */
 int kt_profile_stack_prealloc(const struct kt_profile *p);

@@ -13,6 +13,7 @@ public struct ProfileLosses: Sendable, Equatable {
     public var callsExitMissed: UInt64 = 0   // --trace: calls whose exit the kernel skipped
     public var callsNoState: UInt64 = 0      // --trace: calls not recorded, no room for their task's state
     public var workFull: UInt64 = 0          // work items not followed (their table full): unlabelled, no slice
+    public var kernelSkipped: UInt64 = 0     // runs of ktrace's programs the kernel skipped (recursion protection, PREEMPT_RT)
     public var offCPUSwitches: UInt64 = 0    // off-CPU: switch-outs followed (stacks taken)
     public var offCPUCounted: UInt64 = 0     // off-CPU: switch-ins whose blocked time was counted
     public var offCPUOutOfRange: UInt64 = 0  // off-CPU: blocked times outside --min-us/--max-us (a filter, not a loss)
@@ -30,7 +31,12 @@ public struct ProfileLosses: Sendable, Equatable {
         if lost > 0 {
             t += " [stacks not stored: \(kernelStackFull) kernel, \(userStackFull) user (map full: raise --stack-storage; or no memory in interrupt context); stacks not taken: \(kernelStackErrors) kernel, \(userStackErrors) user; count map full: \(countFull)]"
         }
-        return t
+        return t + skippedText
+    }
+
+    /// Events the kernel did not run ktrace's programs for: never seen, so not in the counts above.
+    public var skippedText: String {
+        kernelSkipped == 0 ? "" : "; the kernel skipped \(kernelSkipped) runs of ktrace's programs (recursion protection: on PREEMPT_RT a preempted BPF program blocks the others on its CPU)"
     }
 
     /// Off-CPU: what of the followed switch-outs was not counted. A stack lost at a switch-out, the
@@ -46,7 +52,7 @@ public struct ProfileLosses: Sendable, Equatable {
         if offCPULost > 0 {
             t += " [stacks not stored: \(kernelStackFull) kernel, \(userStackFull) user (raise --stack-storage); not taken: \(kernelStackErrors) kernel, \(userStackErrors) user; count map full: \(countFull); too many tasks off the CPU at once: \(offCPUStartFull) (raise --max-tasks)]"
         }
-        return t
+        return t + skippedText
     }
 
     public var json: JSONValue {
@@ -54,6 +60,7 @@ public struct ProfileLosses: Sendable, Equatable {
                  ("user_stack_map_full", .uint(userStackFull)), ("user_stack_errors", .uint(userStackErrors)),
                  ("count_map_full", .uint(countFull)), ("events_dropped", .uint(eventsDropped))]
         if offCPUSwitches > 0 { o.append(("offcpu_tasks_full", .uint(offCPUStartFull))) }
+        if kernelSkipped > 0 { o.append(("kernel_skipped_runs", .uint(kernelSkipped))) }
         return .object(o)
     }
 }
