@@ -58,6 +58,9 @@ struct StacksCommand: ParsableCommand {
                 throw ValidationError("--interval needs -o FILE: the file is rewritten with the cumulative result")
             }
         }
+        if hotCold && !target.event.isTimed {
+            throw ValidationError("--hot-cold turns samples into time: it needs a timed --event (cpu-clock or cycles), not \(target.event)")
+        }
         if hotCold && resolvedFormat == .json { throw ValidationError("--hot-cold writes folded or SVG; for JSON use stacks and offcpu apart") }
     }
 
