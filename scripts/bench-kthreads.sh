@@ -27,18 +27,6 @@ SECS=${SECS:-6}
 KW_EVENTS=irq,softirq,workqueue
 
 proc_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
-# Sum of run_cnt and run_time_ns over the programs whose ids are not in $1.
-bpf_runs() {
-  bpftool -j prog show 2>/dev/null | python3 -c '
-import json, sys
-before = set(int(x) for x in sys.argv[1].split())
-n = t = 0
-for p in json.load(sys.stdin):
-    if p["id"] not in before:
-        n += p.get("run_cnt", 0); t += p.get("run_time_ns", 0)
-print(n, t)' "$1"
-}
-prog_ids() { bpftool -j prog show 2>/dev/null | python3 -c 'import json,sys; print(" ".join(str(p["id"]) for p in json.load(sys.stdin)))'; }
 
 # start NAME: start tracer NAME in the background and wait until it has attached; sets TPID.
 start() {

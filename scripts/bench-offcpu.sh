@@ -22,18 +22,6 @@ ROUNDS=${ROUNDS:-5}
 TRIPS=${TRIPS:-200000}
 CPU=$(( $(nproc) > 1 ? 1 : 0 ))
 
-prog_ids() { bpftool -j prog show 2>/dev/null | python3 -c 'import json,sys; print(" ".join(str(p["id"]) for p in json.load(sys.stdin)))'; }
-# "runs ns" summed over the programs not in $1.
-bpf_runs() {
-  bpftool -j prog show 2>/dev/null | python3 -c '
-import json, sys
-before = set(int(x) for x in sys.argv[1].split())
-n = t = 0
-for p in json.load(sys.stdin):
-    if p["id"] not in before:
-        n += p.get("run_cnt", 0); t += p.get("run_time_ns", 0)
-print(n, t)' "$1"
-}
 # wait_link BEFORE: until a BPF link of a program not in BEFORE exists (attached), at most 30 s.
 wait_link() {
   local t

@@ -163,6 +163,20 @@ work() {
   echo "$total"
 }
 
+# prog_ids: the ids of the BPF programs loaded now; bpf_runs BEFORE: "runs ns" summed over the programs not
+# in BEFORE (kernel.bpf_stats_enabled), i.e. a tracer started since, exactly.
+prog_ids() { bpftool -j prog show 2>/dev/null | python3 -c 'import json,sys; print(" ".join(str(p["id"]) for p in json.load(sys.stdin)))'; }
+bpf_runs() {
+  bpftool -j prog show 2>/dev/null | python3 -c '
+import json, sys
+before = set(int(x) for x in sys.argv[1].split())
+n = t = 0
+for p in json.load(sys.stdin):
+    if p["id"] not in before:
+        n += p.get("run_cnt", 0); t += p.get("run_time_ns", 0)
+print(n, t)' "$1"
+}
+
 # prog_cost SECS CMD...: run CMD for SECS with kernel.bpf_stats_enabled=1 and print, per BPF program it
 # loaded (the programs that appeared after it started), runs and average nanoseconds per run: the
 # tracer's own cost inside the kernel, exactly.
