@@ -58,12 +58,7 @@ struct OffcpuCommand: ParsableCommand {
         if maxTasks < 64 || maxTasks > 1 << 22 { throw ValidationError("--max-tasks must be between 64 and \(1 << 22)") }
     }
 
-    var resolvedFormat: StacksCommand.OutputFormat {
-        if let format { return format }
-        if let output, output.hasSuffix(".svg") { return .svg }
-        if let output, output.hasSuffix(".json") { return .json }
-        return .folded
-    }
+    var resolvedFormat: StacksCommand.OutputFormat { .resolve(format, output: output) }
 
     func run() throws {
         checkWritable(output)

@@ -36,17 +36,22 @@ struct StacksCommand: ParsableCommand {
     @Option(help: "Also rewrite -o FILE every N seconds while sampling, with everything gathered so far.")
     var interval: Double?
 
-    enum OutputFormat: String, ExpressibleByArgument { case folded, svg, json }
+    enum OutputFormat: String, ExpressibleByArgument {
+        case folded, svg, json
+
+        /// --format if given, else from the -o extension, else folded.
+        static func resolve(_ format: OutputFormat?, output: String?) -> OutputFormat {
+            if let format { return format }
+            if let output, output.hasSuffix(".svg") { return .svg }
+            if let output, output.hasSuffix(".json") { return .json }
+            return .folded
+        }
+    }
 
     /// Entries of the count map (preallocated, 48 bytes each): one per distinct (task, stacks, vector).
     var countEntries: UInt32 { max(target.stackStorage, 65536) }
 
-    var resolvedFormat: OutputFormat {
-        if let format { return format }
-        if let output, output.hasSuffix(".svg") { return .svg }
-        if let output, output.hasSuffix(".json") { return .json }
-        return .folded
-    }
+    var resolvedFormat: OutputFormat { .resolve(format, output: output) }
 
     func validate() throws {
         if kernelOnly && userOnly { throw ValidationError("--kernel-only and --user-only exclude each other") }
