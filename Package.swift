@@ -13,6 +13,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // The runtime only: profile.pb.swift is generated once and committed (no build plugin).
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.28.0"),
     ],
     targets: [
         // Compiles bpf/*.bpf.c with clang -target bpf and embeds the objects through generated C.
@@ -26,9 +28,13 @@ let package = Package(
             plugins: ["BPFEmbed"]
         ),
         // Runtime services for the core: the C++ and Swift demanglers the runtime carries, malloc_trim.
-        .target(name: "CSupport", linkerSettings: [.linkedLibrary("stdc++")]),
+        .target(name: "CSupport", linkerSettings: [.linkedLibrary("stdc++"), .linkedLibrary("z")]),
         // Pure logic: aggregation, symbolization, the interned stack form, rendering, export. Never needs root.
-        .target(name: "KtraceCore", dependencies: ["CSupport"]),
+        .target(
+            name: "KtraceCore",
+            dependencies: ["CSupport", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: ["Pprof/profile.proto"]
+        ),
         // Kernel sessions: own the C handles, decode the ABI into core values.
         .target(name: "KtraceKernel", dependencies: ["CKtrace", "KtraceCore"]),
         // Thin CLI wiring.
@@ -41,7 +47,11 @@ let package = Package(
         ),
         // Oracles the tests check ktrace against (trace-format validators, /proc/softirqs): not shipped.
         .target(name: "KtraceTestSupport", dependencies: ["KtraceCore"], path: "Tests/KtraceTestSupport"),
-        .testTarget(name: "KtraceCoreTests", dependencies: ["KtraceCore", "KtraceTestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "KtraceCoreTests",
+            dependencies: ["KtraceCore", "KtraceTestSupport", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            resources: [.copy("Fixtures")]
+        ),
         .testTarget(name: "IntegrationTests", dependencies: ["KtraceCore", "KtraceTestSupport"]),
     ]
 )

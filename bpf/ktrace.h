@@ -70,7 +70,8 @@ struct kt_profile_ctl {
 	__u64 offcpu_max_ns;
 	__u64 every;         /* --event tracepoint/kprobe: a sample every this many occurrences per CPU (0, 1: all) */
 	__u32 wakers;        /* off-CPU: 1 = key blocked time by the waker's kernel stack too (sched_waking) */
-	__u32 pad2;
+	__u32 epoch;         /* 0 or 1: the interval counts are keyed by; user space flips it to drain the other
+	                      * (stacks --interval into a directory) */
 };
 
 /* What a task was doing when it left the CPU, from sched_switch's prev_state (and preempt). */
@@ -96,8 +97,9 @@ struct kt_stack_key {
 	__u32 tgid;
 	__u32 tid;           /* 0 unless per_thread */
 	__u32 softirq;       /* the vector running when sampled, + 1; KT_SOFTIRQ_NONE outside softirq */
-	__u32 offcpu;        /* enum kt_offcpu_state: KT_ONCPU, the value counts samples; else it sums the
+	__u16 offcpu;        /* enum kt_offcpu_state: KT_ONCPU, the value counts samples; else it sums the
 	                      * nanoseconds blocked in that state, from switch-out to switch-in */
+	__u16 epoch;         /* ctl.epoch when counted */
 	__u64 kstack;        /* stack id (see above) */
 	__u64 ustack;
 	__u64 work;          /* with ctl.work: the work function the kworker was running when sampled (0: none) */

@@ -266,6 +266,7 @@ static __always_inline int on_sample(void *ctx)
 	if (c->aggregate) {
 		if (!c->per_thread)
 			key.tid = 0;
+		key.epoch = c->epoch & 1;
 		count_add(&key, 1, s);
 	}
 	return 0;
@@ -502,6 +503,7 @@ static __always_inline void on_offcpu(void *ctx, struct kt_profile_ctl *c, struc
 	if (st && st->ts) {
 		__u64 d = now - st->ts;
 		if (d >= c->offcpu_min_ns && d <= c->offcpu_max_ns) {
+			st->key.epoch = c->epoch & 1;
 			count_add(&st->key, d, s);
 			s->offcpu_counted++;
 		} else {

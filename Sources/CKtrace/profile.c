@@ -491,6 +491,33 @@ int kt_profile_read_counts(struct kt_profile *p, struct kt_stack_key *keys, uint
 	return n;
 }
 
+int kt_profile_drain(struct kt_profile *p, struct kt_stack_key *keys, uint64_t *counts, int max, uint64_t *flip_ns)
+{
+	unsigned int old = p->ctl.epoch;
+	int rc = kt_flip_epoch(bpf_map__fd(p->map.pctl), &p->ctl, &p->ctl.epoch, flip_ns);
+	if (rc)
+		return -errno;
+	/* Programs now key the other epoch: the old one's entries are final. Read them all, keep and delete
+	 * the old epoch's. */
+	int n = kt_profile_read_counts(p, keys, counts, max), kept = 0;
+	for (int i = 0; i < n; i++) {
+		if (keys[i].epoch != old)
+			continue;
+		bpf_map_delete_elem(p->counts_fd, &keys[i]);
+		keys[kept] = keys[i];
+		counts[kept++] = counts[i];
+	}
+	return kept;
+}
+
+int kt_profile_forget_stacks(struct kt_profile *p, int user, const uint64_t *ids, int n)
+{
+	int fd = user ? p->ustacks_fd : p->stacks_fd, gone = 0;
+	for (int i = 0; i < n; i++)
+		gone += bpf_map_delete_elem(fd, &ids[i]) == 0;
+	return gone;
+}
+
 int kt_profile_read_stack(struct kt_profile *p, int user, uint64_t id, uint64_t *ips, int max)
 {
 	uint64_t buf[KT_MAX_STACK];

@@ -251,15 +251,44 @@ public final class ProfileSession {
         var keys = [kt_stack_key](repeating: kt_stack_key(), count: max)
         var counts = [UInt64](repeating: 0, count: max)
         let n = Int(kt_profile_read_counts(handle, &keys, &counts, Int32(max)))
-        return (0..<n).map { i in
-            let k = keys[i]
-            var c = StackCount(pid: Int32(bitPattern: k.tgid), tid: Int32(bitPattern: k.tid), comm: cString(k.comm),
-                               softirq: softirqVector(k.softirq), work: k.work, kernel: stackRef(k.kstack), user: stackRef(k.ustack),
-                               offCPU: OffCPUState(rawValue: Int(k.offcpu)), count: counts[i])  // KT_ONCPU (0): nil
-            c.waker = stackRef(k.waker_kstack)
-            c.wakerComm = cString(k.waker_comm)
-            return c
+        return (0..<n).map { decode(keys[$0], counts[$0]) }
+    }
+
+    /// Ends an interval of a continuous profile: programs count into the other epoch from now on, and the
+    /// entries of the one that ended are read and removed. Nothing is lost between two intervals. Returns
+    /// them and when the next interval began (CLOCK_MONOTONIC ns).
+    public func drain(max: Int) throws(KernelError) -> (counts: [StackCount], endNs: UInt64) {
+        var keys = [kt_stack_key](repeating: kt_stack_key(), count: max)
+        var counts = [UInt64](repeating: 0, count: max)
+        var flip: UInt64 = 0
+        let n = Int(kt_profile_drain(handle, &keys, &counts, Int32(max), &flip))
+        if n < 0 { throw KernelError("draining the stack counts: \(errnoText(Int32(-n)))") }
+        return ((0..<n).map { decode(keys[$0], counts[$0]) }, flip)
+    }
+
+    /// Stacks read and removed from the kernel's maps by `retireStacks`, by map (user: 1): still
+    /// readable for one more interval, as a sample just before their removal may count them in it.
+    private var retired: [[UInt64: [UInt64]]] = [[:], [:]]
+
+    /// After an interval was named: removes every stored stack from the kernel's maps so a long run does
+    /// not fill them (a later sample stores its stack again), keeping them readable here one interval more.
+    public func retireStacks() {
+        for user in [false, true] {
+            var copies: [UInt64: [UInt64]] = [:]
+            forEachStored(user: user) { id, frames in copies[id] = Array(frames) }
+            let ids = Array(copies.keys)
+            _ = kt_profile_forget_stacks(handle, user ? 1 : 0, ids, Int32(ids.count))
+            retired[user ? 1 : 0] = copies
         }
+    }
+
+    private func decode(_ k: kt_stack_key, _ count: UInt64) -> StackCount {
+        var c = StackCount(pid: Int32(bitPattern: k.tgid), tid: Int32(bitPattern: k.tid), comm: cString(k.comm),
+                           softirq: softirqVector(k.softirq), work: k.work, kernel: stackRef(k.kstack), user: stackRef(k.ustack),
+                           offCPU: OffCPUState(rawValue: Int(k.offcpu)), count: count)  // KT_ONCPU (0): nil
+        c.waker = stackRef(k.waker_kstack)
+        c.wakerComm = cString(k.waker_comm)
+        return c
     }
 
     /// Ring buffer events gathered since the last call (waiting at most `timeoutMs` for the first).
@@ -304,11 +333,16 @@ extension ProfileSession: StackSource {
     public func frames(ofStack id: UInt64, user: Bool) -> [UInt64]? {
         var buf = [UInt64](repeating: 0, count: Int(KT_MAX_STACK))
         let n = kt_profile_read_stack(handle, user ? 1 : 0, id, &buf, Int32(buf.count))
-        return n < 0 ? nil : Array(buf.prefix(Int(n)))
+        return n < 0 ? retired[user ? 1 : 0][id] : Array(buf.prefix(Int(n)))
     }
 
-    /// 256 stacks per syscall; a failed read leaves the rest to one lookup each.
     public func forEachStack(user: Bool, _ body: (UInt64, ArraySlice<UInt64>) -> Void) {
+        forEachStored(user: user, body)
+        for (id, frames) in retired[user ? 1 : 0] { body(id, frames[...]) }
+    }
+
+    /// The kernel map's stacks, 256 per syscall; a failed read leaves the rest to one lookup each.
+    private func forEachStored(user: Bool, _ body: (UInt64, ArraySlice<UInt64>) -> Void) {
         let batch = 256, width = Int(KT_MAX_STACK)
         var ids = [UInt64](repeating: 0, count: batch), ips = [UInt64](repeating: 0, count: batch * width)
         var cursor = kt_stack_cursor()

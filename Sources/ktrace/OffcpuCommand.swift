@@ -30,9 +30,9 @@ struct OffcpuCommand: ParsableCommand {
     @Flag(help: "Key stacks by thread, not only by process.") var perThread = false
     @Option(help: "Most tasks followed off the CPU at once (beyond it, switch-outs are counted as lost).")
     var maxTasks: UInt32 = 16384
-    @Option(name: [.short, .long], help: "Output file: .svg (flame graph), .json, anything else folded (microseconds). Default stdout.")
+    @Option(name: [.short, .long], help: "Output file: .svg (flame graph), .json, .pb.gz (pprof, nanoseconds), anything else folded (microseconds). Default stdout.")
     var output: String?
-    @Option(help: "folded, svg or json (default: from the -o extension, else folded).") var format: StacksCommand.OutputFormat?
+    @Option(help: "folded, svg, json or pprof (default: from the -o extension, else folded).") var format: StacksCommand.OutputFormat?
     @Flag(help: "Suffix kernel frames with _[k] in folded output.") var annotate = false
     @Option(help: "Flame graph title.") var title: String?
 
@@ -91,6 +91,11 @@ struct OffcpuCommand: ParsableCommand {
         let us = { (c: StackCount) in HotCold.microseconds(c, samplePeriodNs: 0) }
         let text: String
         switch resolvedFormat {
+        case .pprof:
+            let subtitle = "\(fixed(seconds, 1)) s · state \(state) · \(losses.offCPUText)"
+            let p = PprofRun(kind: .offCPU, seconds: seconds, perThread: perThread, comments: ["ktrace offcpu: \(target.describe)", subtitle])
+            writeOutput(bytes: p.file(counts, symbolizer, wakers: wakers), to: output)
+            text = ""
         case .folded:
             text = StackProfile.interned(counts, symbolizer, bySoftirq: false, byState: byState, wakers: wakers, weight: us).renderFolded(annotate: annotate)
         case .svg:
@@ -104,7 +109,7 @@ struct OffcpuCommand: ParsableCommand {
             let run = StackProfile.Run(target: target.describe, seconds: seconds, event: "off-cpu", rate: "state \(state)", losses: losses)
             text = StackProfile.json(counts, symbolizer, run: run, perThread: perThread, unit: "ns").text + "\n"
         }
-        writeOutput(text, to: output)
+        if resolvedFormat != .pprof { writeOutput(text, to: output) }
         note("\(fixed(Double(totalNs) / 1e9, 3)) s off the CPU in \(counts.count) distinct stacks over \(fixed(seconds, 1)) s; \(losses.offCPUText)"
              + (output.map { " -> \($0)" } ?? ""))
         if wakers { note(wakeupSummary(counts, symbolizer)) }

@@ -15,6 +15,8 @@ struct StacksCommand: ParsableCommand {
           ktrace stacks --comm 'kworker/*' --by-work        split kworkers' time by work function
           ktrace stacks -a -F 999 -d 10 > all.folded        system wide, folded for flamegraph.pl / inferno
           ktrace stacks --pid 1234 --hot-cold -o hc.svg     where it runs and where it waits, in one picture
+          ktrace stacks -a -d 10 -o cpu.pb.gz -o cpu.svg    one recording, pprof (go tool pprof, Pyroscope) and SVG
+          ktrace stacks -a -F 19 --interval 60 -o prof/     always on: one pprof file a minute into prof/
         """
     )
 
@@ -28,22 +30,26 @@ struct StacksCommand: ParsableCommand {
     @Flag(help: "Key stacks by thread, not only by process.") var perThread = false
     @Flag(help: "Hot/cold: on-CPU samples (one sample period each) and off-CPU time in one graph, in microseconds, under [on-cpu] and [off-cpu].")
     var hotCold = false
-    @Option(name: [.short, .long], help: "Output file: .svg (flame graph), .json, anything else folded. Default stdout.")
-    var output: String?
-    @Option(help: "folded, svg or json (default: from the -o extension, else folded).") var format: OutputFormat?
+    @Option(name: [.short, .long], help: ArgumentHelp(
+        "Output file: .svg (flame graph), .json, .pb.gz (pprof), anything else folded; repeat for several outputs of one recording. A directory (DIR/) with --interval: one profile per interval, pprof unless --format. Default stdout.",
+        valueName: "file"))
+    var output: [String] = []
+    @Option(help: "folded, svg, json or pprof (default: from the -o extension, else folded).") var format: OutputFormat?
     @Flag(help: "Suffix kernel frames with _[k] in folded output (flamegraph.pl colours them).") var annotate = false
     @Option(help: "Flame graph title.") var title: String?
-    @Option(help: "Also rewrite -o FILE every N seconds while sampling, with everything gathered so far.")
+    @Option(help: "Every N seconds while sampling: rewrite each -o FILE with everything gathered so far, or write the interval's own profile into -o DIR/.")
     var interval: Double?
 
     enum OutputFormat: String, ExpressibleByArgument {
-        case folded, svg, json
+        case folded, svg, json, pprof
 
         /// --format if given, else from the -o extension, else folded.
         static func resolve(_ format: OutputFormat?, output: String?) -> OutputFormat {
             if let format { return format }
-            if let output, output.hasSuffix(".svg") { return .svg }
-            if let output, output.hasSuffix(".json") { return .json }
+            guard let output else { return .folded }
+            if output.hasSuffix(".svg") { return .svg }
+            if output.hasSuffix(".json") { return .json }
+            if output.hasSuffix(".pb.gz") || output.hasSuffix(".pprof") { return .pprof }
             return .folded
         }
     }
@@ -51,7 +57,17 @@ struct StacksCommand: ParsableCommand {
     /// Entries of the count map (preallocated, 48 bytes each): one per distinct (task, stacks, vector).
     var countEntries: UInt32 { max(target.stackStorage, 65536) }
 
-    var resolvedFormat: OutputFormat { .resolve(format, output: output) }
+    /// Each output and its format (one, stdout, when none is given).
+    var outputs: [(path: String?, format: OutputFormat)] {
+        output.isEmpty ? [(nil, .resolve(format, output: nil))] : output.map { ($0 == "-" ? nil : $0, .resolve(format, output: $0)) }
+    }
+
+    /// `-o DIR/`: one profile per interval into this directory (continuous profiling).
+    var directory: String? {
+        guard output.count == 1, let o = output.first, o != "-" else { return nil }
+        var isDir = false
+        return o.hasSuffix("/") || (FileManager.default.fileExists(atPath: o, isDirectory: &isDir) && isDir) ? o : nil
+    }
 
     func validate() throws {
         if kernelOnly && userOnly { throw ValidationError("--kernel-only and --user-only exclude each other") }
@@ -59,18 +75,24 @@ struct StacksCommand: ParsableCommand {
             if !(interval > 0 && interval <= maxSeconds) {
                 throw ValidationError("--interval must be a number of seconds between 0 and \(Int(maxSeconds)), got \(interval)")
             }
-            if output == nil || output == "-" {
-                throw ValidationError("--interval needs -o FILE: the file is rewritten with the cumulative result")
+            if output.isEmpty || output.contains("-") {
+                throw ValidationError("--interval needs -o FILE (rewritten with the cumulative result) or -o DIR/ (a profile per interval)")
             }
         }
+        if format != nil && output.count > 1 { throw ValidationError("--format applies to one output; with several, each -o names its format by extension") }
+        if output.count > 1, output.contains(where: { $0.hasSuffix("/") }) { throw ValidationError("-o DIR/ is the only output of a continuous profile") }
+        if directory != nil && interval == nil { throw ValidationError("-o \(output[0]): a directory takes one profile per --interval N") }
+        if directory != nil && hotCold { throw ValidationError("--hot-cold is not written per interval") }
         if hotCold && !target.event.isTimed {
             throw ValidationError("--hot-cold turns samples into time: it needs a timed --event (cpu-clock or cycles), not \(target.event)")
         }
-        if hotCold && resolvedFormat == .json { throw ValidationError("--hot-cold writes folded or SVG; for JSON use stacks and offcpu apart") }
+        if hotCold, let f = outputs.first(where: { $0.format == .json || $0.format == .pprof })?.format {
+            throw ValidationError("--hot-cold writes folded or SVG; for \(f.rawValue) use stacks and offcpu apart")
+        }
     }
 
     func run() throws {
-        checkWritable(output, atomic: interval != nil)
+        if let directory { makeDirectory(directory) } else { for o in outputs { checkWritable(o.path, atomic: interval != nil) } }
         StopSignal.install()
         var config = target.profileConfig
         config.kernelStacks = !userOnly
@@ -82,11 +104,22 @@ struct StacksCommand: ParsableCommand {
         config.workFrames = byWork
         if hotCold { config.offCPU = ProfileConfig.OffCPU() }
         let session = openProfile(config, verbose: target.verbose, rate: target.rateDescription)
-        let symbolizer = StackSymbolizer(source: session, kernelSymbols: userOnly ? nil : KernelSymbolsLoader(report: note),
-                                         userNames: UserSymbolizer(), demangle: !target.noDemangle)
+        let kernelSymbols = userOnly ? nil : KernelSymbolsLoader(report: note), userNames = UserSymbolizer()
+        let symbolizer = StackSymbolizer(source: session, kernelSymbols: kernelSymbols, userNames: userNames, demangle: !target.noDemangle)
         // Read the targets' memory maps now: a process may exit before the end.
         for p in target.pids { symbolizer.userNames.capture(pid: p) }
         if target.duration == nil { note("sampling \(target.describe)... hit Ctrl-C to end.") }
+        if let directory, let interval {
+            let c = ContinuousProfile(directory: directory, format: format ?? .pprof, kind: target.pprofKind, perThread: perThread,
+                                      verbose: target.verbose, title: "ktrace stacks: \(target.describe)")
+            let n = c.run(session, every: interval, duration: target.duration, watching: target.watched, countEntries: Int(countEntries)) {
+                StackSymbolizer(source: session, kernelSymbols: kernelSymbols, userNames: userNames, demangle: !target.noDemangle)
+            }
+            let losses = session.losses()
+            note("\(losses.samples) samples, \(losses.lostText); \(n) profiles in \(directory)")
+            if losses.countFull > 0 { note("warning: the stack count map was full; raise --stack-storage") }
+            return
+        }
         // With --interval the maps are read (not cleared: nothing can be lost) and the output rewritten
         // while sampling continues.
         let start = Kernel.monotonicNs()
@@ -107,7 +140,7 @@ struct StacksCommand: ParsableCommand {
         if target.verbose { note("after sampling: \(timer.summary); \(memoryUse())") }
         let ms = Double(Kernel.monotonicNs() - sampled) / 1e6
         note("\(losses.samples) samples in \(fixed(seconds, 1)) s, \(losses.lostText); \(n) distinct stacks; output in \(fixed(ms, 0)) ms"
-             + (output.map { " -> \($0)" } ?? ""))
+             + (output.isEmpty ? "" : " -> " + output.joined(separator: ", ")))
         if hotCold { note("off-CPU: \(losses.offCPUText); weights in microseconds (a sample = \(fixed(Double(target.samplePeriodNs) / 1000, 0)) us)") }
         if losses.countFull > 0 { note("warning: the stack count map was full; raise --stack-storage") }
     }
@@ -129,25 +162,31 @@ struct StacksCommand: ParsableCommand {
         let period = target.samplePeriodNs
         let profile = { StackProfile.interned(counts, symbolizer, bySoftirq: bySoftirq, byWork: byWork, hotCold: hotCold,
                                               weight: hotCold ? { HotCold.microseconds($0, samplePeriodNs: period) } : nil) }
-        let text: String
-        switch resolvedFormat {
-        case .folded:
-            text = profile().renderFolded(annotate: annotate)
-        case .svg:
-            var o = FlameGraphOptions()
-            o.title = title ?? run.title
-            o.subtitle = run.subtitle + (hotCold ? " · off-CPU: \(losses.offCPUText)" : "")
-            if hotCold {
-                o.countName = "us"
-                o.palette = .hotCold
+        for o in outputs {
+            if o.format == .pprof {
+                let p = PprofRun(kind: target.pprofKind, seconds: seconds, perThread: perThread, comments: [run.title, run.subtitle])
+                writeOutput(bytes: p.file(counts, symbolizer), to: o.path, atomic: interval != nil)
+                continue
             }
-            text = FlameGraphSVG.render(profile(), options: o)
-        case .json:
-            text = StackProfile.json(counts, symbolizer, run: run, perThread: perThread).text + "\n"
+            let text: String
+            switch o.format {
+            case .folded:
+                text = profile().renderFolded(annotate: annotate)
+            case .svg:
+                var opt = FlameGraphOptions()
+                opt.title = title ?? run.title
+                opt.subtitle = run.subtitle + (hotCold ? " · off-CPU: \(losses.offCPUText)" : "")
+                if hotCold {
+                    opt.countName = "us"
+                    opt.palette = .hotCold
+                }
+                text = FlameGraphSVG.render(profile(), options: opt)
+            case .json, .pprof:
+                text = StackProfile.json(counts, symbolizer, run: run, perThread: perThread).text + "\n"
+            }
+            writeOutput(text, to: o.path, atomic: interval != nil)
         }
-        timer.mark("symbolize+render")
-        writeOutput(text, to: output, atomic: interval != nil)
-        timer.mark("write")
+        timer.mark("symbolize+render+write")
         return (counts.count, losses)
     }
 }

@@ -18,18 +18,20 @@ func note(_ message: String) {
 @discardableResult
 func writeAll(_ fd: Int32, _ text: String) -> Bool {
     var text = text
-    return text.withUTF8 { buf in
-        var off = 0
-        while off < buf.count {
-            let n = write(fd, buf.baseAddress! + off, buf.count - off)
-            if n < 0 {
-                if errno == EINTR { continue }
-                return false
-            }
-            off += n
+    return text.withUTF8 { writeAll(fd, UnsafeRawBufferPointer($0)) }
+}
+
+func writeAll(_ fd: Int32, _ buf: UnsafeRawBufferPointer) -> Bool {
+    var off = 0
+    while off < buf.count {
+        let n = write(fd, buf.baseAddress! + off, buf.count - off)
+        if n < 0 {
+            if errno == EINTR { continue }
+            return false
         }
-        return true
+        off += n
     }
+    return true
 }
 
 /// Everything readable from `fd` until end of file.
@@ -65,14 +67,22 @@ func clockTimestamp() -> String {
 /// temporary file beside it and renames it, so a reader never sees half a file (for outputs rewritten
 /// while sampling).
 func writeOutput(_ text: String, to path: String?, atomic: Bool = false) {
+    writeOutput(to: path, atomic: atomic) { writeAll($0, text) }
+}
+
+func writeOutput(bytes: [UInt8], to path: String?, atomic: Bool = false) {
+    writeOutput(to: path, atomic: atomic) { fd in bytes.withUnsafeBytes { writeAll(fd, $0) } }
+}
+
+private func writeOutput(to path: String?, atomic: Bool, _ write: (Int32) -> Bool) {
     guard let path, path != "-" else {
-        if !writeAll(1, text) { fail("cannot write to standard output: \(String(cString: strerror(errno)))") }
+        if !write(1) { fail("cannot write to standard output: \(String(cString: strerror(errno)))") }
         return
     }
     let target = atomic ? "\(path).ktrace-\(getpid()).tmp" : path
     let fd = open(target, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     guard fd >= 0 else { fail("cannot write \(target): \(String(cString: strerror(errno)))") }
-    let ok = writeAll(fd, text), err = errno
+    let ok = write(fd), err = errno
     if close(fd) != 0 || !ok {
         if atomic { unlink(target) }
         fail("cannot write \(target): \(String(cString: strerror(ok ? errno : err)))")
@@ -125,4 +135,12 @@ struct PhaseTimer {
     }
 
     var summary: String { phases.map { "\($0.0) \(fixed($0.1, 1)) ms" }.joined(separator: ", ") }
+}
+
+/// Create an output directory (and its parents) if need be, or fail in one line.
+func makeDirectory(_ path: String) {
+    do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
+        fail("cannot create directory \(path): \(String(cString: strerror(errno)))")
+    }
+    if !FileManager.default.isWritableFile(atPath: path) { fail("cannot write into \(path): permission denied") }
 }

@@ -127,6 +127,11 @@ struct TargetOptions: ParsableArguments {
         return "\(effectiveFrequency) Hz"
     }
 
+    /// What a sample means in a pprof profile: CPU time for a timed event, else events counted.
+    var pprofKind: Pprof.Kind {
+        event.isTimed ? .onCPU(periodNs: samplePeriodNs) : .events(name: event.description, every: period ?? 1)
+    }
+
     /// Nominal time between two samples of one CPU.
     var samplePeriodNs: UInt64 { effectiveFrequency > 0 ? 1_000_000_000 / effectiveFrequency : (period ?? 10_000_000) }
 

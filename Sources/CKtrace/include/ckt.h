@@ -115,6 +115,12 @@ int kt_profile_stack_prealloc(const struct kt_profile *p);
 int kt_profile_read_stats(struct kt_profile *p, struct kt_profile_stats *out);
 /* Copy up to max (key, count) pairs; returns how many. */
 int kt_profile_read_counts(struct kt_profile *p, struct kt_stack_key *keys, uint64_t *counts, int max);
+/* Continuous profiles: flip ctl.epoch, then read and delete the previous epoch's entries (up to max).
+ * flip_ns: when the new interval began. Returns how many, or -errno. */
+int kt_profile_drain(struct kt_profile *p, struct kt_stack_key *keys, uint64_t *counts, int max, uint64_t *flip_ns);
+/* Delete these stack ids from the kernel (user: 1) or kernel (0) stack map, so a long run does not fill
+ * it; a later sample stores its stack again. Returns how many were deleted. */
+int kt_profile_forget_stacks(struct kt_profile *p, int user, const uint64_t *ids, int n);
 /* Frames of one stack, leaf first, from the user or the kernel stack map; returns the number of frames
  * or a negative errno. */
 int kt_profile_read_stack(struct kt_profile *p, int user, uint64_t id, uint64_t *ips, int max);

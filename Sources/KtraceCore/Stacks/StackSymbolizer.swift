@@ -12,6 +12,12 @@ public protocol UserFrameNaming: AnyObject {
     func name(pid: Int32, address: UInt64) -> String
     /// Read a process's memory maps now (it may exit before its stacks are named).
     func capture(pid: Int32)
+    /// The file mapped at `address` (pprof's mappings).
+    func file(pid: Int32, address: UInt64) -> MappedFile?
+}
+
+extension UserFrameNaming {
+    public func file(pid: Int32, address: UInt64) -> MappedFile? { nil }
 }
 
 extension UserSymbolizer: UserFrameNaming {}
@@ -26,6 +32,8 @@ public final class StackSymbolizer {
     public let userNames: UserFrameNaming
     private let demangle: Bool
     public private(set) var table = FrameTable()
+    /// The file each user frame was found in, by frame id (the first file, should two share a name).
+    public private(set) var userFrameFiles: [Int32: MappedFile] = [:]
 
     private var kernelNameIDs: [UInt64: Int32] = [:]  // by call-site address
     private var workIDs: [UInt64: Int32] = [:]        // [work:FN] frames by function address
@@ -93,6 +101,7 @@ public final class StackSymbolizer {
             if let n = userNameIDs[at] { return n }
             let name = readable(userNames.name(pid: pid, address: at.id))
             let n = table.id(name, kind: FrameKind.user(named: name))
+            if userFrameFiles[n] == nil, let file = userNames.file(pid: pid, address: at.id) { userFrameFiles[n] = file }
             // Not an unknown one: a later read of the maps (dlopen, JIT) may still name it.
             if !name.hasPrefix("[unknown]") { userNameIDs[at] = n }
             return n

@@ -1,6 +1,13 @@
 import FoundationEssentials
 import Glibc
 
+/// An object file mapped into a process: its path and GNU build id (hex; nil when it has none).
+public struct MappedFile: Hashable, Sendable {
+    public var path: String
+    public var buildID: String?
+    public init(path: String, buildID: String?) { self.path = path; self.buildID = buildID }
+}
+
 /// Names user-space instruction pointers of live (or recently live) processes.
 ///
 /// Per process: a snapshot of /proc/PID/maps. Per mapped file: one parsed symbol table, shared by
@@ -13,8 +20,10 @@ public final class UserSymbolizer: @unchecked Sendable {  // all state behind `l
         let symbols: SymbolTable
         /// Where the symbols came from: ".symtab", "debug file" or ".dynsym" (for diagnostics).
         let source: String
-        init(segments: [ELFSegment], symbols: SymbolTable, source: String) {
-            self.segments = segments; self.symbols = symbols; self.source = source
+        /// The file as the process names it, and its GNU build id (hex), for pprof's mappings.
+        let file: MappedFile
+        init(segments: [ELFSegment], symbols: SymbolTable, source: String, file: MappedFile) {
+            self.segments = segments; self.symbols = symbols; self.source = source; self.file = file
         }
     }
 
@@ -72,6 +81,12 @@ public final class UserSymbolizer: @unchecked Sendable {  // all state behind `l
             if let r = region(pid: pid, address: address) { return describe(r, address) }
         }
         return "[unknown]"
+    }
+
+    /// The file mapped at `address` (nil: none, or not an ELF file ktrace could read).
+    public func file(pid: Int32, address: UInt64) -> MappedFile? {
+        lock.lock(); defer { lock.unlock() }
+        return region(pid: pid, address: address)?.object?.file
     }
 
     /// Where the symbols of the file mapped at `address` come from, for diagnostics (nil: none loaded).
@@ -151,14 +166,15 @@ public final class UserSymbolizer: @unchecked Sendable {  // all state behind `l
     }
 
     private func makeObject(_ elf: ELFFile, binaryPath: String, rootPrefix: String?) -> LoadedObject {
+        let file = MappedFile(path: binaryPath, buildID: elf.buildID)
         if !elf.symtab.isEmpty {
-            return LoadedObject(segments: elf.loadSegments, symbols: SymbolTable(elf.symtab), source: ".symtab")
+            return LoadedObject(segments: elf.loadSegments, symbols: SymbolTable(elf.symtab), source: ".symtab", file: file)
         }
         // Stripped: its debug file's .symtab has the same virtual addresses and the local functions.
         if let debug = debugFiles.find(for: elf, binaryPath: binaryPath, rootPrefix: rootPrefix), !debug.symtab.isEmpty {
-            return LoadedObject(segments: elf.loadSegments, symbols: SymbolTable(debug.symtab), source: "debug file")
+            return LoadedObject(segments: elf.loadSegments, symbols: SymbolTable(debug.symtab), source: "debug file", file: file)
         }
-        return LoadedObject(segments: elf.loadSegments, symbols: SymbolTable(elf.dynsym), source: ".dynsym")
+        return LoadedObject(segments: elf.loadSegments, symbols: SymbolTable(elf.dynsym), source: ".dynsym", file: file)
     }
 
     /// The vdso is not a file: parse the image the kernel mapped into the target.

@@ -1,0 +1,89 @@
+import FoundationEssentials
+import Glibc
+import KtraceCore
+import KtraceKernel
+
+/// `stacks --interval N -o DIR/`: one profile per interval, each holding only that interval's samples.
+/// At each interval's end the kernel's count map changes epoch (as softirq's stats do), so the ended
+/// interval's entries are final when they are read and removed, and no sample falls between two files.
+/// Stored stacks are then removed from the kernel's maps too, so an always-on run does not fill them.
+final class ContinuousProfile {
+    var directory: String
+    var format: StacksCommand.OutputFormat
+    var kind: Pprof.Kind
+    var perThread: Bool
+    var verbose: Bool
+    var title: String
+    private var written = 0
+
+    init(directory: String, format: StacksCommand.OutputFormat, kind: Pprof.Kind, perThread: Bool, verbose: Bool, title: String) {
+        self.directory = directory.hasSuffix("/") ? String(directory.dropLast()) : directory
+        self.format = format; self.kind = kind; self.perThread = perThread; self.verbose = verbose; self.title = title
+    }
+
+    /// Records until the duration, Ctrl-C/SIGTERM or the targets' exit, writing a profile every `every`
+    /// seconds and one for the last, partial interval. `symbolizer` makes a fresh namer per interval (the
+    /// symbol tables it shares stay loaded). Returns the number of files written.
+    func run(_ session: ProfileSession, every: Double, duration: Double?, watching: [Int32], countEntries: Int,
+                      symbolizer: @escaping () -> StackSymbolizer) -> Int {
+        var start = Kernel.monotonicNs()
+        let poll = {
+            guard Double(Kernel.monotonicNs() - start) >= every * 1e9 else { return }
+            start = self.write(session, since: start, countEntries: countEntries, symbolizer())
+        }
+        _ = record(for: duration, watching: watching, poll: poll)
+        session.stop()
+        _ = write(session, since: start, countEntries: countEntries, symbolizer())
+        return written
+    }
+
+    /// Drains the interval begun at `since`, writes its file; returns when the next interval began.
+    private func write(_ session: ProfileSession, since: UInt64, countEntries: Int, _ s: StackSymbolizer) -> UInt64 {
+        let counts: [StackCount], endNs: UInt64
+        do { (counts, endNs) = try session.drain(max: countEntries) } catch { fail(error.message) }
+        let seconds = Double(endNs - since) / 1e9
+        s.prefetch(unnamed: StackProfile.unnamed(counts, s))
+        for pid in Set(counts.map(\.pid)) { s.userNames.capture(pid: pid) }
+        let samples = counts.reduce(UInt64(0)) { $0 &+ $1.count }
+        let path = "\(directory)/ktrace-\(utcStamp(secondsAgo: seconds))-\(String(format: "%04d", written + 1)).\(format.fileExtension)"
+        let comment = "\(fixed(seconds, 1)) s · \(samples) samples · since start: \(session.losses().lostText)"
+        switch format {
+        case .pprof:
+            writeOutput(bytes: PprofRun(kind: kind, seconds: seconds, perThread: perThread, comments: [title, comment]).file(counts, s),
+                        to: path, atomic: true)
+        case .folded:
+            writeOutput(StackProfile.interned(counts, s, bySoftirq: false).renderFolded(annotate: false), to: path, atomic: true)
+        case .svg:
+            var o = FlameGraphOptions()
+            o.title = title
+            o.subtitle = comment
+            writeOutput(FlameGraphSVG.render(StackProfile.interned(counts, s, bySoftirq: false), options: o), to: path, atomic: true)
+        case .json:
+            let run = StackProfile.Run(target: title, seconds: seconds, event: "", rate: "", losses: session.losses())
+            writeOutput(StackProfile.json(counts, s, run: run, perThread: perThread).text + "\n", to: path, atomic: true)
+        }
+        session.retireStacks()
+        written += 1
+        if verbose { note("\(path): \(samples) samples in \(counts.count) stacks over \(fixed(seconds, 1)) s") }
+        return endNs
+    }
+
+    /// "20261203T061200Z": when the interval began, in UTC, so files sort by time.
+    private func utcStamp(secondsAgo: Double) -> String {
+        var t = time(nil) - time_t(secondsAgo.rounded()), parts = tm()
+        gmtime_r(&t, &parts)
+        return String(format: "%04d%02d%02dT%02d%02d%02dZ", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
+                      parts.tm_hour, parts.tm_min, parts.tm_sec)
+    }
+}
+
+extension StacksCommand.OutputFormat {
+    var fileExtension: String {
+        switch self {
+        case .pprof: "pb.gz"
+        case .folded: "folded"
+        case .svg: "svg"
+        case .json: "json"
+        }
+    }
+}

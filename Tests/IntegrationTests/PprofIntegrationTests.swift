@@ -1,0 +1,113 @@
+import Foundation
+import KtraceCore
+import KtraceTestSupport
+import Testing
+
+/// `go tool pprof` (Debian's golang-go), or nil when it is not installed.
+func goPprof(_ args: [String]) throws -> RunResult? {
+    guard FileManager.default.isExecutableFile(atPath: "/usr/bin/go") else { return nil }
+    return try run("/usr/bin/go", ["tool", "pprof"] + args, timeout: 120, env: ["HOME": NSTemporaryDirectory()])
+}
+
+@Suite(.serialized, .enabled(if: Env.isRoot, "integration tests load BPF programs: run them as root"))
+struct PprofIntegrationTests {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ktt-pprof-\(getpid())").path
+
+    init() throws { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+
+    /// The burn workload spins 50/30/20% in burn_a/b/c. One recording written as pprof and folded: the
+    /// real pprof reads every stack and count of the folded output from the pprof file (-raw), -top gives
+    /// the known proportions, -tags shows the labels, and -proto re-encodes it without complaint.
+    @Test func burnReadsTheSameInGoPprof() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let w = try Workload.start("burn", seconds: 4.5)
+        defer { _ = w.wait(timeout: 30) }
+        usleep(300_000)
+        let pb = "\(dir)/burn.pb.gz", folded = "\(dir)/burn.folded"
+        let r = try run(Env.ktrace, ["stacks", "--pid", String(w.pid), "-F", "499", "-d", "3", "-o", pb, "-o", folded], timeout: 60)
+        try #require(r.status == 0, "\(r.stderr)")
+        guard let raw = try goPprof(["-raw", pb]) else { print("SKIP: go tool pprof checks: /usr/bin/go not installed (golang-go)"); return }
+        try #require(raw.status == 0, "go tool pprof -raw: \(raw.stderr)")
+        let p = PprofRaw.parse(raw.stdout)
+        #expect(p.sampleTypes == ["samples/count", "cpu/nanoseconds"], "\(raw.stdout.prefix(600))")
+        let ours = try FoldedProfile.parse(String(contentsOfFile: folded, encoding: .utf8))
+        let want = Dictionary(ours.stacks.map { ($0.frames.joined(separator: ";"), Int64($0.count)) }, uniquingKeysWith: +)
+        #expect(p.folded() == want, "pprof -raw: \(raw.stdout.prefix(1500))")
+        #expect(p.samples.allSatisfy { $0.values[1] == $0.values[0] * 2_004_008 }, "cpu time = samples x 1e9/499 ns")
+        #expect(p.mappings.contains { $0.contains("burn") && $0.contains("[FN]") }, "\(p.mappings)")
+
+        let top = try #require(try goPprof(["-top", "-nodecount=10", pb]))
+        let flat = Dictionary(top.stdout.split(separator: "\n").compactMap { line -> (String, Double)? in
+            let f = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard f.count >= 6, let pct = Double(f[1].dropLast()), f[1].hasSuffix("%") else { return nil }
+            return (String(f[5]), pct)
+        }, uniquingKeysWith: max)
+        for (fn, share) in [("burn_a", 50.0), ("burn_b", 30.0), ("burn_c", 20.0)] {
+            #expect(abs((flat[fn] ?? 0) - share) <= 5, "\(fn): \(flat[fn] ?? 0)% flat in pprof -top: \(top.stdout)")
+        }
+        let tags = try #require(try goPprof(["-tags", pb]))
+        #expect(tags.stdout.contains("comm: Total") && tags.stdout.contains("burn") && tags.stdout.contains(String(w.pid)), "\(tags.stdout)")
+        let again = "\(dir)/again.pb.gz"
+        let proto = try #require(try goPprof(["-proto", "-output", again, pb]))
+        #expect(proto.status == 0 && !proto.stderr.lowercased().contains("error"), "\(proto.stderr)")
+        let reread = try #require(try goPprof(["-raw", again]))
+        #expect(PprofRaw.parse(reread.stdout).folded() == want, "re-encoded by pprof")
+        print("pprof burn: \(ours.totalSamples) samples; pprof -top flat burn_a \(flat["burn_a"] ?? 0)% burn_b \(flat["burn_b"] ?? 0)% burn_c \(flat["burn_c"] ?? 0)%")
+    }
+
+    /// `--interval 1 -o DIR/`: one pprof file a second, each only its own interval; together they hold
+    /// every sample the kernel counted (the epoch flip loses none between files).
+    @Test func continuousProfilesLoseNothingBetweenIntervals() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let w = try Workload.start("burn", seconds: 6)
+        defer { _ = w.wait(timeout: 30) }
+        usleep(300_000)
+        let out = "\(dir)/cont/"
+        let r = try run(Env.ktrace, ["stacks", "--pid", String(w.pid), "-F", "199", "-d", "4.2", "--interval", "1", "-o", out, "-v"], timeout: 60)
+        try #require(r.status == 0, "\(r.stderr)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: out).filter { $0.hasSuffix(".pb.gz") }.sorted()
+        #expect(files.count == 5, "4 whole seconds and the last 0.2 s: \(files)")
+        let line = try #require(r.stderr.split(separator: "\n").last { $0.contains("profiles in") })
+        let reported = try #require(UInt64(line.split(separator: " ")[1]), "\(line)")
+        var total: Int64 = 0
+        guard try goPprof(["-raw", out + files[0]]) != nil else { print("SKIP: go tool pprof checks: /usr/bin/go not installed"); return }
+        for (i, f) in files.enumerated() {
+            let raw = try #require(try goPprof(["-raw", out + f]))
+            #expect(raw.status == 0, "\(f): \(raw.stderr)")
+            let p = PprofRaw.parse(raw.stdout)
+            let n = p.samples.reduce(Int64(0)) { $0 + $1.values[0] }
+            total += n
+            if i < 4 {
+                // A whole second at 199 Hz, and burn_a's half of it.
+                #expect(n > 150 && n < 260, "\(f): \(n) samples in one interval")
+                let a = p.folded().filter { $0.key.contains("burn_a") }.values.reduce(0, +)
+                #expect(abs(Double(a) / Double(max(n, 1)) - 0.5) < 0.12, "\(f): burn_a \(a) of \(n)")
+                #expect(raw.stdout.contains("Duration: 1."), "\(f): \(raw.stdout.prefix(300))")
+            }
+        }
+        #expect(UInt64(total) == reported, "the files hold \(total) samples; the kernel counted \(reported): \(r.stderr)")
+        print("pprof continuous: \(files.count) files, \(total) samples, \(reported) counted")
+    }
+
+    /// offcpu's pprof: off-cpu/nanoseconds, the state as a label, wait_sleep's share as the workload's
+    /// own clock measured it.
+    @Test func offCPUProfileIsNanoseconds() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let w = try Workload.start("offcpu", args: ["4", "mix"])
+        usleep(300_000)
+        let pb = "\(dir)/off.pb.gz"
+        let r = try run(Env.ktrace, ["offcpu", "--pid", String(w.pid), "-d", "2.5", "-o", pb], timeout: 60)
+        let workload = w.wait(timeout: 30)
+        try #require(r.status == 0, "\(r.stderr)")
+        guard let raw = try goPprof(["-raw", pb]) else { print("SKIP: go tool pprof checks: /usr/bin/go not installed"); return }
+        let p = PprofRaw.parse(raw.stdout)
+        #expect(p.sampleTypes == ["off-cpu/nanoseconds"], "\(raw.stdout.prefix(600))")
+        #expect(p.samples.allSatisfy { ["R", "S", "D", "I"].contains($0.labels["state"] ?? "") }, "\(raw.stdout.prefix(600))")
+        let own = workload.stdout.split(separator: " ").compactMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        try #require(own.count == 2 && own[0] + own[1] > 0, "workload printed '\(workload.stdout)'")
+        let f = p.folded()
+        let sleep = f.filter { $0.key.contains("wait_sleep") }.values.reduce(0, +), pipe = f.filter { $0.key.contains("wait_pipe") }.values.reduce(0, +)
+        let share = Double(sleep) / Double(max(sleep + pipe, 1)), want = own[0] / (own[0] + own[1])
+        #expect(abs(share - want) <= 0.05, "wait_sleep \(share) of the blocked time in pprof; the workload measured \(want)")
+    }
+}
