@@ -4,6 +4,7 @@ import PackageDescription
 // Layers, each depending only on those above it:
 //   CKtrace (C over libbpf, embedded BPF objects) -> KtraceKernel (sessions: kernel handles, ABI decoded once)
 //   CSupport -> KtraceCore (pure: symbolization, one interned stack form, rendering, exporters)
+//   KtraceServe (the exporter's HTTP server, SwiftNIO)
 //   ktrace (CLI wiring: options -> session -> core -> writer)
 let package = Package(
     name: "ktrace",
@@ -15,6 +16,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // The runtime only: profile.pb.swift is generated once and committed (no build plugin).
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.28.0"),
+        // The exporter's HTTP server.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.65.0"),
     ],
     targets: [
         // Compiles bpf/*.bpf.c with clang -target bpf and embeds the objects through generated C.
@@ -37,11 +40,19 @@ let package = Package(
         ),
         // Kernel sessions: own the C handles, decode the ABI into core values.
         .target(name: "KtraceKernel", dependencies: ["CKtrace", "KtraceCore"]),
+        // `ktrace exporter`'s HTTP server (SwiftNIO): serves what the CLI publishes.
+        .target(
+            name: "KtraceServe",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
         // Thin CLI wiring.
         .executableTarget(
             name: "ktrace",
             dependencies: [
-                "KtraceKernel", "KtraceCore",
+                "KtraceKernel", "KtraceCore", "KtraceServe",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

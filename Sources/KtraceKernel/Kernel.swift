@@ -47,6 +47,12 @@ public enum Kernel {
     /// libbpf's messages on stderr (-v), or kept for error reports only.
     public static func setVerbose(_ on: Bool) { kt_set_verbose(on ? 1 : 0) }
 
+    /// After attaching: run on as nobody (65534) with CAP_BPF alone. Call before starting threads.
+    public static func dropPrivileges() throws(KernelError) {
+        let rc = kt_drop_privileges(65534, 65534)
+        if rc != 0 { throw KernelError("dropping privileges after attaching: \(errnoText(rc))") }
+    }
+
     /// Why this process cannot trace, checked before touching the kernel: a missing capability (named)
     /// or no BTF. Nil when tracing is possible.
     public static func tracingProblem() -> String? {

@@ -43,7 +43,8 @@ func run(_ path: String, _ args: [String], timeout: Double = 120, env: [String: 
 final class Spawned: @unchecked Sendable {
     let pid: Int32
     private var readFD: Int32 = -1
-    private let outFile: String, errFile: String
+    private let outFile: String
+    let errFile: String
     private var buffer = Data()
     private var exitStatus: Int32?
 

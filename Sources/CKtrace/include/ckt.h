@@ -144,4 +144,8 @@ void kt_profile_clear_events(struct kt_profile *p);
 void kt_profile_stop(struct kt_profile *p);
 void kt_profile_close(struct kt_profile *p);
 
+/* Become uid/gid (nobody), keeping only CAP_BPF (map reads), with no_new_privs. Call it before any other
+ * thread is started: capabilities are per thread. Returns 0 or -errno. */
+int kt_drop_privileges(unsigned int uid, unsigned int gid);
+
 #endif

@@ -76,6 +76,15 @@ public struct KthreadsLosses: Sendable, Equatable {
         d.unmatched = a.unmatched &- b.unmatched
         return d
     }
+    static func + (a: Self, b: Self) -> Self {
+        var d = a
+        d.threadsFull &+= b.threadsFull
+        d.doingFull &+= b.doingFull
+        d.maxFull &+= b.maxFull
+        d.openFull &+= b.openFull
+        d.unmatched &+= b.unmatched
+        return d
+    }
 }
 
 /// One read of the kernel's cumulative totals.
