@@ -50,6 +50,7 @@ bench: build
 	KTRACE=$(KTRACE) scripts/bench-timeline.sh
 	KTRACE=$(KTRACE) scripts/bench-kthreads.sh
 	KTRACE=$(KTRACE) scripts/bench-offcpu.sh
+	KTRACE=$(KTRACE) scripts/bench-continuous.sh
 
 clean:
 	rm -rf .build out

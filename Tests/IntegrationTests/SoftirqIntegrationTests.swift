@@ -24,7 +24,7 @@ struct SoftirqIntegrationTests {
     ///
     /// /proc/softirqs counts 0.3-1.1% more NET_RX runs than the softirq_entry tracepoint reports on this
     /// kernel, for perf as for any BPF program (perf record on the same window: -0.64%; ktrace vs perf:
-    /// within 0.02%). So NET_RX may sit up to 2% below /proc, never above it, and perf gives the exact check.
+    /// within 0.02%). So a vector may sit up to 2% below /proc, never above it, and perf gives NET_RX's exact check.
     @Test func countsMatchProcSoftirqs() throws {
         try underLoad("kttsirq", "paced", seconds: 14, warmup: 1) {
             let perfData = FileManager.default.temporaryDirectory.appendingPathComponent("ktt-softirq-\(getpid()).perf").path
@@ -82,7 +82,9 @@ struct SoftirqIntegrationTests {
                     // and ktrace at exit (one run in flight per CPU), and interpolating /proc/softirqs between
                     // two readings is off by up to one run.
                     let tolerance = max(want * 0.01, 2 * (ncpu + 1))
-                    let below = v == .netRx ? max(want * 0.02, tolerance) : tolerance
+                    // The tracepoint's shortfall against /proc (above) is not NET_RX's alone: RCU's was 1.3% in one
+                    // run under the paced load (3203 of 3245).
+                    let below = max(want * 0.02, tolerance)
                     #expect(Double(got) - want <= tolerance && want - Double(got) <= below,
                             "interval \(k) \(v.name): ktrace \(got), /proc/softirqs \(want)")
                 }
