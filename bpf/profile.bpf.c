@@ -155,15 +155,25 @@ static __always_inline bool task_wanted(struct kt_profile_ctl *c, __u32 tgid, __
 	}
 }
 
-/* Take one stack (kernel, or user with BPF_F_USER_STACK), store it under its hash, return its id. */
-static __always_inline __u64 store_stack(void *ctx, __u64 flags, struct kt_profile_stats *s)
+/* Frames a stack taken at sched_switch rarely exceeds: there the stack is first asked for this deep. */
+#define KT_SHALLOW_STACK 32
+
+/* Take one stack (kernel, or user with BPF_F_USER_STACK), store it under its hash, return its id.
+ * `shallow`: try KT_SHALLOW_STACK frames first, the whole depth only when they were all filled.
+ * bpf_get_stack zeroes the buffer past the frames it wrote, 1 KiB at full size, twice per context
+ * switch; the zero after the last frame below is all user space needs. */
+static __always_inline __u64 store_stack(void *ctx, __u64 flags, struct kt_profile_stats *s, bool shallow)
 {
 	bool user = flags & BPF_F_USER_STACK;
 	__u32 zero = 0;
 	struct kt_frames *f = bpf_map_lookup_elem(&kt_scratch, &zero);
 	if (!f)
 		return KT_STACK_LOST;
-	long n = bpf_get_stack(ctx, f->ip, sizeof(f->ip), flags);
+	long n = -1;
+	if (shallow)
+		n = bpf_get_stack(ctx, f->ip, KT_SHALLOW_STACK * sizeof(__u64), flags);
+	if (!shallow || n == KT_SHALLOW_STACK * sizeof(__u64))
+		n = bpf_get_stack(ctx, f->ip, sizeof(f->ip), flags);
 	if (n < 0) {
 		if (user) s->ustack_err++; else s->kstack_err++;
 		return KT_STACK_LOST;
@@ -235,8 +245,8 @@ static __always_inline int on_sample(void *ctx)
 
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
 	bool kthread = BPF_CORE_READ(t, flags) & PF_KTHREAD;
-	key.kstack = c->kernel_stack ? store_stack(ctx, 0, s) : KT_STACK_NONE;
-	key.ustack = (c->user_stack && !kthread) ? store_stack(ctx, BPF_F_USER_STACK, s) : KT_STACK_NONE;
+	key.kstack = c->kernel_stack ? store_stack(ctx, 0, s, false) : KT_STACK_NONE;
+	key.ustack = (c->user_stack && !kthread) ? store_stack(ctx, BPF_F_USER_STACK, s, false) : KT_STACK_NONE;
 	cs = bpf_map_lookup_elem(&kt_cpu, &zero);
 	if (cs)
 		key.softirq = cs->softirq;
@@ -518,19 +528,32 @@ static __always_inline void on_offcpu(void *ctx, struct kt_profile_ctl *c, struc
 	if (!(c->offcpu_states & (1u << state)) || !cpu_wanted(c) || !task_wanted(c, prev_tgid, prev_tid, prev_comm))
 		return;
 	/* The scratch buffer of store_stack is per CPU and sched_switch does not nest on a CPU. */
-	struct offcpu_start v = { .ts = now };
-	v.key.tgid = prev_tgid;
-	v.key.tid = c->per_thread ? prev_tid : 0;
-	v.key.offcpu = state;
-	__builtin_memcpy(v.key.comm, prev_comm, sizeof(v.key.comm));
-	v.key.kstack = c->kernel_stack ? store_stack(ctx, 0, s) : KT_STACK_NONE;
-	v.key.ustack = (c->user_stack && !prev_kthread) ? store_stack(ctx, BPF_F_USER_STACK, s) : KT_STACK_NONE;
+	__u64 kstack = c->kernel_stack ? store_stack(ctx, 0, s, true) : KT_STACK_NONE;
+	__u64 ustack = (c->user_stack && !prev_kthread) ? store_stack(ctx, BPF_F_USER_STACK, s, true) : KT_STACK_NONE;
 	s->offcpu_switches++;
-	struct offcpu_start *old = bpf_map_lookup_elem(&kt_offstart, &prev_tid);
-	if (old)
-		*old = v;
-	else if (bpf_map_update_elem(&kt_offstart, &prev_tid, &v, BPF_NOEXIST))
-		s->offcpu_start_full++;
+	struct offcpu_start *e = bpf_map_lookup_elem(&kt_offstart, &prev_tid);
+	if (e) {
+		/* Rewritten field by field: every field of the key, as a fresh one would hold. */
+		e->key.softirq = 0;
+		e->key.work = 0;
+		e->key.epoch = 0;
+		e->key.waker_kstack = KT_STACK_NONE;
+		__builtin_memset(e->key.waker_comm, 0, sizeof(e->key.waker_comm));
+	} else {
+		struct offcpu_start v = {};
+		if (bpf_map_update_elem(&kt_offstart, &prev_tid, &v, BPF_NOEXIST) ||
+		    !(e = bpf_map_lookup_elem(&kt_offstart, &prev_tid))) {
+			s->offcpu_start_full++;
+			return;
+		}
+	}
+	e->key.tgid = prev_tgid;
+	e->key.tid = c->per_thread ? prev_tid : 0;
+	e->key.offcpu = state;
+	__builtin_memcpy(e->key.comm, prev_comm, sizeof(e->key.comm));
+	e->key.kstack = kstack;
+	e->key.ustack = ustack;
+	e->ts = now;
 }
 
 /* --wakers: the task now waking one we follow off the CPU is current; its kernel stack goes into the
@@ -543,7 +566,7 @@ static __always_inline int on_waking(void *ctx, __u32 tid)
 
 	if (!c || !s || !c->offcpu || !c->wakers || !(st = bpf_map_lookup_elem(&kt_offstart, &tid)) || !st->ts)
 		return 0;
-	st->key.waker_kstack = store_stack(ctx, 0, s);
+	st->key.waker_kstack = store_stack(ctx, 0, s, true);
 	bpf_get_current_comm(st->key.waker_comm, sizeof(st->key.waker_comm));
 	return 0;
 }

@@ -11,7 +11,7 @@
 #   VMTEST_CACHE=/var/cache/ktrace-vmtest   downloaded and extracted packages (kept between runs)
 #   VMTEST_OUT=out/vmtest    results and logs, one directory per kernel (the guest writes there over 9p)
 #   VMTEST_ACCEL=auto|kvm|tcg   auto: KVM if a probe boot reaches the initramfs within 20 s, else TCG
-#   VMTEST_TIMEOUT=600       seconds per boot (qemu is killed after that); the suite itself gets 120 less
+#   VMTEST_TIMEOUT=900       seconds per boot (qemu is killed after that); the suite itself gets 120 less
 #   VMTEST_MEM=3G VMTEST_SMP=2   VMTEST_LOCK=FILE   flock FILE around each boot (shared build machines)
 #   VMTEST_RETRIES=2 VMTEST_BUDGET=2400   boots again a TCG guest that hung or locked up, at most
 #                            RETRIES times and only while the whole matrix has run under BUDGET seconds
@@ -27,7 +27,7 @@ CACHE=${VMTEST_CACHE:-/var/cache/ktrace-vmtest}
 OUTROOT=$(realpath -m "${VMTEST_OUT:-$ROOT/out/vmtest}")
 KTRACE_BIN=$(realpath -m "${KTRACE_BIN:-$ROOT/.build/release/ktrace}")
 VMTEST_XCTEST=$(realpath -m "${VMTEST_XCTEST:-$ROOT/.build/debug/ktracePackageTests.xctest}")
-TIMEOUT=${VMTEST_TIMEOUT:-600}
+TIMEOUT=${VMTEST_TIMEOUT:-900}
 MEM=${VMTEST_MEM:-3G} SMP=${VMTEST_SMP:-2}
 RETRIES=${VMTEST_RETRIES:-2} BUDGET=${VMTEST_BUDGET:-2400}
 # Guest messages that, under TCG, mean the emulator stalled (a retry class, see the matrix loop).

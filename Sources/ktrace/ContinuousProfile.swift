@@ -8,63 +8,50 @@ import KtraceKernel
 /// interval's entries are final when they are read and removed, and no sample falls between two files.
 /// Stored stacks are then removed from the kernel's maps too, so an always-on run does not fill them.
 final class ContinuousProfile {
-    var directory: String
-    var format: StacksCommand.OutputFormat
-    var kind: Pprof.Kind
-    var perThread: Bool
-    var verbose: Bool
-    var title: String
+    let directory: String
+    let fileExtension: String
+    let verbose: Bool
     private var written = 0
 
-    init(directory: String, format: StacksCommand.OutputFormat, kind: Pprof.Kind, perThread: Bool, verbose: Bool, title: String) {
+    init(directory: String, fileExtension: String, verbose: Bool) {
         self.directory = directory.hasSuffix("/") ? String(directory.dropLast()) : directory
-        self.format = format; self.kind = kind; self.perThread = perThread; self.verbose = verbose; self.title = title
+        self.fileExtension = fileExtension
+        self.verbose = verbose
     }
+
+    typealias Render = (_ counts: [StackCount], _ symbolizer: StackSymbolizer, _ seconds: Double) -> [UInt8]
 
     /// Records until the duration, Ctrl-C/SIGTERM or the targets' exit, writing a profile every `every`
     /// seconds and one for the last, partial interval. `symbolizer` makes a fresh namer per interval (the
-    /// symbol tables it shares stay loaded). Returns the number of files written.
+    /// symbol tables it shares stay loaded), `render` the file's bytes. Returns the number of files written.
     func run(_ session: ProfileSession, every: Double, duration: Double?, watching: [Int32], countEntries: Int,
-                      symbolizer: @escaping () -> StackSymbolizer) -> Int {
+             symbolizer: @escaping () -> StackSymbolizer, render: @escaping Render) -> Int {
         var start = Kernel.monotonicNs()
         let poll = {
             guard Double(Kernel.monotonicNs() - start) >= every * 1e9 else { return }
-            start = self.write(session, since: start, countEntries: countEntries, symbolizer())
+            start = self.write(session, since: start, countEntries: countEntries, symbolizer(), render)
         }
         _ = record(for: duration, watching: watching, poll: poll)
         session.stop()
-        _ = write(session, since: start, countEntries: countEntries, symbolizer())
+        _ = write(session, since: start, countEntries: countEntries, symbolizer(), render)
         return written
     }
 
     /// Drains the interval begun at `since`, writes its file; returns when the next interval began.
-    private func write(_ session: ProfileSession, since: UInt64, countEntries: Int, _ s: StackSymbolizer) -> UInt64 {
+    private func write(_ session: ProfileSession, since: UInt64, countEntries: Int, _ s: StackSymbolizer, _ render: Render) -> UInt64 {
         let counts: [StackCount], endNs: UInt64
         do { (counts, endNs) = try session.drain(max: countEntries) } catch { fail(error.message) }
         let seconds = Double(endNs - since) / 1e9
         s.prefetch(unnamed: StackProfile.unnamed(counts, s))
         for pid in Set(counts.map(\.pid)) { s.userNames.capture(pid: pid) }
-        let samples = counts.reduce(UInt64(0)) { $0 &+ $1.count }
-        let path = "\(directory)/ktrace-\(utcStamp(secondsAgo: seconds))-\(String(format: "%04d", written + 1)).\(format.fileExtension)"
-        let comment = "\(fixed(seconds, 1)) s · \(samples) samples · since start: \(session.losses().lostText)"
-        switch format {
-        case .pprof:
-            writeOutput(bytes: PprofRun(kind: kind, seconds: seconds, perThread: perThread, comments: [title, comment]).file(counts, s),
-                        to: path, atomic: true)
-        case .folded:
-            writeOutput(StackProfile.interned(counts, s, bySoftirq: false).renderFolded(annotate: false), to: path, atomic: true)
-        case .svg:
-            var o = FlameGraphOptions()
-            o.title = title
-            o.subtitle = comment
-            writeOutput(FlameGraphSVG.render(StackProfile.interned(counts, s, bySoftirq: false), options: o), to: path, atomic: true)
-        case .json:
-            let run = StackProfile.Run(target: title, seconds: seconds, event: "", rate: "", losses: session.losses())
-            writeOutput(StackProfile.json(counts, s, run: run, perThread: perThread).text + "\n", to: path, atomic: true)
-        }
+        let path = "\(directory)/ktrace-\(utcStamp(secondsAgo: seconds))-\(String(format: "%04d", written + 1)).\(fileExtension)"
+        writeOutput(bytes: render(counts, s, seconds), to: path, atomic: true)
         session.retireStacks()
         written += 1
-        if verbose { note("\(path): \(samples) samples in \(counts.count) stacks over \(fixed(seconds, 1)) s") }
+        if verbose {
+            let samples = counts.reduce(UInt64(0)) { $0 &+ $1.count }
+            note("\(path): \(samples) samples in \(counts.count) stacks over \(fixed(seconds, 1)) s")
+        }
         return endNs
     }
 

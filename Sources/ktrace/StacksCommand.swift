@@ -110,11 +110,15 @@ struct StacksCommand: ParsableCommand {
         for p in target.pids { symbolizer.userNames.capture(pid: p) }
         if target.duration == nil { note("sampling \(target.describe)... hit Ctrl-C to end.") }
         if let directory, let interval {
-            let c = ContinuousProfile(directory: directory, format: format ?? .pprof, kind: target.pprofKind, perThread: perThread,
-                                      verbose: target.verbose, title: "ktrace stacks: \(target.describe)")
-            let n = c.run(session, every: interval, duration: target.duration, watching: target.watched, countEntries: Int(countEntries)) {
-                StackSymbolizer(source: session, kernelSymbols: kernelSymbols, userNames: userNames, demangle: !target.noDemangle)
-            }
+            let format = format ?? .pprof
+            let c = ContinuousProfile(directory: directory, fileExtension: format.fileExtension, verbose: target.verbose)
+            let n = c.run(session, every: interval, duration: target.duration, watching: target.watched, countEntries: Int(countEntries),
+                          symbolizer: { StackSymbolizer(source: session, kernelSymbols: kernelSymbols, userNames: userNames, demangle: !target.noDemangle) },
+                          render: { counts, s, seconds in
+                              let run = StackProfile.Run(target: target.describe, seconds: seconds, event: target.event.description,
+                                                         rate: target.rateDescription, losses: session.losses())
+                              return render(format, counts, s, run: run)
+                          })
             let losses = session.losses()
             note("\(losses.samples) samples, \(losses.lostText); \(n) profiles in \(directory)")
             if losses.countFull > 0 { note("warning: the stack count map was full; raise --stack-storage") }
@@ -159,34 +163,34 @@ struct StacksCommand: ParsableCommand {
         timer.mark("process maps")
         let run = StackProfile.Run(target: target.describe, seconds: seconds, event: target.event.description,
                                    rate: target.rateDescription, losses: losses)
-        let period = target.samplePeriodNs
-        let profile = { StackProfile.interned(counts, symbolizer, bySoftirq: bySoftirq, byWork: byWork, hotCold: hotCold,
-                                              weight: hotCold ? { HotCold.microseconds($0, samplePeriodNs: period) } : nil) }
         for o in outputs {
-            if o.format == .pprof {
-                let p = PprofRun(kind: target.pprofKind, seconds: seconds, perThread: perThread, comments: [run.title, run.subtitle])
-                writeOutput(bytes: p.file(counts, symbolizer), to: o.path, atomic: interval != nil)
-                continue
-            }
-            let text: String
-            switch o.format {
-            case .folded:
-                text = profile().renderFolded(annotate: annotate)
-            case .svg:
-                var opt = FlameGraphOptions()
-                opt.title = title ?? run.title
-                opt.subtitle = run.subtitle + (hotCold ? " · off-CPU: \(losses.offCPUText)" : "")
-                if hotCold {
-                    opt.countName = "us"
-                    opt.palette = .hotCold
-                }
-                text = FlameGraphSVG.render(profile(), options: opt)
-            case .json, .pprof:
-                text = StackProfile.json(counts, symbolizer, run: run, perThread: perThread).text + "\n"
-            }
-            writeOutput(text, to: o.path, atomic: interval != nil)
+            writeOutput(bytes: render(o.format, counts, symbolizer, run: run), to: o.path, atomic: interval != nil)
         }
         timer.mark("symbolize+render+write")
         return (counts.count, losses)
+    }
+
+    /// One output of what was gathered (all of it, or one interval's), in `format`.
+    func render(_ format: OutputFormat, _ counts: [StackCount], _ s: StackSymbolizer, run: StackProfile.Run) -> [UInt8] {
+        let period = target.samplePeriodNs
+        let profile = { StackProfile.interned(counts, s, bySoftirq: bySoftirq, byWork: byWork, hotCold: hotCold,
+                                              weight: hotCold ? { HotCold.microseconds($0, samplePeriodNs: period) } : nil) }
+        switch format {
+        case .pprof:
+            return PprofRun(kind: target.pprofKind, seconds: run.seconds, perThread: perThread, comments: [run.title, run.subtitle]).file(counts, s)
+        case .folded:
+            return Array(profile().renderFolded(annotate: annotate).utf8)
+        case .svg:
+            var opt = FlameGraphOptions()
+            opt.title = title ?? run.title
+            opt.subtitle = run.subtitle + (hotCold ? " · off-CPU: \(run.losses.offCPUText)" : "")
+            if hotCold {
+                opt.countName = "us"
+                opt.palette = .hotCold
+            }
+            return Array(FlameGraphSVG.render(profile(), options: opt).utf8)
+        case .json:
+            return Array((StackProfile.json(counts, s, run: run, perThread: perThread).text + "\n").utf8)
+        }
     }
 }
