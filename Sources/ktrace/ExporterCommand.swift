@@ -77,7 +77,7 @@ struct ExporterCommand: ParsableCommand {
         defer { server.close() }
         // On stderr: scripts and tests wait for it to know the exporter serves.
         note("serving \(wantSoftirq ? "softirq" : "")\(wantSoftirq && kthreads ? " and " : "")\(kthreads ? "kernel-thread" : "") metrics on http://\(server.address)/metrics "
-             + "every \(fixed(interval, 1)) s, as nobody with CAP_BPF; SIGTERM or Ctrl-C to stop")
+             + "every \(fixed(interval, 1)) s, \(getuid() == 65534 ? "as nobody " : "")with CAP_BPF alone; SIGTERM or Ctrl-C to stop")
 
         var metrics = ExporterMetrics(maxThreads: maxThreads, maxFunctions: maxFunctions)
         var lastSoftirq = Kernel.monotonicNs()
