@@ -17,7 +17,8 @@ struct PprofIntegrationTests {
 
     /// The burn workload spins 50/30/20% in burn_a/b/c. One recording written as pprof and folded: the
     /// real pprof reads every stack and count of the folded output from the pprof file (-raw), -top gives
-    /// the known proportions, -tags shows the labels, and -proto re-encodes it without complaint.
+    /// the known proportions, -traces each stack leaf first with its labels, -tags the labels, and -proto
+    /// re-encodes it without complaint.
     @Test func burnReadsTheSameInGoPprof() throws {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let w = try Workload.start("burn", seconds: 4.5)
@@ -45,6 +46,11 @@ struct PprofIntegrationTests {
         for (fn, share) in [("burn_a", 50.0), ("burn_b", 30.0), ("burn_c", 20.0)] {
             #expect(abs((flat[fn] ?? 0) - share) <= 5, "\(fn): \(flat[fn] ?? 0)% flat in pprof -top: \(top.stdout)")
         }
+        // -traces: each stack once, leaf first, with its labels.
+        let traces = try #require(try goPprof(["-traces", pb]))
+        let blocks = traces.stdout.components(separatedBy: "-----------+-------------------------------------------------------")
+        #expect(blocks.contains { $0.contains("comm:  burn") && $0.range(of: #"burn_a\s+main\s+__libc_start_call_main"#, options: .regularExpression) != nil },
+                "\(traces.stdout.prefix(800))")
         let tags = try #require(try goPprof(["-tags", pb]))
         #expect(tags.stdout.contains("comm: Total") && tags.stdout.contains("burn") && tags.stdout.contains(String(w.pid)), "\(tags.stdout)")
         let again = "\(dir)/again.pb.gz"
