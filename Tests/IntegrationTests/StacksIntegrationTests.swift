@@ -152,6 +152,7 @@ struct StacksIntegrationTests {
         let w = try Workload.start("burn", seconds: 4)
         defer { _ = w.wait(timeout: 30) }
         let kt = try Spawned(Env.ktrace, args, streamStdout: false)
+        #expect(kt.waitForStderr("Ctrl-C", timeout: 60), "no banner")  // attached (slow under emulation)
         usleep(1_500_000)
         kt.signal(SIGINT)
         let r = kt.wait(timeout: 30)

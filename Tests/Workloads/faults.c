@@ -1,7 +1,8 @@
 /* Page-fault workload with known proportions: each round maps 4 fresh anonymous pages, touches 3 of
  * them in touch_three and 1 in touch_one (one fault per page), then unmaps them: 75% / 25% of the
- * page faults, and one mmap per round in map_round.
- * usage: faults SECONDS */
+ * page faults, and one mmap per round in map_round. IDLE_BEFORE and IDLE_AFTER seconds of sleep around
+ * the work keep do_mmap quiet while a tracer patches a probe into it.
+ * usage: faults SECONDS [IDLE_BEFORE IDLE_AFTER] */
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -44,6 +45,8 @@ __attribute__((noinline)) char *map_round(void)
 
 int main(int argc, char **argv)
 {
+	if (argc > 2)
+		usleep((useconds_t)(atof(argv[2]) * 1e6));
 	double end = now() + (argc > 1 ? atof(argv[1]) : 5);
 	page = sysconf(_SC_PAGESIZE);
 	while (now() < end) {
@@ -55,5 +58,7 @@ int main(int argc, char **argv)
 		}
 		usleep(1000); /* a few thousand faults a second, not a flood */
 	}
+	if (argc > 3)
+		usleep((useconds_t)(atof(argv[3]) * 1e6));
 	return 0;
 }

@@ -186,9 +186,10 @@ fi
 pairing() {
   local name=$1 mode=$2 wl=$3 wpid rc note n=0 nested=0 med=0 reads min
   if [[ $mode == a ]]; then
-    ( sleep 1; exec "$W/$wl" 2.5 >"$W/$wl.out" ) & wpid=$!
-    ( sleep 3; bpftool prog show >"$LOGS/$name.bpftool" 2>&1 ) &
-    kt "$name" 60 timeline -a -d 4 --trace vfs_read -o "$W/$name.json"; rc=$?
+    # The workload starts 2 s in: ktrace has attached by then even on a slow emulator.
+    ( sleep 2; exec "$W/$wl" 2.5 >"$W/$wl.out" ) & wpid=$!
+    ( sleep 3.5; bpftool prog show >"$LOGS/$name.bpftool" 2>&1 ) &
+    kt "$name" 60 timeline -a -d 5 --trace vfs_read -o "$W/$name.json"; rc=$?
     min=2  # at least half of its reads
     # PREEMPT_RT: the kernel skips more runs (see below), 366 slices of 890 reads in one CI run: a quarter.
     [[ $(cat /sys/kernel/realtime 2>/dev/null) != 1 ]] || min=4
