@@ -75,7 +75,8 @@ struct EventStacksIntegrationTests {
             if rt {
                 print("page_fault_user on PREEMPT_RT: \(Int(seen + skipped)) of \(Int(faults)) faults seen (known limitation)")
             } else {
-                #expect(seen + skipped >= faults * 0.4, "\(p.totalSamples) samples of \(faults) faults: \(r2.stderr)")
+                // /proc is read around the whole run, ktrace's attach included: seconds of it under emulation.
+                #expect(seen + skipped >= faults * 0.25, "\(p.totalSamples) samples of \(faults) faults: \(r2.stderr)")
             }
             #expect(abs(share(p) { $0 == "touch_three" } - 0.75) <= 0.03, "\(r2.stdout.prefix(400))")
             #expect(r2.stderr.contains(" 0 lost (0.00%)"), "\(r2.stderr)")

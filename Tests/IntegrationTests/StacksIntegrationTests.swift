@@ -149,8 +149,8 @@ struct StacksIntegrationTests {
     /// Ctrl-C ends sampling: what was gathered is written, everything is detached.
     @Test(arguments: [["stacks", "-a", "--by-softirq"], ["timeline", "-a", "--format", "text"]])
     func interruptWritesWhatWasGathered(args: [String]) throws {
-        let w = try Workload.start("burn", seconds: 4)
-        defer { _ = w.wait(timeout: 30) }
+        let w = try Workload.start("burn", seconds: 10)  // it must outlive a slow attach under emulation
+        defer { w.signal(SIGTERM); _ = w.wait(timeout: 30) }
         let kt = try Spawned(Env.ktrace, args, streamStdout: false)
         #expect(kt.waitForStderr("Ctrl-C", timeout: 60), "no banner")  // attached (slow under emulation)
         usleep(1_500_000)

@@ -38,7 +38,13 @@ public struct PprofRaw: Sendable {
                 }
             case "Locations":
                 // "     3: 0x0 M=2 __libc_start_call_main :0 s=0": the name lies between M=N and "FILE:LINE s=N".
+                // pprof shortens names with parentheses ("[unknown] ([vdso])", C++ arguments) and then
+                // prints the whole system name after it: "[unknown] :0 s=0([unknown] ([vdso]))".
                 guard let colon = t.firstIndex(of: ":"), let id = Int(t[..<colon]) else { continue }
+                if let s = t.range(of: " s=", options: .backwards), let open = t[s.upperBound...].firstIndex(of: "("), t.hasSuffix(")") {
+                    r.functions[id] = String(t[t.index(after: open)..<t.index(before: t.endIndex)])
+                    continue
+                }
                 var words = t[t.index(after: colon)...].split(separator: " ", omittingEmptySubsequences: true).map(String.init)
                 guard words.count >= 4, words[1].hasPrefix("M=") else { continue }
                 words.removeFirst(2)

@@ -70,7 +70,8 @@ public enum Pprof {
         p.timeNanos = run.startUnixNs
         p.durationNanos = run.durationNs
         p.comment = run.comments.map { b.string($0) }
-        p.mapping = b.mappings
+        // pprof takes mapping 0 for the main binary: user files first, in the order met, the kernel last.
+        p.mapping = b.mappings.filter { $0.id != b.kernelMapping } + b.mappings.filter { $0.id == b.kernelMapping }
         p.location = b.locations
         p.function = b.functions
         p.stringTable = b.strings
