@@ -91,7 +91,8 @@ struct PprofIntegrationTests {
             let comment = raw.stdout.split(separator: "\n").first { $0.hasPrefix("Comment: ") && $0.contains(" s · ") }
             let secs = comment.flatMap { Double($0.dropFirst("Comment: ".count).split(separator: " ")[0]) } ?? 0
             guard secs >= 0.5 else { continue }
-            #expect(abs(Double(n) / secs - 199) < 199 * 0.25, "\(f): \(n) samples in \(secs) s")
+            // Under emulation the timer fires late: fewer samples, never more.
+            #expect(Double(n) / secs > 199 * 0.5 && Double(n) / secs < 199 * 1.25, "\(f): \(n) samples in \(secs) s")
             let a = p.folded().filter { $0.key.contains("burn_a") }.values.reduce(0, +)
             #expect(abs(Double(a) / Double(max(n, 1)) - 0.5) < 0.12, "\(f): burn_a \(a) of \(n)")
         }
