@@ -51,6 +51,26 @@ import Testing
         #expect(Set(p.location.map(\.id)).count == p.location.count && !p.location.contains { $0.id == 0 }, "ids unique, from 1")
     }
 
+    /// A stack met first in the vdso (clock_gettime) must not make `[vdso]` the profile's main binary.
+    @Test func theExecutableIsTheFirstMapping() throws {
+        final class VDSOFirst: UserFrameNaming {
+            func name(pid: Int32, address: UInt64) -> String { address == 0x2000 ? "__vdso_clock_gettime" : address == 0x3000 ? "__libc_start_main" : "main" }
+            func capture(pid: Int32) {}
+            func file(pid: Int32, address: UInt64) -> MappedFile? {
+                address == 0x2000 ? MappedFile(path: "[vdso]", buildID: "ee") : address == 0x3000 ? MappedFile(path: "/usr/lib/libc.so.6", buildID: "cc")
+                    : MappedFile(path: "/usr/bin/app", buildID: "abcd")
+            }
+            func mainPath(pid: Int32) -> String? { "/usr/bin/app" }
+        }
+        let k = FakeKernel()
+        k.user[1] = [0x2000, 0x3001, 0x1001]  // vdso <- libc <- main
+        let s = StackSymbolizer(source: k, kernelSymbols: nil, userNames: VDSOFirst())
+        let c = StackCount(pid: 7, tid: 7, comm: "app", softirq: nil, kernel: .none, user: .stored(1), count: 2)
+        let run = Pprof.Run(kind: .onCPU(periodNs: 1000), startUnixNs: 0, durationNs: 1, perThread: false)
+        let p = Pprof.profile([c], s, run: run)
+        #expect(p.mapping.map { p.stringTable[Int($0.filename)] } == ["/usr/bin/app", "/usr/lib/libc.so.6", "[vdso]"])
+    }
+
     @Test func offCPUTimeIsNanosecondsWithTheState() throws {
         let p = try Self.profile(.offCPU)
         #expect(p.sampleType.map { p.stringTable[Int($0.type)] + "/" + p.stringTable[Int($0.unit)] } == ["off-cpu/nanoseconds"])

@@ -70,12 +70,24 @@ public enum Pprof {
         p.timeNanos = run.startUnixNs
         p.durationNanos = run.durationNs
         p.comment = run.comments.map { b.string($0) }
-        // pprof takes mapping 0 for the main binary: user files first, in the order met, the kernel last.
-        p.mapping = b.mappings.filter { $0.id != b.kernelMapping } + b.mappings.filter { $0.id == b.kernelMapping }
+        p.mapping = mainFirst(b.mappings, kernel: b.kernelMapping, mainPaths: s.mainPaths, strings: b.strings)
         p.location = b.locations
         p.function = b.functions
         p.stringTable = b.strings
         return p
+    }
+
+    /// pprof takes mapping 0 for the main binary (`-top`'s `File:`): the targets' executables first, then
+    /// the other files, then what is not a file (`[vdso]`), the kernel last; each group in the order met.
+    static func mainFirst(_ mappings: [Perftools_Profiles_Mapping], kernel: UInt64, mainPaths: Set<String>,
+                          strings: [String]) -> [Perftools_Profiles_Mapping] {
+        func rank(_ m: Perftools_Profiles_Mapping) -> Int {
+            let path = strings[Int(m.filename)]
+            if m.id == kernel { return 3 }
+            if mainPaths.contains(path) { return 0 }
+            return path.hasPrefix("/") ? 1 : 2
+        }
+        return mappings.enumerated().sorted { (rank($0.element), $0.offset) < (rank($1.element), $1.offset) }.map(\.element)
     }
 
     /// The file's bytes: the profile serialized and gzip-compressed.

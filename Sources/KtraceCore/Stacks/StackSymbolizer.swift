@@ -14,10 +14,13 @@ public protocol UserFrameNaming: AnyObject {
     func capture(pid: Int32)
     /// The file mapped at `address` (pprof's mappings).
     func file(pid: Int32, address: UInt64) -> MappedFile?
+    /// The path of the process's executable (pprof lists it first).
+    func mainPath(pid: Int32) -> String?
 }
 
 extension UserFrameNaming {
     public func file(pid: Int32, address: UInt64) -> MappedFile? { nil }
+    public func mainPath(pid: Int32) -> String? { nil }
 }
 
 extension UserSymbolizer: UserFrameNaming {}
@@ -34,6 +37,9 @@ public final class StackSymbolizer {
     public private(set) var table = FrameTable()
     /// The file each user frame was found in, by frame id (the first file, should two share a name).
     public private(set) var userFrameFiles: [Int32: MappedFile] = [:]
+    /// The executables of the processes whose user stacks were named.
+    public private(set) var mainPaths: Set<String> = []
+    private var pidsSeen: Set<Int32> = []
 
     private var kernelNameIDs: [UInt64: Int32] = [:]  // by call-site address
     private var workIDs: [UInt64: Int32] = [:]        // [work:FN] frames by function address
@@ -95,6 +101,7 @@ public final class StackSymbolizer {
         let key = UserKey(pid: pid, id: id)
         if let cached = userCache[key] { return .frames(cached) }
         guard let ips = ips(id, user: true) else { return .missing }
+        if pidsSeen.insert(pid).inserted, let main = userNames.mainPath(pid: pid) { mainPaths.insert(main) }
         let first = ips.startIndex
         let frames = ips.indices.map { i -> Int32 in
             let at = UserKey(pid: pid, id: Self.callSite(ips[i], leaf: i == first))

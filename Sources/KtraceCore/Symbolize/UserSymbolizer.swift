@@ -89,6 +89,15 @@ public final class UserSymbolizer: @unchecked Sendable {  // all state behind `l
         return region(pid: pid, address: address)?.object?.file
     }
 
+    /// The executable: the lowest file mapping, where the kernel's ELF loader puts it (below the
+    /// interpreter and the libraries mmap()ed later).
+    public func mainPath(pid: Int32) -> String? {
+        lock.lock(); defer { lock.unlock() }
+        if processes[pid] == nil { refresh(pid: pid) }
+        guard let path = processes[pid]?.regions.first(where: { $0.mapping.path.hasPrefix("/") })?.mapping.path else { return nil }
+        return path.hasSuffix(" (deleted)") ? String(path.dropLast(" (deleted)".count)) : path
+    }
+
     /// Where the symbols of the file mapped at `address` come from, for diagnostics (nil: none loaded).
     public func symbolSource(pid: Int32, address: UInt64) -> String? {
         lock.lock(); defer { lock.unlock() }
