@@ -116,9 +116,11 @@ struct EventStacksIntegrationTests {
     }
 }
 
-/// Field 10 of /proc/PID/stat: minor faults so far.
-func minorFaults(_ pid: Int32) throws -> UInt64 {
+/// The fields of /proc/PID/stat from field 3 (state) on: what follows the comm, which may hold spaces.
+func statFields(_ pid: Int32) throws -> [Substring] {
     let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
-    let fields = stat[stat.range(of: ") ")!.upperBound...].split(separator: " ")
-    return UInt64(fields[7])!
+    return stat[stat.range(of: ") ")!.upperBound...].split(separator: " ")
 }
+
+/// Field 10 of /proc/PID/stat: minor faults so far.
+func minorFaults(_ pid: Int32) throws -> UInt64 { UInt64(try statFields(pid)[10 - 3])! }

@@ -154,7 +154,6 @@ struct OffcpuIntegrationTests {
 
 /// utime + stime of /proc/PID/stat (fields 14 and 15, in clock ticks), in seconds.
 func cpuSeconds(_ pid: Int32) throws -> Double {
-    let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
-    let fields = stat[stat.range(of: ") ")!.upperBound...].split(separator: " ")
-    return Double(UInt64(fields[11])! + UInt64(fields[12])!) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    let fields = try statFields(pid)
+    return Double(UInt64(fields[14 - 3])! + UInt64(fields[15 - 3])!) / Double(sysconf(Int32(_SC_CLK_TCK)))
 }
