@@ -123,9 +123,9 @@ struct OffcpuIntegrationTests {
         let w = try Workload.start("offcpu", args: ["12", "hotcold"])  // two recordings, slow attaches under emulation
         defer { _ = w.wait(timeout: 30) }
         usleep(300_000)
-        let cpu0 = try cpuSeconds(w.pid), wall0 = Date()
+        let cpu0 = try cpuSeconds(w.pid), wall0 = ProcSampler.now()
         let r = try run(Env.ktrace, ["stacks", "--pid", String(w.pid), "--hot-cold", "-F", "499", "-d", "3"], timeout: 60)
-        let truth = (try cpuSeconds(w.pid) - cpu0) / Date().timeIntervalSince(wall0)
+        let truth = (try cpuSeconds(w.pid) - cpu0) / (Double(ProcSampler.now() - wall0) / 1e9)
         #expect(r.status == 0, "\(r.stderr)")
         let p = try FoldedProfile.parse(r.stdout)
         let on = share(p) { $0 == "[on-cpu]" }, off = share(p) { $0 == "[off-cpu]" }

@@ -174,8 +174,8 @@ struct BadInputTests {
     }
 }
 
-/// Samples /proc/softirqs in a tight loop on its own thread, each reading stamped with CLOCK_MONOTONIC
-/// (the midpoint of the read), and interpolates the per-vector totals at any instant.
+/// Samples /proc/softirqs in a tight loop on its own thread, each read stamped with CLOCK_MONOTONIC
+/// before and after it, and bounds the per-vector runs between two instants.
 final class ProcSampler: @unchecked Sendable {
     private let lock = NSLock()
     /// Each read of /proc/softirqs with the clock just before and just after it.

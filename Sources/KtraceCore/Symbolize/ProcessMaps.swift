@@ -20,6 +20,10 @@ public struct MemoryMapping: Sendable, Equatable {
     }
 
     public var isExecutable: Bool { perms.contains("x") }
+    /// Whether the file was removed or replaced after it was mapped (the path may now hold another file).
+    public var isDeleted: Bool { path.hasSuffix(" (deleted)") }
+    /// The path without its " (deleted)" mark.
+    public var filePath: String { isDeleted ? String(path.dropLast(" (deleted)".count)) : path }
     public func contains(_ address: UInt64) -> Bool { address >= start && address < end }
 }
 

@@ -94,8 +94,7 @@ public final class UserSymbolizer: @unchecked Sendable {  // all state behind `l
     public func mainPath(pid: Int32) -> String? {
         lock.lock(); defer { lock.unlock() }
         if processes[pid] == nil { refresh(pid: pid) }
-        guard let path = processes[pid]?.regions.first(where: { $0.mapping.path.hasPrefix("/") })?.mapping.path else { return nil }
-        return path.hasSuffix(" (deleted)") ? String(path.dropLast(" (deleted)".count)) : path
+        return processes[pid]?.regions.first(where: { $0.mapping.path.hasPrefix("/") })?.mapping.filePath
     }
 
     /// Where the symbols of the file mapped at `address` come from, for diagnostics (nil: none loaded).
@@ -141,7 +140,7 @@ public final class UserSymbolizer: @unchecked Sendable {  // all state behind `l
     private func regions(pid: Int32, mappings: [MemoryMapping]) -> [Region] {
         var vdso: LoadedObject??  // read once per snapshot
         return mappings.sorted { $0.start < $1.start }.map { m in
-            let clean = m.path.hasSuffix(" (deleted)") ? String(m.path.dropLast(" (deleted)".count)) : m.path
+            let clean = m.filePath
             let label = clean.isEmpty ? "[anon]" : (clean.hasPrefix("[") ? clean : String(clean.split(separator: "/").last ?? Substring(clean)))
             var object: LoadedObject?
             if m.isExecutable, clean.hasPrefix("/") {
@@ -159,7 +158,7 @@ public final class UserSymbolizer: @unchecked Sendable {  // all state behind `l
         if let cached = objects[key] { return cached }
         let root = "/proc/\(pid)/root"
         var candidates = [root + path, path]
-        if m.path.hasSuffix(" (deleted)") {
+        if m.isDeleted {
             // The file was replaced or removed after mapping (package upgrade): only map_files still
             // reaches the mapped inode; the paths might hold a different build.
             candidates = ["/proc/\(pid)/map_files/\(String(m.start, radix: 16))-\(String(m.end, radix: 16))"]
