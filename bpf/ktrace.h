@@ -31,6 +31,8 @@ struct kt_vec_stats {
 	__u64 lat_max_ns;
 	__u64 orphan_exits;   /* exits without a matching entry (attached mid-softirq): discarded */
 	__u64 lost_exits;     /* runs whose exit was never seen (next entry found the run open): not timed */
+	__u64 untraced;       /* runs the kernel counted (kstat.softirqs, /proc/softirqs) that no tracepoint showed:
+			       * found at the next traced entry of the vector on that CPU (see softirq.bpf.c) */
 	__u64 hist[KT_HIST_SLOTS];
 	__u64 lat_hist[KT_HIST_SLOTS];
 };

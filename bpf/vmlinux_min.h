@@ -45,8 +45,21 @@ struct pt_regs {
 	unsigned long sp;
 } __attribute__((preserve_access_index));
 
+struct rq;
+
+/* kernel/sched/sched.h: the runqueue a group's entities queue on (CONFIG_FAIR_GROUP_SCHED). */
+struct cfs_rq {
+	struct rq *rq;
+} __attribute__((preserve_access_index));
+
 struct sched_entity {
 	unsigned long long sum_exec_runtime;
+	struct cfs_rq *cfs_rq;  /* CONFIG_FAIR_GROUP_SCHED */
+} __attribute__((preserve_access_index));
+
+/* include/linux/kernel_stat.h: the per-CPU counts /proc/softirqs prints. */
+struct kernel_stat {
+	unsigned int softirqs[10];
 } __attribute__((preserve_access_index));
 
 struct task_struct {

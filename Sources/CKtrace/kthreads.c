@@ -135,7 +135,7 @@ int kt_kthreads_read_maxima(struct kt_kthreads *s, struct kt_doing_key *keys, st
 	unsigned int old = s->ctl.epoch;
 	struct kt_max_key k, next, *pk = NULL;
 	int fd = bpf_map__fd(s->maxima), n = 0;
-	int rc = kt_flip_epoch(bpf_map__fd(s->ctl_map), &s->ctl, &s->ctl.epoch, NULL);
+	int rc = kt_flip_epoch(bpf_map__fd(s->ctl_map), &s->ctl, &s->ctl.epoch, NULL, NULL);
 
 	if (rc)
 		return rc;

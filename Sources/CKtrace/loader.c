@@ -3,6 +3,7 @@
 #include "loader_internal.h"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -297,6 +298,52 @@ int kt_bind_maps(struct bpf_object *obj, const struct kt_map_ref *refs, int n)
 	return 0;
 }
 
+int kt_set_rodata(struct bpf_object *obj, const char *var, const void *value, size_t size)
+{
+	const struct btf *btf = bpf_object__btf(obj);
+	struct bpf_map *map;
+	bpf_object__for_each_map(map, obj) {
+		const char *name = bpf_map__name(map);
+		size_t len = strlen(name), have = 0;
+		if (len < 7 || strcmp(name + len - 7, ".rodata") != 0)
+			continue;
+		char *data = bpf_map__initial_value(map, &have);
+		int id = btf ? btf__find_by_name_kind(btf, ".rodata", BTF_KIND_DATASEC) : -1;
+		const struct btf_type *sec = id > 0 ? btf__type_by_id(btf, id) : NULL;
+		const struct btf_var_secinfo *vs = sec ? btf_var_secinfos(sec) : NULL;
+		for (int i = 0; data && vs && i < btf_vlen(sec); i++, vs++) {
+			const struct btf_type *v = btf__type_by_id(btf, vs->type);
+			if (strcmp(btf__name_by_offset(btf, v->name_off), var) != 0)
+				continue;
+			if (vs->size != size || vs->offset + size > have)
+				break;
+			memcpy(data + vs->offset, value, size);
+			return 0;
+		}
+	}
+	snprintf(bind_error, sizeof(bind_error), "BPF object '%s' has no %zu-byte rodata variable '%s'", bpf_object__name(obj),
+		 size, var);
+	return -ENOENT;
+}
+
+long kt_percpu_offset(const char *var)
+{
+	static struct btf *vmlinux;
+	if (!vmlinux && !(vmlinux = btf__load_vmlinux_btf()))
+		return -1;
+	int id = btf__find_by_name_kind(vmlinux, ".data..percpu", BTF_KIND_DATASEC);
+	const struct btf_type *sec = id > 0 ? btf__type_by_id(vmlinux, id) : NULL;
+	if (!sec)
+		return -1;
+	const struct btf_var_secinfo *vs = btf_var_secinfos(sec);
+	for (int i = 0; i < btf_vlen(sec); i++, vs++) {
+		const struct btf_type *v = btf__type_by_id(vmlinux, vs->type);
+		if (v && strcmp(btf__name_by_offset(vmlinux, v->name_off), var) == 0)
+			return vs->offset;
+	}
+	return -1;
+}
+
 int kt_bind_progs(struct bpf_object *obj, const struct kt_prog_ref *refs, int n)
 {
 	for (int i = 0; i < n; i++) {
@@ -320,7 +367,7 @@ void kt_unload(struct kt_loaded *l)
 	l->obj = NULL;
 }
 
-int kt_flip_epoch(int fd, const void *ctl, unsigned int *epoch, uint64_t *flip_ns)
+int kt_flip_epoch(int fd, const void *ctl, unsigned int *epoch, uint64_t *flip_ns, uint64_t *flip_err_ns)
 {
 	unsigned int zero = 0, old = *epoch;
 	struct timespec settle = { 0, 5 * 1000 * 1000 };
@@ -337,6 +384,8 @@ int kt_flip_epoch(int fd, const void *ctl, unsigned int *epoch, uint64_t *flip_n
 	}
 	if (flip_ns)
 		*flip_ns = t0 + (t1 - t0) / 2;
+	if (flip_err_ns)
+		*flip_err_ns = (t1 - t0 + 1) / 2;
 	nanosleep(&settle, NULL);
 	return 0;
 }

@@ -34,6 +34,14 @@ int kt_bind_progs(struct bpf_object *obj, const struct kt_prog_ref *refs, int n)
 /* Why kt_bind_* failed: "BPF object 'x' has no map 'y'". */
 void kt_bind_error(char *err, size_t errlen);
 
+/* Set a `const volatile` variable of the object's .rodata before load (static options: the verifier then
+ * drops the code they turn off). A missing variable fails loudly, as a missing map does (kt_bind_error). */
+int kt_set_rodata(struct bpf_object *obj, const char *var, const void *value, size_t size);
+
+/* The offset of a per-CPU variable of vmlinux in the per-CPU section, from the kernel's BTF; -1 when the
+ * BTF has no such variable (kernels whose BTF lacks per-CPU variables). */
+long kt_percpu_offset(const char *var);
+
 int kt_load_and_attach(const unsigned char *start, const unsigned char *end, const char *name, int attach,
 		       kt_want_fn want, kt_config_fn before_load, kt_config_fn after_load, void *ctx,
 		       struct kt_loaded *out, char *err, size_t errlen);
@@ -43,7 +51,8 @@ void kt_errmsg(char *err, size_t errlen, const char *what, int errnum);
 int kt_parse_online_cpus(int *cpus, int max);
 /* Points the programs at the other of two slots: flips *epoch (a field of ctl) and writes ctl to element
  * 0 of map fd, then lets programs that read the old epoch just before finish. flip_ns (optional): when
- * the flip landed. On failure *epoch is as before (the programs still write the old slot). */
-int kt_flip_epoch(int fd, const void *ctl, unsigned int *epoch, uint64_t *flip_ns);
+ * the flip landed, give or take flip_err_ns (optional): the midpoint of the clock reads around the
+ * update, and half their distance. On failure *epoch is as before (the programs still write the old slot). */
+int kt_flip_epoch(int fd, const void *ctl, unsigned int *epoch, uint64_t *flip_ns, uint64_t *flip_err_ns);
 
 #endif

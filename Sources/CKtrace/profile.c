@@ -494,7 +494,7 @@ int kt_profile_read_counts(struct kt_profile *p, struct kt_stack_key *keys, uint
 int kt_profile_drain(struct kt_profile *p, struct kt_stack_key *keys, uint64_t *counts, int max, uint64_t *flip_ns)
 {
 	unsigned int old = p->ctl.epoch;
-	int rc = kt_flip_epoch(bpf_map__fd(p->map.pctl), &p->ctl, &p->ctl.epoch, flip_ns);
+	int rc = kt_flip_epoch(bpf_map__fd(p->map.pctl), &p->ctl, &p->ctl.epoch, flip_ns, NULL);
 	if (rc)
 		return -errno;
 	/* Programs now key the other epoch: the old one's entries are final. Read them all, keep and delete

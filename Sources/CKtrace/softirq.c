@@ -16,6 +16,7 @@ struct kt_softirq {
 	struct bpf_map *ctl_map, *stats_map; /* bound by name before load */
 	int ctl_fd, stats_fd;
 	struct kt_softirq_ctl ctl;
+	long kstat_from_rq; /* 0: the kernel's count is not compared (see softirq.bpf.c) */
 	char config_err[256];
 };
 
@@ -24,6 +25,8 @@ static int bind_handles(struct bpf_object *obj, void *ctx)
 	struct kt_softirq *s = ctx;
 	const struct kt_map_ref maps[] = { { "kt_ctl", &s->ctl_map }, { "kt_stats", &s->stats_map } };
 	int rc = kt_bind_maps(obj, maps, 2);
+	if (!rc)
+		rc = kt_set_rodata(obj, "kt_kstat_from_rq", &s->kstat_from_rq, sizeof(s->kstat_from_rq));
 	if (rc)
 		kt_bind_error(s->config_err, sizeof(s->config_err));
 	return rc;
@@ -54,6 +57,8 @@ int kt_softirq_open(struct kt_softirq **out, int attach, int cpu, int latency, c
 		return -ENOMEM;
 	s->ctl.cpu = cpu;
 	s->ctl.latency = latency ? 1 : 0;
+	long kstat = kt_percpu_offset("kstat"), rq = kt_percpu_offset("runqueues");
+	s->kstat_from_rq = kstat >= 0 && rq >= 0 ? kstat - rq : 0;
 	rc = kt_load_and_attach(ktrace_softirq_bpf, ktrace_softirq_bpf_end, "softirq", attach, want_prog, bind_handles,
 				write_ctl, s, &s->l, err, errlen);
 	if (rc) {
@@ -69,8 +74,9 @@ int kt_softirq_open(struct kt_softirq **out, int attach, int cpu, int latency, c
 }
 
 int kt_softirq_attach_kind(const struct kt_softirq *s) { return s->l.kind; }
+int kt_softirq_counts_untraced(const struct kt_softirq *s) { return s->kstat_from_rq != 0; }
 
-int kt_softirq_read(struct kt_softirq *s, struct kt_vec_stats *out, int ncpu, uint64_t *flip_ns)
+int kt_softirq_read(struct kt_softirq *s, struct kt_vec_stats *out, int ncpu, uint64_t *flip_ns, uint64_t *flip_err_ns)
 {
 	unsigned int old = s->ctl.epoch;
 	int possible = libbpf_num_possible_cpus();
@@ -82,7 +88,7 @@ int kt_softirq_read(struct kt_softirq *s, struct kt_vec_stats *out, int ncpu, ui
 	if (!buf)
 		return -ENOMEM;
 	/* The interval ends when the flip lands (after the allocation above). */
-	int rc = kt_flip_epoch(s->ctl_fd, &s->ctl, &s->ctl.epoch, flip_ns);
+	int rc = kt_flip_epoch(s->ctl_fd, &s->ctl, &s->ctl.epoch, flip_ns, flip_err_ns);
 	if (rc) {
 		free(buf);
 		return rc;

@@ -46,6 +46,12 @@ public struct SoftirqReport {
         if iv.lostExits > 0 {
             out.append("note: \(iv.lostExits) softirq run(s) whose exit was never seen were not timed")
         }
+        if iv.untraced > 0 {
+            let which = SoftirqVector.allCases.filter { iv.total[$0.rawValue].untraced > 0 }
+                .map { "\(iv.total[$0.rawValue].untraced) \($0.name)" }.joined(separator: ", ")
+            out.append("note: \(iv.untraced) softirq run(s) counted by the kernel (/proc/softirqs) were shown by no tracepoint "
+                       + "and are not in the table (\(which))")
+        }
         return out.joined(separator: "\n") + "\n"
     }
 
@@ -75,6 +81,7 @@ public struct SoftirqReport {
         if iv.endNs > 0 {
             obj.append(("start_mono_ns", .uint(iv.startNs)))
             obj.append(("end_mono_ns", .uint(iv.endNs)))
+            obj.append(("edge_error_ns", .array([.uint(iv.startErrNs), .uint(iv.endErrNs)])))
         }
         obj.append(("vectors", .array(SoftirqVector.allCases.map { jsonVec($0, iv.total[$0.rawValue]) })))
         if perCPU {
@@ -85,6 +92,7 @@ public struct SoftirqReport {
         }
         obj.append(("orphan_exits", .uint(iv.orphanExits)))
         obj.append(("lost_exits", .uint(iv.lostExits)))
+        obj.append(("untraced", .uint(iv.untraced)))
         return JSONValue.object(obj).text
     }
 
@@ -94,6 +102,7 @@ public struct SoftirqReport {
             ("avg_ns", .uint(s.avgNs)), ("max_ns", .uint(s.maxNs)),
             ("ksoftirqd_count", .uint(s.ksoftirqdCount)), ("ksoftirqd_ns", .uint(s.ksoftirqdNs)),
             ("inline_count", .uint(s.inlineCount)), ("inline_ns", .uint(s.inlineNs)),
+            ("untraced", .uint(s.untraced)),
         ]
         if latency {
             o += [("lat_count", .uint(s.latCount)), ("lat_avg_ns", .uint(s.latAvgNs)), ("lat_max_ns", .uint(s.latMaxNs))]

@@ -13,6 +13,8 @@ public struct VecStats: Equatable, Sendable {
     public var latMaxNs: UInt64 = 0
     public var orphanExits: UInt64 = 0
     public var lostExits: UInt64 = 0
+    /// Runs the kernel counted (/proc/softirqs) that no tracepoint showed, so neither counted nor timed.
+    public var untraced: UInt64 = 0
     /// log2 buckets of nanoseconds: slot i holds [2^i, 2^(i+1)) ns (slot 0 also holds 0).
     public var hist = [UInt64](repeating: 0, count: VecStats.histSlots)
     public var latHist = [UInt64](repeating: 0, count: VecStats.histSlots)
@@ -40,6 +42,7 @@ public struct VecStats: Equatable, Sendable {
         latMaxNs = max(latMaxNs, o.latMaxNs)
         orphanExits &+= o.orphanExits
         lostExits &+= o.lostExits
+        untraced &+= o.untraced
         for i in 0..<min(hist.count, o.hist.count) { hist[i] &+= o.hist[i] }
         for i in 0..<min(latHist.count, o.latHist.count) { latHist[i] &+= o.latHist[i] }
     }
@@ -61,12 +64,18 @@ public struct SoftirqInterval: Sendable {
     /// can be lined up with traces; 0 when unknown.
     public var startNs: UInt64
     public var endNs: UInt64
+    /// How far each bound may be off: the interval ended when the epoch flip landed, somewhere between two
+    /// clock reads around it (bounds are their midpoint).
+    public var startErrNs: UInt64
+    public var endErrNs: UInt64
 
-    public init(perCPU: [[VecStats]], seconds: Double, startNs: UInt64 = 0, endNs: UInt64 = 0) {
+    public init(perCPU: [[VecStats]], seconds: Double, startNs: UInt64 = 0, endNs: UInt64 = 0, startErrNs: UInt64 = 0, endErrNs: UInt64 = 0) {
         self.perCPU = perCPU
         self.seconds = seconds
         self.startNs = startNs
         self.endNs = endNs
+        self.startErrNs = startErrNs
+        self.endErrNs = endErrNs
     }
 
     /// Per-vector totals over all CPUs.
@@ -85,4 +94,5 @@ public struct SoftirqInterval: Sendable {
 
     public var orphanExits: UInt64 { total.reduce(0) { $0 + $1.orphanExits } }
     public var lostExits: UInt64 { total.reduce(0) { $0 + $1.lostExits } }
+    public var untraced: UInt64 { total.reduce(0) { $0 + $1.untraced } }
 }

@@ -48,7 +48,8 @@ struct SoftirqCommand: ParsableCommand {
         do { session = try SoftirqSession(attach: attach, cpu: cpu, latency: latency) } catch { fail(error.message) }
         if verbose {
             let ms = Double(Kernel.monotonicNs() - started) / 1e6
-            note("attached with \(session.attachKind.rawValue) in \(fixed(ms, 1)) ms")
+            note("attached with \(session.attachKind.rawValue) in \(fixed(ms, 1)) ms; runs the kernel counts but no tracepoint shows are "
+                 + (session.countsUntraced ? "counted (untraced)" : "not counted (no per-CPU variables in the kernel's BTF, or no group scheduling)"))
         }
         if !json {
             note(interval == nil ? "tracing softirqs... hit Ctrl-C to end." : "tracing softirqs... (Ctrl-C to stop)")
@@ -56,15 +57,17 @@ struct SoftirqCommand: ParsableCommand {
 
         let report = SoftirqReport(perCPU: perCPU, distributions: dist, latency: latency)
         // Counting starts once the programs are attached, i.e. when the session exists.
-        var last = Kernel.monotonicNs()
+        var last = Kernel.monotonicNs(), lastErr: UInt64 = 0
         var done = 0
         while true {
             let stopped = StopSignal.wait(ms: interval.map { Int(($0 * 1000).rounded()) } ?? Int.max / 2)
-            let read: (perCPU: [[VecStats]], endNs: UInt64)
+            let read: (perCPU: [[VecStats]], endNs: UInt64, errNs: UInt64)
             do { read = try session.read() } catch { fail(error.message) }
             // The interval ends when the epoch flipped: the next one starts there.
-            let iv = SoftirqInterval(perCPU: read.perCPU, seconds: Double(read.endNs - last) / 1e9, startNs: last, endNs: read.endNs)
+            let iv = SoftirqInterval(perCPU: read.perCPU, seconds: Double(read.endNs - last) / 1e9, startNs: last, endNs: read.endNs,
+                                     startErrNs: lastErr, endErrNs: read.errNs)
             last = read.endNs
+            lastErr = read.errNs
             let ts = timestamp ? clockTimestamp() : nil
             let text = json ? report.json(iv, timestamp: ts) + "\n" : report.table(iv, timestamp: ts) + (interval == nil ? "" : "\n")
             if !writeAll(1, text) { fail("cannot write to standard output: \(String(cString: strerror(errno)))") }

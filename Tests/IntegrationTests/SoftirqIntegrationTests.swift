@@ -9,27 +9,37 @@ struct SoftirqLine: Decodable {
         let name: String
         let count: UInt64, total_ns: UInt64, avg_ns: UInt64, max_ns: UInt64
         let ksoftirqd_ns: UInt64, inline_ns: UInt64
+        let untraced: UInt64
     }
     let interval_s: Double
     let start_mono_ns: UInt64
     let end_mono_ns: UInt64
+    let edge_error_ns: [UInt64]
     let vectors: [Vec]
     func vec(_ v: SoftirqVector) throws -> Vec { try #require(vectors.first { $0.name == v.name }) }
 }
 
 @Suite(.serialized, .enabled(if: Env.isRoot, "integration tests load BPF programs: run them as root"))
 struct SoftirqIntegrationTests {
-    /// ktrace's per-vector counts over each interval equal the kernel's own /proc/softirqs deltas over the
-    /// same interval, and its NET_RX count equals what perf records from the same tracepoint in that window.
+    /// ktrace's NET_RX count over each interval equals what perf records from the same tracepoint in that
+    /// window; and its traced plus untraced runs account for the kernel's own /proc/softirqs deltas.
+    ///
+    /// Why not traced runs alone: the kernel counts a run (kstat.softirqs, which /proc/softirqs prints) and
+    /// fires softirq_entry on adjacent lines of handle_softirqs, yet on this machine kind's 6.18 guest no
+    /// tracepoint fires at all on a CPU while a thread of the sandbox's PID 1 holds it (measured: 12
+    /// switches into its threads in 10 s, none out of them, none of its syscalls seen), and the softirqs run
+    /// inline at that thread's irq exits are counted but never traced: 0.02% of NET_RX runs on an idle
+    /// machine, 0.4-1% on a CI run whose output that process streams. perf and bpftrace miss the same runs.
+    /// ktrace reads the kernel's count at each traced entry and reports the difference as `untraced`.
     @Test func countsMatchProcSoftirqs() throws {
-        try underLoad("kttsirq", "paced", seconds: 14, warmup: 1) {
+        try underLoad("kttsirq", "paced", seconds: 16, warmup: 1) {
             let perfData = FileManager.default.temporaryDirectory.appendingPathComponent("ktt-softirq-\(getpid()).perf").path
             defer { try? FileManager.default.removeItem(atPath: perfData) }
             // On CLOCK_MONOTONIC, ktrace's clock, so its interval bounds apply to perf's timestamps as they are.
             // 16 MiB of ring per CPU: ~50k events/s must not overflow it (a perf loss would look like ktrace's).
             let perf = try Spawned("/usr/bin/perf", ["record", "-q", "-k", "CLOCK_MONOTONIC", "-e", "irq:softirq_entry",
                                                      "--filter", "vec == 3", "-a", "-m", "4096", "--no-buildid",
-                                                     "-o", perfData, "--", "sleep", "12"],
+                                                     "-o", perfData, "--", "sleep", "13"],
                                    streamStdout: false)
             usleep(800_000)
 
@@ -39,7 +49,7 @@ struct SoftirqIntegrationTests {
             // off by 2.3% for RCU once, with the reader starved under load.)
             let sampler = ProcSampler()
             sampler.start()
-            let kt = try Spawned(Env.ktrace, ["softirq", "--json", "2", "5"])
+            let kt = try Spawned(Env.ktrace, ["softirq", "--json", "2", "6"])
             var lines: [SoftirqLine] = []
             while let line = kt.readLine() {
                 lines.append(try JSONDecoder().decode(SoftirqLine.self, from: Data(line.utf8)))
@@ -47,7 +57,7 @@ struct SoftirqIntegrationTests {
             let r = kt.wait(timeout: 30)
             sampler.stop()
             #expect(r.status == 0, "ktrace failed: \(r.stderr)")
-            try #require(lines.count == 5)
+            try #require(lines.count == 6)
 
             let recorded = perf.wait(timeout: 30)
             #expect(recorded.status == 0, "perf record failed: \(recorded.stderr)")
@@ -70,21 +80,34 @@ struct SoftirqIntegrationTests {
 
             let ncpu = Double(ProcessInfo.processInfo.activeProcessorCount)
             var netRx: UInt64 = 0
-            for k in 1..<lines.count {
+            // Window 0 is the first after attaching (partial runs); the last only reports what window 4 hid.
+            for k in 1..<(lines.count - 1) {
                 let line = lines[k]
                 for v in [SoftirqVector.netRx, .netTx, .timer, .rcu] {
-                    let got = Double(try line.vec(v).count)
+                    let traced = Double(try line.vec(v).count), untraced = Double(try line.vec(v).untraced)
+                    let reportedNext = Double(try lines[k + 1].vec(v).untraced)
                     let want = try #require(sampler.delta(v, from: line.start_mono_ns, to: line.end_mono_ns))
                     // The kernel counts a run at its entry and ktrace at its exit: one run in flight per CPU
                     // at each edge.
-                    #expect(got >= want.lowerBound - (ncpu + 1) && got <= want.upperBound + ncpu + 1,
-                            "interval \(k) \(v.name): ktrace \(Int(got)), /proc/softirqs \(want)")
+                    let inFlight = ncpu + 1
+                    // A tracepoint shows no run the kernel did not count.
+                    #expect(traced <= want.upperBound + inFlight,
+                            "interval \(k) \(v.name): ktrace \(Int(traced)) traced, /proc/softirqs \(want)")
+                    // Every run the kernel counted and no tracepoint showed is reported as untraced, at the next
+                    // traced entry of its vector on that CPU: in this window, or in the next one.
+                    #expect(traced + untraced + reportedNext + inFlight >= want.lowerBound,
+                            "interval \(k) \(v.name): ktrace \(Int(traced)) traced + \(Int(untraced)) untraced (+ \(Int(reportedNext)) in the next window), /proc/softirqs \(want)")
                 }
-                // The exact check: the same tracepoint seen by perf over the same window. ktrace counts a run
-                // at its exit and perf at its entry: one run in flight per CPU at each edge.
-                let got = try line.vec(.netRx).count, seen = perfCount(line.start_mono_ns, line.end_mono_ns)
-                #expect(abs(Double(got) - Double(seen)) <= max(Double(seen) * 0.002, 2 * (ncpu + 1)),
-                        "interval \(k) net_rx: ktrace \(got), perf \(seen) (softirq_entry on the same window)")
+                // The exact check: the same tracepoint seen by perf over the same window. Each edge is known to
+                // within its edge_error_ns (the flip landed between two clock reads), so perf's count is taken
+                // over the narrowest and the widest window the edges allow. ktrace counts a run at its exit and
+                // perf at its entry: one run in flight per CPU at each edge.
+                let got = Double(try line.vec(.netRx).count)
+                let (es, ee) = (line.edge_error_ns[0], line.edge_error_ns[1])
+                let inner = Double(perfCount(line.start_mono_ns + es, line.end_mono_ns - ee))
+                let outer = Double(perfCount(line.start_mono_ns - es, line.end_mono_ns + ee))
+                #expect(got >= inner - (ncpu + 1) && got <= outer + ncpu + 1,
+                        "interval \(k) net_rx: ktrace \(Int(got)), perf \(Int(inner))...\(Int(outer)) (softirq_entry on the same window, edges ±\(es)/\(ee) ns)")
                 netRx += try line.vec(.netRx).count
                 for vec in line.vectors where vec.count > 0 {
                     #expect(vec.max_ns >= vec.avg_ns && vec.avg_ns > 0, "\(vec.name): max \(vec.max_ns) avg \(vec.avg_ns)")

@@ -153,6 +153,22 @@ struct SoftirqReportTests {
         #expect(SoftirqReport().table(iv).contains("2 softirq exit(s) without their entry were discarded"))
         #expect(iv.total[SoftirqVector.netRx.rawValue].totalNs == 3_000)
     }
+
+    /// Runs the kernel counted but no tracepoint showed are summed over CPUs, named per vector in the
+    /// table's note, and kept apart from the traced count in JSON.
+    @Test func untracedRunsAreReportedApart() throws {
+        var iv = interval()
+        iv.perCPU[0][SoftirqVector.netRx.rawValue].untraced = 7
+        iv.perCPU[1][SoftirqVector.netRx.rawValue].untraced = 5
+        iv.perCPU[1][SoftirqVector.timer.rawValue].untraced = 1
+        #expect(SoftirqReport().table(iv).contains("note: 13 softirq run(s) counted by the kernel (/proc/softirqs) were shown by no "
+                                                   + "tracepoint and are not in the table (1 timer, 12 net_rx)"))
+        let obj = try #require(try JSONSerialization.jsonObject(with: Data(SoftirqReport().json(iv).utf8)) as? [String: Any])
+        #expect(obj["untraced"] as? Int == 13)
+        let rx = try #require((obj["vectors"] as? [[String: Any]])?.first { $0["name"] as? String == "net_rx" })
+        #expect(rx["untraced"] as? Int == 12 && rx["count"] as? Int == 3)
+        #expect(!SoftirqReport().table(interval()).contains("shown by no tracepoint"))
+    }
 }
 
 struct CapabilitiesTests {

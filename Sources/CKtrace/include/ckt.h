@@ -39,10 +39,12 @@ struct kt_softirq;
 int kt_softirq_open(struct kt_softirq **out, int attach, int cpu, int latency, char *err, size_t errlen);
 /* The flavour that was attached (enum kt_attach). */
 int kt_softirq_attach_kind(const struct kt_softirq *s);
+/* 1 when runs the kernel counted but no tracepoint showed are counted (kt_vec_stats.untraced). */
+int kt_softirq_counts_untraced(const struct kt_softirq *s);
 /* Flip the epoch, then copy the previous interval's stats into out[cpu * KT_NR_VEC + vec] for ncpu
  * possible CPUs and zero them in the map. *flip_ns: when the flip took effect (CLOCK_MONOTONIC), the
- * bound between that interval and the next. */
-int kt_softirq_read(struct kt_softirq *s, struct kt_vec_stats *out, int ncpu, uint64_t *flip_ns);
+ * bound between that interval and the next, give or take *flip_err_ns. */
+int kt_softirq_read(struct kt_softirq *s, struct kt_vec_stats *out, int ncpu, uint64_t *flip_ns, uint64_t *flip_err_ns);
 void kt_softirq_close(struct kt_softirq *s);
 
 /* ---- ktrace kthreads ---- */
