@@ -80,7 +80,7 @@ struct OffcpuCommand: ParsableCommand {
         let symbolizer = StackSymbolizer(source: session, kernelSymbols: userOnly ? nil : KernelSymbolsLoader(report: note),
                                          userNames: UserSymbolizer(), demangle: !target.noDemangle)
         for p in target.pids { symbolizer.userNames.capture(pid: p) }
-        note("tracing off-CPU time of \(target.describe) (state \(state))" + (target.duration == nil ? "... hit Ctrl-C to end." : "..."))
+        announceRecording("tracing off-CPU time of \(target.describe) (state \(state))", duration: target.duration)
         let seconds = record(for: target.duration, watching: target.watched)
         session.stop()
         let losses = session.losses()

@@ -24,6 +24,13 @@ func openProfile(_ config: ProfileConfig, verbose: Bool, rate: String) -> Profil
     return session
 }
 
+/// The banner once every program is attached: recording has begun. Always printed, with or without -d,
+/// so that a script (or a test) can start its workload then: attaching can take seconds on a slow
+/// kernel or emulator, and a workload started by the clock alone may be half done by then.
+func announceRecording(_ what: String, duration: Double?) {
+    note(duration.map { "\(what) for \(fixed($0, 1, trim: true)) s... (Ctrl-C to end early)" } ?? "\(what)... hit Ctrl-C to end.")
+}
+
 /// Record for `duration` seconds (nil: until Ctrl-C), or until every one of `watching` exits (with a
 /// note). Returns the seconds actually recorded.
 func record(for duration: Double?, watching ids: [Int32], poll: (() -> Void)? = nil) -> Double {

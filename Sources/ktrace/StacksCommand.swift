@@ -108,7 +108,7 @@ struct StacksCommand: ParsableCommand {
         let symbolizer = StackSymbolizer(source: session, kernelSymbols: kernelSymbols, userNames: userNames, demangle: !target.noDemangle)
         // Read the targets' memory maps now: a process may exit before the end.
         for p in target.pids { symbolizer.userNames.capture(pid: p) }
-        if target.duration == nil { note("sampling \(target.describe)... hit Ctrl-C to end.") }
+        announceRecording("sampling \(target.describe)", duration: target.duration)
         if let directory, let interval {
             let format = format ?? .pprof
             let c = ContinuousProfile(directory: directory, fileExtension: format.fileExtension, verbose: target.verbose)

@@ -81,7 +81,7 @@ struct TimelineCommand: ParsableCommand {
         let symbolizer = StackSymbolizer(source: session, kernelSymbols: KernelSymbolsLoader(report: note),
                                          userNames: UserSymbolizer(), demangle: !target.noDemangle)
         for p in target.pids { symbolizer.userNames.capture(pid: p) }
-        if target.duration == nil { note("recording \(target.describe)... hit Ctrl-C to end.") }
+        announceRecording("recording \(target.describe)", duration: target.duration)
 
         var events: [TraceEvent] = []
         let seconds = record(for: target.duration, watching: target.watched) { events += session.poll() }

@@ -170,6 +170,7 @@ struct StacksIntegrationTests {
         defer { try? FileManager.default.removeItem(atPath: file) }
         let kt = try Spawned(Env.ktrace, ["stacks", "--pid", String(w.pid), "-F", "199", "-d", "4", "--interval", "1", "-o", file],
                              streamStdout: false)
+        try #require(kt.waitForStderr("sampling pid"), "ktrace stacks did not attach")  // the -d 4 window opens now
         usleep(2_600_000)
         let early = try FoldedProfile.parse(String(contentsOfFile: file, encoding: .utf8))
         let r = kt.wait(timeout: 30)

@@ -80,7 +80,8 @@ struct TimelineIntegrationTests {
             let json = FileManager.default.temporaryDirectory.appendingPathComponent("ktt-sirq-\(getpid()).json").path
             defer { try? FileManager.default.removeItem(atPath: json) }
             let tl = try Spawned(Env.ktrace, ["timeline", "-a", "-F", "99", "-d", "6", "-o", json], streamStdout: false)
-            usleep(1_500_000)
+            try #require(tl.waitForStderr("recording all CPUs"), "ktrace timeline did not attach")
+            usleep(1_000_000)
             let sr = try run(Env.ktrace, ["softirq", "--json", "3", "1"], timeout: 30)
             let tr = tl.wait(timeout: 60)
             #expect(sr.status == 0 && tr.status == 0, "\(sr.stderr) \(tr.stderr)")
