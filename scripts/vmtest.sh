@@ -3,7 +3,10 @@
 # read-only (9p, tmpfs overlay in the guest), and run scripts/vm/guest-suite.sh inside each guest.
 #
 # usage: vmtest.sh [KERNEL...]   KERNEL: a package name (linux-image-6.1.0-57-rt-amd64-unsigned) or a
-#        local .deb. Default: $VMTEST_KERNELS, else the newest 6.1 generic, rt and cloud packages.
+#        local .deb. Default: $VMTEST_KERNELS, else the newest of each of Debian 11's 5.10, Debian 12's
+#        6.1 (generic and PREEMPT_RT) and Debian 13's 6.12 (generic and PREEMPT_RT): five years of LTS
+#        kernels. 5.10 and 6.12 come from the suites bullseye and trixie, read through a private apt
+#        state under VMTEST_CACHE whose archive is the one this machine's own apt sources name.
 #
 # Environment (all optional):
 #   KTRACE_BIN=.build/release/ktrace   VMTEST_XCTEST=.build/debug/ktracePackageTests.xctest
@@ -11,6 +14,7 @@
 #   VMTEST_CACHE=/var/cache/ktrace-vmtest   downloaded and extracted packages (kept between runs)
 #   VMTEST_OUT=out/vmtest    results and logs, one directory per kernel (the guest writes there over 9p)
 #   VMTEST_ACCEL=auto|kvm|tcg   auto: KVM if a probe boot reaches the initramfs within 20 s, else TCG
+#                            (single-threaded: see pick_accel)
 #   VMTEST_TIMEOUT=900       seconds per boot (qemu is killed after that); the suite itself gets 120 less
 #   VMTEST_MEM=3G VMTEST_SMP=2   VMTEST_LOCK=FILE   flock FILE around each boot (shared build machines)
 #   VMTEST_RETRIES=2 VMTEST_BUDGET=2400   boots again a TCG guest that hung or locked up, at most
@@ -58,9 +62,45 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# newest PATTERN   the newest package whose name matches ^linux-image-6.1.0-N-PATTERN$ (by version sort).
+# The other Debian suites' package lists, in a private apt state: nothing of this machine's apt
+# configuration changes. The archive is the URI this machine's sources use for its own Debian suite
+# (deb822 .sources or one-line .list), so the matrix reaches whatever mirror the machine is set up with.
+APT_PRIV=$CACHE/apt
+SUITES=(bullseye trixie)
+apt_priv_opts() {
+  echo "-o Dir::Etc::sourcelist=$APT_PRIV/sources.list -o Dir::Etc::sourceparts=- -o Dir::State::lists=$APT_PRIV/lists" \
+       "-o Dir::Cache=$APT_PRIV/cache -o Dir::State::status=/var/lib/dpkg/status"
+}
+debian_archive() {
+  local codename f
+  codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+  [[ -n $codename ]] || return 1
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [[ -r $f ]] || continue
+    awk -v c="$codename" '/^URIs:/ { u = $2 } /^Suites:/ { for (i = 2; i <= NF; i++) if ($i == c) { print u; exit } }
+                          /^$/ { u = "" }' "$f"
+  done
+  cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+    awk -v c="$codename" '$1 == "deb" { for (i = 2; i < NF; i++) if ($i ~ /^[a-z]+:\/\//) { if ($(i + 1) == c) print $i; break } }'
+}
+apt_priv_update() {
+  local uri key=/usr/share/keyrings/debian-archive-keyring.gpg s
+  uri=$(debian_archive | head -n1)
+  [[ -n $uri ]] || { warn "no Debian archive in this machine's apt sources: 5.10 and 6.12 are left out"; return 1; }
+  mkdir -p "$APT_PRIV/lists/partial" "$APT_PRIV/cache/archives/partial"
+  : >"$APT_PRIV/sources.list"
+  for s in "${SUITES[@]}"; do echo "deb [signed-by=$key] $uri $s main" >>"$APT_PRIV/sources.list"; done
+  # shellcheck disable=SC2046
+  apt-get $(apt_priv_opts) update -qq 2>"$WORK/apt-priv.err" || { warn "apt-get update of ${SUITES[*]} failed: $(tail -n1 "$WORK/apt-priv.err")"; return 1; }
+}
+
+# newest REGEX [private]   the newest kernel package whose name matches ^REGEX$ (by version sort), from
+# the machine's lists or, with "private", from the other suites'.
 newest() {
-  apt-cache search --names-only "^linux-image-6\.1\.0-[0-9]+-$1\$" | awk '{print $1}' | sort -V | tail -n1
+  local opts=
+  [[ ${2:-} != private ]] || opts=$(apt_priv_opts)
+  # shellcheck disable=SC2086
+  apt-cache $opts search --names-only "^$1\$" 2>/dev/null | awk '{print $1}' | sort -V | tail -n1
 }
 
 # fetch_deb KERNEL   path of the .deb for a package name or a local file (downloaded into the cache once).
@@ -70,7 +110,11 @@ fetch_deb() {
   local f; f=$(compgen -G "$CACHE/debs/$1_*.deb" | sort -V | tail -n1 || true)
   if [[ -z $f ]]; then
     log "downloading $1"
-    (cd "$CACHE/debs" && apt-get download -q "$1" >&2 2>"$WORK/apt.err") || { cat "$WORK/apt.err" >&2; return 1; }
+    # The machine's own suites first, then the private state's (5.10, 6.12).
+    # shellcheck disable=SC2046
+    (cd "$CACHE/debs" && { apt-get download -q "$1" 2>"$WORK/apt.err" ||
+                           { [[ -s $APT_PRIV/sources.list ]] && apt-get $(apt_priv_opts) download -q "$1" 2>"$WORK/apt.err"; }; } >&2) ||
+      { cat "$WORK/apt.err" >&2; return 1; }
     f=$(compgen -G "$CACHE/debs/$1_*.deb" | sort -V | tail -n1)
   fi
   echo "$f"
@@ -82,6 +126,9 @@ extract() {
   if [[ ! -e $x/.ok ]]; then
     rm -rf "$x" && mkdir -p "$x"
     dpkg -x "$1" "$x"
+    # Debian 13 ships its modules under /usr/lib/modules (merged /usr): depmod -b and the guest's bind
+    # mount look under lib/modules.
+    if [[ -d $x/usr/lib/modules && ! -e $x/lib ]]; then ln -s usr/lib "$x/lib"; fi
     local v; v=$(kver_of "$x")
     depmod -b "$x" "$v"
     touch "$x/.ok"
@@ -166,13 +213,20 @@ print_new() {
 VMTEST_PRINTED=
 
 # pick_accel X KVER   kvm if a probe boot reaches the initramfs in 20 s, else tcg (VMTEST_ACCEL forces).
+# TCG runs single-threaded, both vCPUs on one host thread. Multi-threaded TCG let one vCPU run a stale
+# translation of kernel text that the other was patching (an int3 of a static key or an fentry site):
+# a 6.12 guest oopsed with "Oops: int3" in __schedule as the sched_switch tracepoint was enabled, and
+# 6.1 guests locked up at vfs_read+0. One thread retranslates before any vCPU runs the new text, and
+# was no slower here: 44-50 s per guest for the same checks on 5.10, 6.1 and 6.12 (2 host cores, and the
+# suite mostly waits on workloads).
 ACCEL= CPU=
+TCG=tcg,thread=single
 pick_accel() {
   case ${VMTEST_ACCEL:-auto} in
-    tcg) ACCEL=tcg,thread=multi CPU=max; return ;;
+    tcg) ACCEL=$TCG CPU=max; return ;;
     kvm) ACCEL=kvm CPU=host; return ;;
   esac
-  ACCEL=tcg,thread=multi CPU=max
+  ACCEL=$TCG CPU=max
   if [[ -w /dev/kvm ]]; then
     mkdir -p "$WORK/probe"
     if boot kvm host "$1" "$2" "$WORK/probe" 20 vmtest.probe && grep -q VMTEST-PROBE-OK "$WORK/probe/console.log"; then
@@ -189,11 +243,17 @@ pick_accel() {
 if (($#)); then kernels=("$@")
 elif [[ -n ${VMTEST_KERNELS:-} ]]; then read -ra kernels <<<"$VMTEST_KERNELS"
 else
-  log "apt-get update (to find the newest 6.1 kernel packages)"
+  log "apt-get update (the newest 6.1 kernel packages; 5.10 and 6.12 from ${SUITES[*]} in $APT_PRIV)"
   apt-get update -qq || warn "apt-get update failed: using the package lists as they are"
+  priv=; apt_priv_update && priv=private
   kernels=()
-  for flavour in amd64-unsigned rt-amd64-unsigned cloud-amd64-unsigned; do
-    p=$(newest "$flavour"); [[ -n $p ]] && kernels+=("$p") || warn "no linux-image-6.1.0-N-$flavour package found"
+  # Oldest first. Debian 12's cloud flavour is left out: it has no virtio-9p, so it cannot mount the root.
+  for spec in "linux-image-5\.10\.0-[0-9]+-amd64-unsigned private" "linux-image-6\.1\.0-[0-9]+-amd64-unsigned" \
+              "linux-image-6\.1\.0-[0-9]+-rt-amd64-unsigned" "linux-image-6\.12\.[0-9]+\+deb13-amd64-unsigned private" \
+              "linux-image-6\.12\.[0-9]+\+deb13-rt-amd64-unsigned private"; do
+    read -r re src <<<"$spec"
+    [[ -z ${src:-} || -n $priv ]] || continue
+    p=$(newest "$re" "${src:-}"); [[ -n $p ]] && kernels+=("$p") || warn "no package matches ^$re\$"
   done
   ((${#kernels[@]})) || die 2 "no kernel package found: pass one (package name or .deb)"
 fi

@@ -38,6 +38,17 @@ kt() {
 }
 # errtext FILE   the error lines of a ktrace stderr joined on one line (else its last line).
 errtext() { { grep -E 'error|rror:' "$1" || tail -n 2 "$1"; } | head -n 4 | tr '\n' '|' | sed 's/|$//; s/|/ | /g'; }
+# banner FILE TEXT [PID]   wait (up to 60 s, or until PID exits) until a ktrace started in the background
+# prints TEXT on stderr: its programs are attached and recording has begun.
+banner() {
+  local i
+  for ((i = 0; i < 600; i++)); do
+    grep -qF "$2" "$1" 2>/dev/null && return 0
+    [[ -z ${3:-} ]] || kill -0 "$3" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
 summary() { grep -E '^ktrace: [0-9]+ samples' "$1" | tail -n 1 | sed 's/^ktrace: //'; }
 bpf_ids() { bpftool "$1" show 2>/dev/null | grep -oE '^[0-9]+:' | tr -d : | sort -n; }
 config_has() { [[ -r ${VMTEST_CONFIG:-} ]] && grep -qx "CONFIG_$1=y" "$VMTEST_CONFIG"; }
@@ -87,7 +98,7 @@ for k in tp_btf raw_tp tracepoint; do
   t=$(date +%s.%N)
   "$KTRACE_BIN" kthreads --json --attach "$k" -v >"$LOGS/kthreads.$k.out" 2>"$LOGS/kthreads.$k.err" &
   kpid=$!
-  for ((i = 0; i < 600; i++)); do grep -q 'tracing kernel threads' "$LOGS/kthreads.$k.err" && break; kill -0 $kpid 2>/dev/null || break; sleep 0.1; done
+  banner "$LOGS/kthreads.$k.err" 'tracing kernel threads' $kpid
   for ((i = 0; i < 10; i++)); do echo 1 >/proc/sys/vm/stat_refresh; done
   sleep 1; kill -INT $kpid 2>/dev/null; timeout 60 tail --pid=$kpid -f /dev/null; wait $kpid; rc=$?
   n=$(jq '[.threads[].doing[] | select(.name == "refresh_vm_stats") | .count] | add // 0' "$LOGS/kthreads.$k.out" 2>/dev/null)
@@ -179,16 +190,18 @@ fi
 # Last before the leftover checks: it has locked a 6.1 guest up (soft lockup in ktrace and the workload).
 # Pairing: a thread reading 1 byte of /dev/zero in a loop; its vfs_read calls must pair into short slices
 # (no pile of nested "still running" calls, none dropped for depth). pairing NAME a|pid WORKLOAD
-#   a:   system wide, -d 4, the workload (2.5 s) starting 1 s in: all its reads are inside the window
+#   a:   system wide, -d 5, the workload (2.5 s) starting once ktrace says it is recording: all its reads
+#        are inside the window (attaching took over 2 s on 5.10 under TCG: a workload started by the
+#        clock was half done before recording began)
 #   pid: --pid of the running workload (6 s), -d 2 from 0.3 s in: a third of its reads, however long
 #        ktrace takes to attach under TCG (up to 3.7 s; at 1.5 s, a 3 s workload left 177 of 978 reads)
 # Workloads: read2ms (one read every 2 ms), reads (Tests/Workloads/reads.c: bursts of 10, thousands/s).
 pairing() {
   local name=$1 mode=$2 wl=$3 wpid rc note n=0 nested=0 med=0 reads min
   if [[ $mode == a ]]; then
-    # The workload starts 2 s in: ktrace has attached by then even on a slow emulator.
-    ( sleep 2; exec "$W/$wl" 2.5 >"$W/$wl.out" ) & wpid=$!
-    ( sleep 3.5; bpftool prog show >"$LOGS/$name.bpftool" 2>&1 ) &
+    : >"$LOGS/$name.err"
+    ( banner "$LOGS/$name.err" 'recording all CPUs' && exec "$W/$wl" 2.5 >"$W/$wl.out" ) & wpid=$!
+    ( banner "$LOGS/$name.err" 'recording all CPUs' && sleep 1.5 && bpftool prog show >"$LOGS/$name.bpftool" 2>&1 ) &
     kt "$name" 60 timeline -a -d 5 --trace vfs_read -o "$W/$name.json"; rc=$?
     min=2  # at least half of its reads
     # PREEMPT_RT: the kernel skips more runs (see below), 366 slices of 890 reads in one CI run: a quarter.
