@@ -34,12 +34,16 @@ static __always_inline __u64 kt_slot(__u64 ns)
 	return s;
 }
 
-/* A kernel thread's struct kthread (task->worker_private, Linux 5.17+); NULL for other tasks and before. */
+/* A kernel thread's struct kthread: task->worker_private since Linux 5.17, before that the pointer the
+ * kernel kept in set_child_tid (its to_kthread()), which for any other task is a user address: so only for
+ * PF_KTHREAD tasks. NULL for other tasks. */
 static __always_inline struct kthread *task_kthread(struct task_struct *t)
 {
-	if (!bpf_core_field_exists(t->worker_private))
+	if (bpf_core_field_exists(t->worker_private))
+		return BPF_CORE_READ(t, worker_private);
+	if (!(BPF_CORE_READ(t, flags) & PF_KTHREAD))
 		return NULL;
-	return BPF_CORE_READ(t, worker_private);
+	return (struct kthread *)BPF_CORE_READ(t, set_child_tid);
 }
 
 /* True when the softirq now starting is served by ksoftirqd itself: the current task is a ksoftirqd

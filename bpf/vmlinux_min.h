@@ -70,6 +70,7 @@ struct task_struct {
 	void *stack;
 	unsigned long long start_time;
 	void *worker_private;  /* a kthread's struct kthread (5.17+) */
+	int *set_child_tid;    /* before 5.17, a kthread's struct kthread (to_kthread) */
 	struct sched_entity se;
 } __attribute__((preserve_access_index));
 
