@@ -210,13 +210,17 @@ static int before_load(struct bpf_object *obj, void *ctx)
 	return rc;
 }
 
-/* Turns the ring buffer's events on or off for every program at once. */
+/* Turns the ring buffer's events and off-CPU accounting on or off for every program at once, so that both
+ * begin once everything is attached: the recording's window opens then (off-CPU time counted from the
+ * sched_switch program's own attach made 3.11 s of a 3 s window on 5.10 under TCG, where attaching the
+ * rest took 0.1 s). */
 static int set_events(const struct kt_profile *p, const struct kt_profile_ctl *want, __u32 on)
 {
 	struct kt_profile_ctl ctl = *want;
 	unsigned int zero = 0;
 
 	ctl.events = on ? want->events : 0;
+	ctl.offcpu = on ? want->offcpu : 0;
 	return bpf_map_update_elem(bpf_map__fd(p->map.pctl), &zero, &ctl, BPF_ANY) ? -errno : 0;
 }
 

@@ -163,6 +163,9 @@ public final class ProfileSession {
     /// 0 when the stack maps allocate on demand; else how many stacks each preallocated map holds
     /// (kernels before 6.1, or KTRACE_PREALLOC_STACKS set).
     public let preallocatedStacks: UInt32
+    /// When counting began (CLOCK_MONOTONIC ns): every program attached, the sampling events open, events
+    /// and off-CPU time on. A recording's window opens here, not when the command gets to its clock.
+    public private(set) var openedNs: UInt64 = 0
 
     public init(_ config: ProfileConfig) throws(KernelError) {
         var o = kt_profile_opts()
@@ -213,6 +216,7 @@ public final class ProfileSession {
         handle = h
         attachKind = AttachKind(cValue: kt_profile_attach_kind(h))
         preallocatedStacks = UInt32(kt_profile_stack_prealloc(h))
+        openedNs = Kernel.monotonicNs()
     }
 
     deinit { kt_profile_close(handle) }

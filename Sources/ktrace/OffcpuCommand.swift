@@ -81,8 +81,10 @@ struct OffcpuCommand: ParsableCommand {
                                          userNames: UserSymbolizer(), demangle: !target.noDemangle)
         for p in target.pids { symbolizer.userNames.capture(pid: p) }
         announceRecording("tracing off-CPU time of \(target.describe) (state \(state))", duration: target.duration)
-        let seconds = record(for: target.duration, watching: target.watched)
+        _ = record(for: target.duration, watching: target.watched)
         session.stop()
+        // Off-CPU time was counted from the session's opening (once every program was attached) to stop().
+        let seconds = Double(Kernel.monotonicNs() - session.openedNs) / 1e9
         let losses = session.losses()
         let counts = session.counts(max: Int(min(UInt64(config.countEntries), losses.offCPUSwitches + 4096)))
         symbolizer.prefetch(unnamed: StackProfile.unnamed(counts, symbolizer))

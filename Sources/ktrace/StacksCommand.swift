@@ -126,8 +126,8 @@ struct StacksCommand: ParsableCommand {
         }
         // With --interval the maps are read (not cleared: nothing can be lost) and the output rewritten
         // while sampling continues.
-        let start = Kernel.monotonicNs()
-        var lastWrite = start
+        let start = session.openedNs
+        var lastWrite = Kernel.monotonicNs()
         let periodic: (() -> Void)? = interval.map { secs in {
             let now = Kernel.monotonicNs()
             guard Double(now - lastWrite) >= secs * 1e9 else { return }
@@ -135,8 +135,10 @@ struct StacksCommand: ParsableCommand {
             var timer = PhaseTimer()
             _ = emit(session, symbolizer, seconds: Double(now - start) / 1e9, timer: &timer)
         } }
-        let seconds = record(for: target.duration, watching: target.watched, poll: periodic)
+        _ = record(for: target.duration, watching: target.watched, poll: periodic)
         let sampled = Kernel.monotonicNs()
+        // Sampling ran from the session's opening, once everything was attached, until now.
+        let seconds = Double(sampled - start) / 1e9
         var timer = PhaseTimer()
         session.stop()
         timer.mark("detach")
