@@ -67,7 +67,9 @@ struct PprofIntegrationTests {
     /// every sample the kernel counted (the epoch flip loses none between files).
     @Test func continuousProfilesLoseNothingBetweenIntervals() throws {
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let w = try Workload.start("burn", seconds: 6)
+        // Outlives the recording however long attaching takes (2.5 s on 6.12 under TCG: a 6 s workload
+        // exited 3 s into a 4.2 s recording).
+        let w = try Workload.start("burn", seconds: 12)
         defer { _ = w.wait(timeout: 30) }
         usleep(300_000)
         let out = "\(dir)/cont/"
@@ -115,7 +117,7 @@ struct PprofIntegrationTests {
         #expect(p.sampleTypes == ["off-cpu/nanoseconds"], "\(raw.stdout.prefix(600))")
         #expect(p.samples.allSatisfy { ["R", "S", "D", "I"].contains($0.labels["state"] ?? "") }, "\(raw.stdout.prefix(600))")
         let own = workload.stdout.split(separator: " ").compactMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-        try #require(own.count == 2 && own[0] + own[1] > 0, "workload printed '\(workload.stdout)'")
+        try #require(own.count == 3 && own[0] + own[1] > 0, "workload printed '\(workload.stdout)'")
         let f = p.folded()
         let sleep = f.filter { $0.key.contains("wait_sleep") }.values.reduce(0, +), pipe = f.filter { $0.key.contains("wait_pipe") }.values.reduce(0, +)
         let share = Double(sleep) / Double(max(sleep + pipe, 1)), want = own[0] / (own[0] + own[1])
