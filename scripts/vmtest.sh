@@ -110,11 +110,12 @@ fetch_deb() {
   local f; f=$(compgen -G "$CACHE/debs/$1_*.deb" | sort -V | tail -n1 || true)
   if [[ -z $f ]]; then
     log "downloading $1"
-    # The machine's own suites first, then the private state's (5.10, 6.12).
-    # shellcheck disable=SC2046
-    (cd "$CACHE/debs" && { apt-get download -q "$1" 2>"$WORK/apt.err" ||
-                           { [[ -s $APT_PRIV/sources.list ]] && apt-get $(apt_priv_opts) download -q "$1" 2>"$WORK/apt.err"; }; } >&2) ||
-      { cat "$WORK/apt.err" >&2; return 1; }
+    # The machine's own suites first, then the private state's (5.10, 6.12), read once if need be.
+    if ! (cd "$CACHE/debs" && apt-get download -q "$1" >&2 2>"$WORK/apt.err"); then
+      [[ -n $(compgen -G "$APT_PRIV/lists/*Packages*") ]] || apt_priv_update || { cat "$WORK/apt.err" >&2; return 1; }
+      # shellcheck disable=SC2046
+      (cd "$CACHE/debs" && apt-get $(apt_priv_opts) download -q "$1" >&2 2>"$WORK/apt.err") || { cat "$WORK/apt.err" >&2; return 1; }
+    fi
     f=$(compgen -G "$CACHE/debs/$1_*.deb" | sort -V | tail -n1)
   fi
   echo "$f"
