@@ -5,7 +5,9 @@ export PATH := /opt/swift/usr/bin:$(PATH)
 SWIFT ?= swift
 KTRACE := .build/release/ktrace
 
-.PHONY: all setup build debug test host-test unit-test run demo bench vmtest clean
+.PHONY: all setup build debug test host-test unit-test run demo bench vmtest clean commit install uninstall man deb deb-test
+PREFIX ?= /usr/local
+DESTDIR ?=
 
 all: build
 
@@ -14,19 +16,47 @@ setup:
 
 # The Swift runtime linked in statically: one binary that needs only system libraries at run time
 # (libbpf, libelf, zlib, libstdc++, libc), and 9 MB less resident memory than the shared runtime.
-build: setup
+build: setup commit
 	$(SWIFT) build -c release --static-swift-stdlib --product ktrace
 	@echo "built $(KTRACE)"
 
-debug:
+debug: commit
 	$(SWIFT) build --product ktrace
 
-# Everything: the tests on this machine's kernel, then the kernel matrix under qemu (CI runs this).
-test: host-test vmtest
+# The commit `ktrace --version` names: rewritten only when it changes, so that nothing else recompiles.
+commit:
+	@c=$$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown); git diff --quiet HEAD -- 2>/dev/null || c="$$c+changes"; \
+	 h='#define KTRACE_COMMIT "'"$$c"'"'; f=Sources/CSupport/build_commit.h; \
+	 [ "$$(cat $$f 2>/dev/null)" = "$$h" ] || echo "$$h" >$$f
+
+# Installs the binary, the man pages (docs/man) and the bash, zsh and fish completions under PREFIX.
+install: build
+	PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) KTRACE=$(KTRACE) scripts/install.sh install
+
+uninstall:
+	PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) scripts/install.sh uninstall
+
+# The man pages are generated from the argument parser (swift-argument-parser's generate-manual tool over
+# the binary's --experimental-dump-help) and committed; run this after changing a command's options. The
+# examples come from each command's discussion text.
+man: build
+	KTRACE=$(KTRACE) scripts/man.sh
+
+# A Debian package in out/ (dpkg-deb; Depends from dpkg-shlibdeps; checked by lintian when installed).
+deb: build
+	KTRACE=$(KTRACE) scripts/deb.sh out
+
+# The package installed into a throwaway root (an overlay of this one), then run.
+deb-test: deb
+	scripts/deb-test.sh out
+
+# Everything: the tests on this machine's kernel, the Debian package installed into a throwaway root, then
+# the kernel matrix under qemu (CI runs this).
+test: host-test deb-test vmtest
 
 # Unit tests of the pure core and integration tests against the real kernel (root), one at a time so
 # that network load from one test never skews another's measurements.
-host-test: setup
+host-test: setup commit
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
 

@@ -52,7 +52,7 @@ let package = Package(
         .executableTarget(
             name: "ktrace",
             dependencies: [
-                "KtraceKernel", "KtraceCore", "KtraceServe",
+                "KtraceKernel", "KtraceCore", "KtraceServe", "CSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -9,8 +9,12 @@ struct DiffCommand: ParsableCommand {
         Draws AFTER with each frame coloured by the change of its own samples; the tooltip gives both \
         counts and the change in percent. Stacks only in BEFORE cannot be drawn in AFTER's shape: their \
         count is printed, and --negate draws BEFORE's shape instead.
-        Example: ktrace stacks -a -d 10 > before.folded; (change something); ktrace stacks -a -d 10 > \
-        after.folded; ktrace diff before.folded after.folded -o diff.svg
+
+        Examples:
+          ktrace stacks -a -d 10 > before.folded       before a change
+          ktrace stacks -a -d 10 > after.folded        after it
+          ktrace diff before.folded after.folded -o diff.svg   red grew, blue shrank
+          ktrace diff before.folded after.folded --normalize --format folded   difffolded.pl's output
         """
     )
 

@@ -7,7 +7,11 @@ struct FlamegraphCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flamegraph",
         abstract: "Render folded stacks (ktrace, perf + stackcollapse, bpftrace) as an interactive SVG flame graph.",
-        discussion: "Example: perf script | stackcollapse-perf.pl | ktrace flamegraph > perf.svg"
+        discussion: """
+        Examples:
+          perf script | stackcollapse-perf.pl | ktrace flamegraph > perf.svg   perf's samples, drawn
+          ktrace flamegraph all.folded --inverted -o icicle.svg                 roots at the top
+        """
     )
 
     @Argument(help: "Folded stacks file (default: stdin).") var input: String?
