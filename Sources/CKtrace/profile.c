@@ -420,13 +420,13 @@ int kt_profile_open(struct kt_profile **out, const struct kt_profile_opts *o, ch
 		}
 	}
 	p->ctl = o->ctl;
-	if ((rc = set_events(p, &p->ctl, 1)) != 0) {
-		kt_errmsg(err, errlen, "turning the timeline's events on", rc);
-		kt_profile_close(p);
-		return rc;
-	}
 	*out = p;
 	return 0;
+}
+
+int kt_profile_start(struct kt_profile *p)
+{
+	return set_events(p, &p->ctl, 1);
 }
 
 int kt_profile_attach_kind(const struct kt_profile *p) { return p->l.kind; }

@@ -163,8 +163,8 @@ public final class ProfileSession {
     /// 0 when the stack maps allocate on demand; else how many stacks each preallocated map holds
     /// (kernels before 6.1, or KTRACE_PREALLOC_STACKS set).
     public let preallocatedStacks: UInt32
-    /// When counting began (CLOCK_MONOTONIC ns): every program attached, the sampling events open, events
-    /// and off-CPU time on. A recording's window opens here, not when the command gets to its clock.
+    /// When counting began (CLOCK_MONOTONIC ns): the session open (samples flow from then), or start()
+    /// (events and off-CPU time on). A recording's window opens here, not when the command gets to its clock.
     public private(set) var openedNs: UInt64 = 0
 
     public init(_ config: ProfileConfig) throws(KernelError) {
@@ -216,6 +216,14 @@ public final class ProfileSession {
         handle = h
         attachKind = AttachKind(cValue: kt_profile_attach_kind(h))
         preallocatedStacks = UInt32(kt_profile_stack_prealloc(h))
+        openedNs = Kernel.monotonicNs()
+    }
+
+    /// Turns the timeline's events and off-CPU accounting on, every program being attached: a command
+    /// calls it once its own setup is done, so that the recording's window holds none of it.
+    public func start() throws(KernelError) {
+        let rc = kt_profile_start(handle)
+        if rc != 0 { throw KernelError("turning the events on: \(errnoText(rc))") }
         openedNs = Kernel.monotonicNs()
     }
 

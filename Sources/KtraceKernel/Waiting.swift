@@ -10,8 +10,8 @@ public struct RecordingEnd: Sendable {
 
 /// Sleep for `duration` seconds (nil: until Ctrl-C), calling `poll` every 200 ms at most; ends early
 /// when every one of `watching` (pids or tids) has exited.
-public func recordUntilEnd(duration: Double?, watching ids: [Int32], poll: (() -> Void)? = nil) -> RecordingEnd {
-    let start = Kernel.monotonicNs()
+public func recordUntilEnd(duration: Double?, since: UInt64? = nil, watching ids: [Int32], poll: (() -> Void)? = nil) -> RecordingEnd {
+    let start = since ?? Kernel.monotonicNs()
     let endNs = duration.map { start + UInt64($0 * 1e9) }
     var exited = false
     while !StopSignal.requested {

@@ -76,15 +76,19 @@ struct OffcpuCommand: ParsableCommand {
         off.maxTasks = maxTasks
         off.wakers = wakers
         config.offCPU = off
-        let session = openProfile(config, verbose: target.verbose, rate: "off-CPU")
+        let session = openProfile(config, verbose: target.verbose, rate: "off-CPU", start: false)
         let symbolizer = StackSymbolizer(source: session, kernelSymbols: userOnly ? nil : KernelSymbolsLoader(report: note),
                                          userNames: UserSymbolizer(), demangle: !target.noDemangle)
         for p in target.pids { symbolizer.userNames.capture(pid: p) }
+        // Counting begins now, set up: the window holds none of ktrace's own start-up (under emulation its
+        // CPU use slowed the workload's pipe round trips in the first half second of a 3 s window).
+        startCounting(session)
         announceRecording("tracing off-CPU time of \(target.describe) (state \(state))", duration: target.duration)
-        _ = record(for: target.duration, watching: target.watched)
-        session.stop()
-        // Off-CPU time was counted from the session's opening (once every program was attached) to stop().
+        _ = record(for: target.duration, since: session.openedNs, watching: target.watched)
+        // Off-CPU time was counted from the session's opening (once every program was attached) until stop()
+        // turns it off, first thing (detaching, which follows, is slow under emulation).
         let seconds = Double(Kernel.monotonicNs() - session.openedNs) / 1e9
+        session.stop()
         let losses = session.losses()
         let counts = session.counts(max: Int(min(UInt64(config.countEntries), losses.offCPUSwitches + 4096)))
         symbolizer.prefetch(unnamed: StackProfile.unnamed(counts, symbolizer))

@@ -1,8 +1,9 @@
 import KtraceCore
 import KtraceKernel
 
-/// Open the sampler, or fail with the kernel's reason; `verbose` also says how it attached.
-func openProfile(_ config: ProfileConfig, verbose: Bool, rate: String) -> ProfileSession {
+/// Open the sampler, or fail with the kernel's reason; `verbose` also says how it attached. With `start`,
+/// events and off-CPU time are counted from now; else the command calls startCounting once set up.
+func openProfile(_ config: ProfileConfig, verbose: Bool, rate: String, start: Bool = true) -> ProfileSession {
     requireTracingPrivileges()
     Kernel.setVerbose(verbose)
     if case .kprobe = config.event, let problem = Kernel.kprobeProblem() {
@@ -21,7 +22,12 @@ func openProfile(_ config: ProfileConfig, verbose: Bool, rate: String) -> Profil
         let kind = config.trackSoftirq || config.trackSwitch || config.trackWork ? " tracepoints with \(session.attachKind.rawValue)," : ""
         note("sampling \(config.event.description) at \(rate);\(kind) attached in \(fixed(ms, 1)) ms; \(memoryUse())")
     }
+    if start { startCounting(session) }
     return session
+}
+
+func startCounting(_ session: ProfileSession) {
+    do { try session.start() } catch { fail(error.message) }
 }
 
 /// The banner once every program is attached: recording has begun. Always printed, with or without -d,
@@ -33,8 +39,8 @@ func announceRecording(_ what: String, duration: Double?) {
 
 /// Record for `duration` seconds (nil: until Ctrl-C), or until every one of `watching` exits (with a
 /// note). Returns the seconds actually recorded.
-func record(for duration: Double?, watching ids: [Int32], poll: (() -> Void)? = nil) -> Double {
-    let end = recordUntilEnd(duration: duration, watching: ids, poll: poll)
+func record(for duration: Double?, since: UInt64? = nil, watching ids: [Int32], poll: (() -> Void)? = nil) -> Double {
+    let end = recordUntilEnd(duration: duration, since: since, watching: ids, poll: poll)
     if end.targetsExited {
         note("target \(ids.map(String.init).joined(separator: ",")) exited after \(fixed(end.seconds, 1)) s: showing what was sampled until then")
     }

@@ -135,7 +135,7 @@ struct StacksCommand: ParsableCommand {
             var timer = PhaseTimer()
             _ = emit(session, symbolizer, seconds: Double(now - start) / 1e9, timer: &timer)
         } }
-        _ = record(for: target.duration, watching: target.watched, poll: periodic)
+        _ = record(for: target.duration, since: start, watching: target.watched, poll: periodic)
         let sampled = Kernel.monotonicNs()
         // Sampling ran from the session's opening, once everything was attached, until now.
         let seconds = Double(sampled - start) / 1e9

@@ -1,5 +1,5 @@
 /* C side of ktrace: loads the embedded BPF objects with libbpf, attaches them, and reads their maps;
- * also the process plumbing Swift cannot do portably by itself (signals, the clock, malloc_trim).
+ * also the process plumbing Swift cannot do portably by itself (signals, the clock, privileges).
  * The session layer (KtraceKernel) calls only these functions; it never issues bpf() itself. Every
  * function that can fail returns 0 or a negative errno and writes the reason into err. */
 #ifndef CKT_H
@@ -13,7 +13,6 @@
 enum kt_attach { KT_ATTACH_AUTO = 0, KT_ATTACH_BTF = 1, KT_ATTACH_RAW = 2, KT_ATTACH_TP = 3 };
 
 int kt_num_possible_cpus(void);
-int kt_num_online_cpus(void);
 /* 1 if the kernel exposes BTF (needed for CO-RE relocations). */
 int kt_have_btf(void);
 /* Route libbpf's own messages to stderr (verbose) or keep them for error reports only. */
@@ -64,9 +63,9 @@ int kt_kthreads_read_doing(struct kt_kthreads *s, struct kt_doing_key *keys, str
 int kt_kthreads_read_maxima(struct kt_kthreads *s, struct kt_doing_key *keys, struct kt_doing_max *out, int max);
 /* Drop a thread that has exited, and its items, so the maps do not fill up on a long run. */
 void kt_kthreads_forget(struct kt_kthreads *s, uint32_t tid, const struct kt_doing_key *keys, int nkeys);
-/* Sum of the per-CPU loss counters. */
 /* Each possible CPU's state (what runs there since when); returns the number of CPUs. */
 int kt_kthreads_read_cpus(struct kt_kthreads *s, struct kt_kcpu *out, int max);
+/* Sum of the per-CPU loss counters. */
 int kt_kthreads_read_stats(struct kt_kthreads *s, struct kt_kthreads_stats *out);
 void kt_kthreads_close(struct kt_kthreads *s);
 
@@ -106,6 +105,8 @@ struct kt_profile_opts {
 
 struct kt_profile;
 int kt_profile_open(struct kt_profile **out, const struct kt_profile_opts *o, char *err, size_t errlen);
+/* Turn the timeline's events and off-CPU accounting on (open leaves them off; samples flow from open). */
+int kt_profile_start(struct kt_profile *p);
 int kt_profile_attach_kind(const struct kt_profile *p);
 /* Runs of its programs the kernel skipped (recursion protection: on PREEMPT_RT a preempted BPF program
  * blocks the others on its CPU), from bpf_prog_info.recursion_misses; 0 where the kernel does not count. */
