@@ -79,8 +79,9 @@ static __always_inline __u32 kstat_runs(unsigned int vec)
 /* Runs the kernel counted between this traced entry and the previous one of the same vector on this CPU,
  * beyond this one, were shown by no tracepoint. Seen on a 6.18 guest: while a thread of one process (the
  * sandbox's own PID 1) ran on a CPU, no tracepoint fired there at all, yet softirqs ran inline at its irq
- * exits; /proc/softirqs counted them. Such runs are counted here rather than lost silently. A step that is
- * not small and positive (the count read from another CPU's runqueue, a wrap) only resets the baseline. */
+ * exits; /proc/softirqs counted them. Such runs are counted here rather than lost silently. A count that
+ * could not be read (0), or a step too large to be runs (a count read from elsewhere), only resets the
+ * baseline; the u32 difference is right across a wrap. */
 static __always_inline void count_untraced(struct kt_softirq_ctl *c, struct kt_running *r, unsigned int vec)
 {
 	struct kt_vec_stats *s;

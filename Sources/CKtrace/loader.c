@@ -104,12 +104,6 @@ int kt_parse_online_cpus(int *cpus, int max)
 	return n;
 }
 
-int kt_num_online_cpus(void)
-{
-	int cpus[4096];
-	return kt_parse_online_cpus(cpus, 4096);
-}
-
 int kt_have_btf(void) { return access("/sys/kernel/btf/vmlinux", R_OK) == 0; }
 
 static int is_tracefs(const char *path)
@@ -219,8 +213,13 @@ static int load_attach_kind(const unsigned char *start, const unsigned char *end
 		    bpf_program__type(prog) == BPF_PROG_TYPE_KPROBE ||
 		    strcmp(bpf_program__section_name(prog), "tracepoint") == 0 /* no target in its section */)
 			continue;
-		if (out->nlinks == (int)(sizeof(out->links) / sizeof(out->links[0])))
-			break;
+		if (out->nlinks == (int)(sizeof(out->links) / sizeof(out->links[0]))) {
+			/* More programs than links: a program left unattached would count nothing, silently. */
+			snprintf(err, errlen, "BPF object '%s' has more than %d programs to attach: raise kt_loaded.links", name,
+				 out->nlinks);
+			kt_unload(out);
+			return -E2BIG;
+		}
 		struct bpf_link *link = bpf_program__attach(prog);
 		if (!link) {
 			rc = -errno;
@@ -326,10 +325,31 @@ int kt_set_rodata(struct bpf_object *obj, const char *var, const void *value, si
 	return -ENOENT;
 }
 
-long kt_percpu_offset(const char *var)
+/* The kernel's BTF, parsed once and kept (sessions are opened on the main thread). */
+static struct btf *vmlinux_btf(void)
 {
 	static struct btf *vmlinux;
-	if (!vmlinux && !(vmlinux = btf__load_vmlinux_btf()))
+	if (!vmlinux)
+		vmlinux = btf__load_vmlinux_btf();
+	return vmlinux;
+}
+
+int kt_btf_has_member(const char *type, const char *member)
+{
+	struct btf *vmlinux = vmlinux_btf();
+	int id = vmlinux ? btf__find_by_name_kind(vmlinux, type, BTF_KIND_STRUCT) : -1;
+	const struct btf_type *t = id > 0 ? btf__type_by_id(vmlinux, id) : NULL;
+	const struct btf_member *m = t ? btf_members(t) : NULL;
+	for (int i = 0; m && i < btf_vlen(t); i++, m++)
+		if (strcmp(btf__name_by_offset(vmlinux, m->name_off), member) == 0)
+			return 1;
+	return 0;
+}
+
+long kt_percpu_offset(const char *var)
+{
+	struct btf *vmlinux = vmlinux_btf();
+	if (!vmlinux)
 		return -1;
 	int id = btf__find_by_name_kind(vmlinux, ".data..percpu", BTF_KIND_DATASEC);
 	const struct btf_type *sec = id > 0 ? btf__type_by_id(vmlinux, id) : NULL;

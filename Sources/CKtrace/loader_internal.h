@@ -42,6 +42,9 @@ int kt_set_rodata(struct bpf_object *obj, const char *var, const void *value, si
  * BTF has no such variable (kernels whose BTF lacks per-CPU variables). */
 long kt_percpu_offset(const char *var);
 
+/* 1 when the kernel's BTF has struct `type` with a member named `member`. */
+int kt_btf_has_member(const char *type, const char *member);
+
 int kt_load_and_attach(const unsigned char *start, const unsigned char *end, const char *name, int attach,
 		       kt_want_fn want, kt_config_fn before_load, kt_config_fn after_load, void *ctx,
 		       struct kt_loaded *out, char *err, size_t errlen);

@@ -58,7 +58,8 @@ int kt_softirq_open(struct kt_softirq **out, int attach, int cpu, int latency, c
 	s->ctl.cpu = cpu;
 	s->ctl.latency = latency ? 1 : 0;
 	long kstat = kt_percpu_offset("kstat"), rq = kt_percpu_offset("runqueues");
-	s->kstat_from_rq = kstat >= 0 && rq >= 0 ? kstat - rq : 0;
+	/* The runqueue is reached through task->se.cfs_rq->rq: group scheduling (CONFIG_FAIR_GROUP_SCHED). */
+	s->kstat_from_rq = kstat >= 0 && rq >= 0 && kt_btf_has_member("sched_entity", "cfs_rq") ? kstat - rq : 0;
 	rc = kt_load_and_attach(ktrace_softirq_bpf, ktrace_softirq_bpf_end, "softirq", attach, want_prog, bind_handles,
 				write_ctl, s, &s->l, err, errlen);
 	if (rc) {

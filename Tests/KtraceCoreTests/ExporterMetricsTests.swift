@@ -32,6 +32,21 @@ import Testing
         #expect(t.contains("ktrace_softirq_run_seconds_count{vector=\"net_rx\"} 15\n"))
         #expect(!t.contains("vector=\"timer\""), "no series for what never ran")
         #expect(!t.contains("raise_delay"), "without -L")
+        #expect(t.contains("# TYPE ktrace_softirq_untraced_runs_total counter\n") && !t.contains("ktrace_softirq_untraced_runs_total{"))
+    }
+
+    /// Runs no tracepoint showed add up per vector over CPUs and intervals, in their own series.
+    @Test func untracedRunsPerVector() {
+        var m = ExporterMetrics()
+        for _ in 0..<2 {
+            var iv = Self.interval(cpu1NetRx: 10, ns: 30_000, ksoftirqd: 4)
+            iv.perCPU[0][SoftirqVector.netRx.rawValue].untraced = 3
+            iv.perCPU[1][SoftirqVector.netRx.rawValue].untraced = 4
+            m.add(iv, latency: false)
+        }
+        let t = m.render(softirqs: true, kthreads: false)
+        #expect(t.contains("ktrace_softirq_untraced_runs_total{vector=\"net_rx\"} 14\n"), "\(t)")
+        #expect(!t.contains("ktrace_softirq_untraced_runs_total{vector=\"timer\"}"))
     }
 
     /// Past the bound, new functions count under "other"; admitted ones keep their series, so no counter

@@ -22,6 +22,8 @@ public struct ExporterMetrics {
     private var softirq: [SoftirqKey: Totals] = [:]
     private var runHist: [Int: VecStats] = [:]   // by vector: hist, count, totalNs (all CPUs)
     private var softirqOrphans: UInt64 = 0, softirqLostExits: UInt64 = 0
+    /// Per vector: runs the kernel counted that no tracepoint showed (VecStats.untraced).
+    private var softirqUntraced = [UInt64](repeating: 0, count: SoftirqVector.allCases.count)
     public private(set) var latency = false
     private var threads: [String: UInt64] = [:]          // on-CPU ns by thread name
     private var threadIrq: [String: (irq: UInt64, softirq: UInt64)] = [:]
@@ -37,6 +39,9 @@ public struct ExporterMetrics {
 
     public mutating func add(_ iv: SoftirqInterval, latency: Bool) {
         self.latency = latency
+        for vecs in iv.perCPU {
+            for (v, s) in vecs.enumerated() where v < softirqUntraced.count { softirqUntraced[v] &+= s.untraced }
+        }
         for (cpu, vecs) in iv.perCPU.enumerated() {
             for (v, s) in vecs.enumerated() where s.count > 0 || s.latCount > 0 {
                 let k = s.ksoftirqdCount, kns = s.ksoftirqdNs
@@ -116,6 +121,11 @@ public struct ExporterMetrics {
                  help: "Softirq exits that could not be timed: reason=orphan (entry not seen), reason=lost (exit never seen).")
         p.sample("ktrace_softirq_untimed_exits_total", [("reason", "orphan")], Double(softirqOrphans))
         p.sample("ktrace_softirq_untimed_exits_total", [("reason", "lost")], Double(softirqLostExits))
+        p.family("ktrace_softirq_untraced_runs_total", .counter,
+                 help: "Softirq runs the kernel counted (/proc/softirqs) that no tracepoint showed, so in no other series, by vector.")
+        for v in SoftirqVector.allCases where softirqUntraced[v.rawValue] > 0 {
+            p.sample("ktrace_softirq_untraced_runs_total", [("vector", v.name)], Double(softirqUntraced[v.rawValue]))
+        }
     }
 
     private func renderKthreads(_ p: inout PrometheusText) {
