@@ -24,13 +24,16 @@ debug: commit
 	$(SWIFT) build --product ktrace
 
 # The commit `ktrace --version` names: rewritten only when it changes, so that nothing else recompiles.
+# Where git cannot read the checkout (another user's, under sudo) the header stays as it is.
 commit:
-	@c=$$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown); git diff --quiet HEAD -- 2>/dev/null || c="$$c+changes"; \
+	@c=$$(git rev-parse --short=12 HEAD 2>/dev/null) || exit 0; git diff --quiet HEAD -- 2>/dev/null || c="$$c+changes"; \
 	 h='#define KTRACE_COMMIT "'"$$c"'"'; f=Sources/CSupport/build_commit.h; \
 	 [ "$$(cat $$f 2>/dev/null)" = "$$h" ] || echo "$$h" >$$f
 
-# Installs the binary, the man pages (docs/man) and the bash, zsh and fish completions under PREFIX.
-install: build
+# Installs the built binary (make build first: `make build && sudo make install`), the man pages
+# (docs/man) and the bash, zsh and fish completions under PREFIX. It builds nothing, so that root never
+# writes into a user's .build/.
+install:
 	PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) KTRACE=$(KTRACE) scripts/install.sh install
 
 uninstall:
@@ -83,4 +86,4 @@ bench: build
 	KTRACE=$(KTRACE) scripts/bench-continuous.sh
 
 clean:
-	rm -rf .build out
+	rm -rf .build .build-man out Sources/CSupport/build_commit.h

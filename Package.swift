@@ -1,11 +1,13 @@
 // swift-tools-version: 6.3;(experimentalCGen)
 import PackageDescription
 
-// Layers, each depending only on those above it:
-//   CKtrace (C over libbpf, embedded BPF objects) -> KtraceKernel (sessions: kernel handles, ABI decoded once)
-//   CSupport -> KtraceCore (pure: symbolization, one interned stack form, rendering, exporters)
+// Layers, each depending only on layers listed before it:
+//   CSupport (C runtime services: demanglers, malloc_trim, gzip, the build's commit)
+//   KtraceCore (pure: symbolization, one interned stack form, rendering, exporters) <- CSupport
+//   CKtrace (C over libbpf, embedded BPF objects)
+//   KtraceKernel (sessions: kernel handles, ABI decoded once) <- CKtrace, KtraceCore
 //   KtraceServe (the exporter's HTTP server, SwiftNIO)
-//   ktrace (CLI wiring: options -> session -> core -> writer)
+//   ktrace (CLI wiring: options -> session -> core -> writer) <- all of the above
 let package = Package(
     name: "ktrace",
     platforms: [.macOS(.v13)],

@@ -16,7 +16,7 @@ arg=${1:-$ROOT/out}
 if [[ -d $arg ]]; then deb=$(compgen -G "$arg/ktrace_*.deb" | sort -V | tail -n1 || true); else deb=$arg; fi
 [[ -n $deb && -f $deb ]] || die 2 "no ktrace_*.deb in $arg: run 'make deb'"
 deb=$(realpath "$deb")
-[[ ! -e /usr/bin/ktrace ]] || warn "/usr/bin/ktrace exists on this machine: the check below still runs in the overlay"
+! dpkg-query -W ktrace >/dev/null 2>&1 || die 2 "the ktrace package is installed on this machine: the check needs a root without it"
 
 W=$(mktemp -d /tmp/ktrace-debtest.XXXXXX)
 trap 'rm -rf "$W"' EXIT
@@ -30,14 +30,17 @@ mount -t overlay overlay -o "lowerdir=/,upperdir=$W/t/upper,workdir=$W/t/work" "
 for d in proc sys dev; do mount --rbind "/$d" "$r/$d"; done
 mount -t tmpfs tmpfs "$r/tmp"
 cp "$deb" "$r/tmp/"
-inroot() { chroot "$r" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "$@"; }
+# stdin is this script: no command inside may read it.
+inroot() { chroot "$r" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "$@" </dev/null; }
+pkg=/tmp/$(basename "$deb")
+# Every Depends is a Debian package this machine already has: apt would install nothing but ktrace.
+others=$(inroot apt-get -s install --no-install-recommends "$pkg" | awk '$1 == "Inst" && $2 != "ktrace" { print $2 }' | paste -sd' ')
+[[ -z $others ]] || { echo "error: installing the package would also install: $others"; exit 1; }
 echo "== apt-get install ./$(basename "$deb")"
-inroot apt-get install -y -q "/tmp/$(basename "$deb")" >"$W/t/apt.log" 2>&1 || { cat "$W/t/apt.log"; exit 1; }
+inroot apt-get install -y -q --no-install-recommends "$pkg" >"$W/t/apt.log" 2>&1 || { cat "$W/t/apt.log"; exit 1; }
 grep -E "newly installed|^Setting up" "$W/t/apt.log"
-# Every Depends is a Debian package this machine already has: nothing but ktrace itself is installed.
-grep -q " 1 newly installed" "$W/t/apt.log" || { echo "error: more than ktrace was installed"; exit 1; }
 echo "== ktrace --version"; inroot /usr/bin/ktrace --version
-echo "== ktrace softirq 1 1"; inroot /usr/bin/ktrace softirq 1 1 | head -n 4
+echo "== ktrace softirq 1 1"; inroot /usr/bin/ktrace softirq 1 1 | sed -n 1,4p
 echo "== man -w ktrace-softirq"; inroot sh -c 'command -v man >/dev/null && man -w ktrace-softirq || ls /usr/share/man/man1/ktrace-softirq.1.gz'
 echo "== completions"; inroot ls /usr/share/bash-completion/completions/ktrace /usr/share/zsh/vendor-completions/_ktrace /usr/share/fish/vendor_completions.d/ktrace.fish
 INNER

@@ -21,9 +21,9 @@ arch=$(dpkg --print-architecture)
 W=$(mktemp -d /tmp/ktrace-deb.XXXXXX)
 trap 'rm -rf "$W"' EXIT
 stage=$W/ktrace_${version}_$arch
-mkdir -p "$stage/DEBIAN"
-# Root-owned files with the modes Debian expects, whatever this checkout's umask.
+# Root-owned files with the modes Debian expects (dpkg-deb refuses a 0700 DEBIAN/), whatever the umask.
 umask 022
+mkdir -p "$stage/DEBIAN"
 
 PREFIX=/usr DESTDIR=$stage KTRACE=$KTRACE GZIP_MAN=1 "$ROOT/scripts/install.sh" install
 # Debian ships binaries stripped (the symbols would go into a -dbgsym package): 9 MB less here. The

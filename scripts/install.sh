@@ -14,6 +14,7 @@ PREFIX=${PREFIX:-/usr/local}
 DESTDIR=${DESTDIR:-}
 KTRACE=${KTRACE:-$ROOT/.build/release/ktrace}
 [[ $PREFIX == /* ]] || die 2 "PREFIX must be an absolute path, got '$PREFIX'"
+umask 022  # directories and files readable by every user, whatever root's umask
 
 bin=$DESTDIR$PREFIX/bin
 man1=$DESTDIR$PREFIX/share/man/man1

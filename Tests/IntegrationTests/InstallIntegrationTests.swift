@@ -62,15 +62,15 @@ struct InstallIntegrationTests {
         try script.stdout.write(toFile: "\(dir)/ktrace.bash", atomically: true, encoding: .utf8)
         try "PS1='$ '\nPATH=\(dir):$PATH\nsource \(dir)/ktrace.bash\n".write(toFile: "\(dir)/rc", atomically: true, encoding: .utf8)
         let session = "ktt-compl-\(getpid())"
-        _ = try run("/usr/bin/tmux", ["new-session", "-d", "-s", session, "-x", "200", "-y", "20", "bash --noprofile --rcfile \(dir)/rc -i"], timeout: 30)
-        defer { _ = try? run("/usr/bin/tmux", ["kill-session", "-t", session], timeout: 30) }
+        _ = try run("/usr/bin/tmux", ["-L", session, "new-session", "-d", "-s", session, "-x", "200", "-y", "20", "bash --noprofile --rcfile \(dir)/rc -i"], timeout: 30)
+        defer { _ = try? run("/usr/bin/tmux", ["-L", session, "kill-session", "-t", session], timeout: 30) }
         /// Types keys, then reads the screen until it shows `want` (5 s at most).
         func screen(after keys: [String], showing want: String) throws -> String {
-            for k in keys { _ = try run("/usr/bin/tmux", ["send-keys", "-t", session, k], timeout: 30) }
+            for k in keys { _ = try run("/usr/bin/tmux", ["-L", session, "send-keys", "-t", session, k], timeout: 30) }
             var text = ""
             for _ in 0..<50 where !text.contains(want) {
                 usleep(100_000)
-                text = try run("/usr/bin/tmux", ["capture-pane", "-p", "-t", session], timeout: 30).stdout
+                text = try run("/usr/bin/tmux", ["-L", session, "capture-pane", "-p", "-t", session], timeout: 30).stdout
             }
             return text
         }

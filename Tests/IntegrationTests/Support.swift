@@ -131,6 +131,9 @@ final class Spawned: @unchecked Sendable {
         return false
     }
 
+    /// Still running (reaped here if it has exited).
+    var isRunning: Bool { !poll() }
+
     /// Reap the child if it has exited (non-blocking).
     private func poll() -> Bool {
         if exitStatus != nil { return true }
