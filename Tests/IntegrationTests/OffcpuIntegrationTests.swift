@@ -31,7 +31,9 @@ struct OffcpuIntegrationTests {
         let p = peer ? try Spawned("/usr/sbin/offcputime", ["-p", String(w.pid), "3"], streamStdout: false) : nil
         if p != nil {
             let deadline = Date().addingTimeInterval(60)
-            while Date() < deadline, try !loadedProgramNames().contains(where: { $0.hasPrefix("sched_switch") }) { usleep(100_000) }
+            while Date() < deadline, p?.isRunning ?? false, try !loadedProgramNames().contains(where: { $0.hasPrefix("sched_switch") }) {
+                usleep(100_000)
+            }
         }
         let r = try run(Env.ktrace, ["offcpu", "--pid", String(w.pid)] + args, timeout: 60)
         #expect(r.status == 0, "\(r.stderr)")
@@ -87,8 +89,10 @@ struct OffcpuIntegrationTests {
     /// --wakers: the pipe waits are woken by the helper process writing the pipe (a task, its kernel stack
     /// through pipe_write), the 7 ms sleeps by the hrtimer interrupt; the summary line says so. On
     /// PREEMPT_RT timers expire in a thread and the kernel skips runs: the sleeps are only reported there.
+    /// State S only: a preemption inside wait_sleep (R) ends with no wakeup at all (6.12 under TCG, all
+    /// states: 81% of wait_sleep's time was woken in irq).
     @Test func wakersTellTaskFromIrq() throws {
-        let (p, r, _, _) = try offcpu("mix", seconds: 5, ["--wakers", "-d", "1.5"])
+        let (p, r, _, _) = try offcpu("mix", seconds: 5, ["--wakers", "--state", "S", "-d", "1.5"])
         let pipe = p.stacks.filter { $0.frames.contains("wait_pipe") }, sleep = p.stacks.filter { $0.frames.contains("wait_sleep") }
         let pipeByTask = pipe.filter { s in
             s.frames.contains("[woken in task]") && s.frames.contains { $0.contains("pipe_write") } && s.frames.last == "offcpu"
@@ -109,14 +113,14 @@ struct OffcpuIntegrationTests {
 
     /// A 7 ms nanosleep never ends sooner: --max-us 5000 drops every one of them and keeps the pipe
     /// waits, --min-us 6900 keeps them, and each run says how many blocked times it left out. In state S
-    /// only: a preemption inside wait_sleep (R) may be short. A sleep woken before its timer blocks
-    /// twice, once for less than 7 ms: the workload counts such sleeps (its voluntary context switches
-    /// around each), and each may leave at most 5000 us under wait_sleep.
+    /// only: a preemption inside wait_sleep (R) may be short. A sleep preempted between arming its timer
+    /// and blocking, or woken before its timer, blocks for less than 7 ms: the workload counts the blocked
+    /// pieces of such sleeps (its context switches around each), and each may leave at most 5000 us.
     @Test func blockedTimeFilters() throws {
         let (p, r, _, w) = try offcpu("mix", seconds: 5, ["--state", "S", "--max-us", "5000", "-d", "1.5"])
         let split = w.stdout.split(separator: " ").compactMap { UInt64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }.last ?? 0
         let shortSleeps = p.stacks.filter { $0.frames.contains("wait_sleep") }.reduce(UInt64(0)) { $0 + $1.count }
-        #expect(shortSleeps <= split * 5000, "\(shortSleeps) us of sleeps under 5 ms, \(split) sleeps blocked twice: \(r.stdout.prefix(600))")
+        #expect(shortSleeps <= split * 5000, "\(shortSleeps) us of sleeps under 5 ms, \(split) blocked pieces of disturbed sleeps: \(r.stdout.prefix(600))")
         #expect(p.stacks.contains { $0.frames.contains("wait_pipe") }, "\(r.stdout.prefix(600))")
         #expect(r.stderr.contains("outside --min-us/--max-us"), "\(r.stderr)")
         let (q, r2, _, _) = try offcpu("mix", seconds: 5, ["--min-us", "6900", "-d", "1.5"])

@@ -14,7 +14,8 @@ func share(_ p: FoldedProfile, where match: (String) -> Bool) -> Double {
 /// list, in turn, while it runs; each run must succeed and print a folded profile.
 func sampleWorkload(_ name: String, seconds: Double, _ runs: [String]...) throws -> [(profile: FoldedProfile, result: RunResult)] {
     let w = try Workload.start(name, seconds: seconds)
-    defer { _ = w.wait(timeout: 30) }
+    // Ended once the recordings are done: its length only has to outlast slow attaches.
+    defer { w.signal(SIGTERM); _ = w.wait(timeout: 30) }
     usleep(300_000)
     return try runs.map { args in
         let r = try run(Env.ktrace, ["stacks", "--pid", String(w.pid)] + args, timeout: 60)
@@ -71,7 +72,9 @@ struct StacksIntegrationTests {
 
     /// C++ names come out demangled, as perf shows them; --no-demangle keeps the symbols.
     @Test func cxxNamesDemangled() throws {
-        let runs = try sampleWorkload("cxx", seconds: 6, ["-F", "499", "-d", "1.5", "--user-only"],
+        // Outlives both recordings however slow attaching is (under TCG on 6.1 a 6 s workload had exited
+        // before the second one began: no samples).
+        let runs = try sampleWorkload("cxx", seconds: 14, ["-F", "499", "-d", "1.5", "--user-only"],
                                       ["-F", "199", "-d", "0.5", "--user-only", "--no-demangle"])
         let (p, r) = runs[0]
         #expect(share(p) { $0 == "work::Spinner::spin(int)" } > 0.8, "\(r.stdout.prefix(600))")

@@ -3,10 +3,11 @@
  * sleeping 3 ms), so 70% / 30% of the process's blocked time is in each. "vfork": each round blocks
  * 20 ms in uninterruptible sleep (D) under wait_vfork, waiting for a vforked child that sleeps.
  * "hotcold": each round spins 4 ms in spin, then sleeps 7 ms under wait_sleep: 36% on the CPU, 64% off.
- * "mix" prints the nanoseconds it spent in each wait, measured around the calls, and how many of its
- * sleeps blocked more than once (a wakeup before the timer, after which the kernel sleeps again for the
- * rest: seen once in ~150 sleeps on 6.12 under TCG), counted by the thread's voluntary context switches
- * around each sleep: "SLEEP_NS PIPE_NS SPLIT_SLEEPS".
+ * "mix" prints the nanoseconds it spent in each wait, measured around the calls, and the blocked pieces
+ * of its disturbed sleeps, which may block for less than 7 ms: a sleep preempted after arming its timer
+ * and before blocking (it blocks for the rest only: seen on 6.1 under TCG), or woken before its timer (the
+ * kernel sleeps again for the rest: seen on 6.12). Counted by the thread's context switches around each
+ * sleep: "SLEEP_NS PIPE_NS SHORT_PIECES".
  * usage: offcpu SECONDS [mix|vfork|hotcold] */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -17,11 +18,12 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 
-static long voluntary_switches(void)
+static void switches(long *voluntary, long *involuntary)
 {
 	struct rusage u;
 	getrusage(RUSAGE_THREAD, &u);
-	return u.ru_nvcsw;
+	*voluntary = u.ru_nvcsw;
+	*involuntary = u.ru_nivcsw;
 }
 
 static double now(void)
@@ -109,11 +111,14 @@ int main(int argc, char **argv)
 	double in_sleep = 0, in_pipe = 0;
 	long split = 0;
 	while (now() < end) {
-		long v0 = voluntary_switches();
+		long v0, i0, v1, i1;
+		switches(&v0, &i0);
 		double t0 = now();
 		wait_sleep();
 		double t1 = now();
-		split += voluntary_switches() - v0 > 1;
+		switches(&v1, &i1);
+		if (v1 - v0 > 1 || i1 - i0 > 0)
+			split += v1 - v0;
 		wait_pipe(req[1], ans[0]);
 		in_sleep += t1 - t0;
 		in_pipe += now() - t1;
