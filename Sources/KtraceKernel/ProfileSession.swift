@@ -165,7 +165,7 @@ public final class ProfileSession {
     public let preallocatedStacks: UInt32
     /// When counting began (CLOCK_MONOTONIC ns): the session open (samples flow from then), or start()
     /// (events and off-CPU time on). A recording's window opens here, not when the command gets to its clock.
-    public private(set) var openedNs: UInt64 = 0
+    public private(set) var countingSinceNs: UInt64 = 0
 
     public init(_ config: ProfileConfig) throws(KernelError) {
         var o = kt_profile_opts()
@@ -216,7 +216,7 @@ public final class ProfileSession {
         handle = h
         attachKind = AttachKind(cValue: kt_profile_attach_kind(h))
         preallocatedStacks = UInt32(kt_profile_stack_prealloc(h))
-        openedNs = Kernel.monotonicNs()
+        countingSinceNs = Kernel.monotonicNs()
     }
 
     /// Turns the timeline's events and off-CPU accounting on, every program being attached: a command
@@ -224,7 +224,7 @@ public final class ProfileSession {
     public func start() throws(KernelError) {
         let rc = kt_profile_start(handle)
         if rc != 0 { throw KernelError("turning the events on: \(errnoText(rc))") }
-        openedNs = Kernel.monotonicNs()
+        countingSinceNs = Kernel.monotonicNs()
     }
 
     deinit { kt_profile_close(handle) }

@@ -28,12 +28,12 @@ final class ContinuousProfile {
              symbolizer: @escaping () -> StackSymbolizer, render: @escaping Render) -> Int {
         // The first interval began when the session began counting, not when this loop got to run (300 ms
         // later under emulation: the first file held 265 samples a second at 199 Hz).
-        var start = session.openedNs
+        var start = session.countingSinceNs
         let poll = {
             guard Double(Kernel.monotonicNs() - start) >= every * 1e9 else { return }
             start = self.write(session, since: start, countEntries: countEntries, symbolizer(), render)
         }
-        _ = record(for: duration, since: session.openedNs, watching: watching, poll: poll)
+        _ = record(for: duration, since: session.countingSinceNs, watching: watching, poll: poll)
         session.stop()
         _ = write(session, since: start, countEntries: countEntries, symbolizer(), render)
         return written

@@ -84,10 +84,10 @@ struct OffcpuCommand: ParsableCommand {
         // CPU use slowed the workload's pipe round trips in the first half second of a 3 s window).
         startCounting(session)
         announceRecording("tracing off-CPU time of \(target.describe) (state \(state))", duration: target.duration)
-        _ = record(for: target.duration, since: session.openedNs, watching: target.watched)
+        _ = record(for: target.duration, since: session.countingSinceNs, watching: target.watched)
         // Off-CPU time was counted from the session's opening (once every program was attached) until stop()
         // turns it off, first thing (detaching, which follows, is slow under emulation).
-        let seconds = Double(Kernel.monotonicNs() - session.openedNs) / 1e9
+        let seconds = Double(Kernel.monotonicNs() - session.countingSinceNs) / 1e9
         session.stop()
         let losses = session.losses()
         let counts = session.counts(max: Int(min(UInt64(config.countEntries), losses.offCPUSwitches + 4096)))

@@ -126,7 +126,7 @@ struct StacksCommand: ParsableCommand {
         }
         // With --interval the maps are read (not cleared: nothing can be lost) and the output rewritten
         // while sampling continues.
-        let start = session.openedNs
+        let start = session.countingSinceNs
         var lastWrite = Kernel.monotonicNs()
         let periodic: (() -> Void)? = interval.map { secs in {
             let now = Kernel.monotonicNs()
