@@ -31,6 +31,15 @@ public enum StackProfile {
         counts.reduce(0) { $0 + (s.isNamed(kernel: $1.kernel) ? 0 : 1) + (s.isNamed(user: $1.user, pid: $1.pid) ? 0 : 1) }
     }
 
+    /// Names what `counts` hold before they are written: their stacks read from the kernel's maps in
+    /// one pass, then the memory maps of the processes they were sampled in, while those still run.
+    /// `stacksRead` runs in between (-v times the two apart).
+    public static func prepareNaming(_ counts: [StackCount], _ s: StackSymbolizer, stacksRead: () -> Void = {}) {
+        s.prefetch(unnamed: unnamed(counts, s))
+        stacksRead()
+        for pid in Set(counts.map(\.pid)) { s.userNames.capture(pid: pid) }
+    }
+
     /// Root-first stacks for folded text and flame graphs; `bySoftirq` adds a `[softirq:x]` frame after
     /// the task name, `byWork` a `[work:FUNCTION]` frame before it for samples inside a work item.
     ///

@@ -1,0 +1,50 @@
+import Glibc
+
+/// What every stack format (folded, svg, json, pprof) is written from: the counted stacks, their namer,
+/// and how the command (stacks, offcpu, a continuous profile's interval) shapes and describes them.
+public struct StackOutput {
+    public var counts: [StackCount]
+    public var symbolizer: StackSymbolizer
+    /// The JSON document's header.
+    public var run: StackProfile.Run
+    /// Pseudo-frames added to each stack (see `StackProfile.interned`).
+    public var bySoftirq = false, byWork = false, byState = false, hotCold = false, wakers = false
+    /// A stack's count in the graph's unit (microseconds off the CPU); nil: as counted.
+    public var weight: ((StackCount) -> UInt64)?
+    public var perThread = false
+    /// Folded: kernel frames suffixed with _[k].
+    public var annotate = false
+    public var graph = FlameGraphOptions()
+    /// JSON: the unit of the counts when they are not samples ("ns" off the CPU).
+    public var jsonUnit: String?
+    public var pprof: Pprof.Run
+
+    public init(counts: [StackCount], symbolizer: StackSymbolizer, run: StackProfile.Run, pprof: Pprof.Run) {
+        self.counts = counts
+        self.symbolizer = symbolizer
+        self.run = run
+        self.pprof = pprof
+    }
+
+    /// Root-first stacks for folded text and flame graphs.
+    public func interned() -> InternedProfile {
+        StackProfile.interned(counts, symbolizer, bySoftirq: bySoftirq, byWork: byWork, byState: byState, hotCold: hotCold,
+                              wakers: wakers, weight: weight)
+    }
+}
+
+extension OutputRegistry where Model == StackOutput {
+    /// stacks, offcpu and continuous profiles.
+    public static var stacks: Self { Self([.folded, .svg, .json, .pprof], fallback: .folded) }
+}
+
+extension Pprof.Run {
+    /// A profile that ends now and lasted `seconds`.
+    public init(kind: Pprof.Kind, endingNowAfter seconds: Double, perThread: Bool, comments: [String]) {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let durationNs = Int64(seconds * 1e9)
+        self.init(kind: kind, startUnixNs: Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec) - durationNs,
+                  durationNs: durationNs, perThread: perThread, comments: comments)
+    }
+}
