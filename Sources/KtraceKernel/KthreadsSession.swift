@@ -1,4 +1,5 @@
 import CKtrace
+import FoundationEssentials
 import Glibc
 import KtraceCore
 
@@ -31,10 +32,21 @@ public final class KthreadsSession {
                 missingHint: ": the kernel is built without CONFIG_RCU_TRACE"),
     ]
 
-    /// Loads and attaches what this kernel has. `smpbootFn`, `irqThreadFn`: smpboot_thread_fn's and
-    /// irq_thread's addresses (0: unknown), so that smpboot threads and threaded irq handlers are named
-    /// by their own function.
-    public init(attach: AttachKind, smpbootFn: UInt64, irqThreadFn: UInt64) throws(KernelError) {
+    /// kallsyms, read once at the start: names start functions and work items, and says what the kernel counts.
+    public let symbols: KernelSymbols
+    /// Whether the scheduler's run times leave hard and soft irq time out, so that time on top of a
+    /// thread is not also its own (see `irqTimeAccounted(symbols:cmdline:)`).
+    public let irqTimeAccounted: Bool
+
+    /// Loads kallsyms, then loads and attaches what this kernel has. smpboot_thread_fn's and
+    /// irq_thread's addresses go to the kernel side, so that smpboot threads and threaded irq handlers
+    /// are named by their own function.
+    public init(attach: AttachKind) throws(KernelError) {
+        let symbols: KernelSymbols
+        do { symbols = try KernelSymbols.load() } catch { throw KernelError("\(error)") }
+        self.symbols = symbols
+        irqTimeAccounted = Self.irqTimeAccounted(symbols: symbols, cmdline: (try? String(contentsOfFile: "/proc/cmdline", encoding: .utf8)) ?? "")
+        let smpbootFn = symbols.address(of: "smpboot_thread_fn") ?? 0, irqThreadFn = symbols.address(of: "irq_thread") ?? 0
         var problems: [String: String] = [:]
         var bits: UInt32 = 0
         for d in Self.optional {
@@ -159,6 +171,20 @@ public final class KthreadsSession {
             p.baseAddress!.withMemoryRebound(to: CChar.self, capacity: p.count) { fgets($0, Int32(p.count), f) } != nil
         }
         return ok ? String(decoding: buf.prefix { $0 != 0 && $0 != 10 }, as: UTF8.self) : nil
+    }
+
+    /// The function exists only in CONFIG_IRQ_TIME_ACCOUNTING kernels, whose run times leave irqs out
+    /// unless booted with tsc=noirqtime (an x86 TSC found unstable also turns it off: not seen here).
+    public static func irqTimeAccounted(symbols: KernelSymbols, cmdline: String) -> Bool {
+        symbols.address(of: "irqtime_account_irq") != nil && !cmdline.contains("tsc=noirqtime")
+    }
+
+    /// Drop the threads gone from /proc and idle from `last` to `now` (and their items) from the
+    /// kernel's tables, so that a long run does not fill them. Call after the interval has been reported.
+    public func forgetExited(from last: KthreadsSnapshot, to now: KthreadsSnapshot) {
+        forget(now.threads.keys.filter { tid in
+            now.threads[tid]?.wallNs == last.threads[tid]?.wallNs && access("/proc/\(tid)", F_OK) != 0
+        }, in: now)
     }
 
     /// Drop threads that have exited (and their items) from the kernel's tables, so that a long run

@@ -44,8 +44,7 @@ final class ContinuousProfile {
         let counts: [StackCount], endNs: UInt64
         do { (counts, endNs) = try session.drain(max: countEntries) } catch { fail(error.message) }
         let seconds = Double(endNs - since) / 1e9
-        s.prefetch(unnamed: StackProfile.unnamed(counts, s))
-        for pid in Set(counts.map(\.pid)) { s.userNames.capture(pid: pid) }
+        StackProfile.prepareNaming(counts, s)
         let path = "\(directory)/ktrace-\(utcStamp(secondsAgo: seconds))-\(String(format: "%04d", written + 1)).\(fileExtension)"
         writeOutput(bytes: render(counts, s, seconds), to: path, atomic: true)
         session.retireStacks()
@@ -63,16 +62,5 @@ final class ContinuousProfile {
         gmtime_r(&t, &parts)
         return String(format: "%04d%02d%02dT%02d%02d%02dZ", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
                       parts.tm_hour, parts.tm_min, parts.tm_sec)
-    }
-}
-
-extension StacksCommand.OutputFormat {
-    var fileExtension: String {
-        switch self {
-        case .pprof: "pb.gz"
-        case .folded: "folded"
-        case .svg: "svg"
-        case .json: "json"
-        }
     }
 }

@@ -30,8 +30,9 @@ struct ExporterCommand: ParsableCommand {
     @Option(help: "Seconds between two reads of the kernel's counters.") var interval: Double = 1
     @Option(help: "Most kernel threads with a series of their own; the rest are thread=\"other\".") var maxThreads = 50
     @Option(help: "Most work functions with a series of their own; the rest are function=\"other\".") var maxFunctions = 20
-    @Option(help: "Tracepoint attach kind: auto, tp_btf, raw_tp or tracepoint.") var attach: AttachKind = .auto
-    @Flag(name: .short, help: "Say how it attached, and show libbpf messages.") var verbose = false
+    @OptionGroup var tracing: AttachOptions<ExporterCommand>
+
+    static let verboseHelp = "Say how it attached, and show libbpf messages."
 
     var endpoint: (host: String, port: Int) {
         get throws {
@@ -55,20 +56,12 @@ struct ExporterCommand: ParsableCommand {
         let (host, port) = try endpoint
         let wantSoftirq = softirq || !kthreads
         requireTracingPrivileges()
-        Kernel.setVerbose(verbose)
+        Kernel.setVerbose(tracing.verbose)
         StopSignal.install()
-        let sirq: SoftirqSession?, kth: (session: KthreadsSession, symbols: KernelSymbols, irqTime: Bool)?
+        let sirq: SoftirqSession?, kth: KthreadsSession?
         do {
-            sirq = wantSoftirq ? try SoftirqSession(attach: attach, cpu: nil, latency: latency) : nil
-            if kthreads {
-                let symbols: KernelSymbols
-                do { symbols = try KernelSymbols.load() } catch { fail("\(error)") }
-                let s = try KthreadsSession(attach: attach, smpbootFn: symbols.address(of: "smpboot_thread_fn") ?? 0,
-                                            irqThreadFn: symbols.address(of: "irq_thread") ?? 0)
-                kth = (s, symbols, symbols.address(of: "irqtime_account_irq") != nil)
-            } else {
-                kth = nil
-            }
+            sirq = wantSoftirq ? try SoftirqSession(attach: tracing.attach, cpu: nil, latency: latency) : nil
+            kth = kthreads ? try KthreadsSession(attach: tracing.attach) : nil
         } catch { fail(error.message) }
         // Everything privileged is done: kernel handles open, kallsyms read.
         do { try Kernel.dropPrivileges() } catch { fail(error.message) }
@@ -83,7 +76,7 @@ struct ExporterCommand: ParsableCommand {
         var lastSoftirq = Kernel.monotonicNs()
         var lastKthreads: KthreadsSnapshot?
         var intervals = 0
-        do { lastKthreads = try kth?.session.read() } catch { fail(error.message) }
+        do { lastKthreads = try kth?.read() } catch { fail(error.message) }
         server.publish(metrics.render(softirqs: wantSoftirq, kthreads: kthreads))
         // Reads on a fixed cadence: the next one is due an interval after the last was due, not after it ended.
         let step = UInt64(interval * 1e9)
@@ -97,12 +90,10 @@ struct ExporterCommand: ParsableCommand {
                     lastSoftirq = r.endNs
                 }
                 if let kth, let last = lastKthreads {
-                    let now = try kth.session.read()
+                    let now = try kth.read()
                     // The kernel's own thread names (a kworker's does not carry its current workqueue): stable series.
-                    metrics.add(KthreadsInterval(from: last, to: now, irqTimeAccounted: kth.irqTime, names: { kth.symbols.name(for: $0) }))
-                    kth.session.forget(now.threads.keys.filter { tid in
-                        now.threads[tid]?.wallNs == last.threads[tid]?.wallNs && access("/proc/\(tid)", F_OK) != 0
-                    }, in: now)
+                    metrics.add(KthreadsInterval(from: last, to: now, irqTimeAccounted: kth.irqTimeAccounted, names: { kth.symbols.name(for: $0) }))
+                    kth.forgetExited(from: last, to: now)
                     lastKthreads = now
                 }
             } catch { fail(error.message) }
@@ -112,3 +103,5 @@ struct ExporterCommand: ParsableCommand {
         note("stopping after \(intervals) intervals and \(server.scrapes) scrapes; detaching")
     }
 }
+
+extension ExporterCommand: VerboseWording {}

@@ -32,7 +32,7 @@ struct OffcpuCommand: ParsableCommand {
     var maxTasks: UInt32 = 16384
     @Option(name: [.short, .long], help: "Output file: .svg (flame graph), .json, .pb.gz (pprof, nanoseconds), anything else folded (microseconds). Default stdout.")
     var output: String?
-    @Option(help: "folded, svg, json or pprof (default: from the -o extension, else folded).") var format: StacksCommand.OutputFormat?
+    @Option(help: "folded, svg, json or pprof (default: from the -o extension, else folded).") var format: String?
     @Flag(help: "Suffix kernel frames with _[k] in folded output.") var annotate = false
     @Option(help: "Flame graph title.") var title: String?
 
@@ -50,6 +50,7 @@ struct OffcpuCommand: ParsableCommand {
 
     func validate() throws {
         if kernelOnly && userOnly { throw ValidationError("--kernel-only and --user-only exclude each other") }
+        try StacksCommand.formats.validate(format: format)
         if target.frequency != nil || target.period != nil || target.event != .cpuClock {
             throw ValidationError("offcpu does not sample: -F, --period and --event apply to stacks and timeline")
         }
@@ -58,7 +59,7 @@ struct OffcpuCommand: ParsableCommand {
         if maxTasks < 64 || maxTasks > 1 << 22 { throw ValidationError("--max-tasks must be between 64 and \(1 << 22)") }
     }
 
-    var resolvedFormat: StacksCommand.OutputFormat { .resolve(format, output: output) }
+    var resolvedFormat: OutputFormat { StacksCommand.formats.format(format, path: output) }
 
     func run() throws {
         checkWritable(output)
@@ -67,7 +68,7 @@ struct OffcpuCommand: ParsableCommand {
         config.kernelStacks = !userOnly
         config.userStacks = !kernelOnly
         config.perThread = perThread
-        config.countEntries = max(target.stackStorage, 65536)
+        config.countEntries = target.countEntries
         config.sampling = false
         var off = ProfileConfig.OffCPU()
         off.states = try states
@@ -79,7 +80,7 @@ struct OffcpuCommand: ParsableCommand {
         let session = openProfile(config, verbose: target.verbose, rate: "off-CPU", start: false)
         let symbolizer = StackSymbolizer(source: session, kernelSymbols: userOnly ? nil : KernelSymbolsLoader(report: note),
                                          userNames: UserSymbolizer(), demangle: !target.noDemangle)
-        for p in target.pids { symbolizer.userNames.capture(pid: p) }
+        target.captureMaps(symbolizer)
         // Counting begins now, set up: the window holds none of ktrace's own start-up (under emulation its
         // CPU use slowed the workload's pipe round trips in the first half second of a 3 s window).
         startCounting(session)
@@ -91,35 +92,27 @@ struct OffcpuCommand: ParsableCommand {
         session.stop()
         let losses = session.losses()
         let counts = session.counts(max: Int(min(UInt64(config.countEntries), losses.offCPUSwitches + 4096)))
-        symbolizer.prefetch(unnamed: StackProfile.unnamed(counts, symbolizer))
-        for pid in Set(counts.map(\.pid)) { symbolizer.userNames.capture(pid: pid) }
+        StackProfile.prepareNaming(counts, symbolizer)
         let totalNs = counts.reduce(UInt64(0)) { $0 &+ $1.count }
-        let us = { (c: StackCount) in HotCold.microseconds(c, samplePeriodNs: 0) }
-        let text: String
-        switch resolvedFormat {
-        case .pprof:
-            let subtitle = "\(fixed(seconds, 1)) s · state \(state) · \(losses.offCPUText)"
-            let p = PprofRun(kind: .offCPU, seconds: seconds, perThread: perThread, comments: ["ktrace offcpu: \(target.describe)", subtitle])
-            writeOutput(bytes: p.file(counts, symbolizer, wakers: wakers), to: output)
-            text = ""
-        case .folded:
-            text = StackProfile.interned(counts, symbolizer, bySoftirq: false, byState: byState, wakers: wakers, weight: us).renderFolded(annotate: annotate)
-        case .svg:
-            var o = FlameGraphOptions()
-            o.title = title ?? "ktrace offcpu: \(target.describe)"
-            o.subtitle = "\(fixed(seconds, 1)) s · state \(state) · \(fixed(Double(totalNs) / 1e9, 3)) s off the CPU · \(losses.offCPUText)"
-            o.countName = "us"
-            o.palette = .cold
-            text = FlameGraphSVG.render(StackProfile.interned(counts, symbolizer, bySoftirq: false, byState: byState, wakers: wakers, weight: us), options: o)
-        case .json:
-            let run = StackProfile.Run(target: target.describe, seconds: seconds, event: "off-cpu", rate: "state \(state)", losses: losses)
-            text = StackProfile.json(counts, symbolizer, run: run, perThread: perThread, unit: "ns").text + "\n"
-        }
-        if resolvedFormat != .pprof { writeOutput(text, to: output) }
+        let run = StackProfile.Run(target: target.describe, seconds: seconds, event: "off-cpu", rate: "state \(state)", losses: losses)
+        let comments = ["ktrace offcpu: \(target.describe)", "\(fixed(seconds, 1)) s · state \(state) · \(losses.offCPUText)"]
+        var out = StackOutput(counts: counts, symbolizer: symbolizer, run: run,
+                              pprof: Pprof.Run(kind: .offCPU, endingNowAfter: seconds, perThread: perThread, comments: comments))
+        out.byState = byState
+        out.wakers = wakers
+        out.weight = { HotCold.microseconds($0, samplePeriodNs: 0) }
+        out.perThread = perThread
+        out.annotate = annotate
+        out.jsonUnit = "ns"
+        out.graph.title = title ?? "ktrace offcpu: \(target.describe)"
+        out.graph.subtitle = "\(fixed(seconds, 1)) s · state \(state) · \(fixed(Double(totalNs) / 1e9, 3)) s off the CPU · \(losses.offCPUText)"
+        out.graph.countName = "us"
+        out.graph.palette = .cold
+        writeOutput(bytes: StacksCommand.formats.bytes(out, as: resolvedFormat), to: output)
         note("\(fixed(Double(totalNs) / 1e9, 3)) s off the CPU in \(counts.count) distinct stacks over \(fixed(seconds, 1)) s; \(losses.offCPUText)"
              + (output.map { " -> \($0)" } ?? ""))
         if wakers { note(wakeupSummary(counts, symbolizer)) }
-        if losses.countFull > 0 { note("warning: the stack count map was full; raise --stack-storage") }
+        warnIfCountMapFull(losses)
     }
 
     /// "woken (share of the blocked time): 31.1% from tasks, 0.0% from softirq, 68.9% from irq, 0.0% no wakeup seen (...)"

@@ -1,35 +1,6 @@
 import KtraceCore
 import KtraceKernel
 
-/// Open the sampler, or fail with the kernel's reason; `verbose` also says how it attached. With `start`,
-/// events and off-CPU time are counted from now; else the command calls startCounting once set up.
-func openProfile(_ config: ProfileConfig, verbose: Bool, rate: String, start: Bool = true) -> ProfileSession {
-    requireTracingPrivileges()
-    Kernel.setVerbose(verbose)
-    if case .kprobe = config.event, let problem = Kernel.kprobeProblem() {
-        fail("--event \(config.event): kprobes do not work on this kernel (\(problem)); tracepoint: events do")
-    }
-    let started = Kernel.monotonicNs()
-    let session: ProfileSession
-    do { session = try ProfileSession(config) } catch { fail(error.message) }
-    let prealloc = session.preallocatedStacks
-    if prealloc > 0 && (config.stackStorage > prealloc || verbose) {
-        note("stack maps preallocated with \(min(config.stackStorage, prealloc)) kernel and as many user stacks: allocating them "
-             + "on demand in a perf_event program needs Linux 6.1, and loses stacks before 6.2 and on PREEMPT_RT")
-    }
-    if verbose {
-        let ms = Double(Kernel.monotonicNs() - started) / 1e6
-        let kind = config.trackSoftirq || config.trackSwitch || config.trackWork ? " tracepoints with \(session.attachKind.rawValue)," : ""
-        note("sampling \(config.event.description) at \(rate);\(kind) attached in \(fixed(ms, 1)) ms; \(memoryUse())")
-    }
-    if start { startCounting(session) }
-    return session
-}
-
-func startCounting(_ session: ProfileSession) {
-    do { try session.start() } catch { fail(error.message) }
-}
-
 /// The banner once every program is attached: recording has begun. Always printed, with or without -d,
 /// so that a script (or a test) can start its workload then: attaching can take seconds on a slow
 /// kernel or emulator, and a workload started by the clock alone may be half done by then.
@@ -45,4 +16,9 @@ func record(for duration: Double?, since: UInt64? = nil, watching ids: [Int32], 
         note("target \(ids.map(String.init).joined(separator: ",")) exited after \(fixed(end.seconds, 1)) s: showing what was sampled until then")
     }
     return end.seconds
+}
+
+/// The count map had no room for some distinct stacks: their samples are not in the output.
+func warnIfCountMapFull(_ losses: ProfileLosses) {
+    if losses.countFull > 0 { note("warning: the stack count map was full; raise --stack-storage") }
 }

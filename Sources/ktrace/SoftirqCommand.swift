@@ -17,22 +17,17 @@ struct SoftirqCommand: ParsableCommand {
         """
     )
 
-    @Argument(help: "Seconds between reports (default: one report at Ctrl-C).") var interval: Double?
-    @Argument(help: "Number of reports (default: until Ctrl-C).") var count: Int?
-    @Flag(name: [.customShort("T"), .long], help: "Print a timestamp with each report.") var timestamp = false
+    @OptionGroup var intervals: IntervalOptions<SoftirqCommand>
     @Flag(name: [.short, .customLong("dist")], help: "Log2 histograms of run time (and latency with -L).") var dist = false
     @Flag(name: [.customShort("L"), .long], help: "Raise-to-entry delay per vector.") var latency = false
     @Flag(name: [.customShort("C"), .customLong("per-cpu")], help: "One table per CPU.") var perCPU = false
     @Option(help: "Trace only this CPU.") var cpu: Int?
     @Flag(help: "One JSON object per interval, one per line.") var json = false
-    @Option(help: "Tracepoint attach kind: auto, tp_btf, raw_tp or tracepoint.") var attach: AttachKind = .auto
-    @Flag(name: .short, help: "Say which attach kind was used, and show libbpf messages.") var verbose = false
+    @OptionGroup var tracing: AttachOptions<SoftirqCommand>
+
+    static let reportNoun = "report"
 
     func validate() throws {
-        if let interval, !(interval > 0 && interval <= maxSeconds) {
-            throw ValidationError("interval must be a number of seconds between 0 and \(Int(maxSeconds)), got \(interval)")
-        }
-        if let count, count <= 0 { throw ValidationError("count must be a positive integer, got \(count)") }
         if let cpu {
             let n = Kernel.possibleCPUs
             if cpu < 0 || cpu >= n { throw ValidationError("no CPU \(cpu): this machine has CPUs 0-\(n - 1)") }
@@ -41,16 +36,17 @@ struct SoftirqCommand: ParsableCommand {
 
     func run() throws {
         requireTracingPrivileges()
-        Kernel.setVerbose(verbose)
+        Kernel.setVerbose(tracing.verbose)
         StopSignal.install()
         let started = Kernel.monotonicNs()
         let session: SoftirqSession
-        do { session = try SoftirqSession(attach: attach, cpu: cpu, latency: latency) } catch { fail(error.message) }
-        if verbose {
+        do { session = try SoftirqSession(attach: tracing.attach, cpu: cpu, latency: latency) } catch { fail(error.message) }
+        if tracing.verbose {
             let ms = Double(Kernel.monotonicNs() - started) / 1e6
             note("attached with \(session.attachKind.rawValue) in \(fixed(ms, 1)) ms; runs the kernel counts but no tracepoint shows are "
                  + (session.countsUntraced ? "counted (untraced)" : "not counted (no per-CPU variables in the kernel's BTF, or no group scheduling)"))
         }
+        let interval = intervals.interval
         if !json {
             note(interval == nil ? "tracing softirqs... hit Ctrl-C to end." : "tracing softirqs... (Ctrl-C to stop)")
         }
@@ -58,21 +54,17 @@ struct SoftirqCommand: ParsableCommand {
         let report = SoftirqReport(perCPU: perCPU, distributions: dist, latency: latency)
         // Counting starts once the programs are attached, i.e. when the session exists.
         var last = Kernel.monotonicNs(), lastErr: UInt64 = 0
-        var done = 0
-        while true {
-            let stopped = StopSignal.wait(ms: interval.map { Int(($0 * 1000).rounded()) } ?? Int.max / 2)
+        intervals.run { ts in
             let read: (perCPU: [[VecStats]], endNs: UInt64, errNs: UInt64)
-            do { read = try session.read() } catch { fail(error.message) }
+            do { read = try session.read() } catch { fail("\(error)") }
             // The interval ends when the epoch flipped: the next one starts there.
             let iv = SoftirqInterval(perCPU: read.perCPU, seconds: Double(read.endNs - last) / 1e9, startNs: last, endNs: read.endNs,
                                      startErrNs: lastErr, endErrNs: read.errNs)
             last = read.endNs
             lastErr = read.errNs
-            let ts = timestamp ? clockTimestamp() : nil
-            let text = json ? report.json(iv, timestamp: ts) + "\n" : report.table(iv, timestamp: ts) + (interval == nil ? "" : "\n")
-            if !writeAll(1, text) { fail("cannot write to standard output: \(String(cString: strerror(errno)))") }
-            done += 1
-            if stopped || interval == nil || (count.map { done >= $0 } ?? false) { break }
+            return json ? report.json(iv, timestamp: ts) + "\n" : report.table(iv, timestamp: ts) + (interval == nil ? "" : "\n")
         }
     }
 }
+
+extension SoftirqCommand: IntervalWording, VerboseWording {}

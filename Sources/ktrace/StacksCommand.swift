@@ -34,32 +34,17 @@ struct StacksCommand: ParsableCommand {
         "Output file: .svg (flame graph), .json, .pb.gz (pprof), anything else folded; repeat for several outputs of one recording. A directory (DIR/) with --interval: one profile per interval, pprof unless --format. Default stdout.",
         valueName: "file"))
     var output: [String] = []
-    @Option(help: "folded, svg, json or pprof (default: from the -o extension, else folded).") var format: OutputFormat?
+    @Option(help: "folded, svg, json or pprof (default: from the -o extension, else folded).") var format: String?
     @Flag(help: "Suffix kernel frames with _[k] in folded output (flamegraph.pl colours them).") var annotate = false
     @Option(help: "Flame graph title.") var title: String?
     @Option(help: "Every N seconds while sampling: rewrite each -o FILE with everything gathered so far, or write the interval's own profile into -o DIR/.")
     var interval: Double?
 
-    enum OutputFormat: String, ExpressibleByArgument {
-        case folded, svg, json, pprof
-
-        /// --format if given, else from the -o extension, else folded.
-        static func resolve(_ format: OutputFormat?, output: String?) -> OutputFormat {
-            if let format { return format }
-            guard let output else { return .folded }
-            if output.hasSuffix(".svg") { return .svg }
-            if output.hasSuffix(".json") { return .json }
-            if output.hasSuffix(".pb.gz") || output.hasSuffix(".pprof") { return .pprof }
-            return .folded
-        }
-    }
-
-    /// Entries of the count map (preallocated, 48 bytes each): one per distinct (task, stacks, vector).
-    var countEntries: UInt32 { max(target.stackStorage, 65536) }
+    static var formats: OutputRegistry<StackOutput> { .stacks }
 
     /// Each output and its format (one, stdout, when none is given).
     var outputs: [(path: String?, format: OutputFormat)] {
-        output.isEmpty ? [(nil, .resolve(format, output: nil))] : output.map { ($0 == "-" ? nil : $0, .resolve(format, output: $0)) }
+        output.isEmpty ? [(nil, Self.formats.format(format, path: nil))] : output.map { ($0 == "-" ? nil : $0, Self.formats.format(format, path: $0)) }
     }
 
     /// `-o DIR/`: one profile per interval into this directory (continuous profiling).
@@ -71,6 +56,7 @@ struct StacksCommand: ParsableCommand {
 
     func validate() throws {
         if kernelOnly && userOnly { throw ValidationError("--kernel-only and --user-only exclude each other") }
+        try Self.formats.validate(format: format)
         if let interval {
             if !(interval > 0 && interval <= maxSeconds) {
                 throw ValidationError("--interval must be a number of seconds between 0 and \(Int(maxSeconds)), got \(interval)")
@@ -87,7 +73,7 @@ struct StacksCommand: ParsableCommand {
             throw ValidationError("--hot-cold turns samples into time: it needs a timed --event (cpu-clock or cycles), not \(target.event)")
         }
         if hotCold, let f = outputs.first(where: { $0.format == .json || $0.format == .pprof })?.format {
-            throw ValidationError("--hot-cold writes folded or SVG; for \(f.rawValue) use stacks and offcpu apart")
+            throw ValidationError("--hot-cold writes folded or SVG; for \(f) use stacks and offcpu apart")
         }
     }
 
@@ -99,20 +85,19 @@ struct StacksCommand: ParsableCommand {
         config.userStacks = !kernelOnly
         config.perThread = perThread
         config.aggregate = true
-        config.countEntries = countEntries
+        config.countEntries = target.countEntries
         config.trackSoftirq = bySoftirq
         config.workFrames = byWork
         if hotCold { config.offCPU = ProfileConfig.OffCPU() }
         let session = openProfile(config, verbose: target.verbose, rate: target.rateDescription)
         let kernelSymbols = userOnly ? nil : KernelSymbolsLoader(report: note), userNames = UserSymbolizer()
         let symbolizer = StackSymbolizer(source: session, kernelSymbols: kernelSymbols, userNames: userNames, demangle: !target.noDemangle)
-        // Read the targets' memory maps now: a process may exit before the end.
-        for p in target.pids { symbolizer.userNames.capture(pid: p) }
+        target.captureMaps(symbolizer)
         announceRecording("sampling \(target.describe)", duration: target.duration)
         if let directory, let interval {
-            let format = format ?? .pprof
+            let format = format.flatMap(Self.formats.format(named:)) ?? .pprof
             let c = ContinuousProfile(directory: directory, fileExtension: format.fileExtension, verbose: target.verbose)
-            let n = c.run(session, every: interval, duration: target.duration, watching: target.watched, countEntries: Int(countEntries),
+            let n = c.run(session, every: interval, duration: target.duration, watching: target.watched, countEntries: Int(target.countEntries),
                           symbolizer: { StackSymbolizer(source: session, kernelSymbols: kernelSymbols, userNames: userNames, demangle: !target.noDemangle) },
                           render: { counts, s, seconds in
                               let run = StackProfile.Run(target: target.describe, seconds: seconds, event: target.event.description,
@@ -121,7 +106,7 @@ struct StacksCommand: ParsableCommand {
                           })
             let losses = session.losses()
             note("\(losses.samples) samples, \(losses.lostText); \(n) profiles in \(directory)")
-            if losses.countFull > 0 { note("warning: the stack count map was full; raise --stack-storage") }
+            warnIfCountMapFull(losses)
             return
         }
         // With --interval the maps are read (not cleared: nothing can be lost) and the output rewritten
@@ -148,7 +133,7 @@ struct StacksCommand: ParsableCommand {
         note("\(losses.samples) samples in \(fixed(seconds, 1)) s, \(losses.lostText); \(n) distinct stacks; output in \(fixed(ms, 0)) ms"
              + (output.isEmpty ? "" : " -> " + output.joined(separator: ", ")))
         if hotCold { note("off-CPU: \(losses.offCPUText); weights in microseconds (a sample = \(fixed(Double(target.samplePeriodNs) / 1000, 0)) us)") }
-        if losses.countFull > 0 { note("warning: the stack count map was full; raise --stack-storage") }
+        warnIfCountMapFull(losses)
     }
 
     /// Read what was gathered so far, name it, write the output. Returns the number of distinct stacks
@@ -157,11 +142,9 @@ struct StacksCommand: ParsableCommand {
         let losses = session.losses()
         // The map holds at most one key per sample: size the copy by what was sampled (with slack, as the
         // per-CPU sample counters are not atomic), not by the map.
-        let counts = session.counts(max: Int(min(UInt64(countEntries), losses.samples + losses.offCPUSwitches + 4096)))
-        symbolizer.prefetch(unnamed: StackProfile.unnamed(counts, symbolizer))
+        let counts = session.counts(max: Int(min(UInt64(target.countEntries), losses.samples + losses.offCPUSwitches + 4096)))
         defer { symbolizer.dropFrames() }
-        timer.mark("read maps")
-        for pid in Set(counts.map(\.pid)) { symbolizer.userNames.capture(pid: pid) }
+        StackProfile.prepareNaming(counts, symbolizer) { timer.mark("read maps") }
         timer.mark("process maps")
         let run = StackProfile.Run(target: target.describe, seconds: seconds, event: target.event.description,
                                    rate: target.rateDescription, losses: losses)
@@ -175,24 +158,21 @@ struct StacksCommand: ParsableCommand {
     /// One output of what was gathered (all of it, or one interval's), in `format`.
     func render(_ format: OutputFormat, _ counts: [StackCount], _ s: StackSymbolizer, run: StackProfile.Run) -> [UInt8] {
         let period = target.samplePeriodNs
-        let profile = { StackProfile.interned(counts, s, bySoftirq: bySoftirq, byWork: byWork, hotCold: hotCold,
-                                              weight: hotCold ? { HotCold.microseconds($0, samplePeriodNs: period) } : nil) }
-        switch format {
-        case .pprof:
-            return PprofRun(kind: target.pprofKind, seconds: run.seconds, perThread: perThread, comments: [run.title, run.subtitle]).file(counts, s)
-        case .folded:
-            return Array(profile().renderFolded(annotate: annotate).utf8)
-        case .svg:
-            var opt = FlameGraphOptions()
-            opt.title = title ?? run.title
-            opt.subtitle = run.subtitle + (hotCold ? " · off-CPU: \(run.losses.offCPUText)" : "")
-            if hotCold {
-                opt.countName = "us"
-                opt.palette = .hotCold
-            }
-            return Array(FlameGraphSVG.render(profile(), options: opt).utf8)
-        case .json:
-            return Array((StackProfile.json(counts, s, run: run, perThread: perThread).text + "\n").utf8)
+        var out = StackOutput(counts: counts, symbolizer: s, run: run,
+                              pprof: Pprof.Run(kind: target.pprofKind, endingNowAfter: run.seconds, perThread: perThread,
+                                               comments: [run.title, run.subtitle]))
+        out.bySoftirq = bySoftirq
+        out.byWork = byWork
+        out.hotCold = hotCold
+        out.weight = hotCold ? { HotCold.microseconds($0, samplePeriodNs: period) } : nil
+        out.perThread = perThread
+        out.annotate = annotate
+        out.graph.title = title ?? run.title
+        out.graph.subtitle = run.subtitle + (hotCold ? " · off-CPU: \(run.losses.offCPUText)" : "")
+        if hotCold {
+            out.graph.countName = "us"
+            out.graph.palette = .hotCold
         }
+        return Self.formats.bytes(out, as: format)
     }
 }

@@ -21,7 +21,7 @@ struct TimelineCommand: ParsableCommand {
     @OptionGroup var target: TargetOptions
     @Option(name: [.short, .long], help: "Output file (.json: Perfetto / Chrome trace; .speedscope.json: speedscope). Default stdout.")
     var output: String?
-    @Option(help: "perfetto, speedscope or text (default: from -o, else text).") var format: TimelineFormat?
+    @Option(help: "perfetto, speedscope or text (default: from -o, else text).") var format: String?
     @Flag(help: "Text view: merge consecutive identical lines.") var collapse = false
     @Option(help: "Ring buffer size in bytes (events travel through it; drops are counted).")
     var ringbuf: UInt32 = 16 << 20
@@ -37,16 +37,12 @@ struct TimelineCommand: ParsableCommand {
     /// The --trace functions, in slot order (validated).
     var traceFunctions: [String] { trace.map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) } ?? [] }
 
-    enum TimelineFormat: String, ExpressibleByArgument { case perfetto, speedscope, text }
+    static var formats: OutputRegistry<TimelineOutput> { .timeline }
 
-    var resolvedFormat: TimelineFormat {
-        if let format { return format }
-        if let output, output.hasSuffix(".speedscope.json") { return .speedscope }
-        if let output, output.hasSuffix(".json") { return .perfetto }
-        return .text
-    }
+    var resolvedFormat: OutputFormat { Self.formats.format(format, path: output) }
 
     func validate() throws {
+        try Self.formats.validate(format: format)
         if ringbuf < 4096 || ringbuf > 1 << 30 { throw ValidationError("--ringbuf must be between 4096 and \(1 << 30) bytes") }
         if trace != nil {
             let fs = traceFunctions
@@ -80,7 +76,7 @@ struct TimelineCommand: ParsableCommand {
         let start = Kernel.monotonicNs()
         let symbolizer = StackSymbolizer(source: session, kernelSymbols: KernelSymbolsLoader(report: note),
                                          userNames: UserSymbolizer(), demangle: !target.noDemangle)
-        for p in target.pids { symbolizer.userNames.capture(pid: p) }
+        target.captureMaps(symbolizer)
         announceRecording("recording \(target.describe)", duration: target.duration)
 
         var events: [TraceEvent] = []
@@ -93,14 +89,10 @@ struct TimelineCommand: ParsableCommand {
         let losses = session.losses()
         let timeline = Timeline.build(events, symbolizer: symbolizer, functions: traceFunctions, startNs: start, endNs: end,
                                       samplePeriodNs: target.samplePeriodNs)
-        let text: String
-        switch resolvedFormat {
-        case .perfetto: text = ChromeTrace.render(timeline)
-        case .speedscope: text = Speedscope.render(timeline, name: "ktrace timeline: \(target.describe)")
-        case .text: text = TimelineText.render(timeline, collapse: collapse)
-        }
-        writeOutput(text.hasSuffix("\n") ? text : text + "\n", to: output)
-        let bytes = text.utf8.count
+        let file = Self.formats.bytes(TimelineOutput(timeline: timeline, name: "ktrace timeline: \(target.describe)", collapse: collapse),
+                                      as: resolvedFormat)
+        writeOutput(bytes: file, to: output)
+        let bytes = file.count
         if trace != nil {
             let n = FunctionCalls.notes(FunctionCalls.pair(timeline.calls, startNs: start, endNs: end))
             note("\(n.calls) traced calls (\(n.beforeWindow) began before the recording, \(n.running) still running at the end, "

@@ -211,24 +211,3 @@ public struct KthreadsInterval: Sendable {
         }
     }
 }
-
-/// `--comm PATTERN`: a shell glob (`*`, `?`) matched against the whole name, or a plain prefix when it
-/// has no wildcard (`kworker` matches `kworker/0:1`).
-public func threadNameMatcher(_ pattern: String) -> (String) -> Bool {
-    let p = Array(pattern.utf8)
-    if !p.contains(UInt8(ascii: "*")) && !p.contains(UInt8(ascii: "?")) { return { $0.hasPrefix(pattern) } }
-    func glob(_ pi: Int, _ s: [UInt8], _ si: Int) -> Bool {
-        if pi == p.count { return si == s.count }
-        if p[pi] == UInt8(ascii: "*") {
-            var k = si
-            while true {
-                if glob(pi + 1, s, k) { return true }
-                if k == s.count { return false }
-                k += 1
-            }
-        }
-        guard si < s.count, p[pi] == UInt8(ascii: "?") || p[pi] == s[si] else { return false }
-        return glob(pi + 1, s, si + 1)
-    }
-    return { glob(0, Array($0.utf8), 0) }
-}

@@ -4,18 +4,18 @@ import Glibc
 import KtraceCore
 import KtraceKernel
 
-/// Target and sampling options shared by `stacks` and `timeline`. Filtering happens in the kernel.
 /// Longest duration or interval accepted (about 115 days): beyond it nanosecond arithmetic overflows.
 let maxSeconds = 1e7
 
 /// Largest stack map ktrace creates: each entry holds KT_MAX_STACK frames (1 KiB).
 let maxStackStorage: UInt32 = 1 << 21
 
+/// Target and sampling options shared by `stacks`, `offcpu` and `timeline`. Filtering happens in the kernel.
 struct TargetOptions: ParsableArguments {
     @Option(name: [.short, .long], help: "Process IDs (comma-separated); a kernel thread such as ksoftirqd/0 works too.")
     var pid: String?
     @Option(help: "Thread IDs (comma-separated).") var tid: String?
-    @Option(help: "Task name, exact or a prefix ending in '*' (e.g. 'ksoftirqd/*').") var comm: String?
+    @Option(help: ArgumentHelp(commHelp)) var comm: String?
     @Flag(name: [.customShort("a"), .customLong("all-cpus")], help: "System wide (the default without --pid/--tid/--comm).")
     var all = false
     @Option(help: "Sample only this CPU.") var cpu: Int?
@@ -25,12 +25,14 @@ struct TargetOptions: ParsableArguments {
                                valueName: "event"))
     var event: ProfileConfig.Event = .cpuClock
     @Option(name: [.short, .customLong("duration")], help: "Seconds to sample (default: until Ctrl-C).") var duration: Double?
-    @Option(help: "Tracepoint attach kind: auto, tp_btf, raw_tp or tracepoint.") var attach: AttachKind = .auto
     @Option(help: "Most distinct kernel stacks, and as many user stacks, kept in the kernel (allocated as they appear, 1 KiB each).")
     var stackStorage: UInt32 = 131072
     @Flag(help: "Keep C++ and Swift function names mangled (they are demangled by default, as perf does).")
     var noDemangle = false
-    @Flag(name: .short, help: "Verbose: attach details and libbpf messages.") var verbose = false
+    @OptionGroup var tracing: AttachOptions<TargetOptions>
+
+    static let verboseHelp = "Verbose: attach details and libbpf messages."
+    var verbose: Bool { tracing.verbose }
 
     var pids: [Int32] { (try? parseList(pid, "--pid")) ?? [] }
     var tids: [Int32] { (try? parseList(tid, "--tid")) ?? [] }
@@ -60,11 +62,8 @@ struct TargetOptions: ParsableArguments {
         for t in try parseList(tid, "--tid") where !FileManager.default.fileExists(atPath: "/proc/\(t)") {
             throw ValidationError("no thread with tid \(t)")
         }
-        if let comm {
-            let base = comm.hasSuffix("*") ? String(comm.dropLast()) : comm
-            if base.isEmpty || base.utf8.count > 15 {
-                throw ValidationError("--comm '\(comm)': a task name has 1 to 15 characters")
-            }
+        if let pattern = try commPattern(comm), pattern.kernelForm == nil {
+            throw ValidationError("--comm '\(pattern)': a '*' is supported only at the end here (the kernel filters by it)")
         }
         if let frequency {
             if frequency == 0 { throw ValidationError("-F 0: the frequency must be at least 1 Hz") }
@@ -99,14 +98,14 @@ struct TargetOptions: ParsableArguments {
             c.target = .processes(pids)
         } else if !tids.isEmpty {
             c.target = .threads(tids)
-        } else if let comm {
-            c.target = comm.hasSuffix("*") ? .comm(String(comm.dropLast()), prefix: true) : .comm(comm, prefix: false)
+        } else if let form = (try? commPattern(comm))?.kernelForm {
+            c.target = .comm(form.text, prefix: form.prefix)
         }
         c.cpu = cpu
         c.event = event
         c.frequency = effectiveFrequency > 0 ? effectiveFrequency : nil
         c.period = period ?? (event.isTimed ? 0 : 1)
-        c.attach = attach
+        c.attach = tracing.attach
         c.stackStorage = stackStorage
         return c
     }
@@ -135,6 +134,14 @@ struct TargetOptions: ParsableArguments {
     /// Nominal time between two samples of one CPU.
     var samplePeriodNs: UInt64 { effectiveFrequency > 0 ? 1_000_000_000 / effectiveFrequency : (period ?? 10_000_000) }
 
+    /// Entries of the count map (preallocated, 48 bytes each): one per distinct (task, stacks, vector).
+    var countEntries: UInt32 { max(stackStorage, 65536) }
+
+    /// Read the --pid targets' memory maps now: a process may exit before the end.
+    func captureMaps(_ s: StackSymbolizer) {
+        for p in pids { s.userNames.capture(pid: p) }
+    }
+
     /// The --pid/--tid targets, whose exit ends a recording early.
     var watched: [Int32] { pids.isEmpty ? tids : pids }
 }
@@ -147,3 +154,5 @@ extension ProfileConfig.Event: ExpressibleByArgument {
 func tracepointEventsDir() -> String? {
     ["/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"].first { FileManager.default.fileExists(atPath: $0 + "/sched") }
 }
+
+extension TargetOptions: VerboseWording {}

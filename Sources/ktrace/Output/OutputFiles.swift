@@ -1,18 +1,6 @@
-import ArgumentParser
 import FoundationEssentials
 import Glibc
 import KtraceCore
-import KtraceKernel
-
-/// Print one clear line to stderr and exit non-zero: bad input and faults never end in a crash trace.
-func fail(_ message: String, code: Int32 = 1) -> Never {
-    writeAll(2, "ktrace: error: \(message)\n")
-    exit(code)
-}
-
-func note(_ message: String) {
-    writeAll(2, "ktrace: \(message)\n")
-}
 
 /// write(2) until done; returns false on an error such as a closed pipe.
 @discardableResult
@@ -46,21 +34,6 @@ func readAll(_ fd: Int32) -> [UInt8]? {
         if n == 0 { return out }
         out.append(contentsOf: chunk[0..<n])
     }
-}
-
-extension AttachKind: ExpressibleByArgument {}
-
-/// Checks made before touching the kernel, so the user reads what is missing rather than an errno.
-func requireTracingPrivileges() {
-    if let problem = Kernel.tracingProblem() { fail(problem) }
-}
-
-/// Wall-clock "HH:MM:SS" for -T.
-func clockTimestamp() -> String {
-    var now = time(nil), parts = tm()
-    localtime_r(&now, &parts)
-    func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
-    return "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))"
 }
 
 /// Write text to a file or stdout, with a clear error when the path is not writable. `atomic` writes a
@@ -110,31 +83,6 @@ func checkWritable(_ path: String?, atomic: Bool = false) {
         fail("cannot write \(path): directory \(d) does not exist")
     }
     if !fm.isWritableFile(atPath: d) { fail("cannot write \(path): directory \(d) is not writable") }
-}
-
-/// "RSS 20 MB, peak 31 MB" from /proc/self/status, for -v.
-func memoryUse() -> String {
-    let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
-    func mb(_ key: String) -> String {
-        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(key + ":") }),
-              let kb = Double(line.dropFirst(key.count + 1).trimmed.split(separator: " ").first ?? "") else { return "?" }
-        return fixed(kb / 1024, 1)
-    }
-    return "RSS \(mb("VmRSS")) MB, peak \(mb("VmHWM")) MB"
-}
-
-/// Phase timings for -v: where the time between the end of sampling and the output goes.
-struct PhaseTimer {
-    private var last = Kernel.monotonicNs()
-    private(set) var phases: [(String, Double)] = []
-
-    mutating func mark(_ name: String) {
-        let now = Kernel.monotonicNs()
-        phases.append((name, Double(now - last) / 1e6))
-        last = now
-    }
-
-    var summary: String { phases.map { "\($0.0) \(fixed($0.1, 1)) ms" }.joined(separator: ", ") }
 }
 
 /// Create an output directory (and its parents) if need be, or fail in one line.
