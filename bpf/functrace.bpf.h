@@ -1,5 +1,5 @@
-/* --trace FUNC: entry and exit of kernel functions (fentry/fexit), part of profile.bpf.c (included at its
- * end), so the calls share the timeline's ring buffer, ordering, target filter and drop counters.
+/* --trace FUNC: entry and exit of kernel functions (fentry/fexit), part of profile.bpf.c, so the calls
+ * share the timeline's ring buffer, ordering, target filter and drop counters.
  *
  * KT_TRACE_MAX program pairs are declared with no static target: user space points each used pair at a
  * function with bpf_program__set_attach_target() and turns the others' autoload off, so without --trace
@@ -14,6 +14,8 @@
  * The idle task is skipped: it is tid 0 on every CPU, one stack could not serve them all. */
 #ifndef KTRACE_FUNCTRACE_BPF_H
 #define KTRACE_FUNCTRACE_BPF_H
+
+#include "events.bpf.h"
 
 struct kt_func_state {
 	__u32 depth;                      /* recorded calls open, innermost last (at most KT_TRACE_DEPTH) */
@@ -61,25 +63,15 @@ static __always_inline struct kt_func_key func_key(__u32 tid)
 static __always_inline void emit_func(__u32 type, __u64 ts, __u64 dur, __u32 slot, __u32 depth, __u32 flags,
 				      struct kt_profile_stats *s)
 {
-	struct kt_event *e = bpf_ringbuf_reserve(&kt_events, sizeof(*e), 0);
-	if (!e) {
-		s->events_dropped++;
+	struct kt_event *e = event_begin(type, s);
+	if (!e)
 		return;
-	}
-	__u64 id = bpf_get_current_pid_tgid();
-	__builtin_memset(e, 0, sizeof(*e));
 	e->ts = ts;
 	e->dur = dur;
-	e->type = type;
-	e->cpu = bpf_get_smp_processor_id();
-	e->tgid = id >> 32;
-	e->tid = (__u32)id;
 	e->func_slot = slot;
 	e->depth = depth;
 	e->flags = flags;
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	bpf_ringbuf_submit(e, 0);
-	s->events++;
+	event_submit(e, s);
 }
 
 /* The kernel skips a BPF program that would recurse on its CPU (a preempted fexit program holds its
@@ -111,16 +103,15 @@ static __always_inline __u64 call_frame(struct kt_func_state *st, void *ptr, __u
 
 static __always_inline int func_entry(__u32 slot, void *ptr, __u64 num)
 {
-	struct kt_profile_ctl *c = get_ctl();
 	struct kt_profile_stats *s = get_stats();
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)id;
 	char comm[KT_COMM_LEN];
 
-	if (!c || !s || !c->events || tid == 0)
+	if (!kt_cfg.events || !s || tid == 0 || !started())
 		return 0;
 	bpf_get_current_comm(comm, sizeof(comm));
-	if (!task_wanted(c, id >> 32, tid, comm))
+	if (!task_wanted(id >> 32, tid, comm))
 		return 0;
 	struct kt_func_key key = func_key(tid);
 	struct kt_func_state *st = bpf_map_lookup_elem(&kt_func_states, &key);
@@ -140,7 +131,7 @@ static __always_inline int func_entry(__u32 slot, void *ptr, __u64 num)
 		return 0;
 	}
 	/* A call is recorded when it starts on a wanted CPU; its exit follows it wherever it ends. */
-	__u64 now = cpu_wanted(c) ? bpf_ktime_get_ns() : 0;
+	__u64 now = cpu_wanted() ? bpf_ktime_get_ns() : 0;
 	__u32 k = kt_open_index(d);
 	st->entry_ts[k] = now;
 	st->frame[k] = frame;
@@ -153,12 +144,11 @@ static __always_inline int func_entry(__u32 slot, void *ptr, __u64 num)
 
 static __always_inline int func_exit(__u32 slot, void *ptr, __u64 num)
 {
-	struct kt_profile_ctl *c = get_ctl();
 	struct kt_profile_stats *s = get_stats();
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)id;
 
-	if (!c || !s || !c->events || tid == 0)
+	if (!kt_cfg.events || !s || tid == 0 || !started())
 		return 0;
 	struct kt_func_key key = func_key(tid);
 	struct kt_func_state *st = bpf_map_lookup_elem(&kt_func_states, &key);
@@ -167,7 +157,7 @@ static __always_inline int func_exit(__u32 slot, void *ptr, __u64 num)
 		 * Only a target task's exit counts; user space starts it at the window start. */
 		char comm[KT_COMM_LEN];
 		bpf_get_current_comm(comm, sizeof(comm));
-		if (task_wanted(c, id >> 32, tid, comm) && cpu_wanted(c))
+		if (task_wanted(id >> 32, tid, comm) && cpu_wanted())
 			emit_func(KT_EV_FUNC_EXIT, bpf_ktime_get_ns(), 0, slot, 0, KT_EVF_NO_ENTRY, s);
 		return 0;
 	}
@@ -178,7 +168,7 @@ static __always_inline int func_exit(__u32 slot, void *ptr, __u64 num)
 		 * thread, or an outer call begun before recording whose traced child made the state). */
 		if (st->user_ts)
 			s->func_unmatched++;
-		if (cpu_wanted(c)) {
+		if (cpu_wanted()) {
 			__u64 now = bpf_ktime_get_ns();
 			if (st->user_ts)
 				emit_func(KT_EV_FUNC_EXIT, now, now - st->user_ts, slot, 0, KT_EVF_ENTRY_LOST, s);
@@ -228,11 +218,10 @@ static __always_inline int func_exit(__u32 slot, void *ptr, __u64 num)
  * per syscall.) */
 static __always_inline int func_syscall_exit(void)
 {
-	struct kt_profile_ctl *c = get_ctl();
 	struct kt_profile_stats *s = get_stats();
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 
-	if (!c || !s || !c->events || tid == 0)
+	if (!kt_cfg.events || !s || tid == 0 || !started())
 		return 0;
 	struct kt_func_key key = func_key(tid);
 	struct kt_func_state *st = bpf_map_lookup_elem(&kt_func_states, &key);

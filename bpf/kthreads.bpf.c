@@ -41,6 +41,9 @@ struct {
 	__type(value, struct kt_kthreads_ctl);
 } kt_kctl SEC(".maps");
 
+/* Written before load. */
+const volatile struct kt_kthreads_config kt_kcfg = {};
+
 /* An item started and not yet ended in a thread (a work item, a shrinker run, a commit). A thread runs
  * one of each kind at a time; it may sleep in between, so this is per thread, not per CPU. */
 struct open_key {
@@ -111,20 +114,18 @@ static __always_inline bool current_is_kthread(__u32 tid)
  * handlers (irq/N-name, every irq on PREEMPT_RT), the handler's thread_fn, since all start in irq_thread. */
 static __always_inline __u64 thread_fn(struct task_struct *t)
 {
-	__u32 zero = 0;
-	struct kt_kthreads_ctl *ctl = bpf_map_lookup_elem(&kt_kctl, &zero);
 	struct kthread *k = task_kthread(t);
 	__u64 fn;
 
 	if (!k)
 		return 0;
 	fn = (__u64)BPF_CORE_READ(k, threadfn);
-	if (ctl && ctl->smpboot_fn && fn == ctl->smpboot_fn) {
+	if (kt_kcfg.smpboot_fn && fn == kt_kcfg.smpboot_fn) {
 		struct smpboot_thread_data *d = BPF_CORE_READ(k, data);
 		__u64 own = d ? (__u64)BPF_CORE_READ(d, ht, thread_fn) : 0;
 		if (own)
 			fn = own;
-	} else if (ctl && ctl->irq_thread_fn && fn == ctl->irq_thread_fn) {
+	} else if (kt_kcfg.irq_thread_fn && fn == kt_kcfg.irq_thread_fn) {
 		struct irqaction *a = BPF_CORE_READ(k, data);
 		__u64 own = a ? (__u64)BPF_CORE_READ(a, thread_fn) : 0;
 		if (own)

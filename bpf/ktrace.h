@@ -37,11 +37,15 @@ struct kt_vec_stats {
 	__u64 lat_hist[KT_HIST_SLOTS];
 };
 
-/* One-entry array written by user space. */
-struct kt_softirq_ctl {
-	__u32 epoch;      /* 0 or 1: which stats slot BPF writes */
+/* Static options of softirq.bpf.c: its .rodata (kt_scfg), written before load. */
+struct kt_softirq_config {
 	__s32 cpu;        /* -1 = all CPUs */
 	__u32 latency;    /* 1 = track softirq_raise */
+};
+
+/* One-entry array written by user space while the programs run. */
+struct kt_softirq_ctl {
+	__u32 epoch;      /* 0 or 1: which stats slot BPF writes */
 	__u32 pad;
 };
 
@@ -51,10 +55,12 @@ enum kt_filter {
 	KT_FILTER_ALL = 0,   /* system wide */
 	KT_FILTER_TGID = 1,  /* tgid in kt_pids */
 	KT_FILTER_TID = 2,   /* tid in kt_pids */
-	KT_FILTER_COMM = 3,  /* comm equals (or starts with, when comm_prefix) ctl.comm */
+	KT_FILTER_COMM = 3,  /* comm equals (or starts with, when comm_prefix) kt_cfg.comm */
 };
 
-struct kt_profile_ctl {
+/* The static options of profile.bpf.c: its `const volatile` .rodata (kt_cfg), written before load, so the
+ * verifier drops the code of every feature they leave off (as libbpf-tools configure their tools). */
+struct kt_profile_config {
 	__u32 filter;        /* enum kt_filter */
 	__s32 cpu;           /* -1 = all */
 	__u32 kernel_stack;  /* 1 = collect kernel stacks */
@@ -62,16 +68,24 @@ struct kt_profile_ctl {
 	__u32 per_thread;    /* 1 = key counts by tid, not only tgid */
 	__u32 aggregate;     /* 1 = count in kt_counts (ktrace stacks) */
 	__u32 events;        /* 1 = emit timeline events into the ring buffer (ktrace timeline) */
+	__u32 softirq;       /* 1 = softirq entry/exit followed: the vector running in samples (and slices with events) */
 	__u32 work;          /* 1 = key a kworker's samples by the work function it runs (stacks --by-work) */
-	__u32 comm_prefix;   /* 1 = ctl.comm is a prefix */
+	__u32 comm_prefix;   /* 1 = comm is a prefix */
 	__u32 comm_len;
-	char comm[KT_COMM_LEN];
+	char comm[KT_COMM_LEN]; /* KT_FILTER_COMM: the name; '?' stands for any one character */
 	__u32 offcpu;        /* 1 = time spent off the CPU per stack (ktrace offcpu, stacks --hot-cold) */
 	__u32 offcpu_states; /* which switch-outs count: bits 1 << enum kt_offcpu_state */
 	__u64 offcpu_min_ns; /* blocked times outside [min, max] are not counted (offcpu_out_of_range) */
 	__u64 offcpu_max_ns;
 	__u64 every;         /* --event tracepoint/kprobe: a sample every this many occurrences per CPU (0, 1: all) */
 	__u32 wakers;        /* off-CPU: 1 = key blocked time by the waker's kernel stack too (sched_waking) */
+	__u32 pad;
+};
+
+/* What changes while profile.bpf.c runs: a one-entry array (kt_pctl) written by user space. */
+struct kt_profile_ctl {
+	__u32 started;       /* 1 from kt_profile_start to kt_profile_stop: events and off-CPU time are counted
+	                      * (samples are counted from the open) */
 	__u32 epoch;         /* 0 or 1: the interval counts are keyed by; user space flips it to drain the other
 	                      * (stacks --interval into a directory) */
 };
@@ -101,12 +115,12 @@ struct kt_stack_key {
 	__u32 softirq;       /* the vector running when sampled, + 1; KT_SOFTIRQ_NONE outside softirq */
 	__u16 offcpu;        /* enum kt_offcpu_state: KT_ONCPU, the value counts samples; else it sums the
 	                      * nanoseconds blocked in that state, from switch-out to switch-in */
-	__u16 epoch;         /* ctl.epoch when counted */
+	__u16 epoch;         /* kt_profile_ctl.epoch when counted */
 	__u64 kstack;        /* stack id (see above) */
 	__u64 ustack;
-	__u64 work;          /* with ctl.work: the work function the kworker was running when sampled (0: none) */
+	__u64 work;          /* with kt_cfg.work: the work function the kworker was running when sampled (0: none) */
 	char comm[KT_COMM_LEN];
-	__u64 waker_kstack;  /* off-CPU with ctl.wakers: the kernel stack of the task that woke it (KT_STACK_NONE:
+	__u64 waker_kstack;  /* off-CPU with kt_cfg.wakers: the kernel stack of the task that woke it (KT_STACK_NONE:
 	                      * no wakeup seen, e.g. preempted) */
 	char waker_comm[KT_COMM_LEN];
 };
@@ -183,7 +197,7 @@ enum kt_doing_kind {
 	KT_DO_RCU_CB = 7,    /* RCU callbacks invoked (rcu_invoke_callback): id = the callback's address, count only */
 };
 
-/* Optional decoders, as bits of kt_kthreads_ctl.decoders (user space loads only what the kernel has). */
+/* Optional decoders, as bits (user space loads only the programs of those the kernel has). */
 #define KT_DEC_WORKQUEUE (1u << 0)
 #define KT_DEC_SHRINKER (1u << 1)
 #define KT_DEC_RECLAIM (1u << 2)
@@ -192,11 +206,16 @@ enum kt_doing_kind {
 #define KT_DEC_RCU (1u << 5)
 #define KT_DEC_IRQ (1u << 6)
 
-struct kt_kthreads_ctl {
+/* Static options of kthreads.bpf.c: its .rodata (kt_kcfg), written before load. */
+struct kt_kthreads_config {
 	__u64 smpboot_fn;    /* address of smpboot_thread_fn: such threads are named by their own thread_fn */
+	__u64 irq_thread_fn; /* address of irq_thread: threaded irq handlers are named by their thread_fn */
+};
+
+/* One-entry array written by user space while the programs run. */
+struct kt_kthreads_ctl {
 	__u32 epoch;         /* 0 or 1: which interval's maxima BPF writes (see kt_max_key) */
 	__u32 pad;
-	__u64 irq_thread_fn; /* address of irq_thread: threaded irq handlers are named by their thread_fn */
 };
 
 /* Cumulative per kernel thread since attach (user space takes deltas), keyed by tid. */

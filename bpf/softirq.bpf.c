@@ -18,6 +18,8 @@ struct {
 	__type(value, struct kt_softirq_ctl);
 } kt_ctl SEC(".maps");
 
+const volatile struct kt_softirq_config kt_scfg = { .cpu = -1 };
+
 /* Set before load, 0 = off. The distance from this CPU's runqueue to its kstat: both are per-CPU
  * variables of vmlinux, so the distance is the difference of their offsets in the per-CPU section
  * (user space reads them from the kernel's BTF). The runqueue is reached from the current task. */
@@ -43,12 +45,9 @@ struct {
 static __always_inline struct kt_softirq_ctl *ctl_for_this_cpu(void)
 {
 	__u32 zero = 0;
-	struct kt_softirq_ctl *c = bpf_map_lookup_elem(&kt_ctl, &zero);
-	if (!c)
+	if (kt_scfg.cpu >= 0 && kt_scfg.cpu != (__s32)bpf_get_smp_processor_id())
 		return 0;
-	if (c->cpu >= 0 && c->cpu != (__s32)bpf_get_smp_processor_id())
-		return 0;
-	return c;
+	return bpf_map_lookup_elem(&kt_ctl, &zero);
 }
 
 static __always_inline struct kt_vec_stats *stats_for(struct kt_softirq_ctl *c, __u32 vec)
@@ -108,7 +107,7 @@ static __always_inline int on_raise(unsigned int vec)
 	struct kt_softirq_ctl *c = ctl_for_this_cpu();
 	struct kt_running *r;
 
-	if (!c || !c->latency || vec >= KT_NR_VEC)
+	if (!kt_scfg.latency || !c || vec >= KT_NR_VEC)
 		return 0;
 	r = bpf_map_lookup_elem(&kt_run, &zero);
 	/* Keep the first raise: a re-raise before entry must not move the start later. */
@@ -141,7 +140,7 @@ static __always_inline int on_entry(unsigned int vec)
 	r->entry_ts = now;
 	r->vec = vec;
 	r->ksoftirqd = kt_in_ksoftirqd(&r->scratch);
-	if (c->latency && r->raise_ts[vec]) {
+	if (kt_scfg.latency && r->raise_ts[vec]) {
 		__u64 lat = now - r->raise_ts[vec];
 		r->raise_ts[vec] = 0;
 		s = stats_for(c, vec);

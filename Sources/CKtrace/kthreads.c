@@ -16,30 +16,41 @@ struct kt_kthreads {
 	struct kt_loaded l;
 	struct bpf_map *threads, *doing, *maxima, *stats, *ctl_map, *kcpu;
 	unsigned int decoders;
+	struct kt_kthreads_config config;
 	struct kt_kthreads_ctl ctl;
 	char config_err[256];
 };
 
-/* Which optional decoder a program belongs to (by name); 0 = always loaded. */
-static unsigned int decoder_of(const char *name)
-{
-	static const struct { const char *prefix; unsigned int bit; } table[] = {
-		{ "kt_queue_work", KT_DEC_WORKQUEUE }, { "kt_work_", KT_DEC_WORKQUEUE },
-		{ "kt_shrink_start", KT_DEC_SHRINKER }, { "kt_shrink_end", KT_DEC_SHRINKER },
-		{ "kt_shrink_inactive", KT_DEC_RECLAIM }, { "kt_commit_", KT_DEC_JBD2 },
-		{ "kt_migrate", KT_DEC_MIGRATE }, { "kt_rcu_cb", KT_DEC_RCU }, { "kt_irq_", KT_DEC_IRQ },
-	};
-	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
-		if (strncmp(name, table[i].prefix, strlen(table[i].prefix)) == 0)
-			return table[i].bit;
-	return 0;
-}
+/* The decoders: what each reads (its tracepoints), the programs that read it, and why it may be missing.
+ * The one description of them: the session layer reads it through kt_kthreads_decoder. */
+struct decoder {
+	struct kt_decoder_info info;
+	const char *const *progs;
+};
+static const struct decoder decoders[] = {
+	{ { "irq", KT_DEC_IRQ, 1, { "irq/irq_handler_entry", "irq/irq_handler_exit" }, "" },
+	  KT_PROGS("kt_irq_entry", "kt_irq_exit") },
+	{ { "workqueue", KT_DEC_WORKQUEUE, 1,
+	    { "workqueue/workqueue_queue_work", "workqueue/workqueue_execute_start", "workqueue/workqueue_execute_end" }, "" },
+	  KT_PROGS("kt_queue_work", "kt_work_start", "kt_work_end") },
+	{ { "shrinker", KT_DEC_SHRINKER, 0, { "vmscan/mm_shrink_slab_start", "vmscan/mm_shrink_slab_end" }, "" },
+	  KT_PROGS("kt_shrink_start", "kt_shrink_end") },
+	{ { "reclaim", KT_DEC_RECLAIM, 0, { "vmscan/mm_vmscan_lru_shrink_inactive" }, "" }, KT_PROGS("kt_shrink_inactive") },
+	{ { "jbd2", KT_DEC_JBD2, 0, { "jbd2/jbd2_start_commit", "jbd2/jbd2_end_commit" },
+	    ": the jbd2 module is not loaded (no ext4 journal mounted)" },
+	  KT_PROGS("kt_commit_start", "kt_commit_end") },
+	{ { "migrate", KT_DEC_MIGRATE, 0, { "sched/sched_migrate_task" }, "" }, KT_PROGS("kt_migrate") },
+	{ { "rcu", KT_DEC_RCU, 0, { "rcu/rcu_invoke_callback" }, ": the kernel is built without CONFIG_RCU_TRACE" },
+	  KT_PROGS("kt_rcu_cb") },
+};
+#define NDECODERS ((int)(sizeof(decoders) / sizeof(decoders[0])))
 
-static int want_prog(const char *name, void *ctx)
+int kt_kthreads_decoder(int i, struct kt_decoder_info *out)
 {
-	const struct kt_kthreads *s = ctx;
-	unsigned int bit = decoder_of(name);
-	return bit == 0 || (s->decoders & bit);
+	if (i < 0 || i >= NDECODERS)
+		return -ENOENT;
+	*out = decoders[i].info;
+	return 0;
 }
 
 static int bind_handles(struct bpf_object *obj, void *ctx)
@@ -49,7 +60,7 @@ static int bind_handles(struct bpf_object *obj, void *ctx)
 		{ "kt_threads", &s->threads }, { "kt_doing", &s->doing }, { "kt_doing_max", &s->maxima },
 		{ "kt_kstats", &s->stats }, { "kt_kctl", &s->ctl_map }, { "kt_kcpu", &s->kcpu },
 	};
-	int rc = kt_bind_maps(obj, maps, 6);
+	int rc = kt_bind_maps(obj, maps, 6) ?: kt_set_rodata(obj, "kt_kcfg", &s->config, sizeof(s->config));
 	if (rc)
 		kt_bind_error(s->config_err, sizeof(s->config_err));
 	return rc;
@@ -77,7 +88,7 @@ int kt_tracepoint_exists(const char *category, const char *name)
 	return 0;
 }
 
-int kt_kthreads_open(struct kt_kthreads **out, int attach, unsigned int decoders, uint64_t smpboot_fn,
+int kt_kthreads_open(struct kt_kthreads **out, int attach, unsigned int decoders_on, uint64_t smpboot_fn,
 		     uint64_t irq_thread_fn, char *err, size_t errlen)
 {
 	struct kt_kthreads *s = calloc(1, sizeof(*s));
@@ -85,11 +96,17 @@ int kt_kthreads_open(struct kt_kthreads **out, int attach, unsigned int decoders
 
 	if (!s)
 		return -ENOMEM;
-	s->decoders = decoders;
-	s->ctl.smpboot_fn = smpboot_fn;
-	s->ctl.irq_thread_fn = irq_thread_fn;
-	rc = kt_load_and_attach(ktrace_kthreads_bpf, ktrace_kthreads_bpf_end, "kthreads", attach, want_prog, bind_handles,
-				write_ctl, s, &s->l, err, errlen);
+	s->decoders = decoders_on;
+	s->config.smpboot_fn = smpboot_fn;
+	s->config.irq_thread_fn = irq_thread_fn;
+	/* The thread table itself (switches, softirqs on top), then one feature per decoder. */
+	struct kt_feature features[1 + NDECODERS];
+	features[0] = (struct kt_feature){ "threads", 1, KT_PROGS("kt_switch", "softirq_entry", "softirq_exit") };
+	for (int i = 0; i < NDECODERS; i++)
+		features[1 + i] = (struct kt_feature){ decoders[i].info.name, (decoders_on & decoders[i].info.bit) != 0,
+						       decoders[i].progs };
+	rc = kt_load_and_attach(ktrace_kthreads_bpf, ktrace_kthreads_bpf_end, "kthreads", attach, features, 1 + NDECODERS,
+				bind_handles, write_ctl, s, &s->l, err, errlen);
 	if (rc) {
 		if (s->config_err[0])
 			snprintf(err, errlen, "%s", s->config_err);
@@ -101,6 +118,13 @@ int kt_kthreads_open(struct kt_kthreads **out, int attach, unsigned int decoders
 }
 
 int kt_kthreads_attach_kind(const struct kt_kthreads *s) { return s->l.kind; }
+
+void kt_kthreads_capacity(const struct kt_kthreads *s, int *threads, int *items)
+{
+	*threads = (int)bpf_map__max_entries(s->threads);
+	/* The maxima map holds an interval's items: never more than the items map. */
+	*items = (int)bpf_map__max_entries(s->doing);
+}
 
 /* Walk a hash map key by key (works on every kernel; the maps hold thousands of entries at most). */
 static int read_hash(struct bpf_map *m, void *keys, size_t ksize, void *vals, size_t vsize, int max)

@@ -153,20 +153,65 @@ static int is_flavoured(const char *name)
 	return ends_with(name, "_btf") || ends_with(name, "_raw") || ends_with(name, "_tp");
 }
 
+/* The feature that names this program (exactly, or by its base name when flavoured), or NULL. */
+static const struct kt_feature *feature_of(const struct kt_feature *fs, int n, const char *prog, int *flavoured)
+{
+	size_t len = strlen(prog);
+	*flavoured = is_flavoured(prog);
+	/* A flavoured program's base name: without _btf, _raw or _tp. */
+	size_t base = *flavoured ? len - (ends_with(prog, "_btf") || ends_with(prog, "_raw") ? 4 : 3) : len;
+	for (int i = 0; i < n; i++)
+		for (const char *const *p = fs[i].progs; *p; p++)
+			if (strlen(*p) == base && strncmp(*p, prog, base) == 0)
+				return &fs[i];
+	return NULL;
+}
+
+/* The object and its feature table agree: every program in one feature, every name a program. */
+static int check_table(struct bpf_object *obj, const char *name, const struct kt_feature *fs, int n, char *err,
+		       size_t errlen)
+{
+	struct bpf_program *prog;
+	int flavoured;
+	bpf_object__for_each_program(prog, obj) {
+		if (!feature_of(fs, n, bpf_program__name(prog), &flavoured)) {
+			snprintf(err, errlen, "BPF object '%s': program '%s' is in no feature of its table", name,
+				 bpf_program__name(prog));
+			return -ENOENT;
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		for (const char *const *p = fs[i].progs; *p; p++) {
+			char flavour[128];
+			int found = bpf_object__find_program_by_name(obj, *p) != NULL;
+			for (int k = 1; k <= 3 && !found; k++) {
+				snprintf(flavour, sizeof(flavour), "%s%s", *p, flavour_suffix[k]);
+				found = bpf_object__find_program_by_name(obj, flavour) != NULL;
+			}
+			if (!found) {
+				snprintf(err, errlen, "BPF object '%s' has no program '%s' (feature %s)", name, *p, fs[i].name);
+				return -ENOENT;
+			}
+		}
+	}
+	return 0;
+}
+
 static int try_load(const unsigned char *start, const unsigned char *end, const char *name, int kind,
-		    kt_want_fn want, kt_config_fn config, void *ctx, struct bpf_object **out)
+		    const struct kt_feature *features, int nfeatures, kt_config_fn config, void *ctx,
+		    struct bpf_object **out)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = name);
 	struct bpf_object *obj = bpf_object__open_mem(start, (size_t)(end - start), &opts);
 	struct bpf_program *prog;
-	int err;
+	int err, flavoured;
 
 	if (!obj)
 		return -errno;
 	bpf_object__for_each_program(prog, obj) {
 		const char *pn = bpf_program__name(prog);
-		if (is_flavoured(pn))
-			bpf_program__set_autoload(prog, ends_with(pn, flavour_suffix[kind]) && (!want || want(pn, ctx)));
+		const struct kt_feature *f = feature_of(features, nfeatures, pn, &flavoured);
+		bpf_program__set_autoload(prog, f && f->on && (!flavoured || ends_with(pn, flavour_suffix[kind])));
 	}
 	if (config && (err = config(obj, ctx)) != 0) {
 		bpf_object__close(obj);
@@ -184,7 +229,7 @@ static int try_load(const unsigned char *start, const unsigned char *end, const 
 /* Load one flavour, write its settings, attach its programs. On failure everything is released and
  * err says which step failed. */
 static int load_attach_kind(const unsigned char *start, const unsigned char *end, const char *name, int kind,
-			    kt_want_fn want, kt_config_fn before_load, kt_config_fn after_load, void *ctx,
+			    const struct kt_feature *features, int nfeatures, kt_config_fn before_load, kt_config_fn after_load, void *ctx,
 			    struct kt_loaded *out, char *err, size_t errlen)
 {
 	struct bpf_program *prog;
@@ -194,7 +239,7 @@ static int load_attach_kind(const unsigned char *start, const unsigned char *end
 	memset(out, 0, sizeof(*out));
 	last_warning[0] = 0;
 	verifier_said[0] = 0;
-	rc = try_load(start, end, name, kind, want, before_load, ctx, &out->obj);
+	rc = try_load(start, end, name, kind, features, nfeatures, before_load, ctx, &out->obj);
 	if (rc) {
 		snprintf(what, sizeof(what), "loading BPF object '%s' (%s)", name, flavour_name[kind]);
 		kt_errmsg(err, errlen, what, rc);
@@ -234,8 +279,8 @@ static int load_attach_kind(const unsigned char *start, const unsigned char *end
 }
 
 int kt_load_and_attach(const unsigned char *start, const unsigned char *end, const char *name, int attach,
-		       kt_want_fn want, kt_config_fn before_load, kt_config_fn after_load, void *ctx,
-		       struct kt_loaded *out, char *err, size_t errlen)
+		       const struct kt_feature *features, int nfeatures, kt_config_fn before_load, kt_config_fn after_load,
+		       void *ctx, struct kt_loaded *out, char *err, size_t errlen)
 {
 	int kinds[3], nk = 0, rc = -ENOENT;
 
@@ -243,6 +288,19 @@ int kt_load_and_attach(const unsigned char *start, const unsigned char *end, con
 	if (!kt_have_btf()) {
 		snprintf(err, errlen, "no kernel BTF (/sys/kernel/btf/vmlinux): ktrace needs a kernel built with CONFIG_DEBUG_INFO_BTF=y");
 		return -ENOENT;
+	}
+	{
+		LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = name);
+		struct bpf_object *obj = bpf_object__open_mem(start, (size_t)(end - start), &opts);
+		if (!obj) {
+			rc = -errno;
+			kt_errmsg(err, errlen, "opening the embedded BPF object", rc);
+			return rc;
+		}
+		rc = check_table(obj, name, features, nfeatures, err, errlen);
+		bpf_object__close(obj);
+		if (rc)
+			return rc;
 	}
 	if (attach == KT_ATTACH_AUTO) {
 		kinds[nk++] = KT_ATTACH_BTF;
@@ -264,7 +322,8 @@ int kt_load_and_attach(const unsigned char *start, const unsigned char *end, con
 			}
 			continue;
 		}
-		rc = load_attach_kind(start, end, name, kinds[i], want, before_load, after_load, ctx, out, why[i], sizeof(why[i]));
+		rc = load_attach_kind(start, end, name, kinds[i], features, nfeatures, before_load, after_load, ctx, out, why[i],
+				      sizeof(why[i]));
 		if (rc == 0)
 			return 0;
 		if (rc == -EPERM || nk == 1) {

@@ -12,9 +12,18 @@ struct kt_loaded {
 	int kind; /* enum kt_attach actually used */
 };
 
-/* Decides, by program name, whether a tracepoint program is wanted at all (the flavour is chosen by
- * the loader). */
-typedef int (*kt_want_fn)(const char *prog_name, void *ctx);
+/* One feature of a BPF object: the programs it brings, loaded only when it is on. A tracepoint program is
+ * named by its base name: the loader loads the flavour it attaches (NAME_btf, NAME_raw or NAME_tp). Each
+ * object has one table of its features that names every program exactly once: a name the object lacks, or
+ * a program no feature names, fails the open and says which, so that renaming a program on one side
+ * cannot silently change what loads. */
+struct kt_feature {
+	const char *name;
+	int on;
+	const char *const *progs; /* NULL-terminated */
+};
+/* A program list in place; its storage is the enclosing block's (static at file scope). */
+#define KT_PROGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
 /* Called before load (to size maps) and after load, before attach (to write settings into maps, so
  * no event is seen with zeroed settings). Returns 0 or a negative errno. */
 typedef int (*kt_config_fn)(struct bpf_object *obj, void *ctx);
@@ -45,9 +54,12 @@ long kt_percpu_offset(const char *var);
 /* 1 when the kernel's BTF has struct `type` with a member named `member`. */
 int kt_btf_has_member(const char *type, const char *member);
 
+/* Load the object with the features that are on, in the first attach kind (tp_btf, raw_tp, tracepoint)
+ * that loads and attaches, and attach its tracepoint and tracing programs (perf_event, kprobe and
+ * untargeted tracepoint programs are the caller's to attach). */
 int kt_load_and_attach(const unsigned char *start, const unsigned char *end, const char *name, int attach,
-		       kt_want_fn want, kt_config_fn before_load, kt_config_fn after_load, void *ctx,
-		       struct kt_loaded *out, char *err, size_t errlen);
+		       const struct kt_feature *features, int nfeatures, kt_config_fn before_load, kt_config_fn after_load,
+		       void *ctx, struct kt_loaded *out, char *err, size_t errlen);
 void kt_unload(struct kt_loaded *l);
 /* One-line reason for an errno from libbpf or the kernel, with what to do about it. */
 void kt_errmsg(char *err, size_t errlen, const char *what, int errnum);

@@ -44,7 +44,7 @@ struct kt_profile {
 	int ntrace;
 	char config_err[256];          /* why the object cannot be set up (a --trace function, a missing map), set before load */
 	int prealloc;                  /* stack maps preallocated (see KT_PREALLOC_STACKS) */
-	struct kt_profile_ctl ctl;     /* as asked; kt_pctl holds it with events off outside open..stop */
+	struct kt_profile_ctl ctl;     /* what kt_pctl holds */
 };
 
 /* Kernels before 6.1 refuse hash maps allocated on demand in perf_event programs (no NMI-safe
@@ -166,21 +166,42 @@ static int bind_handles(struct kt_profile *p, struct bpf_object *obj)
 	return rc;
 }
 
-static int want_prog(const char *name, void *ctx)
+/* Which programs load for which feature: the one table of this object (see struct kt_feature). The program
+ * lists are static: the table outlives this function. */
+static const char *const sampling_progs[] = { "kt_sample", NULL };
+static const char *const event_tp_progs[] = { "kt_event_tracepoint", NULL };
+static const char *const event_kprobe_progs[] = { "kt_event_kprobe", NULL };
+static const char *const softirq_progs[] = { "softirq_entry", "softirq_exit", NULL };
+static const char *const switch_progs[] = { "sched_switch", NULL };
+static const char *const waking_progs[] = { "sched_waking", NULL };
+static const char *const work_progs[] = { "kt_work_start", "kt_work_end", NULL };
+static const char *const trace_progs[] = {
+	"kt_sys_exit", "kt_task_exit",
+	"kt_fentry0", "kt_fentry1", "kt_fentry2", "kt_fentry3", "kt_fentry4", "kt_fentry5", "kt_fentry6", "kt_fentry7",
+	"kt_fexit0", "kt_fexit1", "kt_fexit2", "kt_fexit3", "kt_fexit4", "kt_fexit5", "kt_fexit6", "kt_fexit7",
+	"kt_kprobe0", "kt_kprobe1", "kt_kprobe2", "kt_kprobe3", "kt_kprobe4", "kt_kprobe5", "kt_kprobe6", "kt_kprobe7",
+	"kt_kretprobe0", "kt_kretprobe1", "kt_kretprobe2", "kt_kretprobe3", "kt_kretprobe4", "kt_kretprobe5", "kt_kretprobe6",
+	"kt_kretprobe7", NULL,
+};
+_Static_assert(KT_TRACE_MAX == 8, "one name per slot above");
+
+static int features(const struct kt_profile *p, struct kt_feature *f)
 {
-	const struct kt_profile *p = ctx;
-	if (strncmp(name, "softirq_", 8) == 0)
-		return p->o->track_softirq;
-	if (strncmp(name, "sched_switch", 12) == 0)
-		return p->o->track_switch || p->o->ctl.offcpu;
-	if (strncmp(name, "sched_waking", 12) == 0)
-		return p->o->ctl.offcpu && p->o->ctl.wakers;
-	if (strncmp(name, "kt_work_", 8) == 0)
-		return p->o->track_work;
-	if (strncmp(name, "kt_sys_exit", 11) == 0 || strncmp(name, "kt_task_exit", 12) == 0)
-		return p->ntrace > 0;
-	return 1;
+	const struct kt_profile_opts *o = p->o;
+	const struct kt_profile_config *c = &o->config;
+	int n = 0;
+	f[n++] = (struct kt_feature){ "sampling", !o->no_sampling, sampling_progs };
+	f[n++] = (struct kt_feature){ "--event tracepoint", o->tp_name != NULL, event_tp_progs };
+	f[n++] = (struct kt_feature){ "--event kprobe", o->kprobe_func != NULL, event_kprobe_progs };
+	f[n++] = (struct kt_feature){ "softirq", c->softirq != 0, softirq_progs };
+	f[n++] = (struct kt_feature){ "switches", c->events || c->offcpu, switch_progs };
+	f[n++] = (struct kt_feature){ "wakers", c->offcpu && c->wakers, waking_progs };
+	f[n++] = (struct kt_feature){ "work slices", c->events && o->work_slices, work_progs };
+	/* Its fentry/fexit or kprobe slots are narrowed to the functions asked for by setup_trace. */
+	f[n++] = (struct kt_feature){ "--trace", p->ntrace > 0, trace_progs };
+	return n;
 }
+#define KT_PROFILE_FEATURES 8
 
 static int before_load(struct bpf_object *obj, void *ctx)
 {
@@ -188,10 +209,8 @@ static int before_load(struct bpf_object *obj, void *ctx)
 	const struct kt_profile_opts *o = p->o;
 	int rc = bind_handles(p, obj) ?: setup_trace(p);
 
-	if (rc == 0) {
-		bpf_program__set_autoload(p->event_tp, o->tp_name != NULL);
-		bpf_program__set_autoload(p->event_kprobe, o->kprobe_func != NULL);
-	}
+	if (rc == 0 && (rc = kt_set_rodata(obj, "kt_cfg", &o->config, sizeof(o->config))) != 0)
+		kt_bind_error(p->config_err, sizeof(p->config_err));
 
 	rc = rc ?: size_stack_map(p, p->map.stacks);
 	rc = rc ?: size_stack_map(p, p->map.ustacks);
@@ -204,7 +223,7 @@ static int before_load(struct bpf_object *obj, void *ctx)
 	if (!p->ntrace)
 		rc = rc ?: bpf_map__set_max_entries(p->map.func_states, 1);
 	rc = rc ?: bpf_map__set_max_entries(p->map.offstart,
-					    o->ctl.offcpu ? (o->offcpu_tasks ? o->offcpu_tasks : 16384) : 1);
+					    o->config.offcpu ? (o->offcpu_tasks ? o->offcpu_tasks : 16384) : 1);
 	if (o->npids > 1024)
 		rc = rc ?: bpf_map__set_max_entries(p->map.pids, (unsigned int)o->npids);
 	return rc;
@@ -214,19 +233,17 @@ static int before_load(struct bpf_object *obj, void *ctx)
  * begin once everything is attached: the recording's window opens then (off-CPU time counted from the
  * sched_switch program's own attach made 3.11 s of a 3 s window on 5.10 under TCG, where attaching the
  * rest took 0.1 s). */
-static int set_events(const struct kt_profile *p, const struct kt_profile_ctl *want, __u32 on)
+static int set_started(struct kt_profile *p, __u32 on)
 {
-	struct kt_profile_ctl ctl = *want;
 	unsigned int zero = 0;
 
-	ctl.events = on ? want->events : 0;
-	ctl.offcpu = on ? want->offcpu : 0;
-	return bpf_map_update_elem(bpf_map__fd(p->map.pctl), &zero, &ctl, BPF_ANY) ? -errno : 0;
+	p->ctl.started = on;
+	return bpf_map_update_elem(bpf_map__fd(p->map.pctl), &zero, &p->ctl, BPF_ANY) ? -errno : 0;
 }
 
 static int after_load(struct bpf_object *obj, void *ctx)
 {
-	const struct kt_profile *p = ctx;
+	struct kt_profile *p = ctx;
 	const struct kt_profile_opts *o = p->o;
 	unsigned char one = 1;
 	int pids_fd = bpf_map__fd(p->map.pids);
@@ -238,7 +255,7 @@ static int after_load(struct bpf_object *obj, void *ctx)
 	/* Timeline events begin once everything is attached (set_events): under TCG the programs attached
 	 * seconds apart, and a call entered before its fexit was attached stayed open, the next ones nested
 	 * under it (12 nested slices of 886 in a --pid run on 6.1). */
-	return set_events(p, &o->ctl, 0);
+	return set_started(p, 0);
 }
 
 /* --trace with kprobes: entry and return probes on each function, by name. */
@@ -359,13 +376,15 @@ int kt_profile_open(struct kt_profile **out, const struct kt_profile_opts *o, ch
 	}
 	p->o = o;
 	p->prealloc = kernel_older_than(6, 2) || kernel_is_rt() || getenv("KTRACE_PREALLOC_STACKS");
-	rc = kt_load_and_attach(ktrace_profile_bpf, ktrace_profile_bpf_end, "profile", o->attach, want_prog,
+	struct kt_feature table[KT_PROFILE_FEATURES];
+	int nfeatures = features(p, table);
+	rc = kt_load_and_attach(ktrace_profile_bpf, ktrace_profile_bpf_end, "profile", o->attach, table, nfeatures,
 				before_load, after_load, p, &p->l, err, errlen);
 	if (rc == -EINVAL && !p->prealloc && !p->config_err[0]) {
 		/* A kernel that says 6.1+ but lacks on-demand allocation in perf_event programs (or a verifier
 		 * rejection for another reason, which the second attempt reports as well). */
 		p->prealloc = 1;
-		rc = kt_load_and_attach(ktrace_profile_bpf, ktrace_profile_bpf_end, "profile", o->attach, want_prog,
+		rc = kt_load_and_attach(ktrace_profile_bpf, ktrace_profile_bpf_end, "profile", o->attach, table, nfeatures,
 					before_load, after_load, p, &p->l, err, errlen);
 	}
 	p->o = NULL;
@@ -419,14 +438,13 @@ int kt_profile_open(struct kt_profile **out, const struct kt_profile_opts *o, ch
 			return rc;
 		}
 	}
-	p->ctl = o->ctl;
 	*out = p;
 	return 0;
 }
 
 int kt_profile_start(struct kt_profile *p)
 {
-	return set_events(p, &p->ctl, 1);
+	return set_started(p, 1);
 }
 
 int kt_profile_attach_kind(const struct kt_profile *p) { return p->l.kind; }
@@ -591,7 +609,7 @@ void kt_profile_stop(struct kt_profile *p)
 {
 	/* The events end before the first program detaches, for the same reason they begin late. */
 	if (p->l.nlinks || p->nkprobe_links || p->event_link)
-		set_events(p, &p->ctl, 0);
+		set_started(p, 0);
 	/* Destroying a perf-event link closes its perf fd too: no close() here. */
 	for (int i = 0; i < p->npmu; i++) {
 		if (p->pmu_links[i])

@@ -15,6 +15,7 @@ struct kt_softirq {
 	struct kt_loaded l;
 	struct bpf_map *ctl_map, *stats_map; /* bound by name before load */
 	int ctl_fd, stats_fd;
+	struct kt_softirq_config config;
 	struct kt_softirq_ctl ctl;
 	long kstat_from_rq; /* 0: the kernel's count is not compared (see softirq.bpf.c) */
 	char config_err[256];
@@ -26,7 +27,8 @@ static int bind_handles(struct bpf_object *obj, void *ctx)
 	const struct kt_map_ref maps[] = { { "kt_ctl", &s->ctl_map }, { "kt_stats", &s->stats_map } };
 	int rc = kt_bind_maps(obj, maps, 2);
 	if (!rc)
-		rc = kt_set_rodata(obj, "kt_kstat_from_rq", &s->kstat_from_rq, sizeof(s->kstat_from_rq));
+		rc = kt_set_rodata(obj, "kt_kstat_from_rq", &s->kstat_from_rq, sizeof(s->kstat_from_rq)) ?:
+		     kt_set_rodata(obj, "kt_scfg", &s->config, sizeof(s->config));
 	if (rc)
 		kt_bind_error(s->config_err, sizeof(s->config_err));
 	return rc;
@@ -42,12 +44,6 @@ static int write_ctl(struct bpf_object *obj, void *ctx)
 	return 0;
 }
 
-static int want_prog(const char *name, void *ctx)
-{
-	const struct kt_softirq *s = ctx;
-	return s->ctl.latency || strncmp(name, "softirq_raise", 13) != 0;
-}
-
 int kt_softirq_open(struct kt_softirq **out, int attach, int cpu, int latency, char *err, size_t errlen)
 {
 	struct kt_softirq *s = calloc(1, sizeof(*s));
@@ -55,12 +51,16 @@ int kt_softirq_open(struct kt_softirq **out, int attach, int cpu, int latency, c
 
 	if (!s)
 		return -ENOMEM;
-	s->ctl.cpu = cpu;
-	s->ctl.latency = latency ? 1 : 0;
+	s->config.cpu = cpu;
+	s->config.latency = latency ? 1 : 0;
 	long kstat = kt_percpu_offset("kstat"), rq = kt_percpu_offset("runqueues");
 	/* The runqueue is reached through task->se.cfs_rq->rq: group scheduling (CONFIG_FAIR_GROUP_SCHED). */
 	s->kstat_from_rq = kstat >= 0 && rq >= 0 && kt_btf_has_member("sched_entity", "cfs_rq") ? kstat - rq : 0;
-	rc = kt_load_and_attach(ktrace_softirq_bpf, ktrace_softirq_bpf_end, "softirq", attach, want_prog, bind_handles,
+	const struct kt_feature features[] = {
+		{ "runs", 1, KT_PROGS("softirq_entry", "softirq_exit") },
+		{ "latency", (int)s->config.latency, KT_PROGS("softirq_raise") },
+	};
+	rc = kt_load_and_attach(ktrace_softirq_bpf, ktrace_softirq_bpf_end, "softirq", attach, features, 2, bind_handles,
 				write_ctl, s, &s->l, err, errlen);
 	if (rc) {
 		if (s->config_err[0])

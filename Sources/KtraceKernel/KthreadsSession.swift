@@ -10,27 +10,25 @@ public final class KthreadsSession {
     /// Every optional decoder, and why it is not decoding when it is not.
     public let decoders: [DecoderStatus]
 
-    /// An optional decoder: its tracepoints, and whether it has a classic-tracepoint flavour.
+    /// An optional decoder, as Sources/CKtrace/kthreads.c describes it (its one description).
     struct Decoder {
         let name: String, bit: UInt32, events: [(String, String)], classic: Bool, missingHint: String
     }
-    static let optional: [Decoder] = [
-        Decoder(name: "irq", bit: UInt32(KT_DEC_IRQ), events: [("irq", "irq_handler_entry"), ("irq", "irq_handler_exit")],
-                classic: true, missingHint: ""),
-        Decoder(name: "workqueue", bit: UInt32(KT_DEC_WORKQUEUE),
-                events: [("workqueue", "workqueue_queue_work"), ("workqueue", "workqueue_execute_start"),
-                         ("workqueue", "workqueue_execute_end")], classic: true, missingHint: ""),
-        Decoder(name: "shrinker", bit: UInt32(KT_DEC_SHRINKER),
-                events: [("vmscan", "mm_shrink_slab_start"), ("vmscan", "mm_shrink_slab_end")], classic: false, missingHint: ""),
-        Decoder(name: "reclaim", bit: UInt32(KT_DEC_RECLAIM), events: [("vmscan", "mm_vmscan_lru_shrink_inactive")],
-                classic: false, missingHint: ""),
-        Decoder(name: "jbd2", bit: UInt32(KT_DEC_JBD2), events: [("jbd2", "jbd2_start_commit"), ("jbd2", "jbd2_end_commit")],
-                classic: false, missingHint: ": the jbd2 module is not loaded (no ext4 journal mounted)"),
-        Decoder(name: "migrate", bit: UInt32(KT_DEC_MIGRATE), events: [("sched", "sched_migrate_task")], classic: false,
-                missingHint: ""),
-        Decoder(name: "rcu", bit: UInt32(KT_DEC_RCU), events: [("rcu", "rcu_invoke_callback")], classic: false,
-                missingHint: ": the kernel is built without CONFIG_RCU_TRACE"),
-    ]
+    static let optional: [Decoder] = {
+        var all: [Decoder] = [], info = kt_decoder_info(), i: Int32 = 0
+        while kt_kthreads_decoder(i, &info) == 0 {
+            let events = withUnsafeBytes(of: info.tracepoints) { raw in
+                raw.bindMemory(to: UnsafePointer<CChar>?.self).compactMap { $0.map { String(cString: $0) } }
+            }.map { tp in
+                let parts = tp.split(separator: "/", maxSplits: 1).map(String.init)
+                return (parts[0], parts.count > 1 ? parts[1] : "")
+            }
+            all.append(Decoder(name: String(cString: info.name), bit: info.bit, events: events, classic: info.classic != 0,
+                               missingHint: String(cString: info.missing_hint)))
+            i += 1
+        }
+        return all
+    }()
 
     /// kallsyms, read once at the start: names start functions and work items, and says what the kernel counts.
     public let symbols: KernelSymbols
@@ -89,7 +87,9 @@ public final class KthreadsSession {
 
     /// The cumulative totals now, with the maxima of the interval this read ends.
     public func read() throws(KernelError) -> KthreadsSnapshot {
-        let cap = 16384
+        var threadCap: Int32 = 0, cap32: Int32 = 0
+        kt_kthreads_capacity(handle, &threadCap, &cap32)
+        let cap = Int(cap32)
         var snap = KthreadsSnapshot()
         var mkeys = [kt_doing_key](repeating: kt_doing_key(), count: cap)
         var mvals = [kt_doing_max](repeating: kt_doing_max(), count: cap)
@@ -101,9 +101,9 @@ public final class KthreadsSession {
             guard let k = DoingKey(mkeys[i]) else { continue }
             snap.maxima[k] = DoingMax(maxNs: mvals[i].max_ns, waitMaxNs: mvals[i].wait_max_ns)
         }
-        var tids = [UInt32](repeating: 0, count: 8192)
-        var threads = [kt_kthread](repeating: kt_kthread(), count: 8192)
-        let nt = kt_kthreads_read_threads(handle, &tids, &threads, 8192)
+        var tids = [UInt32](repeating: 0, count: Int(threadCap))
+        var threads = [kt_kthread](repeating: kt_kthread(), count: Int(threadCap))
+        let nt = kt_kthreads_read_threads(handle, &tids, &threads, threadCap)
         var lastSum: [UInt32: UInt64] = [:]
         for i in 0..<Int(max(nt, 0)) {
             let t = threads[i]

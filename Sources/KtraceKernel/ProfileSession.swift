@@ -2,159 +2,6 @@ import CKtrace
 import Glibc
 import KtraceCore
 
-/// What `stacks` and `timeline` sample, and how. Filtering happens in the kernel.
-public struct ProfileConfig: Sendable {
-    public enum Target: Sendable, Equatable {
-        case all
-        case processes([Int32])
-        case threads([Int32])
-        /// A task name, exact or (prefix) its beginning.
-        case comm(String, prefix: Bool)
-    }
-
-    /// What a sample is: a clock tick, a hardware event, or (counted) a software event, a tracepoint or
-    /// a kprobe hit, each with its stacks.
-    public enum Event: Sendable, Equatable, CustomStringConvertible {
-        case cpuClock, cycles, pageFaults, contextSwitches
-        case tracepoint(category: String, name: String)
-        case kprobe(String)
-
-        /// cpu-clock, cycles, page-faults (faults), context-switches (cs), tracepoint:CAT:NAME, kprobe:FUNC.
-        public init?(parsing s: String) {
-            switch s {
-            case "cpu-clock": self = .cpuClock
-            case "cycles": self = .cycles
-            case "page-faults", "faults": self = .pageFaults
-            case "context-switches", "cs": self = .contextSwitches
-            default:
-                let parts = s.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-                if parts.count == 3, parts[0] == "tracepoint" || parts[0] == "t", !parts[1].isEmpty, !parts[2].isEmpty {
-                    self = .tracepoint(category: parts[1], name: parts[2])
-                } else if parts.count == 2, parts[0] == "kprobe" || parts[0] == "k", !parts[1].isEmpty {
-                    self = .kprobe(parts[1])
-                } else {
-                    return nil
-                }
-            }
-        }
-
-        public var description: String {
-            switch self {
-            case .cpuClock: "cpu-clock"
-            case .cycles: "cycles"
-            case .pageFaults: "page-faults"
-            case .contextSwitches: "context-switches"
-            case .tracepoint(let c, let n): "tracepoint:\(c):\(n)"
-            case .kprobe(let f): "kprobe:\(f)"
-            }
-        }
-
-        /// Sampled by a clock or counter at a frequency; the others count occurrences.
-        public var isTimed: Bool { self == .cpuClock || self == .cycles }
-        /// Attached as a BPF program on the event itself, not through a perf event per CPU.
-        var isProgram: Bool {
-            switch self {
-            case .tracepoint, .kprobe: true
-            default: false
-            }
-        }
-    }
-
-    public var target: Target = .all
-    public var cpu: Int?
-    public var event: Event = .cpuClock
-    /// Samples per second per CPU; nil samples every `period` events instead.
-    public var frequency: UInt64? = 99
-    public var period: UInt64 = 0
-    public var attach: AttachKind = .auto
-    public var kernelStacks = true
-    public var userStacks = true
-    public var perThread = false
-    /// Count samples per stack in the kernel (`stacks`).
-    public var aggregate = false
-    /// Send samples, softirq runs and switches through the ring buffer (`timeline`).
-    public var events = false
-    /// Most distinct kernel stacks, and as many user stacks, kept (allocated as they appear).
-    public var stackStorage: UInt32 = 131072
-    public var countEntries: UInt32 = 1
-    public var ringbufBytes: UInt32 = 0
-    public var trackSoftirq = false
-    /// Attach the workqueue execute tracepoints: work slices in the timeline.
-    public var trackWork = false
-    /// Key kworkers' samples by the work function they run (read from the kworker, no tracepoint).
-    public var workFrames = false
-    public var trackSwitch = false
-    /// Kernel functions recorded at entry and exit (--trace).
-    public var traceFunctions: [String] = []
-    /// How they are recorded: BPF trampolines (fentry/fexit), or kprobes where those are refused.
-    public var traceAttach: TraceAttach = .fentry
-
-    public enum TraceAttach: String, Sendable, CaseIterable { case fentry, kprobe }
-
-    /// Off-CPU time per stack (`offcpu`, `stacks --hot-cold`): the switch-outs counted and the blocked
-    /// times kept, all decided in the kernel.
-    public struct OffCPU: Sendable {
-        public var states: Set<OffCPUState> = Set(OffCPUState.allCases)
-        public var minNs: UInt64 = 0
-        public var maxNs: UInt64 = .max
-        /// Tasks followed off the CPU at once.
-        public var maxTasks: UInt32 = 16384
-        /// Key blocked time by the waker's kernel stack too.
-        public var wakers = false
-        public init() {}
-    }
-    public var offCPU: OffCPU?
-    /// Open no perf events: off-CPU time alone.
-    public var sampling = true
-
-    public init() {}
-
-    /// --trace: at most this many functions; calls nested deeper than `maxTraceDepth` in one task are
-    /// counted, not recorded.
-    public static let maxTraceFunctions = Int(KT_TRACE_MAX)
-    public static let maxTraceDepth = Int(KT_TRACE_DEPTH)
-
-    var control: kt_profile_ctl {
-        var c = kt_profile_ctl()
-        c.cpu = Int32(cpu ?? -1)
-        c.kernel_stack = kernelStacks ? 1 : 0
-        c.user_stack = userStacks ? 1 : 0
-        c.per_thread = perThread ? 1 : 0
-        c.aggregate = aggregate ? 1 : 0
-        c.events = events ? 1 : 0
-        c.work = workFrames ? 1 : 0
-        if let off = offCPU {
-            c.offcpu = 1
-            c.offcpu_states = off.states.reduce(0) { $0 | (1 << UInt32($1.rawValue)) }
-            c.offcpu_min_ns = off.minNs
-            c.offcpu_max_ns = off.maxNs
-            c.wakers = off.wakers ? 1 : 0
-        }
-        switch target {
-        case .all: c.filter = UInt32(KT_FILTER_ALL.rawValue)
-        case .processes: c.filter = UInt32(KT_FILTER_TGID.rawValue)
-        case .threads: c.filter = UInt32(KT_FILTER_TID.rawValue)
-        case .comm(let name, let prefix):
-            c.filter = UInt32(KT_FILTER_COMM.rawValue)
-            let bytes = Array(name.utf8.prefix(Int(KT_COMM_LEN) - 1))
-            c.comm_prefix = prefix ? 1 : 0
-            c.comm_len = UInt32(bytes.count)
-            withUnsafeMutableBytes(of: &c.comm) { buf in
-                for (i, b) in bytes.enumerated() { buf[i] = b }
-            }
-        }
-        return c
-    }
-
-    var ids: [Int32] {
-        switch target {
-        case .processes(let p): p
-        case .threads(let t): t
-        default: []
-        }
-    }
-}
-
 /// The sampler: perf events on every CPU (or one), its tracepoints and --trace programs, attached while
 /// this object lives (or until `stop()`); its maps stay readable until it is released.
 public final class ProfileSession {
@@ -170,7 +17,7 @@ public final class ProfileSession {
     public init(_ config: ProfileConfig) throws(KernelError) {
         var o = kt_profile_opts()
         o.attach = config.attach.cValue
-        o.ctl = config.control
+        o.config = config.bpfConfig
         o.hardware = config.event == .cycles ? 1 : 0
         switch config.event {
         case .pageFaults: o.sw_event = UInt64(KT_SW_PAGE_FAULTS.rawValue)
@@ -183,15 +30,13 @@ public final class ProfileSession {
         o.stack_storage = config.stackStorage
         o.count_entries = config.countEntries
         o.ringbuf_bytes = config.ringbufBytes
-        o.track_softirq = config.trackSoftirq ? 1 : 0
-        o.track_work = config.trackWork ? 1 : 0
-        o.track_switch = config.trackSwitch ? 1 : 0
+        o.work_slices = config.workSlices ? 1 : 0
         let trace = config.traceFunctions.isEmpty ? nil : strdup(config.traceFunctions.joined(separator: ","))
         defer { free(trace) }
         o.trace_funcs = UnsafePointer(trace)
         o.trace_kprobes = config.traceAttach == .kprobe ? 1 : 0
         o.no_sampling = config.sampling && !config.event.isProgram ? 0 : 1
-        if config.event.isProgram { o.ctl.every = config.frequency == nil ? config.period : 0 }
+        if config.event.isProgram { o.config.every = config.frequency == nil ? config.period : 0 }
         var strings: [UnsafeMutablePointer<CChar>?] = []
         defer { strings.forEach { free($0) } }
         switch config.event {
@@ -368,22 +213,4 @@ extension ProfileSession: StackSource {
             }
         }
     }
-}
-
-/// The ABI's encodings, decoded once.
-func softirqVector(_ v: UInt32) -> SoftirqVector? {
-    v == UInt32(KT_SOFTIRQ_NONE) ? nil : SoftirqVector(rawValue: Int(v) - 1)
-}
-
-func stackRef(_ id: UInt64) -> StackRef {
-    switch id {
-    case UInt64(KT_STACK_NONE): .none
-    case UInt64(KT_STACK_LOST): .lost
-    default: .stored(id)
-    }
-}
-
-/// A C char[16] as a Swift string.
-func cString<T>(_ tuple: T) -> String {
-    withUnsafeBytes(of: tuple) { raw in String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self) }
 }

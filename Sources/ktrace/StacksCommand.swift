@@ -87,7 +87,7 @@ struct StacksCommand: ParsableCommand {
         config.aggregate = true
         config.countEntries = target.countEntries
         config.trackSoftirq = bySoftirq
-        config.workFrames = byWork
+        config.byWork = byWork
         if hotCold { config.offCPU = ProfileConfig.OffCPU() }
         let session = openProfile(config, verbose: target.verbose, rate: target.rateDescription)
         let kernelSymbols = userOnly ? nil : KernelSymbolsLoader(report: note), userNames = UserSymbolizer()

@@ -67,8 +67,7 @@ struct TimelineCommand: ParsableCommand {
         config.events = true
         config.ringbufBytes = ringbuf
         config.trackSoftirq = true
-        config.trackSwitch = true
-        config.trackWork = true
+        config.workSlices = true
         config.traceFunctions = traceFunctions
         config.traceAttach = traceAttach
         let session = openProfile(config, verbose: target.verbose, rate: target.rateDescription)

@@ -49,6 +49,18 @@ void kt_softirq_close(struct kt_softirq *s);
 /* ---- ktrace kthreads ---- */
 /* 1 if tracefs lists the tracepoint CATEGORY/NAME (mounting tracefs if needed). */
 int kt_tracepoint_exists(const char *category, const char *name);
+/* An optional decoder of kthreads: its name, its KT_DEC_* bit, whether classic tracepoints serve it (else
+ * tp_btf or raw_tp only), its tracepoints ("category/name", the unused ones NULL), and what to add when
+ * one is missing. */
+struct kt_decoder_info {
+	const char *name;
+	unsigned int bit;
+	int classic;
+	const char *tracepoints[3];
+	const char *missing_hint;
+};
+/* The i-th decoder (0, 1, ...); -ENOENT past the last. */
+int kt_kthreads_decoder(int i, struct kt_decoder_info *out);
 struct kt_kthreads;
 /* decoders: KT_DEC_* bits of the optional tracepoints to attach (check they exist first); smpboot_fn,
  * irq_thread_fn: the addresses of smpboot_thread_fn and irq_thread, or 0. */
@@ -56,6 +68,8 @@ int kt_kthreads_open(struct kt_kthreads **out, int attach, unsigned int decoders
 		     uint64_t irq_thread_fn, char *err,
 		     size_t errlen);
 int kt_kthreads_attach_kind(const struct kt_kthreads *s);
+/* How many threads and (thread, item) entries the kernel's tables hold: the most one read returns. */
+void kt_kthreads_capacity(const struct kt_kthreads *s, int *threads, int *items);
 /* Copy up to max entries (cumulative since attach); return how many. */
 int kt_kthreads_read_threads(struct kt_kthreads *s, uint32_t *tids, struct kt_kthread *out, int max);
 int kt_kthreads_read_doing(struct kt_kthreads *s, struct kt_doing_key *keys, struct kt_doing *out, int max);
@@ -75,7 +89,9 @@ enum kt_sw_event { KT_SW_CPU_CLOCK = 0, KT_SW_PAGE_FAULTS = 2, KT_SW_CONTEXT_SWI
 
 struct kt_profile_opts {
 	int attach;              /* enum kt_attach for the softirq / sched tracepoints */
-	struct kt_profile_ctl ctl;
+	struct kt_profile_config config; /* what the programs do, fixed at load (.rodata): also decides which
+	                          * programs load (softirq: entry/exit; events or offcpu: sched_switch; offcpu
+	                          * with wakers: sched_waking) */
 	const uint32_t *pids;    /* tgids or tids for KT_FILTER_TGID / KT_FILTER_TID */
 	int npids;
 	int hardware;            /* 1 = PERF_COUNT_HW_CPU_CYCLES, 0 = PERF_COUNT_SW_CPU_CLOCK */
@@ -85,9 +101,7 @@ struct kt_profile_opts {
 	uint32_t stack_storage;  /* most distinct stacks kept (the map allocates on demand) */
 	uint32_t count_entries;  /* kt_counts entries */
 	uint32_t ringbuf_bytes;  /* 0 = no ring buffer events */
-	int track_softirq;       /* attach softirq entry/exit (vector in samples, timeline slices) */
-	int track_switch;        /* attach sched_switch (timeline) */
-	int track_work;          /* attach workqueue_execute_start/end (work function in samples, timeline slices) */
+	int work_slices;         /* with config.events: attach workqueue_execute_start/end (timeline work slices) */
 	/* Comma-separated kernel functions whose entry and exit go into the ring buffer (fentry/fexit,
 	 * at most KT_TRACE_MAX; check kt_probe_fentry first), or NULL. A name missing from the kernel's
 	 * BTF fails the open with a reason naming it. */
@@ -100,7 +114,7 @@ struct kt_profile_opts {
 	const char *tp_category; /* --event tracepoint:CATEGORY:NAME, or NULL */
 	const char *tp_name;
 	const char *kprobe_func; /* --event kprobe:FUNC, or NULL */
-	uint32_t offcpu_tasks;   /* with ctl.offcpu: tasks followed off the CPU at once (kt_offstart entries) */
+	uint32_t offcpu_tasks;   /* with config.offcpu: tasks followed off the CPU at once (kt_offstart entries) */
 };
 
 struct kt_profile;
@@ -118,7 +132,7 @@ int kt_profile_stack_prealloc(const struct kt_profile *p);
 int kt_profile_read_stats(struct kt_profile *p, struct kt_profile_stats *out);
 /* Copy up to max (key, count) pairs; returns how many. */
 int kt_profile_read_counts(struct kt_profile *p, struct kt_stack_key *keys, uint64_t *counts, int max);
-/* Continuous profiles: flip ctl.epoch, then read and delete the previous epoch's entries (up to max).
+/* Continuous profiles: flip the epoch, then read and delete the previous epoch's entries (up to max).
  * flip_ns: when the new interval began. Returns how many, or -errno. */
 int kt_profile_drain(struct kt_profile *p, struct kt_stack_key *keys, uint64_t *counts, int max, uint64_t *flip_ns);
 /* Delete these stack ids from the kernel (user: 1) or kernel (0) stack map, so a long run does not fill

@@ -1,0 +1,17 @@
+import FoundationEssentials
+import KtraceCore
+
+/// A task that exists and has not exited (a zombie waiting for its parent counts as gone).
+public func isAlive(_ pid: Int32) -> Bool {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let close = stat.lastIndex(of: ")") else { return false }
+    let state = stat[stat.index(after: close)...].trimmed.first
+    return state != "Z" && state != "X"
+}
+
+/// The name /proc gives a process or thread now (a kworker carries its current workqueue: "kworker/u8:2-events_unbound").
+public func processName(_ pid: Int32) -> String? {
+    guard let s = try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8) else { return nil }
+    let name = s.trimmed
+    return name.isEmpty ? nil : name
+}

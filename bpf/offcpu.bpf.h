@@ -1,0 +1,123 @@
+/* Off-CPU time (ktrace offcpu, stacks --hot-cold): at switch-out the task's stacks and the time, at
+ * switch-in the time blocked added to its key in kt_counts, all in the kernel, as offcputime does; with
+ * --wakers, the waker's kernel stack too (sched_waking). */
+#ifndef KTRACE_OFFCPU_BPF_H
+#define KTRACE_OFFCPU_BPF_H
+
+#include "stacks.bpf.h"
+
+struct offcpu_start {
+	__u64 ts;
+	struct kt_stack_key key;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384); /* tasks off the CPU at once; 1 without off-CPU (resized by user space) */
+	__type(key, __u32);
+	__type(value, struct offcpu_start);
+} kt_offstart SEC(".maps");
+
+/* The state a task leaves the CPU in, from the raw task state (tp_btf, raw_tp). TASK_DEAD (0x80): 0,
+ * it never comes back. */
+static __always_inline __u32 offcpu_state_raw(bool preempt, unsigned int st)
+{
+	if (st & 0x80)
+		return KT_ONCPU;
+	if (preempt || st == 0)
+		return KT_OFF_RUNNABLE;
+	if ((st & 0x2) && !(st & 0x400)) /* TASK_UNINTERRUPTIBLE without TASK_NOLOAD */
+		return KT_OFF_DISK;
+	if (st & 0x2)
+		return KT_OFF_OTHER;         /* TASK_IDLE */
+	if (st & 0x1)
+		return KT_OFF_SLEEP;
+	return KT_OFF_OTHER;
+}
+
+/* The same from the classic tracepoint, which reports one TASK_REPORT bit: S 1, D 2, T 4, t 8, X 16,
+ * Z 32, P 64, I 128, and 256 (TASK_REPORT_MAX) for a preempted task. */
+static __always_inline __u32 offcpu_state_classic(long st)
+{
+	if (st & (16 | 32))
+		return KT_ONCPU;
+	if (st == 0 || (st & 256))
+		return KT_OFF_RUNNABLE;
+	if (st & 2)
+		return KT_OFF_DISK;
+	if (st & 1)
+		return KT_OFF_SLEEP;
+	return KT_OFF_OTHER;
+}
+
+/* prev (the current task) leaves the CPU in `state`; next comes on. */
+static __always_inline void on_offcpu(void *ctx, struct kt_profile_ctl *c, struct kt_profile_stats *s, __u32 prev_tgid,
+				      __u32 prev_tid, const char *prev_comm, bool prev_kthread, __u32 state, __u32 next_tid)
+{
+	__u64 now = bpf_ktime_get_ns();
+	struct offcpu_start *st = next_tid ? bpf_map_lookup_elem(&kt_offstart, &next_tid) : NULL;
+
+	/* A task's entry is reused from one switch to the next, ts 0 while it runs: written in place, no
+	 * insert and delete (with the hash map's locks) per switch. It goes when the task exits. */
+	if (st && st->ts) {
+		__u64 d = now - st->ts;
+		if (d >= kt_cfg.offcpu_min_ns && d <= kt_cfg.offcpu_max_ns) {
+			st->key.epoch = c->epoch & 1;
+			count_add(&st->key, d, s);
+			s->offcpu_counted++;
+		} else {
+			s->offcpu_out_of_range++;
+		}
+		st->ts = 0;
+	}
+	if (state == KT_ONCPU) {
+		bpf_map_delete_elem(&kt_offstart, &prev_tid);  /* exiting */
+		return;
+	}
+	if (!(kt_cfg.offcpu_states & (1u << state)) || !cpu_wanted() || !task_wanted(prev_tgid, prev_tid, prev_comm))
+		return;
+	/* The scratch buffer of store_stack is per CPU and sched_switch does not nest on a CPU. */
+	__u64 kstack = kt_cfg.kernel_stack ? store_stack(ctx, 0, s, true) : KT_STACK_NONE;
+	__u64 ustack = (kt_cfg.user_stack && !prev_kthread) ? store_stack(ctx, BPF_F_USER_STACK, s, true) : KT_STACK_NONE;
+	s->offcpu_switches++;
+	struct offcpu_start *e = bpf_map_lookup_elem(&kt_offstart, &prev_tid);
+	if (e) {
+		/* Rewritten field by field: every field of the key, as a fresh one would hold. */
+		e->key.softirq = 0;
+		e->key.work = 0;
+		e->key.epoch = 0;
+		e->key.waker_kstack = KT_STACK_NONE;
+		__builtin_memset(e->key.waker_comm, 0, sizeof(e->key.waker_comm));
+	} else {
+		struct offcpu_start v = {};
+		if (bpf_map_update_elem(&kt_offstart, &prev_tid, &v, BPF_NOEXIST) ||
+		    !(e = bpf_map_lookup_elem(&kt_offstart, &prev_tid))) {
+			s->offcpu_start_full++;
+			return;
+		}
+	}
+	e->key.tgid = prev_tgid;
+	e->key.tid = kt_cfg.per_thread ? prev_tid : 0;
+	e->key.offcpu = state;
+	__builtin_memcpy(e->key.comm, prev_comm, sizeof(e->key.comm));
+	e->key.kstack = kstack;
+	e->key.ustack = ustack;
+	e->ts = now;
+}
+
+/* --wakers: the task now waking one we follow off the CPU is current; its kernel stack goes into the
+ * sleeper's key (the last wakeup before it runs wins). */
+static __always_inline int on_waking(void *ctx, __u32 tid)
+{
+	struct kt_profile_stats *s;
+	struct offcpu_start *st;
+
+	if (!kt_cfg.offcpu || !kt_cfg.wakers || !(st = bpf_map_lookup_elem(&kt_offstart, &tid)) || !st->ts ||
+	    !(s = get_stats()))
+		return 0;
+	st->key.waker_kstack = store_stack(ctx, 0, s, true);
+	bpf_get_current_comm(st->key.waker_comm, sizeof(st->key.waker_comm));
+	return 0;
+}
+
+#endif

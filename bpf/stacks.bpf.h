@@ -1,0 +1,119 @@
+/* Stacks, stored in the kernel under a hash of their frames, and the count map that aggregates samples
+ * (and off-CPU nanoseconds) per stack key: the part of profile.bpf.c that `stacks` and `offcpu` share.
+ *
+ * Stack ids are 64-bit hashes of the frames, and the stacks live in a hash map under them, as bpftrace
+ * does since its PR #3060: BPF_MAP_TYPE_STACK_TRACE drops a stack whenever its bucket holds another one
+ * (-EEXIST), which lost 5% of ksoftirqd's samples under a SYN flood at a 16k-entry map. A hash map
+ * chains instead, so a stack is lost only when the map is full, and that is counted. */
+#ifndef KTRACE_STACKS_BPF_H
+#define KTRACE_STACKS_BPF_H
+
+#include "profile.bpf.h"
+
+#define EEXIST 17
+
+struct kt_frames {
+	__u64 ip[KT_MAX_STACK];
+};
+
+/* Allocated on demand (no prealloc): max_entries bounds memory, only distinct stacks use it. Kernel and
+ * user stacks have a map each: an on-demand map keeps only a small per-CPU cache of free elements, refilled
+ * after the interrupt, so storing two new stacks in one sample from one map failed the second (the first
+ * user stack of nearly every run was lost). */
+#define KT_STACK_MAP(name)								\
+struct {										\
+	__uint(type, BPF_MAP_TYPE_HASH);						\
+	__uint(max_entries, 65536); /* resized by user space (--stack-storage) */	\
+	__uint(map_flags, BPF_F_NO_PREALLOC);						\
+	__type(key, __u64);								\
+	__type(value, struct kt_frames);						\
+} name SEC(".maps")
+
+KT_STACK_MAP(kt_stacks);   /* kernel stacks */
+KT_STACK_MAP(kt_ustacks);  /* user stacks */
+
+/* Per-CPU scratch for bpf_get_stack (too big for the BPF stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct kt_frames);
+} kt_scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 40960); /* resized by user space */
+	__type(key, struct kt_stack_key);
+	__type(value, __u64);
+} kt_counts SEC(".maps");
+
+/* Frames a stack taken at sched_switch rarely exceeds: there the stack is first asked for this deep. */
+#define KT_SHALLOW_STACK 32
+
+/* Take one stack (kernel, or user with BPF_F_USER_STACK), store it under its hash, return its id.
+ * `shallow`: try KT_SHALLOW_STACK frames first, the whole depth only when they were all filled.
+ * bpf_get_stack zeroes the buffer past the frames it wrote, 1 KiB at full size, twice per context
+ * switch; the zero after the last frame below is all user space needs. */
+static __always_inline __u64 store_stack(void *ctx, __u64 flags, struct kt_profile_stats *s, bool shallow)
+{
+	bool user = flags & BPF_F_USER_STACK;
+	__u32 zero = 0;
+	struct kt_frames *f = bpf_map_lookup_elem(&kt_scratch, &zero);
+	if (!f)
+		return KT_STACK_LOST;
+	long n = -1;
+	if (shallow)
+		n = bpf_get_stack(ctx, f->ip, KT_SHALLOW_STACK * sizeof(__u64), flags);
+	if (!shallow || n == KT_SHALLOW_STACK * sizeof(__u64))
+		n = bpf_get_stack(ctx, f->ip, sizeof(f->ip), flags);
+	if (n < 0) {
+		if (user) s->ustack_err++; else s->kstack_err++;
+		return KT_STACK_LOST;
+	}
+	if (n == 0) /* a user-mode sample has no kernel part: nothing lost */
+		return KT_STACK_NONE;
+	__u32 frames = (__u32)n / sizeof(__u64);
+	/* FNV-1a over the frames. A zero after the last frame ends the stack for user space (the rest of
+	 * the scratch buffer may hold an older, deeper stack). */
+	__u64 h = 0xcbf29ce484222325ULL;
+	for (__u32 i = 0; i < KT_MAX_STACK && i < frames; i++)
+		h = (h ^ f->ip[i]) * 0x100000001b3ULL;
+	__u32 end = frames;
+	asm volatile("" : "+r"(end)); /* keep the bound check on the register used as index */
+	if (end < KT_MAX_STACK)
+		f->ip[end] = 0;
+	__u64 id = h | KT_STACK_ID_BIT;
+	long err = 0;
+	if (user) {
+		if (!bpf_map_lookup_elem(&kt_ustacks, &id))
+			err = bpf_map_update_elem(&kt_ustacks, &id, f, BPF_NOEXIST);
+	} else {
+		if (!bpf_map_lookup_elem(&kt_stacks, &id))
+			err = bpf_map_update_elem(&kt_stacks, &id, f, BPF_NOEXIST);
+	}
+	if (err && err != -EEXIST) {
+		if (user) s->ustack_full++; else s->kstack_full++;
+		return KT_STACK_LOST;
+	}
+	return id;
+}
+
+/* Add n to a key's value in kt_counts (samples, or nanoseconds off the CPU). */
+static __always_inline void count_add(struct kt_stack_key *key, __u64 n, struct kt_profile_stats *s)
+{
+	__u64 *v = bpf_map_lookup_elem(&kt_counts, key);
+	if (v) {
+		__sync_fetch_and_add(v, n);
+		return;
+	}
+	long err = bpf_map_update_elem(&kt_counts, key, &n, BPF_NOEXIST);
+	if (err == -EEXIST) { /* another CPU inserted it first */
+		v = bpf_map_lookup_elem(&kt_counts, key);
+		if (v)
+			__sync_fetch_and_add(v, n);
+	} else if (err) {
+		s->count_full++;
+	}
+}
+
+#endif
