@@ -76,13 +76,14 @@ struct PprofIntegrationTests {
         let r = try run(Env.ktrace, ["stacks", "--pid", String(w.pid), "-F", "199", "-d", "4.2", "--interval", "1", "-o", out, "-v"], timeout: 60)
         try #require(r.status == 0, "\(r.stderr)")
         let files = try FileManager.default.contentsOfDirectory(atPath: out).filter { $0.hasSuffix(".pb.gz") }.sorted()
-        // About a second each and the rest at the end (intervals run long when writing is slow, under emulation).
-        #expect(files.count >= 4 && files.count <= 5, "\(files)")
+        // A second each, or longer when writing the previous file took longer (2 s under TCG on 6.12-rt: 3
+        // files), and the rest at the end: at least one whole interval and the rest, at most 5 files in 4.2 s.
+        #expect(files.count >= 2 && files.count <= 5, "\(files)")
         let line = try #require(r.stderr.split(separator: "\n").last { $0.contains("profiles in") })
         let reported = try #require(UInt64(line.split(separator: " ")[1]), "\(line)")
-        var total: Int64 = 0
+        var total: Int64 = 0, covered = 0.0
         guard try goPprof(["-raw", out + files[0]]) != nil else { print("SKIP: go tool pprof checks: /usr/bin/go not installed"); return }
-        for f in files {
+        for (i, f) in files.enumerated() {
             let raw = try #require(try goPprof(["-raw", out + f]))
             #expect(raw.status == 0, "\(f): \(raw.stderr)")
             let p = PprofRaw.parse(raw.stdout)
@@ -92,6 +93,10 @@ struct PprofIntegrationTests {
             // of burn, and burn_a's half of them.
             let comment = raw.stdout.split(separator: "\n").first { $0.hasPrefix("Comment: ") && $0.contains(" s · ") }
             let secs = comment.flatMap { Double($0.dropFirst("Comment: ".count).split(separator: " ")[0]) } ?? 0
+            covered += secs
+            // Each interval but the last lasts at least the second asked (its length as the file states it,
+            // to a tenth of a second).
+            if i + 1 < files.count { #expect(secs >= 0.95, "\(f): \(secs) s") }
             guard secs >= 0.5 else { continue }
             // Under emulation the timer fires late: fewer samples, never more.
             #expect(Double(n) / secs > 199 * 0.5 && Double(n) / secs < 199 * 1.25, "\(f): \(n) samples in \(secs) s")
@@ -99,6 +104,10 @@ struct PprofIntegrationTests {
             #expect(abs(Double(a) / Double(max(n, 1)) - 0.5) < 0.12, "\(f): burn_a \(a) of \(n)")
         }
         #expect(UInt64(total) == reported, "the files hold \(total) samples; the kernel counted \(reported): \(r.stderr)")
+        // The intervals follow one another from the start of counting to the last drain (4.2 s, then the
+        // detach before it: under a second even under emulation), each length rounded to 0.1 s.
+        #expect(covered >= 4.2 - 0.05 * Double(files.count) && covered <= 5.2 + 0.05 * Double(files.count),
+                "the files cover \(covered) s of a 4.2 s recording: \(files)")
         print("pprof continuous: \(files.count) files, \(total) samples, \(reported) counted")
     }
 
@@ -117,7 +126,7 @@ struct PprofIntegrationTests {
         #expect(p.sampleTypes == ["off-cpu/nanoseconds"], "\(raw.stdout.prefix(600))")
         #expect(p.samples.allSatisfy { ["R", "S", "D", "I"].contains($0.labels["state"] ?? "") }, "\(raw.stdout.prefix(600))")
         let own = workload.stdout.split(separator: " ").compactMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-        try #require(own.count == 3 && own[0] + own[1] > 0, "workload printed '\(workload.stdout)'")
+        try #require(own.count >= 3 && own[0] + own[1] > 0, "workload printed '\(workload.stdout)'")
         let f = p.folded()
         let sleep = f.filter { $0.key.contains("wait_sleep") }.values.reduce(0, +), pipe = f.filter { $0.key.contains("wait_pipe") }.values.reduce(0, +)
         let share = Double(sleep) / Double(max(sleep + pipe, 1)), want = own[0] / (own[0] + own[1])
