@@ -6,10 +6,11 @@
 # Reported, each as a ratio to the peer measured in the same run:
 #   - overhead: the flood's SYN-ACK rate while each tracer samples (median of ROUNDS, order rotated);
 #   - end of sampling to a finished flame graph (ktrace: its own SVG; perf: perf script [+ FlameGraph]);
+#   - BPF cost per sample (ktrace's and bpftrace's sampling programs, timed by the kernel);
 #   - peak RSS of the tracer process(es); bytes of intermediate files.
 #
 # usage: scripts/bench-stacks.sh      env: ROUNDS (5), SECS (6), FREQ (999), KTRACE, FLAMEGRAPH_DIR,
-#                                         PARTS ("overhead svg": which sections to run)
+#                                         PARTS ("overhead cost svg": which sections to run), COST_ROUNDS (3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib-bench.sh
@@ -17,7 +18,7 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-5}
 SECS=${SECS:-6}
 FREQ=${FREQ:-999}
-PARTS=${PARTS:-overhead svg}
+PARTS=${PARTS:-overhead cost svg}
 command -v perf >/dev/null || die "perf not found: apt-get install -y linux-perf"
 command -v bpftrace >/dev/null || die "bpftrace not found: apt-get install -y bpftrace"
 PIDS=$(pgrep -d, '^ksoftirqd/')
@@ -74,18 +75,30 @@ for c in "${wconfs[@]}"; do
 done
 overhead_line perf "$(median ${WK[ktrace]})" "$(median ${WK[perf]})" "$wbase" "$(noise ${WK[none]})" 2
 
+fi
+
+if [[ " $PARTS " == *" cost "* ]]; then
+# Each tracer's sampling program, timed by the kernel itself (kernel.bpf_stats_enabled): ns per sample,
+# the same threads at the same rate under one flood, alternating for COST_ROUNDS rounds of 4 s each.
+COST_ROUNDS=${COST_ROUNDS:-3}
 echo
-echo "== BPF programs' own cost per run while sampling ksoftirqd at $FREQ Hz under the flood"
-"$LAB_SH" load flood 12 >/dev/null 2>&1 &
+echo "== BPF cost per sample while sampling ksoftirqd at $FREQ Hz under the flood ($COST_ROUNDS rounds, alternating)"
+"$LAB_SH" load flood $((COST_ROUNDS * 2 * 6 + 4)) >/dev/null 2>&1 &
 BENCH_PIDS+=($!)
 sleep 1
-echo "  ktrace:"
-# shellcheck disable=SC2046
-prog_cost 4 $(tracer_cmd ktrace)
-echo "  bpftrace:"
-# shellcheck disable=SC2046
-prog_cost 4 $(tracer_cmd bpftrace)
+declare -A COST
+for ((r = 0; r < COST_ROUNDS; r++)); do
+  for t in ktrace bpftrace; do
+    # shellcheck disable=SC2046
+    c=$(sample_cost 4 $(tracer_cmd "$t"))
+    COST[$t]+="${c#* } "
+    printf '  round %d  %-9s %s samples, %s ns/sample\n' "$((r + 1))" "$t" "${c% *}" "${c#* }"
+  done
+done
 wait
+kc=$(median ${COST[ktrace]}); bc=$(median ${COST[bpftrace]})
+awk -v k="$kc" -v b="$bc" -v nk="$(noise ${COST[ktrace]})" -v nb="$(noise ${COST[bpftrace]})" 'BEGIN {
+  printf "  median: ktrace %d ns, bpftrace %d ns per sample -> ratio %.2f (target <= 0.8); spread +-%.1f%% / +-%.1f%%\n", k, b, k / b, nk, nb }'
 fi
 
 if [[ " $PARTS " == *" svg "* ]]; then

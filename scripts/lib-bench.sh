@@ -177,6 +177,30 @@ for p in json.load(sys.stdin):
 print(n, t)' "$1"
 }
 
+# sample_cost SECS CMD...: run CMD for SECS with kernel.bpf_stats_enabled=1; print "runs ns_per_run" of the
+# perf_event programs it loaded (its sampling program), exactly as the kernel timed them.
+sample_cost() {
+  local secs=$1; shift
+  local old pid before
+  old=$(sysctl -n kernel.bpf_stats_enabled)
+  before=$(prog_ids)
+  sysctl -qw kernel.bpf_stats_enabled=1
+  "$@" >/dev/null 2>&1 &
+  pid=$!
+  BENCH_PIDS+=("$pid")
+  sleep "$secs"
+  bpftool -j prog show 2>/dev/null | python3 -c '
+import json, sys
+before = set(int(x) for x in sys.argv[1].split())
+n = t = 0
+for p in json.load(sys.stdin):
+    if p["id"] not in before and p.get("type") == "perf_event":
+        n += p.get("run_cnt", 0); t += p.get("run_time_ns", 0)
+print(n, round(t / n) if n else 0)' "$before"
+  stop_pid "$pid"
+  sysctl -qw kernel.bpf_stats_enabled="$old"
+}
+
 # prog_cost SECS CMD...: run CMD for SECS with kernel.bpf_stats_enabled=1 and print, per BPF program it
 # loaded (the programs that appeared after it started), runs and average nanoseconds per run: the
 # tracer's own cost inside the kernel, exactly.
