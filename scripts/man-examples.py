@@ -53,7 +53,7 @@ others = sorted(p for p in pages if p != page)
 for k, p in enumerate(others):
     see.append(".Xr %s 1%s" % (p, " ," if k < len(others) - 1 else ""))
 see += [".Pp", "Output schemas (JSON, folded stacks, pprof, Prometheus metrics) and how each command counts:",
-        "README.md and docs/ in ktrace's sources."]
+        "docs/ in ktrace's sources, a page per command."]
 at = next((k for k, l in enumerate(out) if l.startswith(".Sh AUTHORS")), None)
 if at is None:
     at = len(out) - 1 if out and out[-1] == "" else len(out)

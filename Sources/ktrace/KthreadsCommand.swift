@@ -19,7 +19,7 @@ struct KthreadsCommand: ParsableCommand {
         Examples:
           ktrace kthreads 1              a table every second, until Ctrl-C
           ktrace kthreads 5 1 --comm 'kworker*'   one 5-second table of the kworkers
-          ktrace kthreads --json 1 10    one JSON object per interval (schema in README.md)
+          ktrace kthreads --json 1 10    one JSON object per interval (schema: docs/kthreads.md)
         """
     )
 

@@ -16,7 +16,7 @@ struct Ktrace: ParsableCommand {
           ktrace timeline -a -d 5 -o trace.json             an ordered timeline for ui.perfetto.dev
 
         Each subcommand has its own page (ktrace-softirq(1), ...). Output schemas (JSON, folded, pprof,
-        Prometheus) and how ktrace counts: README.md and docs/ in ktrace's sources.
+        Prometheus) and how ktrace counts: docs/ in ktrace's sources, a page per command.
         """,
         version: "\(version) (commit \(String(cString: kt_build_commit())))",
         subcommands: [SoftirqCommand.self, KthreadsCommand.self, StacksCommand.self, OffcpuCommand.self, TimelineCommand.self, FlamegraphCommand.self, DiffCommand.self, ExporterCommand.self]

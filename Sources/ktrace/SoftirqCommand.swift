@@ -13,7 +13,7 @@ struct SoftirqCommand: ParsableCommand {
           ktrace softirq            trace until Ctrl-C, then print one report
           ktrace softirq 1 5        five 1-second reports
           ktrace softirq -L -d 1 3  with latency and log2 histograms
-          ktrace softirq --json 1   one JSON object per line per interval (schema in README.md)
+          ktrace softirq --json 1   one JSON object per line per interval (schema: docs/softirq.md)
         """
     )
 

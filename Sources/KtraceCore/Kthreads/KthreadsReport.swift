@@ -73,7 +73,7 @@ public struct KthreadsReport: Sendable {
 
     // MARK: JSON
 
-    /// One JSON object (one line) per interval. Schema in README.md.
+    /// One JSON object (one line) per interval. Schema in docs/kthreads.md.
     public func json(_ iv: KthreadsInterval, timestamp: String? = nil) -> String {
         var obj: [(String, JSONValue)] = []
         if let timestamp { obj.append(("time", .string(timestamp))) }

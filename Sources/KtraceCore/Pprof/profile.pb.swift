@@ -13,7 +13,7 @@
 // (drop/keep frames, comments, the newer breakdowns and label sets) are left out.
 //
 // Generated into profile.pb.swift next to this file, once, and committed (swift-protobuf's build plugin
-// would take minutes in every CI run). To regenerate, see README.md, "pprof".
+// would take minutes in every CI run). To regenerate, see docs/development.md, "pprof encoding".
 
 import SwiftProtobuf
 

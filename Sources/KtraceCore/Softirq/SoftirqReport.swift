@@ -73,7 +73,7 @@ public struct SoftirqReport {
 
     // MARK: JSON
 
-    /// One JSON object (one line) for one interval. Schema documented in README.md.
+    /// One JSON object (one line) for one interval. Schema in docs/softirq.md.
     public func json(_ iv: SoftirqInterval, timestamp: String? = nil) -> String {
         var obj: [(String, JSONValue)] = []
         if let timestamp { obj.append(("time", .string(timestamp))) }

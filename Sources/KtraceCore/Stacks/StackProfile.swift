@@ -102,7 +102,7 @@ public enum StackProfile {
         public var subtitle: String { "\(fixed(seconds, 1)) s · \(rate) \(event) · \(losses.samples) samples · \(losses.lostText)" }
     }
 
-    /// The `--format json` document (schema in README.md): frames root first per half, `null` when not
+    /// The `--format json` document (schema in docs/stacks.md): frames root first per half, `null` when not
     /// collected, "missing" when lost.
     /// `unit` nil: counts are samples; else off-CPU times in that unit ("ns"), named in the document.
     public static func json(_ counts: [StackCount], _ s: StackSymbolizer, run: Run, perThread: Bool, unit: String? = nil) -> JSONValue {

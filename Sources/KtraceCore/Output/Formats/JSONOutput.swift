@@ -1,5 +1,5 @@
 extension OutputFormat {
-    /// One JSON document (schemas in README.md).
+    /// One JSON document (schemas in docs/stacks.md and docs/timeline.md).
     public static let json = OutputFormat(name: "json", suffixes: [".json"])
 }
 
