@@ -112,7 +112,7 @@ static __always_inline int on_waking(void *ctx, __u32 tid)
 	struct kt_profile_stats *s;
 	struct offcpu_start *st;
 
-	if (!kt_cfg.offcpu || !kt_cfg.wakers || !(st = bpf_map_lookup_elem(&kt_offstart, &tid)) || !st->ts ||
+	if (!kt_cfg.offcpu || !kt_cfg.wakers || !started() || !(st = bpf_map_lookup_elem(&kt_offstart, &tid)) || !st->ts ||
 	    !(s = get_stats()))
 		return 0;
 	st->key.waker_kstack = store_stack(ctx, 0, s, true);

@@ -185,23 +185,28 @@ static const char *const trace_progs[] = {
 };
 _Static_assert(KT_TRACE_MAX == 8, "one name per slot above");
 
-static int features(const struct kt_profile *p, struct kt_feature *f)
+#define KT_PROFILE_FEATURES 8
+
+/* Fills f[KT_PROFILE_FEATURES]; a row more or less fails the build. */
+static int features(const struct kt_profile *p, struct kt_feature f[KT_PROFILE_FEATURES])
 {
 	const struct kt_profile_opts *o = p->o;
 	const struct kt_profile_config *c = &o->config;
-	int n = 0;
-	f[n++] = (struct kt_feature){ "sampling", !o->no_sampling, sampling_progs };
-	f[n++] = (struct kt_feature){ "--event tracepoint", o->tp_name != NULL, event_tp_progs };
-	f[n++] = (struct kt_feature){ "--event kprobe", o->kprobe_func != NULL, event_kprobe_progs };
-	f[n++] = (struct kt_feature){ "softirq", c->softirq != 0, softirq_progs };
-	f[n++] = (struct kt_feature){ "switches", c->events || c->offcpu, switch_progs };
-	f[n++] = (struct kt_feature){ "wakers", c->offcpu && c->wakers, waking_progs };
-	f[n++] = (struct kt_feature){ "work slices", c->events && o->work_slices, work_progs };
-	/* Its fentry/fexit or kprobe slots are narrowed to the functions asked for by setup_trace. */
-	f[n++] = (struct kt_feature){ "--trace", p->ntrace > 0, trace_progs };
-	return n;
+	const struct kt_feature all[] = {
+		{ "sampling", !o->no_sampling, sampling_progs },
+		{ "--event tracepoint", o->tp_name != NULL, event_tp_progs },
+		{ "--event kprobe", o->kprobe_func != NULL, event_kprobe_progs },
+		{ "softirq", c->softirq != 0, softirq_progs },
+		{ "switches", c->events || c->offcpu, switch_progs },
+		{ "wakers", c->offcpu && c->wakers, waking_progs },
+		{ "work slices", c->events && o->work_slices, work_progs },
+		/* Its fentry/fexit or kprobe slots are narrowed to the functions asked for by setup_trace. */
+		{ "--trace", p->ntrace > 0, trace_progs },
+	};
+	_Static_assert(sizeof(all) / sizeof(all[0]) == KT_PROFILE_FEATURES, "KT_PROFILE_FEATURES is the table's size");
+	memcpy(f, all, sizeof(all));
+	return KT_PROFILE_FEATURES;
 }
-#define KT_PROFILE_FEATURES 8
 
 static int before_load(struct bpf_object *obj, void *ctx)
 {

@@ -37,7 +37,7 @@ struct KthreadsCommand: ParsableCommand {
     func validate() throws {
         if top <= 0 { throw ValidationError("--top must be a positive integer, got \(top)") }
         if items < 0 { throw ValidationError("--items must be 0 or more, got \(items)") }
-        _ = try commPattern(comm)
+        _ = try commPattern(comm, maxLength: CommPattern.maxProcLength)
     }
 
     func run() throws {
@@ -56,7 +56,7 @@ struct KthreadsCommand: ParsableCommand {
         // On stderr even with --json: scripts and benches wait for it to know ktrace has attached.
         note(interval == nil ? "tracing kernel threads... hit Ctrl-C to end." : "tracing kernel threads... (Ctrl-C to stop)")
         let report = KthreadsReport(top: top, items: items)
-        let pattern = try? commPattern(comm)
+        let pattern = try? commPattern(comm, maxLength: CommPattern.maxProcLength)
         let clear = !noClear && !json && interval != nil && isatty(1) != 0
         intervals.run(separator: json || clear ? "" : "\n") { ts in
             let now: KthreadsSnapshot

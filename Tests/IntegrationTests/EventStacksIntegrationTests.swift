@@ -25,15 +25,16 @@ struct EventStacksIntegrationTests {
         defer { try? FileManager.default.removeItem(atPath: data) }
         let peer = perf ? try Spawned("/usr/bin/perf", ["record", "-q", "-e", "page-faults", "-c", "1", "-g", "-p", String(w.pid),
                                                         "-o", data, "--", "sleep", "2"], streamStdout: false) : nil
-        let faults0 = try minorFaults(w.pid)
+        let faults0 = try pageFaults(w.pid)
         let (p, r) = try stacks(w, ["--event", "page-faults", "-d", "2"])
-        let faults = try minorFaults(w.pid) - faults0
+        let faults = try pageFaults(w.pid) - faults0
         let three = share(p) { $0 == "touch_three" }, one = share(p) { $0 == "touch_one" }
         // Every fault of the 2 s is a sample, and no sample is a fault that did not happen: at most the
-        // process's own count over a span holding the recording. The count depends on the machine's speed
-        // (6361 in 2 s on 6.12-rt under TCG); 2000 make the split's 2-point bound a test (1 point of
-        // binomial spread).
-        #expect(p.totalSamples > 2000 && p.totalSamples <= faults, "\(p.totalSamples) samples, \(faults) minor faults: \(r.stderr)")
+        // process's own count over a span holding the recording, with 2% for faults retried (perf's event
+        // counts a fault at its entry, each retry again; /proc counts it once). The count depends on the
+        // machine's speed (6361 in 2 s on 6.12-rt under TCG); 2000 make the split's 2-point bound a test
+        // (1 point of binomial spread).
+        #expect(p.totalSamples > 2000 && p.totalSamples <= faults + faults / 50, "\(p.totalSamples) samples, \(faults) faults: \(r.stderr)")
         #expect(abs(three - 0.75) <= 0.02 && abs(one - 0.25) <= 0.02, "touch_three \(three), touch_one \(one)")
         #expect(p.stacks.contains { $0.frames.contains("main") && $0.frames.contains("touch_three") }, "\(r.stdout.prefix(400))")
         guard let peer else { print("SKIP: perf comparison: no perf for this kernel"); return }
@@ -55,11 +56,13 @@ struct EventStacksIntegrationTests {
         #expect(abs(pt - three) <= 0.02, "perf \(pt), ktrace \(three)")
     }
 
-    /// The process's minor page faults so far (/proc/PID/stat, field 10).
-    private func minorFaults(_ pid: Int32) throws -> UInt64 {
+    /// The process's page faults so far, minor and major (/proc/PID/stat, fields 10 and 12).
+    private func pageFaults(_ pid: Int32) throws -> UInt64 {
         let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
         let fields = stat[stat.index(after: try #require(stat.lastIndex(of: ")")))...].split(separator: " ")
-        return try #require(UInt64(fields[7]), "\(stat)")  // after the name: state(1) ppid pgrp session tty tpgid flags minflt(8)
+        // After the name: state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt.
+        let minor = try #require(UInt64(fields[7]), "\(stat)"), major = try #require(UInt64(fields[9]), "\(stat)")
+        return minor + major
     }
 
     /// tracepoint:syscalls:sys_enter_mmap counts each mmap once, under the code that called it;

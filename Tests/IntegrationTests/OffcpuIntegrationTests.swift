@@ -27,6 +27,7 @@ struct OffcpuIntegrationTests {
     private func offcpu(_ mode: String, _ args: [String], peer: Bool = false) throws
         -> (profile: FoldedProfile, result: RunResult, peer: RunResult?, workload: RunResult) {
         let w = try Workload.start("offcpu", args: ["60", mode])
+        defer { w.signal(SIGTERM) }  // on an early exit too: a 60 s workload must not outlive the test
         usleep(300_000)
         // The peer runs beside ktrace on the same seconds of the same process: ktrace starts once the peer's
         // sched_switch program is attached (offcputime prints no banner; under TCG on 6.12 it took seconds,
@@ -142,6 +143,7 @@ struct OffcpuIntegrationTests {
         let (q, r2, _, w2) = try offcpu("mix", ["--min-us", "6900", "-d", "1.5"])
         let own2 = try mixNumbers(w2)
         let longShare = own2[3] / (own2[0] + own2[1])
+        try #require(longShare > 0.3, "the workload's sleeps were too disturbed to test --min-us: \(w2.stdout)")
         let sleep = q.stacks.filter { $0.frames.contains("wait_sleep") }.reduce(UInt64(0)) { $0 + $1.count }
         #expect(Double(sleep) > 1_500_000 * longShare * 2 / 3,
                 "\(sleep) us of sleeps in 1.5 s, \(Int(longShare * 100))% of the workload's time in long sleeps: \(r2.stdout.prefix(600))")

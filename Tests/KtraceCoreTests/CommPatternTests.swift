@@ -31,6 +31,8 @@ import Testing
         #expect(throws: CommPatternError.self) { try CommPattern("kworker/u8:2-events_unbound") }
         #expect((try? CommPattern("sixteen-chars-xx*")) == nil)
         #expect((try? CommPattern("fifteen-chars-x*")) != nil)
+        // kthreads also matches /proc's names, a kworker's with its workqueue.
+        #expect((try? CommPattern("kworker/*-events_unbound", maxLength: CommPattern.maxProcLength))?.matches("kworker/u8:2-events_unbound") == true)
         do { _ = try CommPattern("") } catch { #expect(error.description == "needs a name or a glob") }
     }
 

@@ -1,18 +1,21 @@
 /// `--comm PATTERN`, one meaning in every command: the exact task name, or a shell glob where `*` matches
 /// any run of characters and `?` one. Compared byte by byte, as the kernel's filter compares its comm.
 public struct CommPattern: Sendable, Hashable, CustomStringConvertible {
-    /// Longest task name the kernel keeps (TASK_COMM_LEN less its NUL).
+    /// Longest task name the kernel keeps (TASK_COMM_LEN less its NUL): what a kernel filter compares.
     public static let maxLength = 15
+    /// Longest name /proc/PID/comm shows: a kworker's comm with its workqueue ("kworker/u8:2-events_unbound",
+    /// the kernel's 64-byte buffer), what `kthreads` matches besides the comm.
+    public static let maxProcLength = 63
 
     public let pattern: String
     private let bytes: [UInt8]
 
     /// The pattern, or why it cannot match a task name: it is empty, or its characters other than `*`
-    /// (each `?` stands for one) are not 1 to 15 bytes.
-    public init(_ pattern: String) throws(CommPatternError) {
+    /// (each `?` stands for one) are not 1 to `maxLength` bytes.
+    public init(_ pattern: String, maxLength: Int = CommPattern.maxLength) throws(CommPatternError) {
         if pattern.isEmpty { throw CommPatternError("needs a name or a glob") }
         let literal = pattern.utf8.count { $0 != Self.star }
-        if literal == 0 || literal > Self.maxLength { throw CommPatternError("'\(pattern)': a task name has 1 to \(Self.maxLength) characters") }
+        if literal == 0 || literal > maxLength { throw CommPatternError("'\(pattern)': a task name has 1 to \(maxLength) characters") }
         self.pattern = pattern
         bytes = Array(pattern.utf8)
     }

@@ -15,7 +15,7 @@ struct TargetOptions: ParsableArguments {
     @Option(name: [.short, .long], help: "Process IDs (comma-separated); a kernel thread such as ksoftirqd/0 works too.")
     var pid: String?
     @Option(help: "Thread IDs (comma-separated).") var tid: String?
-    @Option(help: ArgumentHelp(commHelp)) var comm: String?
+    @Option(help: ArgumentHelp(kernelCommHelp)) var comm: String?
     @Flag(name: [.customShort("a"), .customLong("all-cpus")], help: "System wide (the default without --pid/--tid/--comm).")
     var all = false
     @Option(help: "Sample only this CPU.") var cpu: Int?
