@@ -177,9 +177,10 @@ for p in json.load(sys.stdin):
 print(n, t)' "$1"
 }
 
-# sample_cost SECS CMD...: run CMD for SECS with kernel.bpf_stats_enabled=1; print "runs ns_per_run" of the
-# perf_event programs it loaded (its sampling program), exactly as the kernel timed them.
-sample_cost() {
+# programs_run_by SECS CMD...: run CMD for SECS with kernel.bpf_stats_enabled=1, then print bpftool's JSON of
+# the BPF programs it loaded (those that appeared after it started), with their run counts and times as the
+# kernel measured them, and stop it (SIGINT, then escalation).
+programs_run_by() {
   local secs=$1; shift
   local old pid before
   old=$(sysctl -n kernel.bpf_stats_enabled)
@@ -192,36 +193,25 @@ sample_cost() {
   bpftool -j prog show 2>/dev/null | python3 -c '
 import json, sys
 before = set(int(x) for x in sys.argv[1].split())
-n = t = 0
-for p in json.load(sys.stdin):
-    if p["id"] not in before and p.get("type") == "perf_event":
-        n += p.get("run_cnt", 0); t += p.get("run_time_ns", 0)
-print(n, round(t / n) if n else 0)' "$before"
+print(json.dumps([p for p in json.load(sys.stdin) if p["id"] not in before and p.get("run_cnt")]))' "$before"
   stop_pid "$pid"
   sysctl -qw kernel.bpf_stats_enabled="$old"
 }
 
-# prog_cost SECS CMD...: run CMD for SECS with kernel.bpf_stats_enabled=1 and print, per BPF program it
-# loaded (the programs that appeared after it started), runs and average nanoseconds per run: the
-# tracer's own cost inside the kernel, exactly.
-prog_cost() {
-  local secs=$1; shift
-  local old pid before
-  old=$(sysctl -n kernel.bpf_stats_enabled)
-  before=$(bpftool -j prog show 2>/dev/null | python3 -c 'import json,sys; print(" ".join(str(p["id"]) for p in json.load(sys.stdin)))')
-  sysctl -qw kernel.bpf_stats_enabled=1
-  "$@" >/dev/null 2>&1 &
-  pid=$!
-  BENCH_PIDS+=("$pid")
-  sleep "$secs"
-  bpftool -j prog show 2>/dev/null | python3 -c '
+# sample_cost SECS CMD...: "runs ns_per_run" of the perf_event programs CMD loaded (its sampling program).
+sample_cost() {
+  programs_run_by "$@" | python3 -c '
 import json, sys
-before = set(int(x) for x in sys.argv[1].split())
+ps = [p for p in json.load(sys.stdin) if p.get("type") == "perf_event"]
+n = sum(p["run_cnt"] for p in ps); t = sum(p["run_time_ns"] for p in ps)
+print(n, round(t / n) if n else 0)'
+}
+
+# prog_cost SECS CMD...: per BPF program CMD loaded, its runs and average nanoseconds per run: the tracer's
+# own cost inside the kernel, exactly.
+prog_cost() {
+  programs_run_by "$@" | python3 -c '
+import json, sys
 for p in json.load(sys.stdin):
-    if p["id"] not in before and p.get("run_cnt"):
-        print("    %-22s %10d runs  %6.0f ns/run" % (p["name"], p["run_cnt"], p["run_time_ns"] / p["run_cnt"]))
-' "$before"
-  kill -INT "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  sysctl -qw kernel.bpf_stats_enabled="$old"
+    print("    %-22s %10d runs  %6.0f ns/run" % (p["name"], p["run_cnt"], p["run_time_ns"] / p["run_cnt"]))'
 }
