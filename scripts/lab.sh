@@ -17,6 +17,12 @@
 #        lab.sh load udp   SECONDS [INTERVAL]   hping3 --udp (default u100, ~10k/s), for tests that just need
 #                                               NET_RX/NET_TX activity; -c and timeout bounded
 #
+# Scenarios that plant one known cause each (for ktrace diagnose; none needs 'up'):
+#        lab.sh churn SECONDS [MAX]   network namespace churn: create a namespace (…-churn) with a veth pair,
+#                                     delete it, again, for SECONDS or MAX rounds (default 5000); each
+#                                     deletion runs cleanup_net in a kworker
+#        lab.sh burn SECONDS          a CPU-bound control: one user-mode busy loop (awk) for SECONDS
+#
 # Environment (all optional):
 #   KT_LAB=ktlab           name prefix of the namespaces, state dir and nft tables (1-10 chars [A-Za-z0-9_])
 #   KT_LAB_NET=10.231      first two octets of the lab's private /24s (10.x only)
@@ -40,6 +46,7 @@ LAB=${KT_LAB:-ktlab}
 NS_HOST=$LAB-host
 NS_CTR=$LAB-ctr
 NS_CLI=$LAB-cli
+NS_CHURN=$LAB-churn
 NET=${KT_LAB_NET:-10.231}
 [[ $NET =~ ^10\.([0-9]{1,3})$ && ${BASH_REMATCH[1]} -le 255 ]] || die 2 "KT_LAB_NET must be '10.N' (private), got '$NET'"
 BR=br0                         # the host's bridge, "docker0"
@@ -63,7 +70,7 @@ MIN_TCP_BYTES=40               # IPv4 + TCP headers: the smallest TCP packet, so
 ns_exists() { ip netns list 2>/dev/null | awk '{print $1}' | grep -qx -- "$1"; }
 nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }        # run in a netns (fresh /sys mount too)
 link_exists() { ip -n "$1" link show "$2" >/dev/null 2>&1; }
-our_namespaces() { local n; for n in "$NS_CLI" "$NS_HOST" "$NS_CTR"; do ns_exists "$n" && echo "$n"; done; true; }
+our_namespaces() { local n; for n in "$NS_CLI" "$NS_HOST" "$NS_CTR" "$NS_CHURN"; do ns_exists "$n" && echo "$n"; done; true; }
 
 # cpu_online N   true if CPU N exists and is online.
 cpu_online() {
@@ -508,6 +515,41 @@ cmd_load() {
   exit 0
 }
 
+# ───────────────────────────── scenarios ─────────────────────────────
+# churn SECONDS [MAX]   create and delete one namespace (with a veth pair inside) over and over.
+cmd_churn() {
+  need_root
+  need_tool ip
+  local secs=${1:-} max=${2:-5000} n=0 start
+  [[ $secs =~ ^[0-9]+$ && $secs -ge 1 && $secs -le 600 ]] || die 2 "churn: SECONDS must be 1..600, got '$secs'"
+  [[ $max =~ ^[0-9]+$ && $max -ge 1 ]] || die 2 "churn: MAX must be a positive count, got '$max'"
+  trap 'ip netns del "$NS_CHURN" 2>/dev/null || true' EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  start=$(now_s)
+  while [[ $n -lt $max ]] && awk -v s="$start" -v t="$(now_s)" -v d="$secs" 'BEGIN {exit !(t - s < d)}'; do
+    ip netns add "$NS_CHURN"
+    ip -n "$NS_CHURN" link set lo up
+    ip -n "$NS_CHURN" link add name ktc0 type veth peer name ktc1
+    ip -n "$NS_CHURN" link add name ktc2 type veth peer name ktc3
+    ip netns del "$NS_CHURN"
+    n=$((n + 1))
+  done
+  log "churn: $n network namespaces created and destroyed in $(awk -v s="$start" -v t="$(now_s)" 'BEGIN {printf "%.1f", t - s}') s"
+  echo "result: mode=churn rounds=$n"
+}
+
+# burn SECONDS   one CPU-bound process in user mode, ended by timeout.
+cmd_burn() {
+  local secs=${1:-}
+  [[ $secs =~ ^[0-9]+$ && $secs -ge 1 && $secs -le 600 ]] || die 2 "burn: SECONDS must be 1..600, got '$secs'"
+  need_tool timeout awk
+  local rc=0
+  timeout "$secs" awk 'BEGIN { for (;;) x++ }' || rc=$?
+  [[ $rc -eq 124 ]] || die 1 "burn: the busy loop ended with $rc before its $secs s"
+  log "burn: ${secs} s of one CPU in user mode"
+}
+
 # ───────────────────────────── main ─────────────────────────────
 usage() {
   sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
@@ -519,6 +561,8 @@ case ${1:-} in
   status) cmd_status ;;
   curl) cmd_curl ;;
   load) shift; cmd_load "$@" ;;
+  churn) shift; cmd_churn "$@" ;;
+  burn) shift; cmd_burn "$@" ;;
   -h|--help|help) usage ;;
   *) usage >&2; exit 2 ;;
 esac

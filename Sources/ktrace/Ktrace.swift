@@ -19,7 +19,7 @@ struct Ktrace: ParsableCommand {
         Prometheus) and how ktrace counts: docs/ in ktrace's sources, a page per command.
         """,
         version: "\(version) (commit \(String(cString: kt_build_commit())))",
-        subcommands: [SoftirqCommand.self, KthreadsCommand.self, StacksCommand.self, OffcpuCommand.self, TimelineCommand.self, FlamegraphCommand.self, DiffCommand.self, ExporterCommand.self]
+        subcommands: [SoftirqCommand.self, KthreadsCommand.self, StacksCommand.self, OffcpuCommand.self, TimelineCommand.self, DiagnoseCommand.self, FlamegraphCommand.self, DiffCommand.self, ExporterCommand.self]
     )
 
     /// The release: CHANGELOG.md's newest heading, the Debian package's version (scripts/deb.sh reads it here).

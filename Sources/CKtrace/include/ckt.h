@@ -165,4 +165,8 @@ void kt_profile_close(struct kt_profile *p);
  * thread is started: capabilities are per thread. Returns 0 or -errno. */
 int kt_drop_privileges(unsigned int uid, unsigned int gid);
 
+/* The calling thread only: a private mount namespace, the network namespace at path (/run/netns/NAME,
+ * /proc/PID/ns/net) entered, a sysfs of it at /sys. Returns 0 or -errno with the reason in err. */
+int kt_thread_enter_netns(const char *path, char *err, size_t errlen);
+
 #endif

@@ -1,0 +1,220 @@
+import FoundationEssentials
+import Glibc
+import KtraceCore
+
+/// `ktrace diagnose`'s one window: the softirq, kernel-thread and stack-sampling programs attached
+/// together, and /proc and /sys read at the window's start and end (task states also during it), turned
+/// into a `DiagnoseInput`. What cannot be measured here is left out of the input and named in
+/// `notMeasured`, once.
+public final class DiagnoseSession {
+    public struct Options: Sendable {
+        public var attach: AttachKind = .auto
+        /// Sampling rate of the kernel stacks split into NET_RX stages.
+        public var stackHz: UInt64 = 99
+        /// With --pid/--comm: the processes of interest. Only they are listed as busy processes, and only
+        /// their network namespaces (with the host's) are read.
+        public var focus: (@Sendable (_ pid: Int, _ comm: String) -> Bool)?
+        /// Most network namespaces read (the initial one and named ones first).
+        public var maxNamespaces = 64
+        public init() {}
+    }
+
+    let options: Options
+    let softirq: SoftirqSession?
+    let kthreads: KthreadsSession?
+    let profile: ProfileSession?
+    /// What this run could not measure, each said once: the rules that need it report "not evaluated".
+    public private(set) var notMeasured: [String] = []
+
+    private var start: Baseline?
+    private var tasks = TaskStateSampler()
+    private var lastTaskWalk: UInt64 = 0
+
+    /// What was read when the window opened.
+    struct Baseline {
+        var monoNs: UInt64
+        var stat: [Int: [UInt64]]
+        var softnet: [SoftnetCPU]?
+        var vmstat: [String: UInt64]?
+        var processes: [Int: TaskStatText.Fields]
+        var kthreads: KthreadsSnapshot?
+        var namespaces: [UInt64: NetnsReadout]
+    }
+
+    /// Attaches what this kernel allows: each session that fails is named in `notMeasured`, and the
+    /// others go on. Throws only when none attaches.
+    public init(_ options: Options) throws(KernelError) {
+        self.options = options
+        var missing: [String] = []
+        do { softirq = try SoftirqSession(attach: options.attach, cpu: nil, latency: false) } catch {
+            softirq = nil
+            missing.append("softirq time per vector and CPU (\(error.message))")
+        }
+        do { kthreads = try KthreadsSession(attach: options.attach) } catch {
+            kthreads = nil
+            missing.append("kernel threads and work items (\(error.message))")
+        }
+        var c = ProfileConfig()
+        c.attach = options.attach
+        c.frequency = options.stackHz
+        c.userStacks = false
+        c.aggregate = true
+        c.trackSoftirq = true
+        c.stackStorage = 8192
+        c.countEntries = 16384
+        do { profile = try ProfileSession(c) } catch {
+            profile = nil
+            missing.append("kernel stacks in NET_RX (\(error.message))")
+        }
+        if softirq == nil && kthreads == nil && profile == nil {
+            throw KernelError("no tracing program attached: " + missing.joined(separator: "; "))
+        }
+        if let k = kthreads, let wq = k.decoders.first(where: { $0.name == "workqueue" }), let p = wq.problem {
+            missing.append("work items run by kworkers (\(p))")
+        }
+        missing.append("TCP listeners' backlogs, packet-filter rule counts, skb:kfree_skb drop reasons and who queued work items "
+                       + "(not read by this version)")
+        notMeasured = missing
+    }
+
+    /// Opens the window: counting starts now, and every counter is read once.
+    public func begin() throws(KernelError) {
+        if let profile { try profile.start() }
+        _ = try softirq?.read()  // the interval before this is not the window's
+        let kth = try kthreads?.read()
+        var namespaces: [UInt64: NetnsReadout] = [:]
+        for ns in chosenNamespaces() {
+            if case .success(let r) = NetnsReader.read(ns.path) { namespaces[ns.inode] = r }
+        }
+        start = Baseline(monoNs: Kernel.monotonicNs(), stat: ProcStatText.perCPU(ProcFiles.read("/proc/stat") ?? ""),
+                         softnet: ProcFiles.read("/proc/net/softnet_stat").map(SoftnetText.parse),
+                         vmstat: ProcFiles.read("/proc/vmstat").map(VMStatText.parse),
+                         processes: ProcFiles.processStats(), kthreads: kth, namespaces: namespaces)
+        sampleTasks()
+    }
+
+    /// The monotonic time the window opened.
+    public var beganNs: UInt64? { start?.monoNs }
+
+    /// Called while recording: walks the tasks' states twice a second at most.
+    public func poll() {
+        if Kernel.monotonicNs() - lastTaskWalk >= 500_000_000 { sampleTasks() }
+    }
+
+    private func sampleTasks() {
+        let walk = ProcFiles.taskStates()
+        tasks.add(running: walk.running, blocked: walk.blocked)
+        lastTaskWalk = Kernel.monotonicNs()
+    }
+
+    /// Closes the window and returns everything it measured.
+    public func finish() throws(KernelError) -> DiagnoseInput {
+        guard let start else { throw KernelError("diagnose: the window was never opened") }
+        sampleTasks()
+        let sirq = try softirq?.read()
+        let kth = try kthreads?.read()
+        let statNow = ProcStatText.perCPU(ProcFiles.read("/proc/stat") ?? "")
+        let endNs = Kernel.monotonicNs()
+        profile?.stop()
+        var input = DiagnoseInput(windowSeconds: Double(endNs - start.monoNs) / 1e9)
+        input.kernel = Self.kernelRelease()
+        input.cpus = ProcStatText.delta(start.stat, statNow, hz: ProcFiles.userHz)
+        if let sirq { input.softirq = Self.softirqTimes(sirq.perCPU) }
+        if let kthreads, let a = start.kthreads, let b = kth { input.kthreads = Self.kthreadObservations(kthreads, from: a, to: b) }
+        if let profile { input.netRxStacks = Self.netRxStacks(profile, symbols: kthreads?.symbols) }
+        if let a = start.softnet, let b = ProcFiles.read("/proc/net/softnet_stat").map(SoftnetText.parse) { input.softnet = SoftnetText.delta(a, b) }
+        if let a = start.vmstat, let b = ProcFiles.read("/proc/vmstat").map(VMStatText.parse) { input.vmstat = SNMPText.delta(a, b) }
+        let procs = ProcFiles.processStats()
+        let focused = start.processes.filter { options.focus?($0.key, $0.value.comm) ?? true }
+        input.processes = ProcessCPUDelta.top(focused, procs, hz: ProcFiles.userHz, top: 10)
+        if let l = ProcFiles.read("/proc/loadavg").flatMap(LoadavgText.parse) { input.load = tasks.observation(loadavg: l) }
+        input.psi = Self.psi()
+        if input.psi == nil { note("pressure stall information (no /proc/pressure: a kernel without CONFIG_PSI, or psi=0)") }
+        var global: [String: Int64] = [:]
+        for key in ["net.core.netdev_budget", "net.core.netdev_budget_usecs", "net.core.netdev_max_backlog",
+                    "net.core.rps_sock_flow_entries", "vm.watermark_scale_factor"] {
+            if let v = ProcFiles.read(DiagnoseSource.sysctl(key)).flatMap({ Int64($0.trimmed) }) { global[key] = v }
+        }
+        input.sysctls = global
+        input.namespaces = readNamespaces(start: start.namespaces)
+        return input
+    }
+
+    private func note(_ what: String) { if !notMeasured.contains(what) { notMeasured.append(what) } }
+
+    /// The namespaces to read: all (the initial one and named ones first), or with a focus the initial
+    /// one and those of the focused processes; at most `maxNamespaces`.
+    private func chosenNamespaces() -> [NetnsRef] {
+        var all = NetnsReader.namespaces()
+        if let focus = options.focus {
+            all = all.filter { ns in
+                ns.isInit || ns.pids.contains { pid in focus(pid, ProcFiles.read("/proc/\(pid)/comm")?.trimmed ?? "") }
+            }
+        }
+        return Array(all.prefix(options.maxNamespaces))
+    }
+
+    private func readNamespaces(start: [UInt64: NetnsReadout]) -> [NetNamespace] {
+        let interrupts = InterruptsText.parse(ProcFiles.read("/proc/interrupts") ?? "")
+        let affinity = ProcFiles.irqAffinity(interrupts.map(\.irq))
+        let busy = Dictionary((ProcFiles.processStats()).map { ($0.key, $0.value.utime + $0.value.stime) }, uniquingKeysWith: { a, _ in a })
+        var out: [NetNamespace] = [], failures: [String] = []
+        for ns in chosenNamespaces() {
+            switch NetnsReader.read(ns.path) {
+            case .failure(let e): failures.append(e.message)
+            case .success(let end):
+                // Named by their busiest processes first: the one a person recognises.
+                let pids = ns.pids.sorted { (busy[$0] ?? 0, $1) > (busy[$1] ?? 0, $0) }.prefix(5)
+                let procs = pids.compactMap { pid in ProcFiles.read("/proc/\(pid)/comm").map { ProcessRef(pid: pid, comm: $0.trimmed) } }
+                out.append(NetNamespace(inode: ns.inode, name: ns.name, isInit: ns.isInit, processes: procs, start: start[ns.inode], end: end,
+                                        interrupts: interrupts, affinity: affinity))
+            }
+        }
+        if !failures.isEmpty {
+            note("\(failures.count) network namespace\(failures.count == 1 ? "" : "s") (\(failures[0]))")
+        }
+        return out
+    }
+
+    static func kernelRelease() -> String? {
+        var u = utsname()
+        guard uname(&u) == 0 else { return nil }
+        return withUnsafeBytes(of: u.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    }
+
+    static func psi() -> PSIObservation? {
+        guard let cpu = ProcFiles.read("/proc/pressure/cpu").map(PSIText.avg10) else { return nil }
+        let mem = ProcFiles.read("/proc/pressure/memory").map(PSIText.avg10), io = ProcFiles.read("/proc/pressure/io").map(PSIText.avg10)
+        return PSIObservation(cpuSome: cpu.some, memorySome: mem?.some, memoryFull: mem?.full, ioSome: io?.some, ioFull: io?.full)
+    }
+
+    static func softirqTimes(_ perCPU: [[VecStats]]) -> [SoftirqCPUTime] {
+        perCPU.enumerated().flatMap { cpu, vecs in
+            vecs.enumerated().compactMap { v, s -> SoftirqCPUTime? in
+                guard s.count > 0 || s.totalNs > 0, let vec = SoftirqVector(rawValue: v) else { return nil }
+                return SoftirqCPUTime(cpu: cpu, vector: vec.name, ns: s.totalNs, runs: s.count, ksoftirqdNs: s.ksoftirqdNs)
+            }
+        }
+    }
+
+    static func kthreadObservations(_ k: KthreadsSession, from a: KthreadsSnapshot, to b: KthreadsSnapshot) -> [KthreadObservation] {
+        let iv = KthreadsInterval(from: a, to: b, decoders: k.decoders, irqTimeAccounted: k.irqTimeAccounted,
+                                  names: { k.symbols.name(for: $0) }, threadName: { processName(Int32(bitPattern: $0)) })
+        return iv.threads.prefix(40).map { t in
+            KthreadObservation(tid: Int(t.tid), name: t.name, ownNs: t.ownNs, softirqNs: t.softirqNs,
+                               items: t.doing.map { KthreadItem(kind: $0.kind.name, name: $0.name, ns: $0.ns, count: $0.count) })
+        }
+    }
+
+    /// The kernel stacks sampled in NET_RX, folded root first with ktrace's [softirq:net_rx] frame.
+    static func netRxStacks(_ p: ProfileSession, symbols: KernelSymbols?) -> [String] {
+        let losses = p.losses()
+        let counts = p.counts(max: Int(min(16384, losses.samples + 4096))).filter { $0.softirq == .netRx }
+        guard !counts.isEmpty else { return [] }
+        let loader = symbols.map { KernelSymbolsLoader($0) } ?? KernelSymbolsLoader(report: { _ in })
+        let s = StackSymbolizer(source: p, kernelSymbols: loader, userNames: UserSymbolizer(), demangle: false)
+        StackProfile.prepareNaming(counts, s)
+        let folded = StackProfile.interned(counts, s, bySoftirq: true).renderFolded()
+        return folded.split(separator: "\n").map(String.init)
+    }
+}
