@@ -50,8 +50,11 @@ final class ContinuousProfile {
         session.retireStacks()
         written += 1
         if verbose {
+            // The next interval began at the flip; it ends at the first check after both its length and this
+            // write: a write slower than the interval lengthens the next one, and says so here.
             let samples = counts.reduce(UInt64(0)) { $0 &+ $1.count }
-            note("\(path): \(samples) samples in \(counts.count) stacks over \(fixed(seconds, 1)) s")
+            let took = Double(Kernel.monotonicNs() - endNs) / 1e9
+            note("\(path): \(samples) samples in \(counts.count) stacks over \(fixed(seconds, 1)) s, written \(fixed(took, 2)) s after its end")
         }
         return endNs
     }

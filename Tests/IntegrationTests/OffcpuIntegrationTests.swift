@@ -23,33 +23,36 @@ func parseOffcputime(_ text: String) -> [(frames: [String], us: UInt64)] {
 struct OffcpuIntegrationTests {
     /// The workload outlives the recording however long attaching takes (seconds under TCG on 6.12-rt: a
     /// 5 s workload exited before a 1.5 s recording ended, which then ended early), and is ended by SIGTERM
-    /// once ktrace (and the peer) are done; it prints its numbers then.
-    private func offcpu(_ mode: String, _ args: [String], peer: Bool = false) throws
-        -> (profile: FoldedProfile, result: RunResult, peer: RunResult?, workload: RunResult) {
+    /// once ktrace (and the peer) are done; it prints its numbers then. Each tool's window is noted (ktrace's
+    /// from its banner, offcputime's from its attach), so that the workload's own clock is read over the
+    /// same seconds: its waits' shares move while tracers attach (the pipe's helper waits for a CPU then).
+    private func offcpu(_ mode: String, _ args: [String], seconds: Double, peer: Bool = false) throws
+        -> (profile: FoldedProfile, result: RunResult, window: (UInt64, UInt64), peer: (result: RunResult, start: UInt64)?, workload: RunResult) {
         let w = try Workload.start("offcpu", args: ["60", mode])
         defer { w.signal(SIGTERM) }  // on an early exit too: a 60 s workload must not outlive the test
         usleep(300_000)
-        // The peer runs beside ktrace on the same seconds of the same process: ktrace starts once the peer's
-        // sched_switch program is attached (offcputime prints no banner; under TCG on 6.12 it took seconds,
-        // and its 3 s began after the workload had ended).
+        // The peer runs beside ktrace on the same process: ktrace starts once the peer has attached
+        // (offcputime prints no banner; under TCG on 6.12 attaching took seconds, and its 3 s began after
+        // the workload had ended). Its 3 s begin then.
         let p = peer ? try Spawned("/usr/sbin/offcputime", ["-p", String(w.pid), "3"], streamStdout: false) : nil
-        if p != nil {
+        var peerStart: UInt64 = 0
+        if let p {
             let deadline = Date().addingTimeInterval(60)
-            while Date() < deadline, p?.isRunning ?? false, try !loadedProgramNames().contains(where: { $0.hasPrefix("sched_switch") }) {
-                usleep(100_000)
-            }
+            while Date() < deadline, p.isRunning, !holdsBPFLink(p.pid) { usleep(10_000) }
+            peerStart = monoNs()
         }
-        let r = try run(Env.ktrace, ["offcpu", "--pid", String(w.pid)] + args, timeout: 60)
-        #expect(r.status == 0, "\(r.stderr)")
+        let rec = try recordWindow(["offcpu", "--pid", String(w.pid), "-d", String(seconds)] + args, seconds: seconds)
+        #expect(rec.result.status == 0, "\(rec.result.stderr)")
         let peerResult = p?.wait(timeout: 60)
         w.signal(SIGTERM)
-        return (try FoldedProfile.parse(r.stdout), r, peerResult, w.wait(timeout: 30))
+        return (try FoldedProfile.parse(rec.result.stdout), rec.result, (rec.start, rec.end), peerResult.map { ($0, peerStart) }, w.wait(timeout: 30))
     }
 
-    /// What the "mix" workload printed: SLEEP_NS PIPE_NS SHORT_PIECES LONG_BLOCKED_NS.
+    /// What the "mix" workload printed last: SLEEP_NS PIPE_NS SHORT_PIECES LONG_BLOCKED_NS over its life.
     private func mixNumbers(_ w: RunResult) throws -> [Double] {
-        let own = w.stdout.split(separator: " ").compactMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-        try #require(own.count == 4 && own[0] + own[1] > 0, "workload printed '\(w.stdout)'")
+        let last = w.stdout.split(separator: "\n").last { !$0.hasPrefix("R ") } ?? ""
+        let own = last.split(separator: " ").compactMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        try #require(own.count == 4 && own[0] + own[1] > 0, "workload printed '\(last)'")
         return own
     }
 
@@ -60,40 +63,47 @@ struct OffcpuIntegrationTests {
     /// offcputime on the same seconds agrees within 5 points.
     @Test func knownProportionsAgreeWithOffcputime() throws {
         let peerThere = FileManager.default.isExecutableFile(atPath: "/usr/sbin/offcputime")
-        let (p, r, peer, workload) = try offcpu("mix", ["-d", "3"], peer: peerThere)
-        let own = try mixNumbers(workload)
+        let (p, r, window, peer, workload) = try offcpu("mix", [], seconds: 3, peer: peerThere)
+        let log = MixLog(workload.stdout)
+        let own = log.window(window.0, window.1)
+        try #require(own[0] + own[1] > 0, "the workload logged no round in ktrace's window: \(workload.stdout.suffix(300))")
         let want = own[0] / (own[0] + own[1])
         let sleepUs = p.stacks.filter { $0.frames.contains("wait_sleep") }.reduce(UInt64(0)) { $0 + $1.count }
         let pipeUs = p.stacks.filter { $0.frames.contains("wait_pipe") }.reduce(UInt64(0)) { $0 + $1.count }
         let total = Double(p.totalSamples) / 1e6
         #expect(total > 2.6 && total < 3.1, "\(total) s off the CPU in 3 s of a process that sleeps: \(r.stderr)")
         let a = Double(sleepUs) / Double(sleepUs + pipeUs)
-        #expect(abs(a - want) <= 0.05, "wait_sleep: \(Int(a * 100))% of the blocked time, the workload measured \(Int(want * 100))%")
+        #expect(abs(a - want) <= 0.05, "wait_sleep: \(Int(a * 100))% of the blocked time, the workload measured \(Int(want * 100))% over the same seconds")
         #expect(p.stacks.contains { $0.frames.contains("wait_sleep") && $0.frames.contains("do_nanosleep") }, "\(r.stdout.prefix(800))")
         #expect(p.stacks.contains { $0.frames.contains("wait_pipe") && $0.frames.contains { $0.contains("pipe_read") } }, "\(r.stdout.prefix(800))")
         #expect(!p.stacks.contains { $0.frames.contains { $0.hasPrefix("bpf_") } }, "the tracer's own frames: \(r.stdout.prefix(800))")
         #expect(r.stderr.contains(" 0 lost (0.00%)"), "\(r.stderr)")
         guard let peer else { print("SKIP: offcputime comparison: /usr/sbin/offcputime not installed (libbpf-tools)"); return }
-        #expect(peer.status == 0, "offcputime: \(peer.stderr)")
-        let stacks = parseOffcputime(peer.stdout)
+        #expect(peer.result.status == 0, "offcputime: \(peer.result.stderr)")
+        let stacks = parseOffcputime(peer.result.stdout)
         let ps = stacks.filter { $0.frames.contains("wait_sleep") }.reduce(UInt64(0)) { $0 + $1.us }
         let pp = stacks.filter { $0.frames.contains("wait_pipe") }.reduce(UInt64(0)) { $0 + $1.us }
-        try #require(ps + pp > 0, "offcputime saw no wait: \(peer.stdout.prefix(800))")
+        try #require(ps + pp > 0, "offcputime saw no wait: \(peer.result.stdout.prefix(800))")
         let b = Double(ps) / Double(ps + pp)
-        print("offcpu mix: workload's own clock wait_sleep \(fixed(want * 100, 1))%; ktrace \(fixed(a * 100, 1))% (\(sleepUs) us), wait_pipe \(pipeUs) us; "
-              + "offcputime wait_sleep \(fixed(b * 100, 1))% (\(ps) us), wait_pipe \(pp) us")
-        #expect(abs(a - b) <= 0.05, "ktrace \(a), offcputime \(b)")
+        // The two tools record different seconds (ktrace begins once offcputime has attached, after its own
+        // attach): each is compared with the workload's clock over its own window, and they must agree on
+        // how far off that they are.
+        let ownPeer = log.window(peer.start, peer.start + 3_000_000_000)
+        let wantPeer = ownPeer[0] / max(ownPeer[0] + ownPeer[1], 1)
+        print("offcpu mix: ktrace wait_sleep \(fixed(a * 100, 1))% (\(sleepUs) us), wait_pipe \(pipeUs) us, the workload's clock \(fixed(want * 100, 1))% "
+              + "over the same seconds; offcputime wait_sleep \(fixed(b * 100, 1))% (\(ps) us), wait_pipe \(pp) us, the workload's clock \(fixed(wantPeer * 100, 1))%")
+        #expect(abs((a - want) - (b - wantPeer)) <= 0.05, "ktrace \(a) (workload \(want)), offcputime \(b) (workload \(wantPeer))")
     }
 
     /// A task in uninterruptible sleep (a vfork parent waits for its child in D) is what --state D finds,
     /// with its kernel stack; --state S leaves that wait out.
     @Test func uninterruptibleSleepByState() throws {
-        let (d, r, _, _) = try offcpu("vfork", ["--state", "D", "-d", "2", "--by-state"])
+        let (d, r, _, _, _) = try offcpu("vfork", ["--state", "D", "--by-state"], seconds: 2)
         let vfork = d.stacks.filter { $0.frames.contains("wait_vfork") && $0.frames.contains("kernel_clone") }
         let dUs = vfork.reduce(UInt64(0)) { $0 + $1.count }
         #expect(Double(dUs) / 1e6 > 1.6, "\(dUs) us in D under wait_vfork in 2 s: \(r.stdout.prefix(800)) \(r.stderr)")
         #expect(d.stacks.allSatisfy { $0.frames.count > 1 && $0.frames[1] == "[state:D]" }, "\(r.stdout.prefix(800))")
-        let (s, r2, _, _) = try offcpu("vfork", ["--state", "S", "-d", "1.5"])
+        let (s, r2, _, _, _) = try offcpu("vfork", ["--state", "S"], seconds: 1.5)
         #expect(!s.stacks.contains { $0.frames.contains("kernel_clone") }, "a D wait under --state S: \(r2.stdout.prefix(800))")
     }
 
@@ -103,7 +113,7 @@ struct OffcpuIntegrationTests {
     /// State S only: a preemption inside wait_sleep (R) ends with no wakeup at all (6.12 under TCG, all
     /// states: 81% of wait_sleep's time was woken in irq).
     @Test func wakersTellTaskFromIrq() throws {
-        let (p, r, _, _) = try offcpu("mix", ["--wakers", "--state", "S", "-d", "1.5"])
+        let (p, r, _, _, _) = try offcpu("mix", ["--wakers", "--state", "S"], seconds: 1.5)
         let pipe = p.stacks.filter { $0.frames.contains("wait_pipe") }, sleep = p.stacks.filter { $0.frames.contains("wait_sleep") }
         let pipeByTask = pipe.filter { s in
             s.frames.contains("[woken in task]") && s.frames.contains { $0.contains("pipe_write") } && s.frames.last == "offcpu"
@@ -132,23 +142,22 @@ struct OffcpuIntegrationTests {
     /// workload counts the blocked pieces of such sleeps (its context switches around each, and its own CPU
     /// clock), and each may leave at most 5000 us.
     @Test func blockedTimeFilters() throws {
-        let (p, r, _, w) = try offcpu("mix", ["--state", "S", "--max-us", "5000", "-d", "1.5"])
+        let (p, r, _, _, w) = try offcpu("mix", ["--state", "S", "--max-us", "5000"], seconds: 1.5)
         let own = try mixNumbers(w)
         let split = UInt64(own[2])
         let shortSleeps = p.stacks.filter { $0.frames.contains("wait_sleep") }.reduce(UInt64(0)) { $0 + $1.count }
         #expect(shortSleeps <= split * 5000, "\(shortSleeps) us of sleeps under 5 ms, \(split) blocked pieces of disturbed sleeps: \(r.stdout.prefix(600))")
         #expect(p.stacks.contains { $0.frames.contains("wait_pipe") }, "\(r.stdout.prefix(600))")
         #expect(r.stderr.contains("outside --min-us/--max-us"), "\(r.stderr)")
-        // The sleeps that surely blocked 6.9 ms or more fill this share of the workload's time (70% but for
-        // the disturbed ones): of the 1.5 s recorded, at least two thirds of that share (window edges, and a
-        // recording that may begin or end in a pipe wait).
-        let (q, r2, _, w2) = try offcpu("mix", ["--min-us", "6900", "-d", "1.5"])
-        let own2 = try mixNumbers(w2)
-        let longShare = own2[3] / (own2[0] + own2[1])
-        try #require(longShare > 0.3, "the workload's sleeps were too disturbed to test --min-us: \(w2.stdout)")
+        // The sleeps that surely blocked 6.9 ms or more, in the recording's seconds as the workload's own
+        // clock measured them: at least two thirds of that (window edges, and a recording that may begin or
+        // end in a pipe wait).
+        let (q, r2, window, _, w2) = try offcpu("mix", ["--min-us", "6900"], seconds: 1.5)
+        let own2 = MixLog(w2.stdout).window(window.0, window.1)
+        try #require(own2[3] > 1_500_000_000 * 0.3, "the workload's sleeps were too disturbed to test --min-us: \(own2)")
         let sleep = q.stacks.filter { $0.frames.contains("wait_sleep") }.reduce(UInt64(0)) { $0 + $1.count }
-        #expect(Double(sleep) > 1_500_000 * longShare * 2 / 3,
-                "\(sleep) us of sleeps in 1.5 s, \(Int(longShare * 100))% of the workload's time in long sleeps: \(r2.stdout.prefix(600))")
+        #expect(Double(sleep) * 1000 > own2[3] * 2 / 3,
+                "\(sleep) us of sleeps in 1.5 s, the workload's own clock \(Int(own2[3] / 1000)) us in long sleeps: \(r2.stdout.prefix(600))")
         #expect(r2.stderr.contains("outside --min-us/--max-us"), "\(r2.stderr)")
     }
 
@@ -157,12 +166,16 @@ struct OffcpuIntegrationTests {
     /// The on-CPU share is checked against the kernel's own CPU time of the process over the recording
     /// (a 7 ms sleep overran by ~2 ms on the 6.1-rt guest under TCG: 31% on the CPU, not 36%).
     @Test func hotColdSplitsOnAndOffCPU() throws {
-        let w = try Workload.start("offcpu", args: ["12", "hotcold"])  // two recordings, slow attaches under emulation
-        defer { _ = w.wait(timeout: 30) }
+        let w = try Workload.start("offcpu", args: ["60", "hotcold"])  // two recordings, slow attaches under emulation
+        defer { w.signal(SIGTERM); _ = w.wait(timeout: 30) }
         usleep(300_000)
-        let cpu0 = try cpuSeconds(w.pid), wall0 = ProcSampler.now()
-        let r = try run(Env.ktrace, ["stacks", "--pid", String(w.pid), "--hot-cold", "-F", "499", "-d", "3"], timeout: 60)
-        let truth = (try cpuSeconds(w.pid) - cpu0) / (Double(ProcSampler.now() - wall0) / 1e9)
+        // The process's CPU time over the recorded seconds (around the run, ktrace's attach took its CPU).
+        var cpu: [Double] = []
+        let rec = try recordWindow(["stacks", "--pid", String(w.pid), "--hot-cold", "-F", "499", "-d", "3"], seconds: 3) { _ in
+            cpu.append(try cpuSeconds(w.pid))
+        }
+        let r = rec.result
+        let truth = (cpu[1] - cpu[0]) / (Double(rec.end - rec.start) / 1e9)
         #expect(r.status == 0, "\(r.stderr)")
         let p = try FoldedProfile.parse(r.stdout)
         let on = share(p) { $0 == "[on-cpu]" }, off = share(p) { $0 == "[off-cpu]" }
@@ -193,4 +206,31 @@ struct OffcpuIntegrationTests {
 func cpuSeconds(_ pid: Int32) throws -> Double {
     let fields = try statFields(pid)
     return Double(UInt64(fields[14 - 3])! + UInt64(fields[15 - 3])!) / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
+
+/// The "mix" workload's log: a line per round, "R T_NS SLEEP_NS PIPE_NS SHORT_PIECES LONG_BLOCKED_NS",
+/// its totals so far at T_NS (CLOCK_MONOTONIC).
+struct MixLog {
+    let rows: [[Double]]
+
+    init(_ stdout: String) {
+        rows = stdout.split(separator: "\n").filter { $0.hasPrefix("R ") }
+            .map { $0.split(separator: " ").dropFirst().compactMap { Double($0) } }.filter { $0.count == 5 }
+    }
+
+    /// The totals at the last round ended by `ns` (zeros before the first).
+    func at(_ ns: UInt64) -> [Double] { rows.last { $0[0] <= Double(ns) } ?? [0, 0, 0, 0, 0] }
+
+    /// SLEEP_NS PIPE_NS SHORT_PIECES LONG_BLOCKED_NS of the rounds that ended between `start` and `end`.
+    func window(_ start: UInt64, _ end: UInt64) -> [Double] {
+        let a = at(start), b = at(end)
+        return (1...4).map { b[$0] - a[$0] }
+    }
+}
+
+/// The process holds a BPF link: a tracer has attached its programs (libbpf-tools print no banner).
+func holdsBPFLink(_ pid: Int32) -> Bool {
+    let dir = "/proc/\(pid)/fd"
+    guard let fds = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return false }
+    return fds.contains { ((try? FileManager.default.destinationOfSymbolicLink(atPath: "\(dir)/\($0)")) ?? "").contains("bpf_link") }
 }

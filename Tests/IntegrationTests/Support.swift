@@ -186,6 +186,44 @@ final class Spawned: @unchecked Sendable {
     }
 }
 
+/// CLOCK_MONOTONIC in nanoseconds: the clock of ktrace's timestamps and of the workloads' logs.
+func monoNs() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
+/// A ktrace run with the window it recorded, as this process saw it.
+struct Recorded {
+    let result: RunResult
+    /// CLOCK_MONOTONIC when the banner said recording had begun, and `seconds` later.
+    let start: UInt64, end: UInt64
+}
+
+/// Runs ktrace (`args` hold `-d seconds`) to its end, and notes the recording's window: from its banner
+/// (printed once every program is attached, which takes seconds under emulation) to `seconds` later.
+/// `mark(0)` runs at the start and `mark(1)` at the end, for ground truth read over the same window
+/// rather than around ktrace's attach and exit. Both ends lag the real ones by the banner's detection
+/// (a 20 ms poll) and this thread's scheduling: a tenth of a second at worst under emulation.
+func recordWindow(_ args: [String], seconds: Double, env: [String: String] = [:], mark: (Int) throws -> Void = { _ in }) throws -> Recorded {
+    let kt = try Spawned(Env.ktrace, args, env: env, streamStdout: false)
+    var ended = false
+    defer { if !ended { kt.signal(SIGKILL); _ = kt.wait(timeout: 30) } }
+    guard kt.waitForStderr("Ctrl-C", timeout: 90) else {
+        ended = true
+        let r = kt.wait(timeout: 30)
+        throw LabError("ktrace \(args.joined(separator: " ")) never began recording (exit \(r.status)): \(r.stderr)")
+    }
+    let start = monoNs()
+    try mark(0)
+    let end = start + UInt64(seconds * 1e9)
+    let now = monoNs()
+    if end > now { usleep(UInt32((end - now) / 1000)) }
+    try mark(1)
+    ended = true
+    return Recorded(result: kt.wait(timeout: 90), start: start, end: end)
+}
+
 /// The network lab of scripts/lab.sh under a name of this test run, torn down by `down()`.
 struct Lab {
     let name: String

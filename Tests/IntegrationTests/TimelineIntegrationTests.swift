@@ -32,8 +32,8 @@ struct TimelineIntegrationTests {
     /// phase_a (30 ms), phase_b (20 ms), phase_c (10 ms), repeated: the timeline shows them in that order
     /// with those durations (within 10%) — the folded output of the same run has no order at all.
     @Test func phasesInOrderWithDurations() throws {
-        let w = try Workload.start("phases", seconds: 6)
-        defer { _ = w.wait(timeout: 30) }
+        let w = try Workload.start("phases", seconds: 60)  // outlives two slow attaches; ended after
+        defer { w.signal(SIGTERM); _ = w.wait(timeout: 30) }
         usleep(300_000)
         let dir = FileManager.default.temporaryDirectory
         let json = dir.appendingPathComponent("ktt-phases-\(getpid()).json").path
@@ -156,12 +156,16 @@ struct TimelineIntegrationTests {
         let n = 2000
         let rt = (try? String(contentsOfFile: "/sys/kernel/realtime", encoding: .utf8))?.hasPrefix("1") ?? false
         for format in ["perfetto", "speedscope"] {
-            // Long enough for ktrace to attach first, also under emulation with preallocated stack maps.
-            let w = try Workload.start("readn", args: ["4", String(n)])
+            // The reads begin at SIGUSR1, once ktrace has attached (its sleep before is at most 60 s; a start
+            // by the clock raced attaches with preallocated stack maps under emulation), and it exits 1 s after.
+            let w = try Workload.start("readn", args: ["60", String(n), "1"])
+            defer { w.signal(SIGKILL); _ = w.wait(timeout: 10) }
             let out = FileManager.default.temporaryDirectory.appendingPathComponent("ktt-calls-\(getpid()).\(format).json").path
             defer { try? FileManager.default.removeItem(atPath: out) }
-            let r = try run(Env.ktrace, ["timeline", "--pid", String(w.pid), "--trace", "__x64_sys_read,vfs_read", "--trace-attach", via,
-                                         "-d", "20", "--format", format, "-o", out], timeout: 120)
+            let kt = try Spawned(Env.ktrace, ["timeline", "--pid", String(w.pid), "--trace", "__x64_sys_read,vfs_read", "--trace-attach", via,
+                                              "-d", "60", "--format", format, "-o", out], streamStdout: false)
+            if kt.waitForStderr("Ctrl-C", timeout: 90) { w.signal(SIGUSR1) }
+            let r = kt.wait(timeout: 120)
             let wr = w.wait(timeout: 60)
             #expect(r.status == 0, "\(r.stderr)")
             #expect(r.stderr.contains("; 0 events dropped") && r.stderr.contains("0 not recorded"), "\(r.stderr)")
@@ -210,12 +214,18 @@ struct TimelineIntegrationTests {
         #expect(missing.status != 0 && missing.stderr.contains("--trace kt_no_such_function: no such kernel function in BTF"),
                 "\(missing.stderr)")
 
-        let w = try Workload.start("reads", seconds: 4)
+        let w = try Workload.start("reads", seconds: 60)
+        defer { w.signal(SIGKILL); _ = w.wait(timeout: 10) }
         usleep(300_000)
         let json = FileManager.default.temporaryDirectory.appendingPathComponent("ktt-trace-\(getpid()).json").path
         defer { try? FileManager.default.removeItem(atPath: json) }
-        let r = try run(Env.ktrace, ["timeline", "--pid", String(w.pid), "--trace", "vfs_read", "-d", "2", "-o", json], timeout: 60)
-        let wr = w.wait(timeout: 30)
+        // The process's read() calls over the recorded seconds (/proc/PID/io syscr; a read of /dev/zero is
+        // one vfs_read).
+        var reads: [UInt64] = []
+        let rec = try recordWindow(["timeline", "--pid", String(w.pid), "--trace", "vfs_read", "-d", "2", "-o", json], seconds: 2) { _ in
+            reads.append(try readSyscalls(w.pid))
+        }
+        let r = rec.result
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stderr.contains("; 0 events dropped"), "\(r.stderr)")
         let data = try Data(contentsOf: URL(fileURLWithPath: json))
@@ -224,11 +234,12 @@ struct TimelineIntegrationTests {
 
         let trace = try JSONDecoder().decode(ChromeFile.self, from: data)
         let calls = trace.traceEvents.filter { $0.ph == "X" && $0.cat == "func" && $0.tid == Int(w.pid) + 10_000_000 }
-        let total = Double(wr.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
-        try #require(total > 1000, "workload made only \(total) reads: \(wr.stdout)")
-        // 2 s of a 4 s run: about half of its reads (it also reads its own binary and libraries at start).
-        #expect(Double(calls.count) > total * 0.3 && Double(calls.count) < total * 0.7,
-                "\(calls.count) vfs_read slices, the workload made \(Int(total)) reads in 4 s")
+        let total = Double(reads[1] - reads[0])
+        try #require(total > 500, "the workload made only \(total) reads in the window")
+        // As many as it made in the window, but for the window's lag as this test sees it (a tenth of a second
+        // at either end at worst under emulation, of 2 s).
+        #expect(Double(calls.count) > total * 0.85 && Double(calls.count) < total * 1.15,
+                "\(calls.count) vfs_read slices, the workload made \(Int(total)) reads in the window")
         #expect(calls.allSatisfy { $0.name == "vfs_read" && ($0.dur ?? -1) >= 0 })
         #expect(median(calls.map { $0.dur ?? 0 }) < 1000, "a 1-byte read of /dev/zero takes well under 1 ms")
     }
@@ -241,6 +252,13 @@ extension Array {
         while lo < hi { let mid = (lo + hi) / 2; if past(self[mid]) { hi = mid } else { lo = mid + 1 } }
         return lo
     }
+}
+
+/// The read() calls a process has made (/proc/PID/io, syscr).
+func readSyscalls(_ pid: Int32) throws -> UInt64 {
+    let io = try String(contentsOfFile: "/proc/\(pid)/io", encoding: .utf8)
+    let line = try #require(io.split(separator: "\n").first { $0.hasPrefix("syscr:") }, "\(io)")
+    return try #require(UInt64(line.dropFirst("syscr:".count).trimmingCharacters(in: .whitespaces)))
 }
 
 struct SoftirqWindow: Decodable {

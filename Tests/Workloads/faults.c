@@ -1,8 +1,10 @@
 /* Page-fault workload with known proportions: each round maps 4 fresh anonymous pages, touches 3 of
  * them in touch_three and 1 in touch_one (one fault per page), then unmaps them: 75% / 25% of the
  * page faults, and one mmap per round in map_round. IDLE_BEFORE and IDLE_AFTER seconds of sleep around
- * the work keep do_mmap quiet while a tracer patches a probe into it.
+ * the work keep do_mmap quiet while a tracer patches a probe into it; SIGUSR1 ends the first sleep (the
+ * tracer has attached: a start by the clock alone raced slow attaches under emulation), SIGTERM the work.
  * usage: faults SECONDS [IDLE_BEFORE IDLE_AFTER] */
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -43,10 +45,21 @@ __attribute__((noinline)) char *map_round(void)
 	return p;
 }
 
+static void on_usr1(int sig) { (void)sig; }
+
+/* Sleeps that many seconds, or until a signal with a handler arrives. */
+static void pause_for(double s)
+{
+	struct timespec ts = { (time_t)s, (long)((s - (time_t)s) * 1e9) };
+	nanosleep(&ts, NULL);
+}
+
 int main(int argc, char **argv)
 {
+	struct sigaction sa = { .sa_handler = on_usr1 };
+	sigaction(SIGUSR1, &sa, NULL);
 	if (argc > 2)
-		usleep((useconds_t)(atof(argv[2]) * 1e6));
+		pause_for(atof(argv[2]));
 	double end = now() + (argc > 1 ? atof(argv[1]) : 5);
 	page = sysconf(_SC_PAGESIZE);
 	while (now() < end) {
@@ -59,6 +72,6 @@ int main(int argc, char **argv)
 		usleep(1000); /* a few thousand faults a second, not a flood */
 	}
 	if (argc > 3)
-		usleep((useconds_t)(atof(argv[3]) * 1e6));
+		pause_for(atof(argv[3]));
 	return 0;
 }

@@ -12,6 +12,9 @@
  * the guest's clock goes on), which the thread's own CPU clock shows: it ran for part of the 7 ms, so it
  * blocked for less. Last, the time its sleeps surely blocked (wall time less its own CPU time) summed over
  * those that surely blocked 6.9 ms or more. "SLEEP_NS PIPE_NS SHORT_PIECES LONG_BLOCKED_NS".
+ * "mix" also prints a line per round, "R T_NS SLEEP_NS PIPE_NS SHORT_PIECES LONG_BLOCKED_NS": the same
+ * numbers so far, at T_NS on CLOCK_MONOTONIC, so that a test can take them over exactly the seconds a
+ * tracer recorded (its attach can take seconds under emulation, and the waits' share moves meanwhile).
  * SIGTERM ends it early, after the round in progress, and it still prints.
  * usage: offcpu SECONDS [mix|vfork|hotcold] */
 #define _GNU_SOURCE
@@ -143,8 +146,10 @@ int main(int argc, char **argv)
 		if (blocked_at_least >= 0.0069)
 			long_blocked += blocked_at_least;
 		wait_pipe(req[1], ans[0]);
+		double t2 = now();
 		in_sleep += t1 - t0;
-		in_pipe += now() - t1;
+		in_pipe += t2 - t1;
+		printf("R %.0f %.0f %.0f %ld %.0f\n", t2 * 1e9, in_sleep * 1e9, in_pipe * 1e9, split, long_blocked * 1e9);
 	}
 	close(req[1]);
 	waitpid(helper, NULL, 0);
