@@ -112,6 +112,7 @@ struct OffcpuCommand: ParsableCommand {
         note("\(fixed(Double(totalNs) / 1e9, 3)) s off the CPU in \(counts.count) distinct stacks over \(fixed(seconds, 1)) s; \(losses.offCPUText)"
              + (output.map { " -> \($0)" } ?? ""))
         if wakers { note(wakeupSummary(counts, symbolizer)) }
+        if let unnamed = UnnamedSummary(counts, symbolizer).line { note(unnamed) }
         warnIfCountMapFull(losses)
     }
 

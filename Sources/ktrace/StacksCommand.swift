@@ -127,18 +127,19 @@ struct StacksCommand: ParsableCommand {
         var timer = PhaseTimer()
         session.stop()
         timer.mark("detach")
-        let (n, losses) = emit(session, symbolizer, seconds: seconds, timer: &timer)
+        let (n, losses, unnamed) = emit(session, symbolizer, seconds: seconds, timer: &timer)
         if target.verbose { note("after sampling: \(timer.summary); \(memoryUse())") }
         let ms = Double(Kernel.monotonicNs() - sampled) / 1e6
         note("\(losses.samples) samples in \(fixed(seconds, 1)) s, \(losses.lostText); \(n) distinct stacks; output in \(fixed(ms, 0)) ms"
              + (output.isEmpty ? "" : " -> " + output.joined(separator: ", ")))
         if hotCold { note("off-CPU: \(losses.offCPUText); weights in microseconds (a sample = \(fixed(Double(target.samplePeriodNs) / 1000, 0)) us)") }
+        if let unnamed { note(unnamed) }
         warnIfCountMapFull(losses)
     }
 
-    /// Read what was gathered so far, name it, write the output. Returns the number of distinct stacks
-    /// and the loss counters.
-    func emit(_ session: ProfileSession, _ symbolizer: StackSymbolizer, seconds: Double, timer: inout PhaseTimer) -> (Int, ProfileLosses) {
+    /// Read what was gathered so far, name it, write the output. Returns the number of distinct stacks,
+    /// the loss counters, and the line on user frames without a name (nil: none).
+    func emit(_ session: ProfileSession, _ symbolizer: StackSymbolizer, seconds: Double, timer: inout PhaseTimer) -> (Int, ProfileLosses, String?) {
         let losses = session.losses()
         // The map holds at most one key per sample: size the copy by what was sampled (with slack, as the
         // per-CPU sample counters are not atomic), not by the map.
@@ -152,7 +153,9 @@ struct StacksCommand: ParsableCommand {
             writeOutput(bytes: render(o.format, counts, symbolizer, run: run), to: o.path, atomic: interval != nil)
         }
         timer.mark("symbolize+render+write")
-        return (counts.count, losses)
+        let period = target.samplePeriodNs
+        let unnamed = UnnamedSummary(counts, symbolizer, weight: hotCold ? { HotCold.microseconds($0, samplePeriodNs: period) } : nil)
+        return (counts.count, losses, unnamed.line)
     }
 
     /// One output of what was gathered (all of it, or one interval's), in `format`.

@@ -245,10 +245,13 @@ import Testing
         #expect(s.name(pid: Self.fakePid, address: base + 0x11f0) == "middle_static")
         #expect(s.name(pid: Self.fakePid, address: base + 0x1286) == "exported_alias")
         #expect(s.name(pid: Self.fakePid, address: base + 0x12c0) == "main")
-        #expect(s.name(pid: Self.fakePid, address: base + 0x1190) == "[unknown] (symbolize-prog.elf)")  // padding
-        #expect(s.name(pid: Self.fakePid, address: base + 0x3010) == "[unknown] (symbolize-prog.elf)")  // data
-        #expect(s.name(pid: Self.fakePid, address: 0x7fff_0000_0100) == "[unknown] ([stack])")
-        #expect(s.name(pid: Self.fakePid, address: 0x1234) == "[unknown]")
+        // Unnamed frames show their mapping and the offset into it (into the file for a file).
+        #expect(s.name(pid: Self.fakePid, address: base + 0x1190) == "[symbolize-prog.elf+0x1190]")  // padding
+        #expect(s.frame(pid: Self.fakePid, address: base + 0x1190).unnamed?.reason.kind == .noSymbol)
+        #expect(s.name(pid: Self.fakePid, address: base + 0x3010) == "[symbolize-prog.elf+0x2010]")  // data
+        #expect(s.frame(pid: Self.fakePid, address: base + 0x3010).unnamed?.reason.kind == .notCode)
+        #expect(s.name(pid: Self.fakePid, address: 0x7fff_0000_0100) == "[stack+0x100]")
+        #expect(s.name(pid: Self.fakePid, address: 0x1234) == "[unmapped]")
         #expect(s.symbolSource(pid: Self.fakePid, address: base + 0x1183) == ".symtab")
 
         // Text mapped somewhere unrelated to its offset: still file offset -> PT_LOAD -> vaddr.
@@ -266,7 +269,7 @@ import Testing
         s.capture(pid: Self.fakePid, mappings: Self.pieMappings(path, base: base))
         #expect(s.name(pid: Self.fakePid, address: base + 0x11f0) == "middle_static")  // a local: only in .symtab
         #expect(s.name(pid: Self.fakePid, address: base + 0x1183) == "leaf_add")
-        #expect(s.name(pid: Self.fakePid, address: base + 0x1190) == "[unknown] (symbolize-prog-stripped.elf)")
+        #expect(s.name(pid: Self.fakePid, address: base + 0x1190) == "[symbolize-prog-stripped.elf+0x1190]")
         #expect(s.symbolSource(pid: Self.fakePid, address: base + 0x1183) == "debug file")
     }
 
@@ -284,7 +287,7 @@ import Testing
         // No debug file anywhere: .dynsym of this program has no defined functions.
         let none = UserSymbolizer(debugRoots: [tmp.appendingPathComponent("debug").path])
         none.capture(pid: Self.fakePid, mappings: Self.pieMappings(bin.path, base: base))
-        #expect(none.name(pid: Self.fakePid, address: base + 0x1183) == "[unknown] (prog)")
+        #expect(none.name(pid: Self.fakePid, address: base + 0x1183) == "[prog+0x1183]")
         #expect(none.symbolSource(pid: Self.fakePid, address: base + 0x1183) == ".dynsym")
 
         try fm.copyItem(at: Self.fixtureURL("symbolize-prog", "debug"),
@@ -310,7 +313,7 @@ import Testing
         try debug.write(to: tmp.appendingPathComponent("symbolize-prog.debug"))
         let s = UserSymbolizer(debugRoots: [])
         s.capture(pid: Self.fakePid, mappings: Self.pieMappings(tmp.appendingPathComponent("prog").path, base: 0x1_0000_0000))
-        #expect(s.name(pid: Self.fakePid, address: 0x1_0000_1183) == "[unknown] (prog)")
+        #expect(s.name(pid: Self.fakePid, address: 0x1_0000_1183) == "[prog+0x1183]")
     }
 
     @Test func liveSelfResolvesLibcFunction() throws {
@@ -322,6 +325,6 @@ import Testing
         let s = UserSymbolizer()
         s.capture(pid: pid)
         #expect(s.name(pid: pid, address: address + 1).contains("getpid"))
-        #expect(s.name(pid: pid, address: 8) == "[unknown]")
+        #expect(s.name(pid: pid, address: 8) == "[unmapped]")
     }
 }

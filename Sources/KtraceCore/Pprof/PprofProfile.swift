@@ -42,7 +42,7 @@ public enum Pprof {
         // The interned stacks are one per count, in order; their first frame is the task, which
         // becomes a label.
         let stacks = StackProfile.interned(counts, s, bySoftirq: false, byWork: false, wakers: wakers).stacks
-        var b = Builder(table: s.table, userFiles: s.userFrameFiles)
+        var b = Builder(table: s.table, userFiles: s.userFrameFiles, unnamed: s.unnamedFrames)
         var p = Perftools_Profiles_Profile()
         let types: [(String, String)]
         switch run.kind {
@@ -69,7 +69,8 @@ public enum Pprof {
         }
         p.timeNanos = run.startUnixNs
         p.durationNanos = run.durationNs
-        p.comment = run.comments.map { b.string($0) }
+        // Frames without a name: why, per mapping, as the stderr summary says it.
+        p.comment = (run.comments + [UnnamedSummary(counts, s).line].compactMap { $0 }).map { b.string($0) }
         p.mapping = mainFirst(b.mappings, kernel: b.kernelMapping, mainPaths: s.mainPaths, strings: b.strings)
         p.location = b.locations
         p.function = b.functions
@@ -121,6 +122,7 @@ public enum Pprof {
     struct Builder {
         let table: FrameTable
         let userFiles: [Int32: MappedFile]
+        let unnamed: [Int32: UnnamedFrame]
         var strings: [String] = [""]
         var stringIDs: [String: Int64] = ["": 0]
         var mappings: [Perftools_Profiles_Mapping] = []
@@ -130,9 +132,10 @@ public enum Pprof {
         var locations: [Perftools_Profiles_Location] = []
         var locationIDs: [Int32: UInt64] = [:]  // by frame id
 
-        init(table: FrameTable, userFiles: [Int32: MappedFile]) {
+        init(table: FrameTable, userFiles: [Int32: MappedFile], unnamed: [Int32: UnnamedFrame] = [:]) {
             self.table = table
             self.userFiles = userFiles
+            self.unnamed = unnamed
         }
 
         mutating func string(_ s: String) -> Int64 {
@@ -177,6 +180,14 @@ public enum Pprof {
                 l.mappingID = kernelMapping
             case .user:
                 if let file = userFiles[frame] { l.mappingID = mapping(file) }
+            case .pseudo where unnamed[frame] != nil:
+                // An unnamed frame: its file's mapping says not every location is symbolized, and the
+                // location keeps the ELF address, so pprof can name it given the debug file.
+                if let file = userFiles[frame] {
+                    l.mappingID = mapping(file)
+                    mappings[Int(l.mappingID) - 1].hasFunctions_p = false
+                }
+                if let a = unnamed[frame]?.fileAddress { l.address = a }
             case .pseudo, .jit, .inlined, .waker:
                 break
             }

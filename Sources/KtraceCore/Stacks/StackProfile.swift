@@ -131,7 +131,11 @@ public enum StackProfile {
         } else {
             doc.append(("samples", .uint(run.losses.samples)))
         }
-        doc += [("lost", run.losses.json), ("stacks", .array(stacks))]
+        doc.append(("lost", run.losses.json))
+        // Only when some user frame has no name: why, per mapping (docs/stacks.md).
+        let unnamed = UnnamedSummary(counts, s)
+        if !unnamed.isEmpty { doc.append(("unnamed", unnamed.json)) }
+        doc.append(("stacks", .array(stacks)))
         return .object(doc)
     }
 }

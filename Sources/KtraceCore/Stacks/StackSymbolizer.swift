@@ -8,8 +8,10 @@ public protocol StackSource: AnyObject {
 
 /// Names user-space addresses of one process.
 public protocol UserFrameNaming: AnyObject {
-    /// The function's name, or `[unknown] (file)` / `[unknown]`.
+    /// The function's name, or a placeholder in brackets: `[nginx+0x4f21a]`, `[anon+0x1a0]`.
     func name(pid: Int32, address: UInt64) -> String
+    /// The name, and for a frame without one, why (nil: named, or no reason known).
+    func frame(pid: Int32, address: UInt64) -> (name: String, unnamed: UnnamedFrame?)
     /// Read a process's memory maps now (it may exit before its stacks are named).
     func capture(pid: Int32)
     /// The file mapped at `address` (pprof's mappings).
@@ -19,6 +21,7 @@ public protocol UserFrameNaming: AnyObject {
 }
 
 extension UserFrameNaming {
+    public func frame(pid: Int32, address: UInt64) -> (name: String, unnamed: UnnamedFrame?) { (name(pid: pid, address: address), nil) }
     public func file(pid: Int32, address: UInt64) -> MappedFile? { nil }
     public func mainPath(pid: Int32) -> String? { nil }
 }
@@ -37,6 +40,9 @@ public final class StackSymbolizer {
     public private(set) var table = FrameTable()
     /// The file each user frame was found in, by frame id (the first file, should two share a name).
     public private(set) var userFrameFiles: [Int32: MappedFile] = [:]
+    /// Why each unnamed user frame has no name, by frame id (the first reason met, should two share a
+    /// placeholder).
+    public private(set) var unnamedFrames: [Int32: UnnamedFrame] = [:]
     /// The executables of the processes whose user stacks were named.
     public private(set) var mainPaths: Set<String> = []
     private var pidsSeen: Set<Int32> = []
@@ -106,11 +112,16 @@ public final class StackSymbolizer {
         let frames = ips.indices.map { i -> Int32 in
             let at = UserKey(pid: pid, id: Self.callSite(ips[i], leaf: i == first))
             if let n = userNameIDs[at] { return n }
-            let name = readable(userNames.name(pid: pid, address: at.id))
+            let named = userNames.frame(pid: pid, address: at.id)
+            let name = named.unnamed == nil ? readable(named.name) : named.name
             let n = table.id(name, kind: FrameKind.user(named: name))
             if userFrameFiles[n] == nil, let file = userNames.file(pid: pid, address: at.id) { userFrameFiles[n] = file }
-            // Not an unknown one: a later read of the maps (dlopen, JIT) may still name it.
-            if !name.hasPrefix("[unknown]") { userNameIDs[at] = n }
+            // Not an unnamed one: a later read of the maps (dlopen, JIT, a perf map) may still name it.
+            if let u = named.unnamed {
+                if unnamedFrames[n] == nil { unnamedFrames[n] = u }
+            } else if !name.hasPrefix("[unknown]") {
+                userNameIDs[at] = n
+            }
             return n
         }
         userCache[key] = frames

@@ -1,0 +1,109 @@
+import Foundation
+import KtraceCore
+import Testing
+
+/// Frames without names, on real processes: a workload built stripped shows `[name+0x…]` frames and the
+/// summary names it stripped; Debian's nodejs with --perf-basic-prof shows its JavaScript functions
+/// through /tmp/perf-PID.map. About 15 s.
+@Suite(.serialized, .enabled(if: Env.isRoot, "integration tests load BPF programs: run them as root"))
+struct SymbolsIntegrationTests {
+    /// burn.c built as a distribution would ship it, `cc -O2 -s` (frame pointers kept so the stacks reach
+    /// main): every frame in it is `[burn-stripped+0x…]`, and the summary line, the JSON and the pprof
+    /// mapping all say it is stripped, with its build id.
+    @Test func strippedWorkloadShowsFileAndOffset() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ktrace-symbols-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let bin = dir.appendingPathComponent("burn-stripped").path
+        let src = Env.root.appendingPathComponent("Tests/Workloads/burn.c").path
+        let cc = try run("/usr/bin/cc", ["-O2", "-s", "-fno-omit-frame-pointer", "-Wl,--build-id", "-o", bin, src], timeout: 60)
+        try #require(cc.status == 0, "\(cc.stderr)")
+        let w = try Spawned(bin, ["60"], streamStdout: false)
+        defer { w.signal(SIGTERM); _ = w.wait(timeout: 30) }
+        usleep(300_000)
+        let json = dir.appendingPathComponent("p.json").path, folded = dir.appendingPathComponent("p.folded").path
+        let r = try run(Env.ktrace, ["stacks", "--pid", String(w.pid), "--user-only", "-F", "499", "-d", "2", "-o", folded, "-o", json],
+                        timeout: 60)
+        #expect(r.status == 0, "\(r.stderr)")
+        let p = try FoldedProfile.parse(String(contentsOfFile: folded, encoding: .utf8))
+        #expect(p.totalSamples > 300, "only \(p.totalSamples) samples")
+        // The leaf of nearly every sample is in the binary's own code (the spin loops), named by offset.
+        let inBinary = share(p) { $0.range(of: #"^\[burn-stripped\+0x[0-9a-f]+\]$"#, options: .regularExpression) != nil }
+        #expect(inBinary > 0.9, "\(Int(inBinary * 100))% of samples have a [burn-stripped+0x…] frame: \(p.stacks.prefix(5))")
+        #expect(!p.stacks.contains { $0.frames.contains { $0.hasPrefix("[unknown]") } }, "a bare [unknown] frame")
+
+        let line = try #require(r.stderr.split(separator: "\n").first { $0.contains("of user frames unnamed:") }, "\(r.stderr)")
+        #expect(line.contains("\(bin) stripped"), "\(line)")
+        #expect(line.contains("from no package") && line.contains("/buildid/"), "\(line)")
+
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
+        let reasons = try #require((doc["unnamed"] as? [String: Any])?["reasons"] as? [[String: Any]], "\(doc.keys)")
+        let stripped = try #require(reasons.first { $0["file"] as? String == bin }, "\(reasons)")
+        #expect(stripped["reason"] as? String == "stripped")
+        #expect((stripped["build_id"] as? String)?.count == 40)
+        #expect((stripped["share"] as? Double ?? 0) > 0.5, "\(stripped)")
+    }
+
+    /// A stripped binary from a Debian package: the summary names the -dbgsym package to install.
+    /// gzip is essential on Debian and stripped; its package is found through dpkg's database.
+    @Test func packagedBinaryNamesItsDbgsym() throws {
+        let gzip = "/usr/bin/gzip"
+        guard FileManager.default.isExecutableFile(atPath: gzip), FileManager.default.fileExists(atPath: "/var/lib/dpkg/info/gzip.list") else {
+            print("skipped: no Debian gzip here")
+            return
+        }
+        let w = try Spawned("/bin/sh", ["-c", "exec \(gzip) -9 < /dev/zero > /dev/null"], streamStdout: false)
+        defer { w.signal(SIGTERM); _ = w.wait(timeout: 30) }
+        usleep(300_000)
+        let r = try run(Env.ktrace, ["stacks", "--pid", String(w.pid), "--user-only", "-F", "499", "-d", "1"], timeout: 60)
+        #expect(r.status == 0, "\(r.stderr)")
+        let line = try #require(r.stderr.split(separator: "\n").first { $0.contains("of user frames unnamed:") }, "\(r.stderr)")
+        #expect(line.contains("\(gzip) stripped, install gzip-dbgsym (build id "), "\(line)")
+    }
+
+    /// Debian's nodejs running a busy script with --perf-basic-prof: its JavaScript functions appear by
+    /// name, read from /tmp/perf-PID.map; without the flag, the summary says the JIT code has no perf map.
+    @Test func nodePerfMapNamesJavaScript() throws {
+        guard let node = ["/usr/bin/node", "/usr/bin/nodejs"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            print("skipped: nodejs is not installed (apt-get install nodejs)")
+            return
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ktrace-symbols-node-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let script = dir.appendingPathComponent("busy.js").path
+        try """
+            function ktSpinInner(n) { let s = 0; for (let i = 0; i < n; i++) s += Math.sqrt(i) * 1.0001; return s; }
+            function ktSpinOuter() { let t = 0; for (let k = 0; k < 50; k++) t += ktSpinInner(20000); return t; }
+            const end = Date.now() + 1000 * Number(process.argv[2]);
+            let sink = 0;
+            while (Date.now() < end) sink += ktSpinOuter();
+            console.log(sink > 0 ? "done" : "");
+            """.write(toFile: script, atomically: false, encoding: .utf8)
+
+        for perfMap in [true, false] {
+            // --perf-basic-prof also starts V8's log, in the current directory unless told where.
+            let flags = perfMap ? ["--perf-basic-prof", "--logfile=\(dir.path)/v8.log", "--no-logfile-per-isolate"] : []
+            let w = try Spawned(node, flags + [script, "60"], streamStdout: false)
+            defer {
+                w.signal(SIGTERM)
+                _ = w.wait(timeout: 30)
+                try? FileManager.default.removeItem(atPath: "/tmp/perf-\(w.pid).map")
+            }
+            usleep(1_000_000)  // past start-up, into optimized code
+            let r = try run(Env.ktrace, ["stacks", "--pid", String(w.pid), "--user-only", "-F", "499", "-d", "2"], timeout: 60)
+            #expect(r.status == 0, "\(r.stderr)")
+            let p = try FoldedProfile.parse(r.stdout)
+            let js = share(p) { $0.contains("ktSpinOuter") || $0.contains("ktSpinInner") }
+            let line = r.stderr.split(separator: "\n").first { $0.contains("of user frames unnamed:") }.map(String.init) ?? ""
+            if perfMap {
+                #expect(js > 0.8, "\(Int(js * 100))% of samples name the script's functions: \(p.stacks.prefix(3))")
+                #expect(!line.contains("without /tmp/perf-"), "\(line)")
+            } else {
+                #expect(js == 0)
+                #expect(share(p) { $0.hasPrefix("[anon+0x") } > 0.3, "\(p.stacks.prefix(3))")
+                #expect(line.contains("anonymous JIT code without /tmp/perf-\(w.pid).map (run node with --perf-basic-prof)"), "\(r.stderr)")
+            }
+        }
+    }
+}
