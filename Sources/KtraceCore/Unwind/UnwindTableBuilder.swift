@@ -1,0 +1,147 @@
+/// What building a table found, besides the table.
+public struct UnwindTableBuild: Sendable {
+    public var table: UnwindTable
+    /// The sections read, e.g. `.eh_frame`, `.debug_frame (debug file)`.
+    public var sections: [String] = []
+    /// FDEs whose rows went into the table.
+    public var fdes = 0
+    /// FDEs left out: outside every executable segment, empty, or overlapping one already in.
+    public var skippedFDEs = 0
+    /// FDEs whose CFA program failed to parse: their whole range is `.unsupported`.
+    public var failedFDEs = 0
+    /// Malformed entries and skipped sections, one line each (the first few).
+    public var problems: [String] = []
+}
+
+/// Compiles an x86-64 ELF file's `.eh_frame` and `.debug_frame` into an `UnwindTable`.
+///
+/// `.eh_frame` is read first; a `.debug_frame` FDE (from the file itself or its separate debug file) only
+/// adds code that no `.eh_frame` FDE covers. FDEs outside the executable PT_LOAD segments are dropped
+/// (the linker leaves FDEs of discarded functions at address 0 in `.debug_frame`).
+public enum UnwindTableBuilder {
+    static let EM_X86_64: UInt16 = 62
+    static let SHF_COMPRESSED: UInt64 = 0x800
+    static let SHT_NOBITS: UInt32 = 8
+
+    public static func build(path: String, debugFilePath: String? = nil) throws -> UnwindTableBuild {
+        try withMappedFile(path) { bytes in
+            if let debugFilePath {
+                return try withMappedFile(debugFilePath) { try build(elf: bytes, debugFile: $0) }
+            }
+            return try build(elf: bytes, debugFile: nil)
+        }
+    }
+
+    public static func build(elf bytes: UnsafeRawBufferPointer,
+                             debugFile: UnsafeRawBufferPointer? = nil) throws -> UnwindTableBuild {
+        let elf = try ELFFile(bytes: bytes)
+        guard elf.machine == EM_X86_64 else { throw SymbolizeError("not an x86-64 ELF file (e_machine \(elf.machine))") }
+        var result = UnwindTableBuild(table: UnwindTable(rows: []))
+        let code = elf.loadSegments.filter { $0.isExecutable && $0.vaddr &+ $0.memsz >= $0.vaddr }
+            .map { $0.vaddr..<($0.vaddr &+ $0.memsz) }
+
+        var ranges: [FunctionRows] = []
+        ranges += entries(.ehFrame, in: elf, bytes: bytes, label: ".eh_frame", into: &result)
+        let ehRanges = ranges.map { $0.begin..<$0.end }.sorted { $0.lowerBound < $1.lowerBound }
+        var debugRanges = entries(.debugFrame, in: elf, bytes: bytes, label: ".debug_frame", into: &result)
+        if let debugFile, let debugELF = try? ELFFile(bytes: debugFile) {
+            debugRanges += entries(.debugFrame, in: debugELF, bytes: debugFile, label: ".debug_frame (debug file)",
+                                   into: &result)
+        }
+        for r in debugRanges {
+            if overlaps(r.begin..<r.end, ehRanges) { result.skippedFDEs += 1 } else { ranges.append(r) }
+        }
+
+        ranges = ranges.filter { r in
+            let inCode = r.end > r.begin && code.contains { $0.lowerBound <= r.begin && r.end <= $0.upperBound }
+            if !inCode { result.skippedFDEs += 1 }
+            return inCode
+        }
+        ranges.sort { $0.begin != $1.begin ? $0.begin < $1.begin : $0.end > $1.end }
+
+        var table = UnwindTable(rows: [])
+        var coveredEnd: UInt64 = 0
+        for r in ranges {
+            guard r.end > coveredEnd else { result.skippedFDEs += 1; continue }  // inside an earlier FDE
+            guard r.end <= UInt64(UInt32.max) else {
+                throw SymbolizeError("code at 0x\(String(r.begin, radix: 16)) is beyond the table's 32-bit offsets")
+            }
+            let start = max(r.begin, coveredEnd)  // an overlap keeps the earlier FDE's rows
+            // The row in effect at `start`, then every later one.
+            var inEffect = r.rows.first!
+            for row in r.rows where row.pc <= start { inEffect = row }
+            table.append(UnwindRow(pc: UInt32(start), inEffect))
+            for row in r.rows where row.pc > start { table.append(UnwindRow(pc: UInt32(row.pc), row)) }
+            table.append(UnwindRow(pc: UInt32(r.end), cfa: .uncovered))
+            coveredEnd = r.end
+            result.fdes += 1
+            if r.failed { result.failedFDEs += 1 }
+        }
+        result.table = table
+        return result
+    }
+
+    /// One FDE's range and rows (never empty).
+    struct FunctionRows {
+        var begin, end: UInt64
+        var rows: [CFIRow]
+        var failed: Bool
+    }
+
+    static func overlaps(_ r: Range<UInt64>, _ sorted: [Range<UInt64>]) -> Bool {
+        // The first range ending after r.lowerBound, by binary search.
+        var lo = 0, hi = sorted.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if sorted[mid].upperBound <= r.lowerBound { lo = mid + 1 } else { hi = mid }
+        }
+        // Ranges sorted by start need not be sorted by end: look at a few from there.
+        for i in lo..<min(sorted.count, lo + 4) where sorted[i].overlaps(r) { return true }
+        return false
+    }
+
+    static func entries(_ kind: CFISection, in elf: ELFFile, bytes: UnsafeRawBufferPointer, label: String,
+                        into result: inout UnwindTableBuild) -> [FunctionRows] {
+        guard let s = elf.sections.first(where: { $0.name == kind.rawValue }), s.type != SHT_NOBITS, s.size > 0 else {
+            return []
+        }
+        guard s.flags & SHF_COMPRESSED == 0 else {
+            result.problems.append("\(label): compressed (SHF_COMPRESSED), not read")
+            return []
+        }
+        guard s.offset <= UInt64(bytes.count), s.size <= UInt64(bytes.count) - s.offset else {
+            result.problems.append("\(label): runs past the end of the file")
+            return []
+        }
+        let section = UnsafeRawBufferPointer(rebasing: bytes[Int(s.offset)..<Int(s.offset + s.size)])
+        let text = elf.sections.first { $0.name == ".text" }?.addr
+        let got = elf.sections.first { $0.name == ".got" }?.addr
+        let parsed = CallFrameEntries(bytes: section, section: kind, address: s.addr, textAddress: text, dataAddress: got)
+        result.sections.append(label)
+        for p in parsed.problems { result.problems.append("\(label): \(p)") }
+        if parsed.problemCount > parsed.problems.count {
+            result.problems.append("\(label): \(parsed.problemCount - parsed.problems.count) more malformed entries")
+        }
+        let bases = PointerEncoding.Bases(section: s.addr, text: text, data: got)
+        var initial: [Int: CFAProgram.State?] = [:]
+        var out: [FunctionRows] = []
+        out.reserveCapacity(parsed.fdes.count)
+        for fde in parsed.fdes where fde.pcEnd > fde.pcBegin {
+            let cie = parsed.cies[fde.cieOffset]!
+            let program = CFAProgram(cie: cie, bytes: section, bases: bases)
+            if initial[cie.offset] == nil { initial[cie.offset] = .some(try? program.initialState()) }
+            var rows: [CFIRow] = []
+            var failed = false
+            if let state = initial[cie.offset]!, (try? program.rows(for: fde, initial: state, into: &rows)) != nil {
+                // rows filled
+            } else {
+                failed = true
+            }
+            if failed || rows.isEmpty {
+                rows = [CFIRow(pc: fde.pcBegin, cfa: .expression, rbp: .unspecified, ra: .unspecified, rsp: .unspecified)]
+            }
+            out.append(FunctionRows(begin: fde.pcBegin, end: fde.pcEnd, rows: rows, failed: failed))
+        }
+        return out
+    }
+}
