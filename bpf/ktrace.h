@@ -84,8 +84,8 @@ struct kt_profile_config {
 
 /* What changes while profile.bpf.c runs: a one-entry array (kt_pctl) written by user space. */
 struct kt_profile_ctl {
-	__u32 started;       /* 1 from kt_profile_start to kt_profile_stop: events and off-CPU time are counted
-	                      * (samples are counted from the open) */
+	__u32 started;       /* 1 from kt_profile_start to kt_profile_stop: samples, events and off-CPU time
+	                      * are counted */
 	__u32 epoch;         /* 0 or 1: the interval counts are keyed by; user space flips it to drain the other
 	                      * (stacks --interval into a directory) */
 };

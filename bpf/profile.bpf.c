@@ -13,11 +13,15 @@ char LICENSE[] SEC("license") = "GPL";
 /* One sample: a perf event's overflow, or one occurrence of a tracepoint or kprobe (--event). */
 static __always_inline int on_sample(void *ctx)
 {
+	struct kt_profile_ctl *c = get_ctl();
 	struct kt_profile_stats *s;
 	struct kt_stack_key key = {};
 	__u64 id = bpf_get_current_pid_tgid();
 
-	if (!cpu_wanted() || !(s = get_stats()))
+	/* Nothing is counted before kt_profile_start, once the command is set up and its banner says so: a
+	 * sample from before is outside the recording's window (under emulation the setup after attaching
+	 * took most of a second). */
+	if (!c || !c->started || !cpu_wanted() || !(s = get_stats()))
 		return 0;
 	key.tgid = id >> 32;
 	key.tid = (__u32)id;
@@ -40,7 +44,7 @@ static __always_inline int on_sample(void *ctx)
 	if (kt_cfg.work && (flags & PF_KTHREAD) && (flags & PF_WQ_WORKER))
 		key.work = kworker_func(t);
 
-	if (kt_cfg.events && started()) {
+	if (kt_cfg.events) {
 		struct kt_event *e = event_begin(KT_EV_SAMPLE, s);
 		if (e) {
 			e->kstack = key.kstack;
@@ -51,10 +55,9 @@ static __always_inline int on_sample(void *ctx)
 	}
 
 	if (kt_cfg.aggregate) {
-		struct kt_profile_ctl *c = get_ctl();
 		if (!kt_cfg.per_thread)
 			key.tid = 0;
-		key.epoch = c ? c->epoch & 1 : 0;
+		key.epoch = c->epoch & 1;
 		count_add(&key, 1, s);
 	}
 	return 0;

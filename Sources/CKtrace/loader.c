@@ -365,7 +365,8 @@ int kt_set_rodata(struct bpf_object *obj, const char *var, const void *value, si
 		size_t len = strlen(name), have = 0;
 		if (len < 7 || strcmp(name + len - 7, ".rodata") != 0)
 			continue;
-		char *data = bpf_map__initial_value(map, &have);
+		/* Writable until load, as skeletons use it; older libbpf (before 1.4) declares it const. */
+		char *data = (char *)bpf_map__initial_value(map, &have);
 		int id = btf ? btf__find_by_name_kind(btf, ".rodata", BTF_KIND_DATASEC) : -1;
 		const struct btf_type *sec = id > 0 ? btf__type_by_id(btf, id) : NULL;
 		const struct btf_var_secinfo *vs = sec ? btf_var_secinfos(sec) : NULL;

@@ -86,7 +86,7 @@ struct OffcpuCommand: ParsableCommand {
         startCounting(session)
         announceRecording("tracing off-CPU time of \(target.describe) (state \(state))", duration: target.duration)
         _ = record(for: target.duration, since: session.countingSinceNs, watching: target.watched)
-        // Off-CPU time was counted from the session's opening (once every program was attached) until stop()
+        // Off-CPU time was counted from startCounting (just before the banner) until stop()
         // turns it off, first thing (detaching, which follows, is slow under emulation).
         let seconds = Double(Kernel.monotonicNs() - session.countingSinceNs) / 1e9
         session.stop()

@@ -89,10 +89,13 @@ struct StacksCommand: ParsableCommand {
         config.trackSoftirq = bySoftirq
         config.byWork = byWork
         if hotCold { config.offCPU = ProfileConfig.OffCPU() }
-        let session = openProfile(config, verbose: target.verbose, rate: target.rateDescription)
+        let session = openProfile(config, verbose: target.verbose, rate: target.rateDescription, start: false)
         let kernelSymbols = userOnly ? nil : KernelSymbolsLoader(report: note), userNames = UserSymbolizer()
         let symbolizer = StackSymbolizer(source: session, kernelSymbols: kernelSymbols, userNames: userNames, demangle: !target.noDemangle)
         target.captureMaps(symbolizer)
+        // Counting begins now, set up, and the banner says so at once: the window is the one announced
+        // (under emulation the setup above took most of a second, counted before the banner).
+        startCounting(session)
         announceRecording("sampling \(target.describe)", duration: target.duration)
         if let directory, let interval {
             let format = format.flatMap(Self.formats.format(named:)) ?? .pprof
@@ -122,7 +125,7 @@ struct StacksCommand: ParsableCommand {
         } }
         _ = record(for: target.duration, since: start, watching: target.watched, poll: periodic)
         let sampled = Kernel.monotonicNs()
-        // Sampling ran from the session's opening, once everything was attached, until now.
+        // Sampling ran from startCounting, just before the banner, until now.
         let seconds = Double(sampled - start) / 1e9
         var timer = PhaseTimer()
         session.stop()

@@ -70,12 +70,13 @@ struct TimelineCommand: ParsableCommand {
         config.workSlices = true
         config.traceFunctions = traceFunctions
         config.traceAttach = traceAttach
-        let session = openProfile(config, verbose: target.verbose, rate: target.rateDescription)
-        // Events begin once every program is attached, as open returns: the window opens then.
-        let start = Kernel.monotonicNs()
+        let session = openProfile(config, verbose: target.verbose, rate: target.rateDescription, start: false)
         let symbolizer = StackSymbolizer(source: session, kernelSymbols: KernelSymbolsLoader(report: note),
                                          userNames: UserSymbolizer(), demangle: !target.noDemangle)
         target.captureMaps(symbolizer)
+        // Events begin now, every program attached and the command set up; the banner follows at once.
+        startCounting(session)
+        let start = session.countingSinceNs
         announceRecording("recording \(target.describe)", duration: target.duration)
 
         var events: [TraceEvent] = []

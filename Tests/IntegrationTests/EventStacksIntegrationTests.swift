@@ -81,9 +81,16 @@ struct EventStacksIntegrationTests {
         #expect(r.status == 0, "\(r.stderr)")
         let m = try FoldedProfile.parse(r.stdout)
         let rounds = Double(marks0[1] - marks0[0]) / 4
-        #expect(m.totalSamples > 100 && Double(m.totalSamples) >= rounds * 0.8, "\(m.totalSamples) mmaps sampled, \(rounds) rounds in the window: \(r.stderr)")
-        #expect(share(m) { $0.contains("mmap") } > 0.99 && share(m) { $0 == "main" } > 0.99, "\(r.stdout.prefix(400))")
+        // On PREEMPT_RT the kernel skips runs of a preempted CPU's programs, and 6.1 does not count those
+        // skips for tracepoints (20104 of 61066 faults seen on 6.1-rt): a known limitation.
         let rt = (try? String(contentsOfFile: "/sys/kernel/realtime", encoding: .utf8))?.hasPrefix("1") == true
+        #expect(m.totalSamples > 100, "\(m.totalSamples) mmaps sampled: \(r.stderr)")
+        if rt {
+            print("sys_enter_mmap on PREEMPT_RT: \(m.totalSamples) of \(Int(rounds)) mmaps in the window seen (known limitation)")
+        } else {
+            #expect(Double(m.totalSamples) >= rounds * 0.8, "\(m.totalSamples) mmaps sampled, \(rounds) rounds in the window: \(r.stderr)")
+        }
+        #expect(share(m) { $0.contains("mmap") } > 0.99 && share(m) { $0 == "main" } > 0.99, "\(r.stdout.prefix(400))")
         // Ground truth: the process's own minor-fault count (/proc/PID/stat). Around the whole run (ktrace's
         // attach and exit included) it bounds the samples from above; over the recording's window, from the
         // banner on, nearly all of its faults are samples: the window as the test sees it lags the real one
@@ -104,8 +111,6 @@ struct EventStacksIntegrationTests {
             let skipped = r2.stderr.firstMatch(of: /the kernel skipped (\d+) runs/).map { Double($0.1)! } ?? 0
             print("page_fault_user --period \(period): \(p.totalSamples) samples, \(Int(skipped)) runs skipped, \(Int(inWindow)) faults in the window, \(Int(faults)) around the run (/proc)")
             #expect(seen <= faults * 1.01 + Double(period * 8), "\(p.totalSamples) samples of \(faults) faults: \(r2.stderr)")
-            // On PREEMPT_RT the kernel skips runs of a preempted CPU's programs, and 6.1 does not count
-            // those skips for tracepoints (20104 of 61066 faults seen on 6.1-rt): a known limitation.
             if rt {
                 print("page_fault_user on PREEMPT_RT: \(Int(seen + skipped)) of \(Int(inWindow)) faults in the window seen (known limitation)")
             } else {

@@ -3,6 +3,23 @@ import KtraceTestSupport
 import Testing
 
 struct OffCPUCoreTests {
+    /// The waker's context is the innermost one entered. Stacks leaf first, as ktrace folds them; the
+    /// second is the one 6.12 recorded under TCG (an hrtimer interrupt on top of a softirq), which the
+    /// classifier called a softirq's before.
+    @Test func wakerContextIsTheInnermost() {
+        let softirqAtIrqExit = ["try_to_wake_up", "sock_def_readable", "net_rx_action", "handle_softirqs", "__irq_exit_rcu",
+                                "sysvec_apic_timer_interrupt", "asm_sysvec_apic_timer_interrupt", "pv_native_safe_halt"]
+        let irqOnSoftirq = ["try_to_wake_up", "hrtimer_wakeup", "__hrtimer_run_queues", "hrtimer_interrupt", "__sysvec_apic_timer_interrupt",
+                            "sysvec_apic_timer_interrupt", "asm_sysvec_apic_timer_interrupt", "handle_softirqs", "__irq_exit_rcu"]
+        let softHrtimer = ["try_to_wake_up", "hrtimer_wakeup", "__hrtimer_run_queues", "hrtimer_run_softirq", "handle_softirqs", "run_ksoftirqd",
+                           "smpboot_thread_fn", "kthread"]
+        let task = ["try_to_wake_up", "__wake_up_common", "pipe_write", "vfs_write", "ksys_write", "do_syscall_64"]
+        #expect(Wakeup.context(ofWakerFrames: softirqAtIrqExit) == .softirq)
+        #expect(Wakeup.context(ofWakerFrames: irqOnSoftirq) == .irq)
+        #expect(Wakeup.context(ofWakerFrames: softHrtimer) == .softirq)
+        #expect(Wakeup.context(ofWakerFrames: task) == .task)
+    }
+
     @Test func statesParseAsPsLetters() {
         #expect(OffCPUState(letter: "d") == .disk && OffCPUState(letter: "S") == .sleep)
         #expect(OffCPUState(letter: "R") == .runnable && OffCPUState(letter: "I") == .other)
