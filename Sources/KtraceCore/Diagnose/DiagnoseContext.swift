@@ -111,13 +111,18 @@ public struct DiagnoseContext: Sendable {
     }
 }
 
-/// Packets lost in the window, by every drop counter the input has. The kernel counts a listener's
-/// dropped SYNs and overflowed handshakes in ListenDrops as well as in their own counters, so
-/// ListenDrops stands for them (or their sum where it is missing).
+/// Packets lost in the window, by every drop counter the input has, each loss once. The kernel counts a
+/// listener's dropped SYNs and overflowed handshakes in ListenDrops as well as in their own counters, so
+/// ListenDrops stands for them (or their sum where it is missing). A packet dropped at a full input
+/// backlog is counted twice too: in softnet_stat's dropped and in its device's rx_dropped
+/// (enqueue_to_backlog, net/core/dev.c: `sd->dropped++` then `dev_core_stats_rx_dropped_inc(skb->dev)`),
+/// so the devices' drops count only beyond the backlog's (in the SYN-flood lab, counted twice, they
+/// made half of the packets lost).
 public struct LostPackets: Sendable {
     public var softnet: UInt64 = 0
     public var conntrack: UInt64 = 0
     public var listen: UInt64 = 0
+    /// The devices' rx_dropped less the backlog drops they include.
     public var device: UInt64 = 0
 
     public var total: UInt64 { softnet + conntrack + listen + device }
@@ -133,6 +138,7 @@ public struct LostPackets: Sendable {
             }
             for d in ns.devices ?? [] { device += d.rxDropped ?? 0 }
         }
+        device = device > softnet ? device - softnet : 0
     }
 
     /// `n` as a share of the packets lost.

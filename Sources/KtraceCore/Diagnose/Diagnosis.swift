@@ -24,7 +24,7 @@ public struct Diagnosis: Sendable {
     public var windowSeconds: Double
     public var cpuCount: Int
     public var kernel: String?
-    /// Biggest share first; equal shares in catalogue order.
+    /// Biggest share first; equal shares in catalogue order; a consequence right after its cause.
     public var findings: [Finding]
     /// In catalogue order.
     public var ruledOut: [RuledOut]
@@ -51,7 +51,15 @@ public struct Diagnosis: Sendable {
             let (sa, sb) = ((a.1.share.value * 1000).rounded(), (b.1.share.value * 1000).rounded())
             return sa != sb ? sa > sb : a.0 < b.0
         }
-        findings = found.map(\.1)
+        // A consequence goes right after the finding it follows, when that one was found (one level).
+        var ranked = found.map(\.1)
+        for f in ranked where f.follows != nil {
+            guard let i = ranked.firstIndex(where: { $0.id == f.id }), let j = ranked.firstIndex(where: { $0.id == f.follows }),
+                  i < j else { continue }
+            let moved = ranked.remove(at: i)
+            ranked.insert(moved, at: j)  // j - 1 after the removal: right after the finding it follows
+        }
+        findings = ranked
         ruledOut = ruled
         notEvaluated = missing
     }

@@ -95,10 +95,15 @@ public struct Finding: Sendable, Equatable {
     public var cause: String
     public var tries: [TryChange]
     public var confirm: Confirm
+    /// The finding this one is a consequence of, when its rule can tell (backlog drops on the CPU whose
+    /// NET_RX is saturated follow from that saturation). Ranking places it right after that finding when
+    /// both are found, whatever their shares: the cause before its symptom. Not in the report.
+    public var follows: String?
 
-    public init(id: String, title: String, share: Share, evidence: [Evidence], cause: String, tries: [TryChange], confirm: Confirm) {
+    public init(id: String, title: String, share: Share, evidence: [Evidence], cause: String, tries: [TryChange], confirm: Confirm,
+                follows: String? = nil) {
         self.id = id; self.title = title; self.share = share; self.evidence = evidence; self.cause = cause
-        self.tries = tries; self.confirm = confirm
+        self.tries = tries; self.confirm = confirm; self.follows = follows
     }
 }
 

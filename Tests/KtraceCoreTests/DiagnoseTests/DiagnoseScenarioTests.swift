@@ -82,6 +82,7 @@ import Testing
         #expect(f.id == "load.uninterruptible")
         #expect(f.share.basis == .loadAverage && abs(f.share.value - 32.0 / 33.2) < 1e-9)
         #expect(f.cause.contains("20 wait in folio_wait_bit_common"))
+        #expect(f.cause.contains("kernel stack filemap_read > folio_wait_bit_common,"), "\(f.cause)")
         #expect(d.findings.count == 1)
     }
 

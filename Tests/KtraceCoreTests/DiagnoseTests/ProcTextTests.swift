@@ -176,4 +176,75 @@ import Testing
         #expect(top.map(\.pid) == [1])
         #expect(top[0].userSeconds == 4 && top[0].systemSeconds == 0.02)
     }
+
+    /// /proc/PID/stack as recorded here (6.18) under the slowfuse workload: names root first, offsets gone.
+    @Test func kernelStackNamesRootFirst() {
+        let text = """
+        [<0>] folio_wait_bit_common+0x167/0x370
+        [<0>] filemap_get_pages+0x751/0x770
+        [<0>] filemap_read+0x111/0x400
+        [<0>] vfs_read+0x2a4/0x3d0
+        [<0>] ksys_read+0x6f/0xf0
+        [<0>] do_syscall_64+0x71/0x290
+        [<0>] entry_SYSCALL_64_after_hwframe+0x76/0x7e
+
+        """
+        #expect(KernelStackText.parse(text) == ["entry_SYSCALL_64_after_hwframe", "do_syscall_64", "ksys_read", "vfs_read", "filemap_read",
+                                                "filemap_get_pages", "folio_wait_bit_common"])
+        #expect(KernelStackText.parse("") == [])
+    }
+
+    /// A wait channel's group carries the stack most of its tasks were seen in; long stacks keep their
+    /// leaf end. Fails if the stack of one odd task stands for the group.
+    @Test func dStateGroupKeepsItsCommonStack() {
+        let common = ["do_syscall_64", "ksys_read", "vfs_read", "filemap_read", "folio_wait_bit_common"]
+        let odd = ["do_syscall_64", "ksys_pread64", "vfs_read", "filemap_read", "folio_wait_bit_common"]
+        var s = TaskStateSampler()
+        s.add(running: 0, blocked: [.init(comm: "cat", pid: 1, wchan: "folio_wait_bit_common", stack: odd),
+                                    .init(comm: "cat", pid: 2, wchan: "folio_wait_bit_common", stack: common)])
+        s.add(running: 0, blocked: [.init(comm: "cat", pid: 2, wchan: "folio_wait_bit_common", stack: common),
+                                    .init(comm: "dd", pid: 3, wchan: "io_schedule",
+                                          stack: (0..<20).map { "f\($0)" })])
+        let o = s.observation(loadavg: (0, 0, 0))
+        #expect(o.dByWchan?.first?.stack == common)
+        #expect(o.dByWchan?.last?.stack == ["..."] + (8..<20).map { "f\($0)" })
+    }
+
+    /// /proc/PID/task/TID/syscall of a reader blocked in read(3, ...) on x86_64 and arm64; outside a call,
+    /// or in a call whose first argument is no file descriptor, there is no file.
+    @Test func blockedSyscallGivesItsFile() {
+        #expect(BlockedFileText.fd(syscall: "0 0x3 0x7f014666f000 0x20000 0x0 0x0 0x0 0x7ffd46c2a958 0x7f01467ea2ad\n", arch: "x86_64") == 3)
+        #expect(BlockedFileText.fd(syscall: "63 0xa 0xffff8000 0x20000 0x0 0x0 0x0 0xffffc0de 0xffff1234", arch: "aarch64") == 10)
+        #expect(BlockedFileText.fd(syscall: "7 0x5 0x1 0x0 0x0 0x0 0x0 0x0 0x0", arch: "x86_64") == nil)  // poll
+        #expect(BlockedFileText.fd(syscall: "running", arch: "x86_64") == nil)
+        #expect(BlockedFileText.fd(syscall: "-1 0x7ffd46c2a958 0x7f01467ea2ad", arch: "x86_64") == nil)
+        #expect(BlockedFileText.fd(syscall: "0 0x3 0x0", arch: "riscv64") == nil)
+    }
+
+    /// The file's mount is the longest mount point leading its path, escapes decoded; a stacked mount
+    /// point takes the last line; a socket is on no mount.
+    @Test func blockedFileIsOnItsLongestMount() {
+        let mountinfo = """
+        27 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
+        40 27 0:35 / /tmp rw,nosuid shared:20 - tmpfs tmpfs rw
+        55 40 0:60 / /tmp/slowfuse.Ab3 rw,nosuid,nodev - fuse.slowfuse slowfuse rw,user_id=0,group_id=0
+        56 40 0:61 / /tmp/my\\040dir rw - nfs4 srv:/export rw
+        57 56 0:62 / /tmp/my\\040dir rw - nfs4 other:/export rw
+        """
+        #expect(BlockedFileText.mount(of: "/tmp/slowfuse.Ab3/f0", mountinfo: mountinfo)
+            == .init(mountPoint: "/tmp/slowfuse.Ab3", fsType: "fuse.slowfuse", source: "slowfuse"))
+        #expect(BlockedFileText.describe(path: "/tmp/slowfuse.Ab3/f0", mountinfo: mountinfo) == "/tmp/slowfuse.Ab3/f0 on fuse.slowfuse")
+        #expect(BlockedFileText.mount(of: "/tmp/slowfuse.Ab3x", mountinfo: mountinfo)?.fsType == "tmpfs")
+        #expect(BlockedFileText.mount(of: "/tmp/my dir/a", mountinfo: mountinfo)?.source == "other:/export")
+        #expect(BlockedFileText.mount(of: "/etc/passwd", mountinfo: mountinfo)?.fsType == "ext4")
+        #expect(BlockedFileText.describe(path: "socket:[123]", mountinfo: mountinfo) == "socket:[123]")
+    }
+
+    /// A wait channel's group lists the files its tasks wait on, most frequent first.
+    @Test func dStateGroupListsItsFiles() {
+        var s = TaskStateSampler()
+        s.add(running: 0, blocked: [.init(comm: "r", pid: 1, wchan: "w", file: "/m/f1 on fuse.x"), .init(comm: "r", pid: 2, wchan: "w", file: "/m/f2 on fuse.x"),
+                                    .init(comm: "r", pid: 3, wchan: "w", file: "/m/f2 on fuse.x"), .init(comm: "r", pid: 4, wchan: "w")])
+        #expect(s.observation(loadavg: (0, 0, 0)).dByWchan?.first?.files == ["/m/f2 on fuse.x", "/m/f1 on fuse.x"])
+    }
 }

@@ -159,9 +159,11 @@ public struct WchanGroup: Codable, Sendable {
     public var comms: [String]?
     /// Their most common kernel stack, root first (`offcpu --state D`), when sampled.
     public var stack: [String]?
+    /// The files their system calls work on, most frequent first, as "PATH on FSTYPE", when they have one.
+    public var files: [String]?
 
-    public init(wchan: String, tasks: Double, comms: [String]? = nil, stack: [String]? = nil) {
-        self.wchan = wchan; self.tasks = tasks; self.comms = comms; self.stack = stack
+    public init(wchan: String, tasks: Double, comms: [String]? = nil, stack: [String]? = nil, files: [String]? = nil) {
+        self.wchan = wchan; self.tasks = tasks; self.comms = comms; self.stack = stack; self.files = files
     }
 }
 

@@ -1,16 +1,23 @@
 /// The load average's make-up over a window: the session walks /proc/*/task/*/stat a few times, hands
 /// each walk's R and D tasks here, and gets the window's averages, with the D tasks by wait channel.
 public struct TaskStateSampler: Sendable {
-    /// One task seen in state D: its process's comm and pid, and its /proc/PID/task/TID/wchan.
+    /// One task seen in state D: its process's comm and pid, its /proc/PID/task/TID/wchan, its kernel
+    /// stack (/proc/PID/task/TID/stack, function names root first; empty where the kernel does not show it)
+    /// and the file its system call works on ("PATH on FSTYPE", `BlockedFileText`), when it has one.
     public struct Blocked: Sendable {
-        public var comm: String, pid: Int, wchan: String
-        public init(comm: String, pid: Int, wchan: String) { self.comm = comm; self.pid = pid; self.wchan = wchan }
+        public var comm: String, pid: Int, wchan: String, stack: [String], file: String?
+        public init(comm: String, pid: Int, wchan: String, stack: [String] = [], file: String? = nil) {
+            self.comm = comm; self.pid = pid; self.wchan = wchan; self.stack = stack; self.file = file
+        }
     }
 
     public private(set) var samples = 0
     private var running = 0
     private var blocked = 0
-    private var byWchan: [String: (tasks: Int, comms: [String: Int])] = [:]
+    private var byWchan: [String: (tasks: Int, comms: [String: Int], stacks: [[String]: Int], files: [String: Int])] = [:]
+
+    /// Most frames of a group's stack kept, from the leaf (where the wait is); the cut is marked "...".
+    public static let stackFrames = 12
 
     public init() {}
 
@@ -21,9 +28,14 @@ public struct TaskStateSampler: Sendable {
         blocked += d.count
         for t in d {
             let w = t.wchan.isEmpty || t.wchan == "0" ? "(unknown)" : t.wchan
-            var g = byWchan[w] ?? (0, [:])
+            var g = byWchan[w] ?? (0, [:], [:], [:])
+            if let f = t.file { g.files[f, default: 0] += 1 }
             g.tasks += 1
             g.comms["\(t.comm) (\(t.pid))", default: 0] += 1
+            if !t.stack.isEmpty {
+                let s = t.stack.count > Self.stackFrames ? ["..."] + t.stack.suffix(Self.stackFrames) : t.stack
+                g.stacks[s, default: 0] += 1
+            }
             byWchan[w] = g
         }
     }
@@ -32,11 +44,28 @@ public struct TaskStateSampler: Sendable {
     public func observation(loadavg: (Double, Double, Double)) -> LoadObservation {
         let n = Double(Swift.max(samples, 1))
         let groups = byWchan.map { w, g in
+            // The group's stack is the one most of its tasks were seen in (ties: the shorter, then in order).
             WchanGroup(wchan: w, tasks: Double(g.tasks) / n,
-                       comms: g.comms.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(5).map(\.key))
+                       comms: g.comms.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(5).map(\.key),
+                       stack: g.stacks.max { a, b in
+                           (a.value, b.key.count, b.key.joined(separator: ";")) < (b.value, a.key.count, a.key.joined(separator: ";"))
+                       }?.key,
+                       files: g.files.isEmpty ? nil : g.files.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(3).map(\.key))
         }.sorted { ($0.tasks, $1.wchan) > ($1.tasks, $0.wchan) }
         return LoadObservation(load1: loadavg.0, load5: loadavg.1, load15: loadavg.2, running: Double(running) / n,
                                uninterruptible: Double(blocked) / n, dByWchan: groups)
+    }
+}
+
+/// /proc/PID/stack: one frame a line, `[<0>] name+0xoff/0xsize`, leaf first. Names, root first.
+public enum KernelStackText {
+    public static func parse(_ text: String) -> [String] {
+        let names: [String] = text.split(separator: "\n").compactMap { (line: Substring) -> String? in
+            let afterAddress: Substring = line.split(separator: "]", maxSplits: 1, omittingEmptySubsequences: false).last ?? line
+            let name = afterAddress.drop { $0 == " " }.prefix { $0 != "+" && $0 != " " }
+            return name.isEmpty ? nil : String(name)
+        }
+        return Array(names.reversed())
     }
 }
 

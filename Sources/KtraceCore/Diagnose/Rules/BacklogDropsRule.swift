@@ -58,12 +58,17 @@ public struct BacklogDropsRule: DiagnoseRule {
         if concentrated, c.cpuCount > 1, let d = c.deviceSteered(to: worst.cpu) {
             tries.append(contentsOf: RxSpread.tries(c, ns: d.ns, dev: d.dev, how: d.how).prefix(1))
         }
+        // A backlog drains as fast as its CPU's NET_RX runs: drops on the CPU with most NET_RX, that CPU
+        // busy beyond 70%, follow from what saturates it (net.rx_one_cpu, when that rule finds it).
+        let saturated = concentrated && c.hotNetRx?.cpu == worst.cpu
+            && (c.cpu(worst.cpu)?.busyFraction ?? 0) >= DiagnoseThreshold.highUtilisation
         return .finding(Finding(
             id: id, title: "input backlog full: \(dropped) packets dropped", share: c.lost.share(dropped), evidence: ev,
             cause: "Packets were queued to CPU \(worst.cpu)'s input backlog (netdev_max_backlog = \(backlog)) faster than its NET_RX "
                 + "drained them, so the kernel dropped \(dropped) (\(DiagnoseFormat.rate(dropped, c.window)))"
                 + (squeeze > 0 ? ", and NET_RX ran out of budget \(squeeze) times" : "") + ".",
             tries: tries,
-            confirm: Confirm("ktrace diagnose -d 5", "dropped on CPU \(worst.cpu) (\(DiagnoseSource.softnet), column 2)", .zero)))
+            confirm: Confirm("ktrace diagnose -d 5", "dropped on CPU \(worst.cpu) (\(DiagnoseSource.softnet), column 2)", .zero),
+            follows: saturated ? "net.rx_one_cpu" : nil))
     }
 }

@@ -57,15 +57,26 @@ public struct KworkerWorkRule: DiagnoseRule {
             ev.append(Evidence("\(fn) queued by \(q.who)", Double(q.count), .count, source: DiagnoseSource.workQueue))
         }
         let hint = Self.hints[fn]
-        let first = queuers.first
+        // The change is asked of a task: items queued from an interrupt name none (pid 0).
+        let first = queuers.first { $0.pid > 0 }
         var cause = hint.map { DiagnoseFormat.sentence($0.what) + ": " } ?? ""
         cause += "\(fn) takes \(pct(dominance)) of the kworkers' work, \(pct(cpuShare)) of a CPU"
-        if let q = first {
-            cause += ", queued mostly by \(q.who): \(q.count) times in \(c.windowText)"
+        if let q = queuers.first {
+            cause += q.pid > 0 ? ", queued mostly by \(q.who): \(q.count) times in \(c.windowText)"
+                : ", queued mostly from \(q.comm) context (\(q.count) times in \(c.windowText)), on top of whatever task ran"
+            if let t = first, t.comm != q.comm || t.pid != q.pid {
+                cause += "; the busiest task queuing it: \(t.who), \(t.count == 1 ? "once" : "\(t.count) times")"
+            }
         }
         cause += "."
         let tries: [TryChange]
-        if let q = first {
+        if let q = queuers.first, q.pid == 0 {
+            // Queued from interrupts (an RCU callback, a timer, a driver): the interrupted task did not ask.
+            // The kernel stacks at the queueing show the path, whoever ran.
+            tries = [TryChange((hint.map { $0.change + "; " } ?? "") + "\(fn) is queued from \(q.comm) context: the kernel stacks at "
+                               + "workqueue_queue_work show the path that queues it (an RCU callback, a timer, a driver)",
+                               "ktrace stacks --kernel-only --event tracepoint:workqueue:workqueue_queue_work -d 10 -o queue-work.svg")]
+        } else if let q = first {
             tries = [TryChange((hint?.change ?? "find why \(q.comm) queues \(fn) so often and make it stop")
                                + "; \(q.comm)'s stacks at workqueue_queue_work show the calls that queue it",
                                "ktrace stacks \(q.pids > 1 ? "--comm '\(q.comm)'" : "--pid \(q.pid)") "
@@ -84,7 +95,8 @@ public struct KworkerWorkRule: DiagnoseRule {
     /// name (each `ip netns del` is a new pid), so grouping by pid would hide it. Most items first.
     struct Queuer { var comm: String; var cgroup: String?; var count: UInt64; var pid: Int; var pids: Int
         var who: String {
-            (pids > 1 ? "\(comm) (\(pids) processes, e.g. pid \(pid)" : "\(comm) (pid \(pid)") + (cgroup.map { ", cgroup \($0)" } ?? "") + ")"
+            if pid == 0 { return comm }
+            return (pids > 1 ? "\(comm) (\(pids) processes, e.g. pid \(pid)" : "\(comm) (pid \(pid)") + (cgroup.map { ", cgroup \($0)" } ?? "") + ")"
         }
     }
 

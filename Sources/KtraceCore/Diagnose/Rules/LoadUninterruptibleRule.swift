@@ -51,7 +51,9 @@ public struct LoadUninterruptibleRule: DiagnoseRule {
         if let g = top {
             let who = (g.comms ?? []).prefix(3).joined(separator: ", ")
             cause += "; \(tasks(g.tasks)) wait in \(g.wchan)" + (who.isEmpty ? "" : " (\(who))")
-                + ", so whatever is behind \(g.wchan) (a device, a server, a lock) is slow"
+            if let path = Self.path(g.stack) { cause += ", kernel stack " + path }
+            if let f = g.files?.first { cause += ", on \(f)" }
+            cause += ", so whatever is behind \(g.wchan) (a device, a server, a lock) is slow"
         }
         cause += "."
         return .finding(Finding(
@@ -61,5 +63,16 @@ public struct LoadUninterruptibleRule: DiagnoseRule {
                               + (top.map { $0.wchan } ?? "the wait") + ", which the stacks name",
                               "ktrace offcpu --state D -d 10 -o d-state.svg")],
             confirm: Confirm("ktrace offcpu --state D -d 10", "D-state time" + (top.map { " under \($0.wchan)" } ?? ""), .down)))
+    }
+
+    /// The wait's kernel stack as a path from the system call (or the stack's root) to the leaf, the
+    /// entry frames left out: `vfs_read > filemap_read > filemap_get_pages > folio_wait_bit_common`.
+    static func path(_ stack: [String]?) -> String? {
+        guard var s = stack?.filter({ $0 != "..." }), !s.isEmpty else { return nil }
+        if let sys = s.lastIndex(where: { $0.hasPrefix("do_syscall") || $0.hasPrefix("entry_SYSCALL") || $0 == "ret_from_fork" }) {
+            s = Array(s[(sys + 1)...])
+        }
+        s = Array(s.suffix(6))
+        return s.isEmpty ? nil : s.joined(separator: " > ")
     }
 }

@@ -1,7 +1,8 @@
 /// `net.rx_one_cpu`: receive processing saturates one CPU while the others have room.
 ///
 /// Fires when the CPU with the most NET_RX time is busy beyond the USE method's 70%, NET_RX is most of
-/// that CPU's time, that CPU does most of all NET_RX work, and the other CPUs are on average below 70%.
+/// that CPU's time, that CPU does most of all NET_RX work judged against an even split
+/// (`DiagnoseThreshold.concentrated`: 75% on two CPUs), and the other CPUs are on average below 70%.
 /// The share is NET_RX's fraction of that CPU. The cause names the device steered to it and how (RPS mask,
 /// IRQ affinity, a single queue).
 public struct NetRxOneCPURule: DiagnoseRule {
@@ -32,9 +33,10 @@ public struct NetRxOneCPURule: DiagnoseRule {
             return .ruledOut(RuledOut(id: id, "NET_RX is \(pct(rxFraction)) of CPU \(h): not what keeps it busy",
                                       rxFraction, .ratio, source: DiagnoseSource.softirqTracepoints))
         }
-        if concentration <= DiagnoseThreshold.majority {
-            return .ruledOut(RuledOut(id: id, "CPU \(h) does \(pct(concentration)) of all NET_RX work: receive is spread",
-                                      concentration, .ratio, source: DiagnoseSource.softirqTracepoints))
+        let concentrated = DiagnoseThreshold.concentrated(among: cpus.count)
+        if concentration <= concentrated {
+            return .ruledOut(RuledOut(id: id, "CPU \(h) does \(pct(concentration)) of all NET_RX work, not above \(pct(concentrated)) "
+                                      + "on \(cpus.count) CPUs: receive is spread", concentration, .ratio, source: DiagnoseSource.softirqTracepoints))
         }
         if othersBusy >= DiagnoseThreshold.highUtilisation {
             return .ruledOut(RuledOut(id: id, "the other CPUs are \(pct(othersBusy)) busy on average: no room to spread receive to",
