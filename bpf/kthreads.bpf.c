@@ -72,7 +72,17 @@ struct {
 	__type(value, __u64);
 } kt_queued SEC(".maps");
 
-/* What runs on this CPU now (struct in ktrace.h). */struct {
+/* Who queues work (kt_kcfg.queuers; one entry otherwise). Not LRU: user space takes deltas, so a
+ * count must not restart; what does not fit is counted in queuers_full. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct kt_queuer_key);
+	__type(value, struct kt_queuer);
+} kt_queuers SEC(".maps");
+
+/* What runs on this CPU now (struct in ktrace.h). */
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
@@ -390,6 +400,37 @@ static __always_inline int on_queue_work(__u64 work)
 {
 	__u64 now = bpf_ktime_get_ns();
 	bpf_map_update_elem(&kt_queued, &work, &now, BPF_ANY);
+	if (!kt_kcfg.queuers)
+		return 0;
+	/* Who asked: the current task, unless an interrupt runs on top of it (the CPU's state says so). */
+	__u32 tid = current_tid();
+	struct kt_kcpu *c = cpu_state(now, tid);
+	struct kt_queuer_key key = { .fn = (__u64)BPF_CORE_READ((struct work_struct *)work, func) };
+	struct kt_kthreads_stats *s;
+	struct kt_queuer *q;
+
+	if (c && c->irq_ts)
+		key.ctx = KT_QCTX_HARDIRQ;
+	else if (c && c->sirq_ts)
+		key.ctx = KT_QCTX_SOFTIRQ;
+	else {
+		key.tgid = (__u32)(bpf_get_current_pid_tgid() >> 32);
+		key.cgroup = bpf_get_current_cgroup_id();
+	}
+	q = bpf_map_lookup_elem(&kt_queuers, &key);
+	if (!q) {
+		struct kt_queuer fresh = {};
+		if (key.ctx == KT_QCTX_TASK)
+			bpf_get_current_comm(fresh.comm, sizeof(fresh.comm));
+		bpf_map_update_elem(&kt_queuers, &key, &fresh, BPF_NOEXIST);
+		q = bpf_map_lookup_elem(&kt_queuers, &key);
+		if (!q) {
+			if ((s = stats()))
+				s->queuers_full++;
+			return 0;
+		}
+	}
+	__sync_fetch_and_add(&q->count, 1);
 	return 0;
 }
 

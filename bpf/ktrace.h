@@ -210,6 +210,8 @@ enum kt_doing_kind {
 struct kt_kthreads_config {
 	__u64 smpboot_fn;    /* address of smpboot_thread_fn: such threads are named by their own thread_fn */
 	__u64 irq_thread_fn; /* address of irq_thread: threaded irq handlers are named by their thread_fn */
+	__u32 queuers;       /* 1 = count who queues work (kt_queuers, at workqueue_queue_work): ktrace diagnose */
+	__u32 pad;
 };
 
 /* One-entry array written by user space while the programs run. */
@@ -284,6 +286,27 @@ struct kt_kthreads_stats {
 	__u64 max_full;      /* an item's maximum not kept this interval: kt_doing_max full */
 	__u64 open_full;     /* items not timed: no room to remember their start */
 	__u64 unmatched;     /* ends (work, shrinker, commit, softirq) whose start was not seen: not timed */
+	__u64 queuers_full;  /* work items whose queuer was not counted: kt_queuers full */
+};
+
+/* Where a work item was queued from: the task current at workqueue_queue_work, or an interrupt on top of
+ * whatever task ran (whose identity then says nothing about who asked). */
+enum kt_queue_ctx {
+	KT_QCTX_TASK = 0,
+	KT_QCTX_SOFTIRQ = 1,
+	KT_QCTX_HARDIRQ = 2,
+};
+
+/* With kt_kcfg.queuers: work items queued, cumulative since attach, per work function and queuer. */
+struct kt_queuer_key {
+	__u64 fn;            /* the work function (kernel text address) */
+	__u64 cgroup;        /* the queuer's cgroup v2 id (its directory's inode in cgroupfs); 0 in interrupts */
+	__u32 tgid;          /* the queuer's process; 0 in interrupts */
+	__u32 ctx;           /* enum kt_queue_ctx */
+};
+struct kt_queuer {
+	__u64 count;
+	char comm[KT_COMM_LEN]; /* the queuing task's comm (its thread's name) when first seen */
 };
 
 #endif

@@ -22,6 +22,12 @@
 #                                     delete it, again, for SECONDS or MAX rounds (default 5000); each
 #                                     deletion runs cleanup_net in a kworker
 #        lab.sh burn SECONDS          a CPU-bound control: one user-mode busy loop (awk) for SECONDS
+#        lab.sh conntrack SECONDS [MAX]   a conntrack table too small for its flows: a client namespace
+#                                     (…-ctc) keeps 600 UDP flows (600 sockets, each its own source port)
+#                                     going to a server namespace (…-cts) that tracks them, each flow a
+#                                     packet every 0.2 s. With MAX (say 400), nf_conntrack_max, which is
+#                                     machine-wide, is set to MAX for the run and restored at its end: the
+#                                     flows beyond it are dropped; twice MAX holds them all
 #
 # Environment (all optional):
 #   KT_LAB=ktlab           name prefix of the namespaces, state dir and nft tables (1-10 chars [A-Za-z0-9_])
@@ -47,6 +53,8 @@ NS_HOST=$LAB-host
 NS_CTR=$LAB-ctr
 NS_CLI=$LAB-cli
 NS_CHURN=$LAB-churn
+NS_CTC=$LAB-ctc                # conntrack scenario: client
+NS_CTS=$LAB-cts                # conntrack scenario: server (tracks)
 NET=${KT_LAB_NET:-10.231}
 [[ $NET =~ ^10\.([0-9]{1,3})$ && ${BASH_REMATCH[1]} -le 255 ]] || die 2 "KT_LAB_NET must be '10.N' (private), got '$NET'"
 BR=br0                         # the host's bridge, "docker0"
@@ -70,7 +78,7 @@ MIN_TCP_BYTES=40               # IPv4 + TCP headers: the smallest TCP packet, so
 ns_exists() { ip netns list 2>/dev/null | awk '{print $1}' | grep -qx -- "$1"; }
 nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }        # run in a netns (fresh /sys mount too)
 link_exists() { ip -n "$1" link show "$2" >/dev/null 2>&1; }
-our_namespaces() { local n; for n in "$NS_CLI" "$NS_HOST" "$NS_CTR" "$NS_CHURN"; do ns_exists "$n" && echo "$n"; done; true; }
+our_namespaces() { local n; for n in "$NS_CLI" "$NS_HOST" "$NS_CTR" "$NS_CHURN" "$NS_CTC" "$NS_CTS"; do ns_exists "$n" && echo "$n"; done; true; }
 
 # cpu_online N   true if CPU N exists and is online.
 cpu_online() {
@@ -539,6 +547,59 @@ cmd_churn() {
   echo "result: mode=churn rounds=$n"
 }
 
+# conntrack SECONDS [MAX]   a fixed set of live UDP flows into a tracking namespace, more than MAX.
+CT_FLOWS=600                   # flows kept alive (each a connected UDP socket: its own source port)
+cmd_conntrack() {
+  need_root
+  need_tool ip nft timeout
+  local secs=${1:-} max=${2:-} rc=0 drops=0 col
+  CT_SAVED_MAX=""                # global: the EXIT trap runs after this function has returned
+  [[ $secs =~ ^[0-9]+$ && $secs -ge 1 && $secs -le 600 ]] || die 2 "conntrack: SECONDS must be 1..600, got '$secs'"
+  [[ -z $max || ($max =~ ^[0-9]+$ && $max -ge 16) ]] || die 2 "conntrack: MAX must be a count >= 16, got '$max'"
+  cleanup_ct() {
+    if [[ -n $CT_SAVED_MAX ]]; then sysctl -qw net.netfilter.nf_conntrack_max="$CT_SAVED_MAX" || true; fi
+    ip netns del "$NS_CTC" 2>/dev/null || true
+    ip netns del "$NS_CTS" 2>/dev/null || true
+  }
+  trap cleanup_ct EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  ip netns del "$NS_CTC" 2>/dev/null || true
+  ip netns del "$NS_CTS" 2>/dev/null || true
+  ensure_ns "$NS_CTC"
+  ensure_ns "$NS_CTS"
+  ip -n "$NS_CTC" link add eth0 type veth peer name eth0 netns "$NS_CTS"
+  ip -n "$NS_CTC" addr add "$NET.3.2/$PLEN" dev eth0
+  ip -n "$NS_CTS" addr add "$NET.3.1/$PLEN" dev eth0
+  ip -n "$NS_CTC" link set eth0 up
+  ip -n "$NS_CTS" link set eth0 up
+  # A stateful rule makes the server's namespace track. Nothing listens on port 9: its "port
+  # unreachable" answers are dropped, so the client's sockets never see an error and keep sending.
+  nsx "$NS_CTS" nft -f - <<EOF_NFT
+table inet ${LAB}_ct {
+  chain input { type filter hook input priority 0; policy accept; ct state new counter accept; }
+  chain output { type filter hook output priority 0; policy accept; icmp type destination-unreachable drop; }
+}
+EOF_NFT
+  if [[ -n $max ]]; then
+    CT_SAVED_MAX=$(cat /proc/sys/net/netfilter/nf_conntrack_max)
+    sysctl -qw net.netfilter.nf_conntrack_max="$max"
+    log "conntrack: nf_conntrack_max $CT_SAVED_MAX -> $max (machine-wide) until this run ends"
+  fi
+  # shellcheck disable=SC2016  # expanded by the inner bash
+  timeout "$secs" ip netns exec "$NS_CTC" bash -c '
+    fds=()
+    for ((i = 0; i < $1; i++)); do exec {fd}<>"/dev/udp/$2/9" || exit 1; fds+=("$fd"); done
+    while :; do
+      for fd in "${fds[@]}"; do printf x >&"$fd" 2>/dev/null || true; done
+      sleep 0.2
+    done' ct-flows "$CT_FLOWS" "$NET.3.1" || rc=$?
+  [[ $rc -eq 124 ]] || die 1 "conntrack: the flows ended with $rc before $secs s"
+  for col in $(nsx "$NS_CTS" awk 'NR > 1 {print $11}' /proc/net/stat/nf_conntrack); do drops=$((drops + 16#$col)); done
+  log "conntrack: $drops packets dropped for a full table in $NS_CTS"
+  echo "result: mode=conntrack drops=$drops"
+}
+
 # burn SECONDS   one CPU-bound process in user mode, ended by timeout.
 cmd_burn() {
   local secs=${1:-}
@@ -563,6 +624,7 @@ case ${1:-} in
   load) shift; cmd_load "$@" ;;
   churn) shift; cmd_churn "$@" ;;
   burn) shift; cmd_burn "$@" ;;
+  conntrack) shift; cmd_conntrack "$@" ;;
   -h|--help|help) usage ;;
   *) usage >&2; exit 2 ;;
 esac

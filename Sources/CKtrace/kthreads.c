@@ -14,7 +14,7 @@ extern const unsigned char ktrace_kthreads_bpf_end[];
 
 struct kt_kthreads {
 	struct kt_loaded l;
-	struct bpf_map *threads, *doing, *maxima, *stats, *ctl_map, *kcpu;
+	struct bpf_map *threads, *doing, *maxima, *stats, *ctl_map, *kcpu, *queuers;
 	unsigned int decoders;
 	struct kt_kthreads_config config;
 	struct kt_kthreads_ctl ctl;
@@ -58,9 +58,12 @@ static int bind_handles(struct bpf_object *obj, void *ctx)
 	struct kt_kthreads *s = ctx;
 	const struct kt_map_ref maps[] = {
 		{ "kt_threads", &s->threads }, { "kt_doing", &s->doing }, { "kt_doing_max", &s->maxima },
-		{ "kt_kstats", &s->stats }, { "kt_kctl", &s->ctl_map }, { "kt_kcpu", &s->kcpu },
+		{ "kt_kstats", &s->stats }, { "kt_kctl", &s->ctl_map }, { "kt_kcpu", &s->kcpu }, { "kt_queuers", &s->queuers },
 	};
-	int rc = kt_bind_maps(obj, maps, 6) ?: kt_set_rodata(obj, "kt_kcfg", &s->config, sizeof(s->config));
+	int rc = kt_bind_maps(obj, maps, 7) ?: kt_set_rodata(obj, "kt_kcfg", &s->config, sizeof(s->config));
+	/* Without queuers the table is never written: one entry, so kthreads alone pays no memory for it. */
+	if (rc == 0 && !s->config.queuers)
+		rc = bpf_map__set_max_entries(s->queuers, 1);
 	if (rc)
 		kt_bind_error(s->config_err, sizeof(s->config_err));
 	return rc;
@@ -89,7 +92,7 @@ int kt_tracepoint_exists(const char *category, const char *name)
 }
 
 int kt_kthreads_open(struct kt_kthreads **out, int attach, unsigned int decoders_on, uint64_t smpboot_fn,
-		     uint64_t irq_thread_fn, char *err, size_t errlen)
+		     uint64_t irq_thread_fn, int queuers, char *err, size_t errlen)
 {
 	struct kt_kthreads *s = calloc(1, sizeof(*s));
 	int rc;
@@ -99,6 +102,7 @@ int kt_kthreads_open(struct kt_kthreads **out, int attach, unsigned int decoders
 	s->decoders = decoders_on;
 	s->config.smpboot_fn = smpboot_fn;
 	s->config.irq_thread_fn = irq_thread_fn;
+	s->config.queuers = queuers && (decoders_on & KT_DEC_WORKQUEUE) ? 1 : 0;
 	/* The thread table itself (switches, softirqs on top), then one feature per decoder. */
 	struct kt_feature features[1 + NDECODERS];
 	features[0] = (struct kt_feature){ "threads", 1, KT_PROGS("kt_switch", "softirq_entry", "softirq_exit") };
@@ -191,6 +195,18 @@ void kt_kthreads_forget(struct kt_kthreads *s, uint32_t tid, const struct kt_doi
 		bpf_map_delete_elem(bpf_map__fd(s->doing), &keys[i]);
 }
 
+int kt_kthreads_queuers_capacity(const struct kt_kthreads *s)
+{
+	return s->config.queuers ? (int)bpf_map__max_entries(s->queuers) : 0;
+}
+
+int kt_kthreads_read_queuers(struct kt_kthreads *s, struct kt_queuer_key *keys, struct kt_queuer *out, int max)
+{
+	if (!s->config.queuers)
+		return 0;
+	return read_hash(s->queuers, keys, sizeof(*keys), out, sizeof(*out), max);
+}
+
 int kt_kthreads_read_cpus(struct kt_kthreads *s, struct kt_kcpu *out, int max)
 {
 	int ncpu = libbpf_num_possible_cpus();
@@ -223,6 +239,7 @@ int kt_kthreads_read_stats(struct kt_kthreads *s, struct kt_kthreads_stats *out)
 		out->max_full += buf[c].max_full;
 		out->open_full += buf[c].open_full;
 		out->unmatched += buf[c].unmatched;
+		out->queuers_full += buf[c].queuers_full;
 	}
 	free(buf);
 	return 0;

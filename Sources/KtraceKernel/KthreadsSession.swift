@@ -36,10 +36,14 @@ public final class KthreadsSession {
     /// thread is not also its own (see `irqTimeAccounted(symbols:cmdline:)`).
     public let irqTimeAccounted: Bool
 
+    /// Whether the kernel side counts who queues work items (`readQueuers`).
+    public let countsQueuers: Bool
+
     /// Loads kallsyms, then loads and attaches what this kernel has. smpboot_thread_fn's and
     /// irq_thread's addresses go to the kernel side, so that smpboot threads and threaded irq handlers
-    /// are named by their own function.
-    public init(attach: AttachKind) throws(KernelError) {
+    /// are named by their own function. With `queuers`, the task current at each workqueue_queue_work is
+    /// counted too (for diagnose; off, the verifier drops that code and its table has one entry).
+    public init(attach: AttachKind, queuers: Bool = false) throws(KernelError) {
         let symbols: KernelSymbols
         do { symbols = try KernelSymbols.load() } catch { throw KernelError("\(error)") }
         self.symbols = symbols
@@ -58,14 +62,14 @@ public final class KthreadsSession {
         }
         var h: OpaquePointer?
         do {
-            try cCall { kt_kthreads_open(&h, attach.cValue, bits, smpbootFn, irqThreadFn, $0, $1) }
+            try cCall { kt_kthreads_open(&h, attach.cValue, bits, smpbootFn, irqThreadFn, queuers ? 1 : 0, $0, $1) }
         } catch {
             // An optional tracepoint this kernel types differently must not cost the thread table:
             // retry with the decoders every kernel has, and say why the others are off.
             let basic = bits & UInt32(KT_DEC_IRQ | KT_DEC_WORKQUEUE)
             guard basic != bits else { throw error }
             let first = error.message.split(separator: "\n").prefix(2).joined(separator: " ")
-            do { try cCall { kt_kthreads_open(&h, attach.cValue, basic, smpbootFn, irqThreadFn, $0, $1) } } catch { throw error }
+            do { try cCall { kt_kthreads_open(&h, attach.cValue, basic, smpbootFn, irqThreadFn, queuers ? 1 : 0, $0, $1) } } catch { throw error }
             for d in Self.optional where bits & d.bit != 0 && basic & d.bit == 0 {
                 problems[d.name] = "did not load with the others (\(first))"
             }
@@ -81,6 +85,25 @@ public final class KthreadsSession {
             }
         }
         decoders = Self.optional.map { DecoderStatus(name: $0.name, problem: problems[$0.name]) }
+        countsQueuers = kt_kthreads_queuers_capacity(h) > 0
+    }
+
+    /// Who queued work items: per work function and queuer, cumulative since attach, with the items not
+    /// counted for want of room. Empty unless opened with `queuers`.
+    public func readQueuers() -> (counts: [QueuerKey: QueuerCount], full: UInt64) {
+        let cap = Int(kt_kthreads_queuers_capacity(handle))
+        guard cap > 0 else { return ([:], 0) }
+        var keys = [kt_queuer_key](repeating: kt_queuer_key(), count: cap)
+        var vals = [kt_queuer](repeating: kt_queuer(), count: cap)
+        let n = kt_kthreads_read_queuers(handle, &keys, &vals, Int32(cap))
+        var out: [QueuerKey: QueuerCount] = [:]
+        for i in 0..<Int(max(n, 0)) {
+            let k = keys[i]
+            out[QueuerKey(function: k.fn, cgroup: k.cgroup, tgid: k.tgid, context: QueueContext(rawValue: k.ctx) ?? .task)] =
+                QueuerCount(comm: cString(vals[i].comm), count: vals[i].count)
+        }
+        var st = kt_kthreads_stats()
+        return (out, kt_kthreads_read_stats(handle, &st) == 0 ? st.queuers_full : 0)
     }
 
     deinit { kt_kthreads_close(handle) }
@@ -204,4 +227,20 @@ extension DoingKey {
         guard let kind = DoingKind(rawValue: k.kind) else { return nil }
         self.init(tid: k.tid, kind: kind, id: k.id)
     }
+}
+
+/// Where a work item was queued from (enum kt_queue_ctx): a task, or an interrupt on top of one.
+public enum QueueContext: UInt32, Sendable { case task = 0, softirq = 1, hardirq = 2 }
+
+/// A work function and the one who queued it: a process and its cgroup v2 id, or an interrupt context.
+public struct QueuerKey: Hashable, Sendable {
+    public var function: UInt64
+    public var cgroup: UInt64
+    public var tgid: UInt32
+    public var context: QueueContext
+}
+
+public struct QueuerCount: Sendable {
+    public var comm: String
+    public var count: UInt64
 }

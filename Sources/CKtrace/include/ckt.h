@@ -63,10 +63,10 @@ struct kt_decoder_info {
 int kt_kthreads_decoder(int i, struct kt_decoder_info *out);
 struct kt_kthreads;
 /* decoders: KT_DEC_* bits of the optional tracepoints to attach (check they exist first); smpboot_fn,
- * irq_thread_fn: the addresses of smpboot_thread_fn and irq_thread, or 0. */
+ * irq_thread_fn: the addresses of smpboot_thread_fn and irq_thread, or 0; queuers: 1 = also count who
+ * queues work items (needs KT_DEC_WORKQUEUE; the code is dropped at load otherwise). */
 int kt_kthreads_open(struct kt_kthreads **out, int attach, unsigned int decoders, uint64_t smpboot_fn,
-		     uint64_t irq_thread_fn, char *err,
-		     size_t errlen);
+		     uint64_t irq_thread_fn, int queuers, char *err, size_t errlen);
 int kt_kthreads_attach_kind(const struct kt_kthreads *s);
 /* How many threads and (thread, item) entries the kernel's tables hold: the most one read returns. */
 void kt_kthreads_capacity(const struct kt_kthreads *s, int *threads, int *items);
@@ -77,6 +77,9 @@ int kt_kthreads_read_doing(struct kt_kthreads *s, struct kt_doing_key *keys, str
 int kt_kthreads_read_maxima(struct kt_kthreads *s, struct kt_doing_key *keys, struct kt_doing_max *out, int max);
 /* Drop a thread that has exited, and its items, so the maps do not fill up on a long run. */
 void kt_kthreads_forget(struct kt_kthreads *s, uint32_t tid, const struct kt_doing_key *keys, int nkeys);
+/* With queuers: the most entries one read returns (0 without); copy up to max (cumulative since attach). */
+int kt_kthreads_queuers_capacity(const struct kt_kthreads *s);
+int kt_kthreads_read_queuers(struct kt_kthreads *s, struct kt_queuer_key *keys, struct kt_queuer *out, int max);
 /* Each possible CPU's state (what runs there since when); returns the number of CPUs. */
 int kt_kthreads_read_cpus(struct kt_kthreads *s, struct kt_kcpu *out, int max);
 /* Sum of the per-CPU loss counters. */

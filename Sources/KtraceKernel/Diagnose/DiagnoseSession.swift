@@ -38,6 +38,7 @@ public final class DiagnoseSession {
         var vmstat: [String: UInt64]?
         var processes: [Int: TaskStatText.Fields]
         var kthreads: KthreadsSnapshot?
+        var queuers: [QueuerKey: QueuerCount]
         var namespaces: [UInt64: NetnsReadout]
     }
 
@@ -50,7 +51,7 @@ public final class DiagnoseSession {
             softirq = nil
             missing.append("softirq time per vector and CPU (\(error.message))")
         }
-        do { kthreads = try KthreadsSession(attach: options.attach) } catch {
+        do { kthreads = try KthreadsSession(attach: options.attach, queuers: true) } catch {
             kthreads = nil
             missing.append("kernel threads and work items (\(error.message))")
         }
@@ -72,8 +73,10 @@ public final class DiagnoseSession {
         if let k = kthreads, let wq = k.decoders.first(where: { $0.name == "workqueue" }), let p = wq.problem {
             missing.append("work items run by kworkers (\(p))")
         }
-        missing.append("TCP listeners' backlogs, packet-filter rule counts, skb:kfree_skb drop reasons and who queued work items "
-                       + "(not read by this version)")
+        if let k = kthreads, !k.countsQueuers, kthreads?.decoders.first(where: { $0.name == "workqueue" })?.problem == nil {
+            missing.append("who queued work items (the workqueue decoder did not count them)")
+        }
+        missing.append("TCP listeners' backlogs, packet-filter rule counts and skb:kfree_skb drop reasons (not read by this version)")
         notMeasured = missing
     }
 
@@ -82,6 +85,7 @@ public final class DiagnoseSession {
         if let profile { try profile.start() }
         _ = try softirq?.read()  // the interval before this is not the window's
         let kth = try kthreads?.read()
+        let queuers = kthreads?.readQueuers().counts ?? [:]
         var namespaces: [UInt64: NetnsReadout] = [:]
         for ns in chosenNamespaces() {
             if case .success(let r) = NetnsReader.read(ns.path) { namespaces[ns.inode] = r }
@@ -89,7 +93,7 @@ public final class DiagnoseSession {
         start = Baseline(monoNs: Kernel.monotonicNs(), stat: ProcStatText.perCPU(ProcFiles.read("/proc/stat") ?? ""),
                          softnet: ProcFiles.read("/proc/net/softnet_stat").map(SoftnetText.parse),
                          vmstat: ProcFiles.read("/proc/vmstat").map(VMStatText.parse),
-                         processes: ProcFiles.processStats(), kthreads: kth, namespaces: namespaces)
+                         processes: ProcFiles.processStats(), kthreads: kth, queuers: queuers, namespaces: namespaces)
         sampleTasks()
     }
 
@@ -113,6 +117,7 @@ public final class DiagnoseSession {
         sampleTasks()
         let sirq = try softirq?.read()
         let kth = try kthreads?.read()
+        let queuersNow = kthreads?.readQueuers()
         let statNow = ProcStatText.perCPU(ProcFiles.read("/proc/stat") ?? "")
         let endNs = Kernel.monotonicNs()
         profile?.stop()
@@ -121,6 +126,10 @@ public final class DiagnoseSession {
         input.cpus = ProcStatText.delta(start.stat, statNow, hz: ProcFiles.userHz)
         if let sirq { input.softirq = Self.softirqTimes(sirq.perCPU) }
         if let kthreads, let a = start.kthreads, let b = kth { input.kthreads = Self.kthreadObservations(kthreads, from: a, to: b) }
+        if let kthreads, let q = queuersNow, kthreads.countsQueuers {
+            input.workQueuers = Self.workQueuers(from: start.queuers, to: q.counts, symbols: kthreads.symbols)
+            if q.full > 0 { note("who queued \(q.full) work items (the queuer table was full)") }
+        }
         if let profile { input.netRxStacks = Self.netRxStacks(profile, symbols: kthreads?.symbols) }
         if let a = start.softnet, let b = ProcFiles.read("/proc/net/softnet_stat").map(SoftnetText.parse) { input.softnet = SoftnetText.delta(a, b) }
         if let a = start.vmstat, let b = ProcFiles.read("/proc/vmstat").map(VMStatText.parse) { input.vmstat = SNMPText.delta(a, b) }
@@ -203,6 +212,26 @@ public final class DiagnoseSession {
         return iv.threads.prefix(40).map { t in
             KthreadObservation(tid: Int(t.tid), name: t.name, ownNs: t.ownNs, softirqNs: t.softirqNs,
                                items: t.doing.map { KthreadItem(kind: $0.kind.name, name: $0.name, ns: $0.ns, count: $0.count) })
+        }
+    }
+
+    /// Work items queued in the window per function and queuer (the 500 largest counts): a process with
+    /// its cgroup's path, or `[softirq]`/`[hardirq]` with pid 0 for items queued from an interrupt.
+    static func workQueuers(from a: [QueuerKey: QueuerCount], to b: [QueuerKey: QueuerCount], symbols: KernelSymbols) -> [WorkQueuer] {
+        let rows = b.compactMap { k, v -> (QueuerKey, QueuerCount)? in
+            let d = v.count - min(v.count, a[k]?.count ?? 0)
+            return d > 0 ? (k, QueuerCount(comm: v.comm, count: d)) : nil
+        }.sorted { ($0.1.count, $1.0.tgid) > ($1.1.count, $0.0.tgid) }.prefix(500)
+        let paths = ProcFiles.cgroupPaths(Set(rows.filter { $0.0.context == .task && $0.0.cgroup != 0 }.map { $0.0.cgroup }))
+        return rows.map { k, v -> WorkQueuer in
+            let fn = symbols.name(for: k.function) ?? "0x" + String(k.function, radix: 16)
+            switch k.context {
+            case .task:
+                let cg = k.cgroup == 0 ? nil : (paths[k.cgroup] ?? "id \(k.cgroup)")
+                return WorkQueuer(function: fn, comm: v.comm, pid: Int(k.tgid), cgroup: cg, count: v.count)
+            case .softirq: return WorkQueuer(function: fn, comm: "[softirq]", pid: 0, count: v.count)
+            case .hardirq: return WorkQueuer(function: fn, comm: "[hardirq]", pid: 0, count: v.count)
+            }
         }
     }
 

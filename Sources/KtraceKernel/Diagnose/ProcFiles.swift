@@ -40,6 +40,13 @@ enum ProcFiles {
 
     static func basename(_ path: String) -> String { path.split(separator: "/").last.map(String.init) ?? path }
 
+    /// The machine's architecture as uname says it (x86_64, aarch64): system call numbers depend on it.
+    static let machine: String = {
+        var u = utsname()
+        guard uname(&u) == 0 else { return "" }
+        return withUnsafeBytes(of: u.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    }()
+
     /// Process ids in /proc.
     static func pids() -> [Int] { list("/proc").compactMap { Int($0) } }
 
@@ -56,7 +63,7 @@ enum ProcFiles {
     }
 
     /// One walk over every task: how many are running (R), and the uninterruptible ones (D) with their
-    /// wait channel. Kernel threads count too, as they do in the load average.
+    /// wait channel, kernel stack and the file their system call works on. Kernel threads count too, as they do in the load average.
     static func taskStates(onlyPids: Set<Int>? = nil) -> (running: Int, blocked: [TaskStateSampler.Blocked]) {
         var running = 0, blocked: [TaskStateSampler.Blocked] = []
         for pid in pids() {
@@ -66,7 +73,13 @@ enum ProcFiles {
                 if f.state == "D" {
                     let wchan = read("/proc/\(pid)/task/\(tid)/wchan") ?? ""
                     let comm = read("/proc/\(pid)/comm").map { String($0.trimmed) } ?? f.comm
-                    blocked.append(.init(comm: comm, pid: pid, wchan: wchan.trimmed))
+                    let stack = read("/proc/\(pid)/task/\(tid)/stack").map(KernelStackText.parse) ?? []
+                    var file: String?
+                    if let fd = read("/proc/\(pid)/task/\(tid)/syscall").flatMap({ BlockedFileText.fd(syscall: $0, arch: machine) }),
+                       let path = readLink("/proc/\(pid)/fd/\(fd)") {
+                        file = BlockedFileText.describe(path: path, mountinfo: read("/proc/\(pid)/mountinfo") ?? "")
+                    }
+                    blocked.append(.init(comm: comm, pid: pid, wchan: wchan.trimmed, stack: stack, file: file))
                 }
             }
         }
@@ -81,6 +94,25 @@ enum ProcFiles {
                 out[irq] = CPUSetText.list(t)
             }
         }
+        return out
+    }
+
+    /// The cgroup v2 directories (relative to /sys/fs/cgroup, "/" for the root) whose inode is one of `ids`:
+    /// a cgroup's id is its directory's inode there. Walks the tree until all are found (depth 8 at most).
+    static func cgroupPaths(_ ids: Set<UInt64>, root: String = "/sys/fs/cgroup") -> [UInt64: String] {
+        var out: [UInt64: String] = [:]
+        guard !ids.isEmpty else { return out }
+        func visit(_ rel: String, depth: Int) {
+            var st = stat()
+            guard out.count < ids.count, stat(root + rel, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else { return }
+            if ids.contains(UInt64(st.st_ino)) { out[UInt64(st.st_ino)] = rel.isEmpty ? "/" : rel }
+            guard depth < 8 else { return }
+            for name in list(root + rel) where !name.contains(".") || name.hasSuffix(".slice") || name.hasSuffix(".scope")
+                || name.hasSuffix(".service") {
+                visit(rel + "/" + name, depth: depth + 1)
+            }
+        }
+        visit("", depth: 0)
         return out
     }
 }
