@@ -6,7 +6,8 @@
 #                             ksoftirqd stays almost idle
 #   flood  hping3 -S --flood  the RX CPU saturates and NET_RX work moves into ksoftirqd/RX
 #
-# usage: synflood-demo.sh [run]                 down → up → curl → paced, flood (each traced) → summary → down
+# usage: synflood-demo.sh [run]                 down → up → curl → paced, flood (each traced) → summary →
+#                                               ktrace diagnose's report on the flood → down
 #        synflood-demo.sh up | down | status    the lab only (no ktrace needed)
 #        synflood-demo.sh load [paced|flood|udp] [SECONDS]   one bounded load (default: flood 10)
 #
@@ -17,6 +18,7 @@
 #   KT_DEMO_LOAD_SECS=45   upper bound of each scenario's load (it is stopped as soon as tracing is done)
 #   KT_DEMO_SCENARIOS="paced flood"   which scenarios to run (the integration test runs only flood)
 #   KT_DEMO_SECS=5         seconds each 'ktrace stacks' samples
+#   KT_DEMO_DIAGNOSE_SECS=5   the window of 'ktrace diagnose' under the flood, whose report ends the demo
 #   KT_LAB, KT_RX_CPU, KT_TX_CPU, ...   passed to scripts/lab.sh (see there)
 # Exit codes: 0 ok, 1 a step failed, 2 usage / missing tool or ktrace binary / not root.
 set -euo pipefail
@@ -28,6 +30,7 @@ ROOT=$(repo_root)
 LAB_SH=$ROOT/scripts/lab.sh
 read -r -a SCENARIOS <<<"${KT_DEMO_SCENARIOS:-paced flood}"
 TRACE_SECS=${KT_DEMO_SECS:-5}
+DIAG_SECS=${KT_DEMO_DIAGNOSE_SECS:-5}
 WARMUP=${KT_DEMO_WARMUP:-2}
 LOAD_SECS=${KT_DEMO_LOAD_SECS:-45}
 OUT_ARG=${KT_OUT:-./out/demo}
@@ -161,6 +164,10 @@ run_scenario() {
   kt 40 "stacks-svg-$s" stacks --comm 'ksoftirqd/*' -d "$TRACE_SECS" -o "$out/ksoftirqd-$s.svg"
   kt 40 "stacks-folded-$s" stacks --comm 'ksoftirqd/*' -d "$TRACE_SECS" --by-softirq -o "$out/ksoftirqd-$s.folded"
   kt 30 "timeline-$s" timeline -a -d 2 -o "$out/trace-$s.json"
+  # The flooded lab diagnosed: what to change, printed last.
+  if [[ $s == flood ]]; then
+    kt 90 "diagnose-$s" diagnose -d "$DIAG_SECS" >"$out/diagnose-$s.txt"
+  fi
 
   stop_load
   cat "$out/load-$s.txt"
@@ -197,7 +204,12 @@ cmd_run() {
   printf 'ksoftirqd share paced %s | flood %s of softirq time ran in ksoftirqd (ktrace softirq --json)\n' "${sp##* }" "${sf##* }"
   printf 'net_rx_action   paced: %s | flood: %s  (ksoftirqd stacks)\n' \
     "$(netrx_top "$out/ksoftirqd-paced.folded")" "$(netrx_top "$out/ksoftirqd-flood.folded")"
-  printf 'files           %s/{ksoftirqd-{paced,flood}.svg,ksoftirqd-*.folded,trace-*.json,softirq-*.txt,softirq-*.jsonl,load-*.txt}\n' "$out"
+  printf 'files           %s/{ksoftirqd-{paced,flood}.svg,ksoftirqd-*.folded,trace-*.json,softirq-*.txt,softirq-*.jsonl,load-*.txt,diagnose-flood.txt}\n' "$out"
+  if [[ -s $out/diagnose-flood.txt ]]; then
+    echo
+    echo "== ktrace diagnose -d $DIAG_SECS, under the flood: what to change"
+    cat "$out/diagnose-flood.txt"
+  fi
 
   if [[ ${#FAILED[@]} -gt 0 ]]; then
     warn "ktrace steps that failed: ${FAILED[*]}"

@@ -13,10 +13,14 @@ struct DemoIntegrationTests {
         let before = ProcSoftirqs.parse(readProcSoftirqs())
         let r = try run("/bin/bash", [Env.root.appendingPathComponent("scripts/synflood-demo.sh").path, "run"], timeout: 300,
                         env: ["KT_LAB": "kttdemo", "KT_OUT": out.path, "KTRACE": Env.ktrace,
-                              "KT_DEMO_SCENARIOS": "flood", "KT_DEMO_SECS": "2"])
+                              "KT_DEMO_SCENARIOS": "flood", "KT_DEMO_SECS": "2", "KT_DEMO_DIAGNOSE_SECS": "3"])
         let after = ProcSoftirqs.parse(readProcSoftirqs())
         #expect(r.status == 0, "demo failed: \(r.stderr.suffix(2000))")
         #expect(r.stdout.contains("== summary"), "\(r.stdout.suffix(2000))")
+        // It ends with ktrace diagnose's report on the flooded lab: receive steered to one CPU, first.
+        let report = try #require(r.stdout.components(separatedBy: "== ktrace diagnose").last.flatMap { r.stdout.contains("== ktrace diagnose") ? $0 : nil },
+                                  "no diagnose report: \(r.stdout.suffix(2000))")
+        #expect(report.contains("ktrace diagnose: ") && report.contains("1. net.rx_one_cpu"), "\(report.prefix(1500))")
         #expect(r.stderr.contains("nginx through the DNAT: ktrace lab: nginx") || r.stdout.contains("nginx through the DNAT: ktrace lab: nginx"),
                 "nginx did not answer: \(r.stderr.suffix(1500))")
 
