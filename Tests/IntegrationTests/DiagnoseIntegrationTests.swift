@@ -76,15 +76,15 @@ struct DiagnoseIntegrationTests {
     /// current at workqueue_queue_work), in the churning script's own cgroup.
     @Test func namespaceChurnIsCleanupNet() throws {
         let name = "ktdgchurn", name2 = "ktdgchurn2"
-        _ = try? run("/bin/bash", [Env.lab, "down"], timeout: 60, env: ["KT_LAB": name])
-        _ = try? run("/bin/bash", [Env.lab, "down"], timeout: 60, env: ["KT_LAB": name2])
+        Lab(name).down()
+        Lab(name2).down()
         let churn = try Spawned("/bin/bash", [Env.lab, "churn", "12"], env: ["KT_LAB": name], streamStdout: false)
         // A second churner: one alone kept cleanup_net near the 5%-of-a-CPU floor here (4.2% to 6.4%).
         let churn2 = try Spawned("/bin/bash", [Env.lab, "churn", "12"], env: ["KT_LAB": name2], streamStdout: false)
         defer {
             churn2.signal(SIGTERM)
             _ = churn2.wait(timeout: 30)
-            _ = try? run("/bin/bash", [Env.lab, "down"], timeout: 60, env: ["KT_LAB": name2])
+            Lab(name2).down()
         }
         // cgroup v2: "0::/path"; the churner's children stay in it.
         let cgroup = (try? String(contentsOfFile: "/proc/\(churn.pid)/cgroup", encoding: .utf8))?
@@ -93,7 +93,7 @@ struct DiagnoseIntegrationTests {
             churn.signal(SIGTERM)
             let r = churn.wait(timeout: 30)
             print(r.stderr.split(separator: "\n").last ?? "")
-            _ = try? run("/bin/bash", [Env.lab, "down"], timeout: 60, env: ["KT_LAB": name])
+            Lab(name).down()
         }
         usleep(1_500_000)
         let d = try diagnose(seconds: 4)
@@ -169,7 +169,7 @@ struct DiagnoseIntegrationTests {
             flows.signal(SIGTERM)
             let r = flows.wait(timeout: 30)
             print(r.stderr.split(separator: "\n").last ?? "")
-            _ = try? run("/bin/bash", [Env.lab, "down"], timeout: 60, env: ["KT_LAB": name])
+            Lab(name).down()
         }
         usleep(3_000_000)
         let before = try diagnose(seconds: 3)

@@ -218,11 +218,7 @@ final class ProcSampler: @unchecked Sendable {
     private var running = true
     private var thread: Thread?
 
-    static func now() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-    }
+    static func now() -> UInt64 { monoNs() }
 
     func start() {
         let t = Thread { [self] in
