@@ -122,7 +122,10 @@ public struct SynFloodRule: DiagnoseRule {
                     + "the queue is the application's listen backlog capped by somaxconn" + appBacklog,
                 raise.joined(separator: " && ")))
         }
-        if let hot = c.hotNetRx, let d = c.deviceSteered(to: hot.cpu), c.cpuCount > 1 {
+        // Spreading receive work helps only where it costs: a flood that NET_RX absorbs in a few percent
+        // of a CPU (the lab's synflood: 0.2%) gains nothing from RPS on whichever device that CPU serves.
+        if let hot = c.hotNetRx, c.fractionOfCPU(hot.cpu, ns: hot.ns) >= DiagnoseThreshold.minimumShare,
+           let d = c.deviceSteered(to: hot.cpu), c.cpuCount > 1 {
             tries.append(contentsOf: RxSpread.tries(c, ns: d.ns, dev: d.dev, how: d.how).prefix(1))
         }
         let share = drops > 0 ? c.lost.share(drops) : (cost ?? Share(0, of: .cpu))
