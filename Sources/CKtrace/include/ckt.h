@@ -172,4 +172,17 @@ int kt_drop_privileges(unsigned int uid, unsigned int gid);
  * /proc/PID/ns/net) entered, a sysfs of it at /sys. Returns 0 or -errno with the reason in err. */
 int kt_thread_enter_netns(const char *path, char *err, size_t errlen);
 
+/* A TCP listening socket as sock_diag reports it (ss -ltn). */
+struct kt_listener {
+	uint8_t family;        /* AF_INET or AF_INET6 */
+	uint8_t addr[16];      /* the local address, network order; 4 bytes for AF_INET */
+	uint16_t port;         /* host order */
+	uint32_t accept_queue; /* idiag_rqueue: connections waiting to be accepted */
+	uint32_t backlog;      /* idiag_wqueue: the accept queue's limit, listen()'s backlog capped by somaxconn */
+	uint64_t inode;        /* the socket's inode, as in /proc/PID/fd links "socket:[INODE]" */
+};
+/* The TCP listeners (IPv4 and IPv6) of the calling thread's network namespace, at most max into out;
+ * how many more there were goes to *left_out. Returns how many were stored, or -errno with err. */
+int kt_tcp_listeners(struct kt_listener *out, int max, int *left_out, char *err, size_t errlen);
+
 #endif
