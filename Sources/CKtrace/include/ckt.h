@@ -185,4 +185,11 @@ struct kt_listener {
  * how many more there were goes to *left_out. Returns how many were stored, or -errno with err. */
 int kt_tcp_listeners(struct kt_listener *out, int max, int *left_out, char *err, size_t errlen);
 
+/* Run the executable at path with argv (NULL-terminated) from the calling thread, in its namespaces: its
+ * stdout into out (at most cap bytes; more is an error), stdin and stderr /dev/null, its signals unblocked
+ * and at their defaults, killed and reaped after timeout_ms. *exit_code gets its exit status, or minus the
+ * signal that ended it. Returns the bytes captured, or -errno with err. */
+int kt_run_capture(const char *path, char *const argv[], char *out, size_t cap, int timeout_ms, int *exit_code,
+		   char *err, size_t errlen);
+
 #endif
