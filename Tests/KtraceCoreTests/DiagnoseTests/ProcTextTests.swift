@@ -156,6 +156,28 @@ import Testing
         #expect(late.conntrack?.drop == 0)
     }
 
+    /// Listeners are gauges of the window's end, named by the process holding each socket (by its inode);
+    /// the start's readout has none (nil: not read), and a socket no process was found for stays unnamed.
+    @Test func namespaceListenersNamedByTheirSocketsOwner() {
+        var end = NetnsReadout()
+        end.listeners = [ListenerReadout(address: "127.0.0.1:8099", backlog: 16, acceptQueue: 3, inode: 1249569),
+                         ListenerReadout(address: "[::]:8097", backlog: 7, acceptQueue: 0, inode: 1249570),
+                         ListenerReadout(address: "0.0.0.0:2024", backlog: 128, acceptQueue: 0, inode: 1268)]
+        end.chains = [RuleChain(tool: "nft", family: "inet", table: "ktgt", chain: "in", rules: 2, hook: "input")]
+        let nginx = ProcessRef(pid: 16637, comm: "nginx")
+        let ns = NetNamespace(inode: 9, name: "ktl-gt", isInit: false, processes: [nginx], start: NetnsReadout(), end: end,
+                              owners: [1249569: nginx, 1249570: nginx])
+        #expect(ns.listeners?.map(\.address) == ["127.0.0.1:8099", "[::]:8097", "0.0.0.0:2024"])
+        let first = ns.listeners?.first
+        #expect(first?.backlog == 16 && first?.acceptQueue == 3 && first?.comm == "nginx" && first?.pid == 16637)
+        #expect(ns.listeners?[1].comm == "nginx" && ns.listeners?[1].backlog == 7)
+        #expect(ns.listeners?[2].comm == nil && ns.listeners?[2].pid == nil)
+        #expect(ns.chains?.first?.rules == 2)
+        // Not read (a readout of the start only): nothing, rather than "no listeners".
+        let unread = NetNamespace(inode: 9, name: nil, isInit: false, processes: [], start: nil, end: NetnsReadout())
+        #expect(unread.listeners == nil && unread.chains == nil)
+    }
+
     @Test func loadSamplingAveragesAndGroupsByWchan() {
         var s = TaskStateSampler()
         s.add(running: 2, blocked: [.init(comm: "dd", pid: 10, wchan: "io_schedule"), .init(comm: "dd", pid: 11, wchan: "io_schedule")])

@@ -9,6 +9,13 @@ public struct NetnsReadout: Sendable {
     /// Sysctls by their dotted name, the value's text as read.
     public var sysctls: [String: String] = [:]
     public var devices: [DeviceReadout] = []
+    /// TCP listening sockets (sock_diag); nil when not read (the window's start: a gauge needs only its end).
+    public var listeners: [ListenerReadout]?
+    /// Packet-filter chains with their rule counts; nil when not read.
+    public var chains: [RuleChain]?
+    /// What could not be read in this namespace, and why: ("packet-filter rule counts from nft",
+    /// "/usr/sbin/nft: no answer within 3 s (killed)").
+    public var problems: [(what: String, why: String)] = []
 
     public init() {}
 
@@ -18,6 +25,22 @@ public struct NetnsReadout: Sendable {
         "net.netfilter.nf_conntrack_max", "net.netfilter.nf_conntrack_count", "net.netfilter.nf_conntrack_buckets",
         "net.bridge.bridge-nf-call-iptables",
     ]
+}
+
+/// A TCP listening socket as sock_diag reports it.
+public struct ListenerReadout: Sendable {
+    /// "0.0.0.0:80", "10.231.1.2:80", "[::]:80".
+    public var address: String
+    /// The accept queue's limit: listen()'s backlog capped by somaxconn.
+    public var backlog: Int
+    /// Connections waiting to be accepted.
+    public var acceptQueue: Int
+    /// The socket's inode: /proc/PID/fd links to "socket:[INODE]" name the processes holding it.
+    public var inode: UInt64
+
+    public init(address: String, backlog: Int, acceptQueue: Int, inode: UInt64) {
+        self.address = address; self.backlog = backlog; self.acceptQueue = acceptQueue; self.inode = inode
+    }
 }
 
 /// A device as sysfs shows it inside its namespace.
@@ -39,8 +62,9 @@ extension NetNamespace {
     /// The namespace over a window: counters as deltas between `start` and `end` (left out when the
     /// namespace was not there at the start), gauges from `end`. `interrupts` and `affinity` (irq ->
     /// CPUs) are the machine's; a queue's interrupt is found by the device's or its bus device's name.
+    /// `owners` names the process holding each listener's socket, by the socket's inode.
     public init(inode: UInt64, name: String?, isInit: Bool, processes: [ProcessRef], start: NetnsReadout?, end: NetnsReadout,
-                interrupts: [(irq: Int, name: String)] = [], affinity: [Int: [Int]] = [:]) {
+                interrupts: [(irq: Int, name: String)] = [], affinity: [Int: [Int]] = [:], owners: [UInt64: ProcessRef] = [:]) {
         self.init(inode: inode, name: name, isInit: isInit)
         self.processes = processes.isEmpty ? nil : processes
         var sysctls: [String: Int64] = [:]
@@ -74,5 +98,9 @@ extension NetNamespace {
             }
             return dev
         }
+        listeners = end.listeners?.map { l in
+            Listener(address: l.address, backlog: l.backlog, acceptQueue: l.acceptQueue, comm: owners[l.inode]?.comm, pid: owners[l.inode]?.pid)
+        }
+        chains = end.chains
     }
 }
