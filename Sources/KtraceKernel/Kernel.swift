@@ -19,6 +19,15 @@ func cCall(_ body: (UnsafeMutablePointer<CChar>, Int) -> Int32) throws(KernelErr
     throw KernelError(message.isEmpty ? errnoText(rc) : message)
 }
 
+/// Run a C call that returns a count, or a negative errno with a message in an error buffer.
+func cCount(_ body: (UnsafeMutablePointer<CChar>, Int) -> Int32) throws(KernelError) -> Int32 {
+    var buf = [CChar](repeating: 0, count: 2048)
+    let rc = buf.withUnsafeMutableBufferPointer { body($0.baseAddress!, $0.count) }
+    guard rc < 0 else { return rc }
+    let message = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    throw KernelError(message.isEmpty ? errnoText(rc) : message)
+}
+
 func errnoText(_ rc: Int32) -> String { String(cString: strerror(rc < 0 ? -rc : rc)) }
 
 /// Tracepoint attach flavour, probed in this order by `auto`.

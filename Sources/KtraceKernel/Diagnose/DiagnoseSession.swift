@@ -3,9 +3,9 @@ import Glibc
 import KtraceCore
 
 /// `ktrace diagnose`'s one window: the softirq, kernel-thread and stack-sampling programs attached
-/// together, and /proc and /sys read at the window's start and end (task states also during it), turned
-/// into a `DiagnoseInput`. What cannot be measured here is left out of the input and named in
-/// `notMeasured`, once.
+/// together, and /proc and /sys read at the window's start and end (task states also during it; TCP
+/// listeners and packet-filter rule counts, gauges, at its end only), turned into a `DiagnoseInput`.
+/// What cannot be measured here is left out of the input and named in `notMeasured`, once.
 public final class DiagnoseSession {
     public struct Options: Sendable {
         public var attach: AttachKind = .auto
@@ -23,6 +23,8 @@ public final class DiagnoseSession {
     let softirq: SoftirqSession?
     let kthreads: KthreadsSession?
     let profile: ProfileSession?
+    /// The packet-filter listings run in each namespace at the window's end.
+    let ruleListings = RuleListings.installed()
     /// What this run could not measure, each said once: the rules that need it report "not evaluated".
     public private(set) var notMeasured: [String] = []
 
@@ -76,7 +78,8 @@ public final class DiagnoseSession {
         if let k = kthreads, !k.countsQueuers, kthreads?.decoders.first(where: { $0.name == "workqueue" })?.problem == nil {
             missing.append("who queued work items (the workqueue decoder did not count them)")
         }
-        missing.append("TCP listeners' backlogs, packet-filter rule counts and skb:kfree_skb drop reasons (not read by this version)")
+        missing.append("skb:kfree_skb drop reasons (not read by this version)")
+        if let absent = ruleListings.missing { missing.append(absent) }
         notMeasured = missing
     }
 
@@ -168,19 +171,34 @@ public final class DiagnoseSession {
         let affinity = ProcFiles.irqAffinity(interrupts.map(\.irq))
         let busy = Dictionary((ProcFiles.processStats()).map { ($0.key, $0.value.utime + $0.value.stime) }, uniquingKeysWith: { a, _ in a })
         var out: [NetNamespace] = [], failures: [String] = []
+        var problems: [(what: String, why: String, namespaces: [String])] = []
         for ns in chosenNamespaces() {
-            switch NetnsReader.read(ns.path) {
+            switch NetnsReader.read(ns.path, endGauges: .init(rules: ruleListings)) {
             case .failure(let e): failures.append(e.message)
             case .success(let end):
                 // Named by their busiest processes first: the one a person recognises.
                 let pids = ns.pids.sorted { (busy[$0] ?? 0, $1) > (busy[$1] ?? 0, $0) }.prefix(5)
                 let procs = pids.compactMap { pid in ProcFiles.read("/proc/\(pid)/comm").map { ProcessRef(pid: pid, comm: $0.trimmed) } }
-                out.append(NetNamespace(inode: ns.inode, name: ns.name, isInit: ns.isInit, processes: procs, start: start[ns.inode], end: end,
-                                        interrupts: interrupts, affinity: affinity))
+                let owners = ProcFiles.socketOwners(Set((end.listeners ?? []).map(\.inode)), pids: ns.pids)
+                let read = NetNamespace(inode: ns.inode, name: ns.name, isInit: ns.isInit, processes: procs, start: start[ns.inode], end: end,
+                                        interrupts: interrupts, affinity: affinity, owners: owners)
+                out.append(read)
+                for p in end.problems {
+                    if let i = problems.firstIndex(where: { $0.what == p.what && $0.why == p.why }) {
+                        problems[i].namespaces.append(Shell.label(read))
+                    } else {
+                        problems.append((p.what, p.why, [Shell.label(read)]))
+                    }
+                }
             }
         }
         if !failures.isEmpty {
             note("\(failures.count) network namespace\(failures.count == 1 ? "" : "s") (\(failures[0]))")
+        }
+        // A tool failing the same way in every namespace is said once, with where.
+        for p in problems {
+            let more = p.namespaces.count > 1 ? " and \(p.namespaces.count - 1) more" : ""
+            note("\(p.what) in \(p.namespaces[0])\(more) (\(p.why))")
         }
         return out
     }

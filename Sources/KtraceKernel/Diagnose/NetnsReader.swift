@@ -53,9 +53,16 @@ enum NetnsReader {
         return UInt64(link[link.index(after: open)..<close])
     }
 
-    /// Reads the namespace at `path` from inside it, or says why it could not.
-    static func read(_ path: String) -> Result<NetnsReadout, KernelError> {
-        let job = Job(path: path)
+    /// What only the window's end reads: gauges no delta needs, which the start would pay for in vain.
+    struct EndGauges {
+        /// The packet-filter listings, as installed.
+        var rules: RuleListings
+    }
+
+    /// Reads the namespace at `path` from inside it, or says why it could not; with `endGauges`, also its
+    /// TCP listeners and rule counts.
+    static func read(_ path: String, endGauges: EndGauges? = nil) -> Result<NetnsReadout, KernelError> {
+        let job = Job(path: path, endGauges: endGauges)
         var thread = pthread_t()
         let ctx = Unmanaged.passRetained(job).toOpaque()
         let rc = pthread_create(&thread, nil, { p in
@@ -74,17 +81,18 @@ enum NetnsReader {
     /// One namespace's read: written by its thread, read after the join.
     final class Job: @unchecked Sendable {
         let path: String
+        let endGauges: EndGauges?
         var result: Result<NetnsReadout, KernelError>?
-        init(path: String) { self.path = path }
+        init(path: String, endGauges: EndGauges?) { self.path = path; self.endGauges = endGauges }
 
         func enterAndRead() -> Result<NetnsReadout, KernelError> {
             do { try cCall { kt_thread_enter_netns(path, $0, $1) } } catch { return .failure(error) }
-            return .success(NetnsReader.readHere())
+            return .success(NetnsReader.readHere(endGauges: endGauges))
         }
     }
 
     /// What this thread's namespace shows (its sysfs mounted at /sys).
-    static func readHere() -> NetnsReadout {
+    static func readHere(endGauges: EndGauges?) -> NetnsReadout {
         var r = NetnsReadout()
         let net = "/proc/thread-self/net"
         r.snmp = ProcFiles.read("\(net)/snmp")
@@ -104,6 +112,40 @@ enum NetnsReader {
             }
             r.devices.append(d)
         }
+        if let endGauges {
+            readListeners(into: &r)
+            let rules = endGauges.rules.read()
+            r.chains = rules.chains
+            r.problems += rules.problems
+        }
         return r
+    }
+
+    /// Listeners beyond this many are counted and said, not read.
+    static let maxListeners = 4096
+
+    /// This thread's namespace's TCP listeners (sock_diag, as `ss -ltn`).
+    static func readListeners(into r: inout NetnsReadout) {
+        var buf = [kt_listener](repeating: kt_listener(), count: maxListeners)
+        var leftOut: Int32 = 0
+        let n: Int32
+        do {
+            n = try cCount { err, errlen in kt_tcp_listeners(&buf, Int32(buf.count), &leftOut, err, errlen) }
+        } catch {
+            r.problems.append(("TCP listeners", error.message))
+            return
+        }
+        r.listeners = buf.prefix(Int(n)).map { l in
+            ListenerReadout(address: address(l), backlog: Int(l.backlog), acceptQueue: Int(l.accept_queue), inode: l.inode)
+        }
+        if leftOut > 0 { r.problems.append(("\(leftOut) TCP listeners", "only the first \(maxListeners) are read")) }
+    }
+
+    /// "0.0.0.0:80", "[::]:80".
+    static func address(_ l: kt_listener) -> String {
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        _ = withUnsafeBytes(of: l.addr) { inet_ntop(Int32(l.family), $0.baseAddress, &text, socklen_t(text.count)) }
+        let ip = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return Int32(l.family) == AF_INET6 ? "[\(ip)]:\(l.port)" : "\(ip):\(l.port)"
     }
 }

@@ -86,6 +86,22 @@ enum ProcFiles {
         return (running, blocked)
     }
 
+    /// The process holding each socket of `inodes`, found among `pids` by their /proc/PID/fd links
+    /// "socket:[INODE]" (as `ss -p` finds them). A socket several processes hold (nginx's workers inherit
+    /// its master's listener) goes to the lowest pid, the one that usually opened it.
+    static func socketOwners(_ inodes: Set<UInt64>, pids: [Int]) -> [UInt64: ProcessRef] {
+        var out: [UInt64: ProcessRef] = [:]
+        for pid in pids.sorted() where out.count < inodes.count {
+            for fd in list("/proc/\(pid)/fd") {
+                guard let link = readLink("/proc/\(pid)/fd/\(fd)"), link.hasPrefix("socket:["),
+                      let ino = UInt64(link.dropFirst(8).dropLast()), inodes.contains(ino), out[ino] == nil,
+                      let comm = read("/proc/\(pid)/comm") else { continue }
+                out[ino] = ProcessRef(pid: pid, comm: comm.trimmed)
+            }
+        }
+        return out
+    }
+
     /// Each irq's effective CPUs (or its requested ones where the kernel has no effective list).
     static func irqAffinity(_ irqs: [Int]) -> [Int: [Int]] {
         var out: [Int: [Int]] = [:]
