@@ -11,9 +11,11 @@ struct DiagnoseCommand: ParsableCommand {
         discussion: """
         One window through softirq, kthreads and NET_RX stack sampling at once, with /proc and /sys read
         at its start and end (per network namespace: sysctls, SNMP counters, conntrack, devices' RPS
-        masks and IRQ affinity). Prints ranked findings, each with its share, evidence and source, cause,
-        the exact change to try and how to confirm it worked; then what was ruled out and what could not
-        be evaluated. Catalogue of finding ids, thresholds and their sources, JSON schema: docs/diagnose.md.
+        masks and IRQ affinity; at the end also its TCP listeners, through sock_diag, and its rule counts
+        per chain, through iptables-save, ip6tables-save and nft). Prints ranked findings, each with its
+        share, evidence and source, cause, the exact change to try and how to confirm it worked; then what
+        was ruled out and what could not be evaluated. Catalogue of finding ids, thresholds and their
+        sources, JSON schema: docs/diagnose.md.
 
         Examples:
           ktrace diagnose                     observe 5 seconds, print the findings
@@ -63,11 +65,15 @@ struct DiagnoseCommand: ParsableCommand {
             try session.begin()
         } catch { fail(error.message) }
         if tracing.verbose { note("attached and read the baseline in \(fixed(Double(Kernel.monotonicNs() - started) / 1e6, 1)) ms") }
-        if !session.notMeasured.isEmpty { note("not measured on this run: " + session.notMeasured.joined(separator: "; ")) }
+        let saidEarly = session.notMeasured.count
+        if saidEarly > 0 { note("not measured on this run: " + session.notMeasured.joined(separator: "; ")) }
         announceRecording("diagnosing", duration: duration)
         _ = record(for: duration, since: session.beganNs, watching: [], poll: session.poll)
         let input: DiagnoseInput
         do { input = try session.finish() } catch { fail(error.message) }
+        // What only the window's end found missing (a tool that failed, a table that was full).
+        let late = session.notMeasured.dropFirst(saidEarly)
+        if !late.isEmpty { note("not measured at the window's end: " + late.joined(separator: "; ")) }
         if let saveInput {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
