@@ -92,7 +92,7 @@ struct DiagnoseIntegrationTests {
         defer {
             churn.signal(SIGTERM)
             let r = churn.wait(timeout: 30)
-            print(r.stderr.split(separator: "\n").last ?? "")
+            print(r.stderr.split(separator: "\n").last.map(String.init) ?? "")
             Lab(name).down()
         }
         usleep(1_500_000)
@@ -168,7 +168,7 @@ struct DiagnoseIntegrationTests {
         defer {
             flows.signal(SIGTERM)
             let r = flows.wait(timeout: 30)
-            print(r.stderr.split(separator: "\n").last ?? "")
+            print(r.stderr.split(separator: "\n").last.map(String.init) ?? "")
             Lab(name).down()
         }
         usleep(3_000_000)
@@ -188,6 +188,87 @@ struct DiagnoseIntegrationTests {
         print("conntrack drops after: \(drop(after.input).map(String.init) ?? "-")")
         #expect(drop(after.input) == 0, "drops after the change: \(drop(after.input).map(String.init) ?? "namespace not read")")
         #expect(!after.report.findings.contains { $0.id == "net.conntrack_full" })
+    }
+
+    /// A listener without SYN cookies: nginx with backlog 16 in a namespace with tcp_syncookies=0, sent
+    /// SYNs by a client that never completes a handshake (lab.sh synflood). Every SYN beyond the queue is
+    /// dropped. net.syn_flood must come first, name nginx and its backlog, and suggest SYN cookies there;
+    /// applied, the drops (TcpExt.TCPReqQFullDrop, its confirm number) must stop and cookies answer instead.
+    @Test func listenerWithoutSynCookiesIsSynFlood() throws {
+        let name = "ktdgsf", server = "ktdgsf-sfs"
+        Lab(name).down()
+        let flood = try Spawned("/bin/bash", [Env.lab, "synflood", "25"], env: ["KT_LAB": name], streamStdout: false)
+        defer {
+            flood.signal(SIGTERM)
+            let r = flood.wait(timeout: 30)
+            print(r.stderr.split(separator: "\n").last.map(String.init) ?? "")
+            Lab(name).down()
+        }
+        usleep(2_000_000)
+        let before = try diagnose(seconds: 3)
+        let counter = { (input: DiagnoseInput, key: String) in input.namespaces?.first { $0.name == server }?.counters?[key] }
+        let drops = counter(before.input, "TcpExt.TCPReqQFullDrop") ?? 0
+        print("SYNs dropped for a full queue: \(drops) in \(String(format: "%.1f", before.input.windowSeconds)) s")
+        let first = try #require(before.report.findings.first, "no finding: \(before.report.ruled_out.map(\.text))")
+        #expect(first.id == "net.syn_flood", "\(before.report.findings.map(\.id))")
+        #expect(drops > 100, "the scenario dropped only \(drops) SYNs")
+        let listener = before.input.namespaces?.first { $0.name == server }?.listeners?.first
+        #expect(listener?.backlog == 16 && listener?.comm == "nginx", "listener read: \(String(describing: listener))")
+        #expect(first.cause.contains("nginx (pid") && first.cause.contains("with backlog 16") && first.cause.contains(server)
+                && first.cause.contains("tcp_syncookies=0"), "\(first.cause)")
+        let fix = try #require(first.try.first).command
+        #expect(fix == "ip netns exec \(server) sysctl -w net.ipv4.tcp_syncookies=1", "\(fix)")
+        #expect(first.confirm.number.contains("TCPReqQFullDrop") && first.confirm.expect == "zero", "\(first.confirm)")
+
+        let applied = try run("/bin/sh", ["-c", fix], timeout: 30)
+        #expect(applied.status == 0, "\(fix): \(applied.stderr)")
+        let after = try diagnose(seconds: 3)
+        let dropsAfter = counter(after.input, "TcpExt.TCPReqQFullDrop"), cookies = counter(after.input, "TcpExt.SyncookiesSent") ?? 0
+        print("after the change: \(dropsAfter.map(String.init) ?? "-") dropped, \(cookies) answered with cookies")
+        #expect(dropsAfter == 0, "SYNs still dropped: \(dropsAfter.map(String.init) ?? "namespace not read")")
+        #expect(cookies > 100, "the flood is not answered with cookies: \(cookies)")
+    }
+
+    /// A long chain of unmatched rules on the forwarding path: 5000 rules the lab's packets never match, in
+    /// a chain jumped to first from the host namespace's FORWARD, under paced SYNs (lab.sh rules). Every
+    /// forwarded packet (SYN, SYN-ACK, the client's RST) walks all 5000. net.netfilter_rules must rank in
+    /// the top two, name the chain and its count, and suggest accepting established flows at its top;
+    /// applied, only the SYNs walk it (a third of the walks), so the rules' time on the receiving CPU (its
+    /// confirm number) must fall by well over a third (0.20 -> 0.06 of CPU 0 here).
+    @Test func longRuleChainIsNetfilterRules() throws {
+        let name = "ktdgnf", chain = "ktdgnf_rules"
+        let lab = Lab(name)
+        lab.down()
+        try lab.up()
+        defer { lab.down() }
+        let rules = try Spawned("/bin/bash", [Env.lab, "rules", "25", "5000"], env: ["KT_LAB": name], streamStdout: false)
+        defer {
+            rules.signal(SIGTERM)
+            let r = rules.wait(timeout: 30)
+            print(r.stderr.split(separator: "\n").last.map(String.init) ?? "")
+        }
+        usleep(3_000_000)
+        let before = try diagnose(seconds: 4)
+        let f = try #require(before.report.findings.first { $0.id == "net.netfilter_rules" },
+                             "no net.netfilter_rules: \(before.report.findings.map(\.id)) \(before.report.ruled_out.map(\.text))")
+        #expect(f.rank <= 2, "\(before.report.findings.map(\.id))")
+        #expect(f.cause.contains("5000 rules of filter \(chain) in netns \(name)-host"), "\(f.cause)")
+        let fix = try #require(f.try.first).command
+        #expect(fix.hasPrefix("ip netns exec \(name)-host ") && fix.contains(" -I \(chain) 1 ") && fix.contains("ESTABLISHED"), "\(fix)")
+        #expect(f.confirm.number.contains("CPU \(f.cpu ?? -1)'s time in netfilter rules") && f.confirm.expect == "down", "\(f.confirm)")
+        // The confirm number, as the rule computes it (the report rounds it to 4 places): the stage's share of
+        // NET_RX samples x NET_RX time.
+        let cost = { (input: DiagnoseInput) -> Double in
+            let c = DiagnoseContext(input)
+            return c.split.flatMap { c.stageCost($0.share("netfilter_rules")) }?.value ?? 0
+        }
+        #expect(abs(cost(before.input) - f.share) < 1e-4, "the finding's share \(f.share) is not its stage cost \(cost(before.input))")
+
+        let applied = try run("/bin/sh", ["-c", fix], timeout: 30)
+        #expect(applied.status == 0, "\(fix): \(applied.stderr)")
+        let after = try diagnose(seconds: 4)
+        print("packet-filter rules: \(String(format: "%.3f", cost(before.input))) of a CPU before, \(String(format: "%.3f", cost(after.input))) after the change")
+        #expect(cost(after.input) < cost(before.input) * 0.67, "the rules' time did not fall: \(cost(before.input)) -> \(cost(after.input))")
     }
 
     /// The control: one CPU-bound process in user mode. cpu.user first, naming it, with no network finding.
