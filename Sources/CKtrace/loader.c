@@ -406,6 +406,19 @@ int kt_btf_has_member(const char *type, const char *member)
 	return 0;
 }
 
+int kt_btf_enumerator(const char *type, int i, const char **name, uint32_t *value)
+{
+	struct btf *vmlinux = vmlinux_btf();
+	int id = vmlinux ? btf__find_by_name_kind(vmlinux, type, BTF_KIND_ENUM) : -1;
+	const struct btf_type *t = id > 0 ? btf__type_by_id(vmlinux, id) : NULL;
+	if (!t || i < 0 || i >= btf_vlen(t))
+		return -ENOENT;
+	const struct btf_enum *e = btf_enum(t) + i;
+	*name = btf__name_by_offset(vmlinux, e->name_off);
+	*value = (uint32_t)e->val;
+	return 0;
+}
+
 long kt_percpu_offset(const char *var)
 {
 	struct btf *vmlinux = vmlinux_btf();

@@ -33,6 +33,10 @@ int kt_probe_fentry(char *err, size_t errlen);
 /* 0 if kprobe programs can be attached here; else a negative errno and the reason. */
 int kt_probe_kprobe(char *err, size_t errlen);
 
+/* The i-th enumerator (0, 1, ...) of the kernel's 32-bit enum `type`, from its BTF: its name (kept for the
+ * life of the process) and value. -ENOENT past the last, or when the kernel has no such enum. */
+int kt_btf_enumerator(const char *type, int i, const char **name, uint32_t *value);
+
 /* ---- ktrace softirq ---- */
 struct kt_softirq;
 int kt_softirq_open(struct kt_softirq **out, int attach, int cpu, int latency, char *err, size_t errlen);
