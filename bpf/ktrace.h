@@ -309,4 +309,29 @@ struct kt_queuer {
 	char comm[KT_COMM_LEN]; /* the queuing task's comm (its thread's name) when first seen */
 };
 
+/* ---- drops.bpf.c ---- */
+
+/* kt_drop_key.reason on kernels whose skb:kfree_skb has no reason (before 5.17; stable 5.15.58 has it):
+ * never a reason, whose values are small (or a subsystem's id << 16 and a small code). */
+#define KT_DROP_NO_REASON 0xffffffffu
+
+/* Packets freed as dropped, counted per CPU (a per-CPU hash of this key, the count its value) from
+ * kt_drops_start on. */
+struct kt_drop_key {
+	__u64 location;      /* the kernel text address that freed it (the tracepoint's location) */
+	__u32 reason;        /* enum skb_drop_reason, or KT_DROP_NO_REASON */
+	__u32 pad;
+};
+
+/* One-entry array written by user space. */
+struct kt_drops_ctl {
+	__u32 counting;      /* 1 from kt_drops_start: drops before it are outside diagnose's window */
+	__u32 pad;
+};
+
+/* Per-CPU counters so nothing is lost silently. */
+struct kt_drops_stats {
+	__u64 table_full;    /* drops not counted: their key was new and kt_drops was full */
+};
+
 #endif

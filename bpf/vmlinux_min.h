@@ -28,6 +28,7 @@ typedef _Bool bool;
 enum bpf_map_type {
 	BPF_MAP_TYPE_HASH = 1,
 	BPF_MAP_TYPE_ARRAY = 2,
+	BPF_MAP_TYPE_PERCPU_HASH = 5,
 	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
 	BPF_MAP_TYPE_LRU_HASH = 9,
 	BPF_MAP_TYPE_RINGBUF = 27,
@@ -149,6 +150,13 @@ struct trace_event_raw_sched_wakeup_template {
 	struct trace_entry ent;
 	char comm[16];
 	pid_t pid;
+} __attribute__((preserve_access_index));
+
+/* events/skb/kfree_skb's record: location, which every kernel has. Its reason (5.17+, moved by 6.11's rx_sk)
+ * is read through a CO-RE flavour of this struct in drops.bpf.c. */
+struct trace_event_raw_kfree_skb {
+	struct trace_entry ent;
+	void *location;
 } __attribute__((preserve_access_index));
 
 struct trace_event_raw_sched_switch {

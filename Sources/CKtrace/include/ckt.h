@@ -168,6 +168,21 @@ void kt_profile_clear_events(struct kt_profile *p);
 void kt_profile_stop(struct kt_profile *p);
 void kt_profile_close(struct kt_profile *p);
 
+/* ---- ktrace diagnose: packets freed as dropped (skb:kfree_skb) ---- */
+struct kt_drops;
+/* Loads and attaches; nothing is counted until kt_drops_start. */
+int kt_drops_open(struct kt_drops **out, int attach, char *err, size_t errlen);
+/* Counting begins now. */
+int kt_drops_start(struct kt_drops *d);
+/* The most (reason, location) pairs the kernel's table holds: the most one read returns. */
+int kt_drops_capacity(const struct kt_drops *d);
+/* Copy up to max pairs with their counts since kt_drops_start, summed over CPUs; returns how many, or -errno. */
+int kt_drops_read(struct kt_drops *d, struct kt_drop_key *keys, uint64_t *counts, int max);
+/* The loss counters summed over CPUs, and *skipped: runs of the program the kernel skipped since
+ * kt_drops_start (its recursion protection), drops not counted either. */
+int kt_drops_read_stats(struct kt_drops *d, struct kt_drops_stats *out, uint64_t *skipped);
+void kt_drops_close(struct kt_drops *d);
+
 /* Become uid/gid (nobody), keeping only CAP_BPF (map reads), with no_new_privs. Call it before any other
  * thread is started: capabilities are per thread. Returns 0 or -errno. */
 int kt_drop_privileges(unsigned int uid, unsigned int gid);
