@@ -33,8 +33,14 @@ public struct DiagnoseInput: Codable, Sendable {
     /// Kernel stacks sampled during NET_RX, in ktrace's folded form: root first, `frame;frame;leaf COUNT`
     /// (one line per entry). See `NetRxSplit` for which samples count as NET_RX.
     public var netRxStacks: [String]?
-    /// Packets freed as dropped: `skb:kfree_skb`, by reason (5.17+) or by location.
+    /// Packets freed as dropped: `skb:kfree_skb`, by reason (5.17+) and location, largest first (at most
+    /// `DropNaming.listed` pairs).
     public var drops: [DropCount]?
+    /// Drops in pairs smaller than the last one `drops` lists.
+    public var dropsNotListed: UInt64?
+    /// Drops not counted by pair: the kernel-side table was full, or the kernel skipped the counting
+    /// program's run (its recursion protection).
+    public var dropsNotCounted: UInt64?
     /// /proc/vmstat deltas (pgscan_kswapd, pgscan_direct, pgsteal_*, allocstall_*).
     public var vmstat: [String: UInt64]?
 
@@ -197,9 +203,12 @@ public struct SoftnetCPU: Codable, Sendable {
     }
 }
 
-/// Packets freed as dropped (`skb:kfree_skb`), by reason or by location.
-public struct DropCount: Codable, Sendable {
+/// Packets freed as dropped (`skb:kfree_skb`), by reason and location.
+public struct DropCount: Codable, Sendable, Equatable {
+    /// The kernel's drop reason as its tracepoint prints it (enum skb_drop_reason without SKB_DROP_REASON_:
+    /// `NETFILTER_DROP`); nil where the tracepoint has none (before 5.17).
     public var reason: String?
+    /// The function that freed the packet (kallsyms: `func`, or `func [module]`).
     public var location: String?
     public var count: UInt64
 
