@@ -2,9 +2,9 @@ import FoundationEssentials
 import Glibc
 import KtraceCore
 
-/// `ktrace diagnose`'s one window: the softirq, kernel-thread and stack-sampling programs attached
-/// together, and /proc and /sys read at the window's start and end (task states also during it; TCP
-/// listeners and packet-filter rule counts, gauges, at its end only), turned into a `DiagnoseInput`.
+/// `ktrace diagnose`'s one window: the softirq, kernel-thread, stack-sampling and drop-counting programs
+/// attached together, and /proc and /sys read at the window's start and end (task states also during it;
+/// TCP listeners and packet-filter rule counts, gauges, at its end only), turned into a `DiagnoseInput`.
 /// What cannot be measured here is left out of the input and named in `notMeasured`, once.
 public final class DiagnoseSession {
     public struct Options: Sendable {
@@ -23,6 +23,7 @@ public final class DiagnoseSession {
     let softirq: SoftirqSession?
     let kthreads: KthreadsSession?
     let profile: ProfileSession?
+    let drops: DropsSession?
     /// The packet-filter listings run in each namespace at the window's end.
     let ruleListings = RuleListings.installed()
     /// What this run could not measure, each said once: the rules that need it report "not evaluated".
@@ -69,7 +70,11 @@ public final class DiagnoseSession {
             profile = nil
             missing.append("kernel stacks in NET_RX (\(error.message))")
         }
-        if softirq == nil && kthreads == nil && profile == nil {
+        do { drops = try DropsSession(attach: options.attach) } catch {
+            drops = nil
+            missing.append("packets dropped by reason and location (\(error.message))")
+        }
+        if softirq == nil && kthreads == nil && profile == nil && drops == nil {
             throw KernelError("no tracing program attached: " + missing.joined(separator: "; "))
         }
         if let k = kthreads, let wq = k.decoders.first(where: { $0.name == "workqueue" }), let p = wq.problem {
@@ -78,7 +83,6 @@ public final class DiagnoseSession {
         if let k = kthreads, !k.countsQueuers, kthreads?.decoders.first(where: { $0.name == "workqueue" })?.problem == nil {
             missing.append("who queued work items (the workqueue decoder did not count them)")
         }
-        missing.append("skb:kfree_skb drop reasons (not read by this version)")
         if let absent = ruleListings.missing { missing.append(absent) }
         notMeasured = missing
     }
@@ -86,6 +90,7 @@ public final class DiagnoseSession {
     /// Opens the window: counting starts now, and every counter is read once.
     public func begin() throws(KernelError) {
         if let profile { try profile.start() }
+        try drops?.start()
         _ = try softirq?.read()  // the interval before this is not the window's
         let kth = try kthreads?.read()
         let queuers = kthreads?.readQueuers().counts ?? [:]
@@ -121,6 +126,7 @@ public final class DiagnoseSession {
         let sirq = try softirq?.read()
         let kth = try kthreads?.read()
         let queuersNow = kthreads?.readQueuers()
+        let dropsNow = try drops?.read()
         let statNow = ProcStatText.perCPU(ProcFiles.read("/proc/stat") ?? "")
         let endNs = Kernel.monotonicNs()
         profile?.stop()
@@ -134,6 +140,7 @@ public final class DiagnoseSession {
             if q.full > 0 { note("who queued \(q.full) work items (the queuer table was full)") }
         }
         if let profile { input.netRxStacks = Self.netRxStacks(profile, symbols: kthreads?.symbols) }
+        if let dropsNow { Self.fillDrops(&input, dropsNow, symbols: kthreads?.symbols ?? (try? KernelSymbols.load())) }
         if let a = start.softnet, let b = ProcFiles.read("/proc/net/softnet_stat").map(SoftnetText.parse) { input.softnet = SoftnetText.delta(a, b) }
         if let a = start.vmstat, let b = ProcFiles.read("/proc/vmstat").map(VMStatText.parse) { input.vmstat = SNMPText.delta(a, b) }
         let procs = ProcFiles.processStats()
@@ -251,6 +258,14 @@ public final class DiagnoseSession {
             case .hardirq: return WorkQueuer(function: fn, comm: "[hardirq]", pid: 0, count: v.count)
             }
         }
+    }
+
+    /// The drops by reason and location, named (the largest `DropNaming.listed` pairs), and those not listed.
+    static func fillDrops(_ input: inout DiagnoseInput, _ d: (pairs: [DropNaming.Raw], notCounted: UInt64), symbols: KernelSymbols?) {
+        let named = DropNaming.counts(d.pairs, reasons: DropsSession.reasonNames(), symbol: { symbols?.name(for: $0) })
+        input.drops = named.listed
+        input.dropsNotListed = named.notListed
+        input.dropsNotCounted = d.notCounted
     }
 
     /// The kernel stacks sampled in NET_RX, folded root first with ktrace's [softirq:net_rx] frame.
