@@ -9,13 +9,13 @@ struct DiagnoseCommand: ParsableCommand {
         commandName: "diagnose",
         abstract: "Observe the machine for a few seconds, then say what costs its CPU or packets, why, and what to change.",
         discussion: """
-        One window through softirq, kthreads and NET_RX stack sampling at once, with /proc and /sys read
-        at its start and end (per network namespace: sysctls, SNMP counters, conntrack, devices' RPS
-        masks and IRQ affinity; at the end also its TCP listeners, through sock_diag, and its rule counts
-        per chain, through iptables-save, ip6tables-save and nft). Prints ranked findings, each with its
-        share, evidence and source, cause, the exact change to try and how to confirm it worked; then what
-        was ruled out and what could not be evaluated. Catalogue of finding ids, thresholds and their
-        sources, JSON schema: docs/diagnose.md.
+        One window through softirq, kthreads, NET_RX stack sampling and skb:kfree_skb drops at once, with
+        /proc and /sys read at its start and end (per network namespace: sysctls, SNMP counters, conntrack,
+        devices' RPS masks and IRQ affinity; at the end also its TCP listeners, through sock_diag, and its
+        rule counts per chain, through iptables-save, ip6tables-save and nft). Prints ranked findings, each
+        with its share, evidence and source, cause, the exact change to try and how to confirm it worked;
+        then what was ruled out, what could not be evaluated, and the largest drops by reason and location.
+        Catalogue of finding ids, thresholds and their sources, JSON schema: docs/diagnose.md.
 
         Examples:
           ktrace diagnose                     observe 5 seconds, print the findings

@@ -43,7 +43,17 @@ public enum DiagnoseText {
                 .map(\.1).map { "\(NetRxStage.named($0.stage)?.name ?? $0.stage) \(DiagnoseFormat.pct(Double($0.samples) / Double(s.total)))" }
             out += "\nNET_RX by stage (\(s.total) samples): " + parts.joined(separator: ", ") + "\n"
         }
+        if let d = d.drops { out += "\n" + drops(d) + "\n" }
         return out
+    }
+
+    static func drops(_ d: DropSummary) -> String {
+        let head = "Drops by reason and location (\(DiagnoseSource.kfreeSkb)"
+        guard d.total > 0 else { return head + "): none" }
+        var parts = d.top.map { "\($0.label) \($0.count)" }
+        if d.others > 0 { parts.append("others \(d.others)") }
+        if d.notCounted > 0 { parts.append("not counted by pair (table full or program skipped) \(d.notCounted)") }
+        return head + ", \(d.total) packets): " + parts.joined(separator: ", ")
     }
 
     static func count(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
@@ -100,6 +110,19 @@ public enum DiagnoseJSON {
                     if let f = r.topFunction { o.append(("top_function", .string(f))) }
                     return .object(o)
                 })),
+            ])))
+        }
+        if let drops = d.drops {
+            top.append(("drops", .object([
+                ("packets", .uint(drops.total)),
+                ("top", .array(drops.top.map { r in
+                    var o: [(String, JSONValue)] = []
+                    if let reason = r.reason { o.append(("reason", .string(reason))) }
+                    if let location = r.location { o.append(("location", .string(location))) }
+                    o.append(("count", .uint(r.count)))
+                    return .object(o)
+                })),
+                ("others", .uint(drops.others)), ("not_counted", .uint(drops.notCounted)),
             ])))
         }
         return .object(top)

@@ -31,6 +31,8 @@ public struct Diagnosis: Sendable {
     public var notEvaluated: [NotEvaluated]
     /// The receive path's stages, when NET_RX stacks were sampled.
     public var netRxSplit: NetRxSplit?
+    /// The largest drops by reason and location, when `skb:kfree_skb` was read.
+    public var drops: DropSummary?
 
     public init(_ input: DiagnoseInput, rules: [any DiagnoseRule] = DiagnoseCatalogue.rules) {
         let c = DiagnoseContext(input)
@@ -38,6 +40,7 @@ public struct Diagnosis: Sendable {
         cpuCount = c.cpuCount
         kernel = input.kernel
         netRxSplit = c.split
+        drops = DropSummary(input)
         var found: [(Int, Finding)] = [], ruled: [RuledOut] = [], missing: [NotEvaluated] = []
         for (order, rule) in rules.enumerated() {
             switch rule.evaluate(c) {

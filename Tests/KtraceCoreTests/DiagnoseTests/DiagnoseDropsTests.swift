@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import KtraceCore
 
-/// Drops on `skb:kfree_skb`: how the kernel side's counts are named.
+/// Drops on `skb:kfree_skb`: how the kernel side's counts are named, and the report's list of them.
 @Suite struct DiagnoseDropsTests {
     /// Reason names as the tracepoint prints them, from the enumerators of 6.18's enum skb_drop_reason.
     @Test func reasonNamesLoseTheirPrefix() {
@@ -26,5 +26,29 @@ import Testing
         #expect(named.notListed == 5)
         let all = DropNaming.counts(raw, reasons: [:], symbol: { symbols[$0] })
         #expect(all.listed.last == DropCount(reason: nil, location: "0xdead", count: 5) && all.notListed == 0)
+    }
+
+    /// The report lists the largest pairs once, what the rest add up to, and what was not counted by pair;
+    /// "none" when drops were read and there were none; nothing when they were not read.
+    @Test func reportListsTheLargestDrops() throws {
+        var input = DiagnoseInput(windowSeconds: 2)
+        input.drops = (1...7).map { DropCount(reason: "R\($0)", location: "f\($0)", count: UInt64(10 * $0)) }
+        input.dropsNotListed = 3
+        input.dropsNotCounted = 2
+        let d = Diagnosis(input)
+        let s = try #require(d.drops)
+        #expect(s.top.map(\.count) == [70, 60, 50, 40, 30] && s.others == 20 + 10 + 3 && s.total == 285)
+        #expect(DiagnoseText.render(d).hasSuffix("\nDrops by reason and location (tracepoint skb:kfree_skb, 285 packets): R7 at f7 70, "
+            + "R6 at f6 60, R5 at f5 50, R4 at f4 40, R3 at f3 30, others 33, not counted by pair (table full or program skipped) 2\n"))
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(DiagnoseJSON.render(d).utf8)) as? [String: Any])
+        let drops = try #require(json["drops"] as? [String: Any])
+        #expect(drops["packets"] as? Int == 285 && drops["others"] as? Int == 33 && drops["not_counted"] as? Int == 2)
+        #expect((drops["top"] as? [[String: Any]])?.first?["reason"] as? String == "R7")
+
+        input = DiagnoseInput(windowSeconds: 2)
+        input.drops = []
+        #expect(DiagnoseText.render(Diagnosis(input)).hasSuffix("\nDrops by reason and location (tracepoint skb:kfree_skb): none\n"))
+        input.drops = nil
+        #expect(!DiagnoseText.render(Diagnosis(input)).contains("Drops"))
     }
 }
