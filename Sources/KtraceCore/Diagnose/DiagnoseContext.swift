@@ -118,16 +118,23 @@ public struct DiagnoseContext: Sendable {
 /// (enqueue_to_backlog, net/core/dev.c: `sd->dropped++` then `dev_core_stats_rx_dropped_inc(skb->dev)`),
 /// so the devices' drops count only beyond the backlog's (in the SYN-flood lab, counted twice, they
 /// made half of the packets lost).
+///
+/// The packets `skb:kfree_skb` saw freed as dropped are kept apart, as evidence of which counter's loss
+/// they are (`evidence(_:)`), not added: each is a loss one of the counters above counts too, or one none
+/// of them is about (a rule's DROP, a packet for a closed port, a unix socket's).
 public struct LostPackets: Sendable {
     public var softnet: UInt64 = 0
     public var conntrack: UInt64 = 0
     public var listen: UInt64 = 0
     /// The devices' rx_dropped less the backlog drops they include.
     public var device: UInt64 = 0
+    /// By reason and location; empty when not measured.
+    public var freed: [DropCount] = []
 
     public var total: UInt64 { softnet + conntrack + listen + device }
 
     init(_ input: DiagnoseInput) {
+        freed = input.drops ?? []
         softnet = input.softnet?.reduce(0) { $0 + $1.dropped } ?? 0
         for ns in input.namespaces ?? [] {
             if let ct = ns.conntrack { conntrack += ct.drop + ct.insertFailed }
@@ -143,4 +150,13 @@ public struct LostPackets: Sendable {
 
     /// `n` as a share of the packets lost.
     public func share(_ n: UInt64) -> Share { Share(total > 0 ? Double(n) / Double(total) : 0, of: .packetsLost) }
+
+    /// The drops of `cause` as a finding's evidence, naming the pairs that matched; nil when none did.
+    public func evidence(_ cause: DropCause) -> Evidence? {
+        let rows = freed.filter(cause.matches)
+        let n = rows.reduce(UInt64(0)) { $0 + $1.count }
+        guard n > 0 else { return nil }
+        let named = rows.prefix(2).map(\.label) + (rows.count > 2 ? ["\(rows.count - 2) more"] : [])
+        return Evidence("packets \(cause.name) (\(named.joined(separator: ", ")))", Double(n), .packets, source: DiagnoseSource.kfreeSkb)
+    }
 }

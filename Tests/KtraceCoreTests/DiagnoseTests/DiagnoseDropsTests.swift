@@ -2,7 +2,8 @@ import Foundation
 import Testing
 @testable import KtraceCore
 
-/// Drops on `skb:kfree_skb`: how the kernel side's counts are named, and the report's list of them.
+/// Drops on `skb:kfree_skb`: how the kernel side's counts are named, which findings cite them, and the
+/// report's list of them.
 @Suite struct DiagnoseDropsTests {
     /// Reason names as the tracepoint prints them, from the enumerators of 6.18's enum skb_drop_reason.
     @Test func reasonNamesLoseTheirPrefix() {
@@ -26,6 +27,57 @@ import Testing
         #expect(named.notListed == 5)
         let all = DropNaming.counts(raw, reasons: [:], symbol: { symbols[$0] })
         #expect(all.listed.last == DropCount(reason: nil, location: "0xdead", count: 5) && all.notListed == 0)
+    }
+
+    /// A cause takes a drop by its reason; by its location only where the kernel gave no reason or left it
+    /// NOT_SPECIFIED (the two cases where the location is all there is). Fails if a location overrides a
+    /// reason that says otherwise.
+    @Test func causesMatchByReasonElseByLocation() {
+        let netfilter = DropCause.netfilter
+        #expect(netfilter.matches(DropCount(reason: "NETFILTER_DROP", location: "nft_do_chain", count: 1)))
+        #expect(netfilter.matches(DropCount(reason: nil, location: "nf_hook_slow", count: 1)))
+        #expect(netfilter.matches(DropCount(reason: "NOT_SPECIFIED", location: "nf_conntrack_in [nf_conntrack]", count: 1)))
+        #expect(!netfilter.matches(DropCount(reason: "NO_SOCKET", location: "nf_hook_slow", count: 1)))
+        #expect(!netfilter.matches(DropCount(reason: nil, location: "tcp_v4_rcv", count: 1)))
+        #expect(DropCause.cpuBacklog.matches(DropCount(reason: nil, location: "enqueue_to_backlog.isra.0", count: 1)))
+        #expect(!DropCause.listenOverflow.matches(DropCount(reason: nil, location: "tcp_v4_rcv", count: 1)))
+    }
+
+    /// The conntrack scenario's netfilter drops back its finding, counted apart from the conntrack counter.
+    @Test func conntrackFullCitesNetfilterDrops() throws {
+        let f = try #require(try DiagnoseFixtures.diagnosis("conntrack-tiny-table").findings.first)
+        #expect(f.id == "net.conntrack_full")
+        let e = try #require(f.evidence.first { $0.source == DiagnoseSource.kfreeSkb })
+        #expect(e.value == 38_100 && e.text.contains("(NETFILTER_DROP)"), "\(e.text)")
+    }
+
+    /// Backlog drops cite CPU_BACKLOG, or enqueue_to_backlog on a kernel without reasons; the same drops
+    /// in the summary. Fails if the drops change the share (they are counted by softnet_stat already).
+    @Test func backlogDropsCiteTheirReasonOrLocation() throws {
+        var input = try DiagnoseFixtures.input("cpu-bound-control")
+        input.softnet = [SoftnetCPU(cpu: 0, processed: 90_000, dropped: 1_200, timeSqueeze: 0)]
+        for drops in [[DropCount(reason: "CPU_BACKLOG", location: "enqueue_to_backlog", count: 1_200)],
+                      [DropCount(reason: nil, location: "enqueue_to_backlog", count: 1_200)]] {
+            input.drops = drops + [DropCount(reason: "NO_SOCKET", location: "__udp4_lib_rcv", count: 9)]
+            let d = Diagnosis(input)
+            let f = try #require(d.findings.first { $0.id == "net.backlog_drops" })
+            #expect(f.share == Share(1, of: .packetsLost))
+            let e = try #require(f.evidence.first { $0.source == DiagnoseSource.kfreeSkb })
+            #expect(e.value == 1_200 && e.text == "packets dropped at a full input backlog (\(drops[0].label))", "\(e.text)")
+            #expect(d.drops?.top.first == drops[0] && d.drops?.total == 1_209)
+        }
+    }
+
+    /// TCP_LISTEN_OVERFLOW backs an accept-queue overflow.
+    @Test func listenOverflowCitesItsReason() throws {
+        var input = try DiagnoseFixtures.input("listener-no-syncookies")
+        var nss = try #require(input.namespaces)
+        let i = try #require(nss.firstIndex { $0.name == "ktlab-ctr" })
+        nss[i].counters?["TcpExt.ListenOverflows"] = 800
+        input.namespaces = nss
+        input.drops = [DropCount(reason: "TCP_LISTEN_OVERFLOW", location: "tcp_v4_rcv", count: 800)]
+        let f = try #require(Diagnosis(input).findings.first { $0.id == "net.listen_overflow" })
+        #expect(f.evidence.contains { $0.source == DiagnoseSource.kfreeSkb && $0.value == 800 })
     }
 
     /// The report lists the largest pairs once, what the rest add up to, and what was not counted by pair;

@@ -36,6 +36,7 @@ public struct BacklogDropsRule: DiagnoseRule {
             Evidence("packets dropped, input backlog full (all CPUs)", Double(dropped), .packets, source: DiagnoseSource.softnet),
             Evidence("dropped on CPU \(worst.cpu)", Double(worst.dropped), .packets, source: DiagnoseSource.softnet),
         ]
+        if let freed = c.lost.evidence(.cpuBacklog) { ev.append(freed) }
         if squeeze > 0 {
             ev.append(Evidence("NET_RX rounds out of budget (time_squeeze)", Double(squeeze), .count, source: DiagnoseSource.softnet))
         }

@@ -42,6 +42,7 @@ public struct ConntrackFullRule: DiagnoseRule {
             Evidence("conntrack limit", Double(ct.max), .entries, source: DiagnoseSource.sysctl("net.netfilter.nf_conntrack_max"),
                      window: Evidence.atEnd),
         ]
+        if let freed = c.lost.evidence(.netfilter) { ev.insert(freed, at: 1) }
         if ct.earlyDrop > 0 {
             ev.append(Evidence("entries evicted to make room (early_drop)", Double(ct.earlyDrop), .count, source: DiagnoseSource.conntrackStat))
         }

@@ -162,6 +162,7 @@ public struct ListenOverflowRule: DiagnoseRule {
         let fullness = { (l: Listener) -> Double in l.backlog > 0 ? Double(l.acceptQueue) / Double(l.backlog) : 0 }
         let listener = (ns.listeners ?? []).max { (fullness($0), $0.acceptQueue, $1.address) < (fullness($1), $1.acceptQueue, $0.address) }
         var ev = [Evidence("connections dropped, accept queue full (\(label))", Double(overflows), .packets, source: DiagnoseSource.netstat)]
+        if let freed = c.lost.evidence(.listenOverflow) { ev.append(freed) }
         let listenDrops = ns.counter("TcpExt.ListenDrops")
         if listenDrops > 0 {
             ev.append(Evidence("all listen drops", Double(listenDrops), .packets, source: DiagnoseSource.netstat))
