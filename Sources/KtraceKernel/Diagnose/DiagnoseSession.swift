@@ -90,7 +90,6 @@ public final class DiagnoseSession {
     /// Opens the window: counting starts now, and every counter is read once.
     public func begin() throws(KernelError) {
         if let profile { try profile.start() }
-        try drops?.start()
         _ = try softirq?.read()  // the interval before this is not the window's
         let kth = try kthreads?.read()
         let queuers = kthreads?.readQueuers().counts ?? [:]
@@ -98,6 +97,8 @@ public final class DiagnoseSession {
         for ns in chosenNamespaces() {
             if case .success(let r) = NetnsReader.read(ns.path) { namespaces[ns.inode] = r }
         }
+        // Right at the window's clock: drops while the namespaces above were read are not the window's.
+        try drops?.start()
         start = Baseline(monoNs: Kernel.monotonicNs(), stat: ProcStatText.perCPU(ProcFiles.read("/proc/stat") ?? ""),
                          softnet: ProcFiles.read("/proc/net/softnet_stat").map(SoftnetText.parse),
                          vmstat: ProcFiles.read("/proc/vmstat").map(VMStatText.parse),
