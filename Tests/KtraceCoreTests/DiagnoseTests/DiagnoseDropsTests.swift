@@ -80,6 +80,19 @@ import Testing
         #expect(f.evidence.contains { $0.source == DiagnoseSource.kfreeSkb && $0.value == 800 })
     }
 
+    /// Recorded on 6.18 with `--save-input`: an iptables DROP rule for UDP port 9 in a throwaway namespace
+    /// and 100 packets sent to it within `ktrace diagnose -d 2` (the rule's counter said 100). The drops
+    /// are listed with their reason and location, and no finding claims them: conntrack dropped nothing.
+    /// Fails if a rule's DROP is taken for a full conntrack table.
+    @Test func dropRuleIsListedNotClaimed() throws {
+        let d = try DiagnoseFixtures.diagnosis("netfilter-drop-rule")
+        #expect(d.drops?.top == [DropCount(reason: "NETFILTER_DROP", location: "nft_do_chain", count: 100)] && d.drops?.total == 100)
+        #expect(!d.findings.contains { $0.evidence.contains { $0.source == DiagnoseSource.kfreeSkb } })
+        #expect(d.ruledOut.contains { $0.id == "net.conntrack_full" })
+        #expect(DiagnoseText.render(d).hasSuffix(
+            "\nDrops by reason and location (tracepoint skb:kfree_skb, 100 packets): NETFILTER_DROP at nft_do_chain 100\n"))
+    }
+
     /// The report lists the largest pairs once, what the rest add up to, and what was not counted by pair;
     /// "none" when drops were read and there were none; nothing when they were not read.
     @Test func reportListsTheLargestDrops() throws {
