@@ -72,7 +72,7 @@ import Testing
     @Test func listenOverflowCitesItsReason() throws {
         var input = try DiagnoseFixtures.input("listener-no-syncookies")
         var nss = try #require(input.namespaces)
-        let i = try #require(nss.firstIndex { $0.name == "ktlab-ctr" })
+        let i = try #require(nss.firstIndex { $0.name == "ktlab-sfs" })
         nss[i].counters?["TcpExt.ListenOverflows"] = 800
         input.namespaces = nss
         input.drops = [DropCount(reason: "TCP_LISTEN_OVERFLOW", location: "tcp_v4_rcv", count: 800)]

@@ -56,12 +56,12 @@ import Testing
     @Test func unnamedNamespaceIsEnteredThroughItsProcess() throws {
         var input = try DiagnoseFixtures.input("listener-no-syncookies")
         var nss = try #require(input.namespaces)
-        let i = try #require(nss.firstIndex { $0.name == "ktlab-ctr" })
+        let i = try #require(nss.firstIndex { $0.name == "ktlab-sfs" })
         nss[i].name = nil
         input.namespaces = nss
         let f = try #require(Diagnosis(input).findings.first)
-        #expect(f.cause.contains("in the netns of nginx (pid 4301)"))
-        #expect(f.tries.first?.command == "nsenter -t 4301 -n sysctl -w net.ipv4.tcp_syncookies=1")
+        #expect(f.cause.contains("in the netns of nginx (pid 19185)"))
+        #expect(f.tries.first?.command == "nsenter -t 19185 -n sysctl -w net.ipv4.tcp_syncookies=1")
     }
 
     /// Interrupts of several hardware queues all on one CPU: the change is IRQ affinity, one CPU each.

@@ -25,16 +25,20 @@ import Testing
         #expect(d.ruledOut.contains { $0.id == "net.conntrack_cost" })
     }
 
-    /// A long chain of unmatched rules on the forwarding path, with receive spread over both CPUs.
-    /// Fails if the chain is not named with its rule count, or the change is not in its namespace.
+    /// A long chain of unmatched rules on the forwarding path, recorded on 6.18 from `lab.sh up` and
+    /// `lab.sh rules 14` (5000 rules in a chain jumped to first from the host's FORWARD, SYNs paced at
+    /// u500). Fails if the chain is not named with its rule count, or the change is not in its namespace
+    /// and chain, or the SYN-ACKs the bridge passes up to the host (br_pass_frame_up a tail call, gone
+    /// from their stacks) are taken for frames it forwards between ports.
     @Test func longChainIsNetfilterRules() throws {
         let d = try DiagnoseFixtures.diagnosis("netfilter-long-chain")
         let f = try #require(d.findings.first)
         #expect(f.id == "net.netfilter_rules")
-        #expect(f.cause.contains("2000 rules of filter FORWARD in netns ktlab-host"))
+        #expect(f.cause.contains("5000 rules of filter ktlab_rules in netns ktlab-host"))
         #expect(f.tries.first?.command
-            == "ip netns exec ktlab-host iptables -w -t filter -I FORWARD 1 -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT")
-        #expect(d.ruledOut.contains { $0.id == "net.rx_one_cpu" }, "both CPUs are busy: nowhere to spread to")
+            == "ip netns exec ktlab-host iptables -w -t filter -I ktlab_rules 1 -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT")
+        #expect(f.confirm.command == "ktrace diagnose -d 5" && f.confirm.number.hasPrefix("CPU 0's time in netfilter rules"))
+        #expect(d.ruledOut.contains { $0.id == "net.bridge_netfilter" }, "\(d.findings.map(\.id))")
     }
 
     /// A tiny conntrack table: every lost packet is a conntrack drop. Fails if the limit is not raised from
@@ -49,17 +53,19 @@ import Testing
         #expect(f.confirm.expect == .zero)
     }
 
-    /// A listener without SYN cookies and a small backlog, flooded by sources that never answer.
+    /// A listener without SYN cookies and a small backlog, flooded by sources that never answer: recorded
+    /// on 6.18 from `lab.sh synflood 12` (nginx, backlog 16, tcp_syncookies=0, SYNs every 500 us).
     @Test func listenerWithoutCookiesIsSynFlood() throws {
         let d = try DiagnoseFixtures.diagnosis("listener-no-syncookies")
         let f = try #require(d.findings.first)
         #expect(f.id == "net.syn_flood")
         #expect(f.share == Share(1, of: .packetsLost))
-        #expect(f.cause.contains("tcp_syncookies=0") && f.cause.contains("nginx (pid 4301)"))
-        #expect(f.tries.first?.command == "ip netns exec ktlab-ctr sysctl -w net.ipv4.tcp_syncookies=1")
+        #expect(f.cause.contains("tcp_syncookies=0") && f.cause.contains("nginx (pid 19185) listening on 10.231.4.1:80 with backlog 16"))
+        #expect(f.tries.first?.command == "ip netns exec ktlab-sfs sysctl -w net.ipv4.tcp_syncookies=1")
         #expect(f.tries.dropFirst().first?.command
-            == "ip netns exec ktlab-ctr sysctl -w net.ipv4.tcp_max_syn_backlog=256", "somaxconn (4096) is not what caps a backlog of 16")
+            == "ip netns exec ktlab-sfs sysctl -w net.ipv4.tcp_max_syn_backlog=256", "somaxconn (4096) is not what caps a backlog of 16")
         #expect(f.tries.dropFirst().first?.change.contains("nginx asks for a backlog of only 16") == true)
+        #expect(f.tries.count == 2, "NET_RX is a few percent of a CPU: no RPS change")
         #expect(d.ruledOut.contains { $0.id == "net.listen_overflow" })
     }
 

@@ -195,9 +195,18 @@ public struct BridgeNetfilterRule: DiagnoseRule {
     }
 
     /// Of the NET_RX samples where the bridge decided a frame's fate, the part it forwarded to a port.
+    /// br_pass_frame_up is often a tail call, gone from the stack: a frame passed up then shows as
+    /// br_handle_frame_finish calling the host's receive path (netif_receive_skb, ip_rcv) directly (6.18,
+    /// the lab's SYN-ACKs routed by the host: br_handle_frame_finish;netif_receive_skb;...;ip_forward).
     static func forwardedPart(_ split: NetRxSplit) -> Double {
-        let forwarded = split.samples { $0.contains("br_handle_frame_finish") && $0.contains("__br_forward") }
-        let passedUp = split.samples { $0.contains("br_pass_frame_up") }
+        let forwarded = split.samples { $0.contains("br_handle_frame_finish") && !$0.isDisjoint(with: forwardFrames) }
+        let passedUp = split.samples { $0.contains("br_handle_frame_finish") && $0.isDisjoint(with: forwardFrames) && !$0.isDisjoint(with: hostFrames) }
         return forwarded + passedUp == 0 ? 1 : Double(forwarded) / Double(forwarded + passedUp)
     }
+
+    /// The bridge sending a frame out of its ports (known, flooded or a clone of it).
+    static let forwardFrames: Set<String> = ["__br_forward", "br_forward", "br_forward_finish", "br_flood", "maybe_deliver", "deliver_clone"]
+    /// The host's own receive path, entered when the bridge passes a frame up.
+    static let hostFrames: Set<String> = ["br_pass_frame_up", "br_netif_receive_skb", "netif_receive_skb", "__netif_receive_skb",
+                                          "__netif_receive_skb_one_core", "ip_rcv", "ipv6_rcv"]
 }
