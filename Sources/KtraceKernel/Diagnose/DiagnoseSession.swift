@@ -89,15 +89,16 @@ public final class DiagnoseSession {
 
     /// Opens the window: counting starts now, and every counter is read once.
     public func begin() throws(KernelError) {
-        if let profile { try profile.start() }
-        _ = try softirq?.read()  // the interval before this is not the window's
-        let kth = try kthreads?.read()
-        let queuers = kthreads?.readQueuers().counts ?? [:]
+        // The namespaces first: reading them takes a thread, a mount and a sysfs each (up to 1.2 s here),
+        // and the programs' counts below must start with the window's clock, as finish() ends them with it.
         var namespaces: [UInt64: NetnsReadout] = [:]
         for ns in chosenNamespaces() {
             if case .success(let r) = NetnsReader.read(ns.path) { namespaces[ns.inode] = r }
         }
-        // Right at the window's clock: drops while the namespaces above were read are not the window's.
+        if let profile { try profile.start() }
+        _ = try softirq?.read()  // the interval before this is not the window's
+        let kth = try kthreads?.read()
+        let queuers = kthreads?.readQueuers().counts ?? [:]
         try drops?.start()
         start = Baseline(monoNs: Kernel.monotonicNs(), stat: ProcStatText.perCPU(ProcFiles.read("/proc/stat") ?? ""),
                          softnet: ProcFiles.read("/proc/net/softnet_stat").map(SoftnetText.parse),
