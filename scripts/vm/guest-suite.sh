@@ -157,6 +157,40 @@ else
   result FAIL stacks.cycles "neither works nor explains in one line: $(errtext "$LOGS/stacks.cycles.err")"
 fi
 
+# diagnose on this kernel: all its programs attach, and skb:kfree_skb counts a known number of drops, by
+# reason (5.17+) or by location, against an nft rule's own counter (one DROP rule in a namespace of ours).
+diag_drops() {
+  local name=diagnose.drops ns=ktg-drops pid rc n=50 counter got
+  ip netns add "$ns" && ip -n "$ns" link set lo up || { result FAIL $name "cannot make a network namespace"; return; }
+  if ! command -v nft >/dev/null; then result SKIP $name "no nft"; ip netns del "$ns"; return; fi
+  if ! ip netns exec "$ns" nft -f - 2>"$LOGS/$name.nft" <<'EOF_NFT'
+table inet ktgd {
+  chain input { type filter hook input priority 0; udp dport 9 counter drop; }
+}
+EOF_NFT
+  then
+    result FAIL $name "nft: $(head -n1 "$LOGS/$name.nft")"; ip netns del "$ns"; return
+  fi
+  kt $name 300 diagnose -d 4 &
+  pid=$!
+  if banner "$LOGS/$name.err" "diagnosing for" "$pid"; then
+    ip netns exec "$ns" bash -c "for ((i = 0; i < $n; i++)); do echo x >/dev/udp/127.0.0.1/9; done" 2>/dev/null
+  fi
+  wait "$pid"; rc=$?
+  counter=$(ip netns exec "$ns" nft list table inet ktgd | grep -oE 'packets [0-9]+' | awk '{print $2}')
+  ip netns del "$ns"
+  # "Drops by reason and location (...): NETFILTER_DROP at nf_hook_slow 50, ..." (no reason: "nf_hook_slow 50")
+  got=$(grep -E '^Drops by reason and location' "$LOGS/$name.out" | sed 's/^[^:]*: //' | tr ',' '\n' |
+        awk '/NETFILTER_DROP/ || (!/[A-Z_][A-Z_]+ at / && /(nf_hook_slow|nft_do_chain)/) { s += $NF } END { print s + 0 }')
+  local detail="rule counter $counter, ktrace $got ($(grep -E '^Drops by reason' "$LOGS/$name.out" | cut -c1-160))"
+  if ((rc != 0)); then result FAIL $name "exit $rc: $(errtext "$LOGS/$name.err")"
+  elif grep -q 'packets dropped by reason and location (' "$LOGS/$name.err"; then result FAIL $name "the drop counter did not attach: $(errtext "$LOGS/$name.err")"
+  elif [[ $counter == "$n" && $got == "$n" ]]; then result PASS $name "$detail"
+  else result FAIL $name "$detail"
+  fi
+}
+diag_drops
+
 # ───────────────────────────── 4. the Swift integration tests ─────────────────────────────
 if [[ $FILTER == none ]]; then
   result SKIP xctest "VMTEST_FILTER=none"
