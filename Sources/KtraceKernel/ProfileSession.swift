@@ -37,6 +37,10 @@ public final class ProfileSession {
         o.trace_kprobes = config.traceAttach == .kprobe ? 1 : 0
         o.no_sampling = config.sampling && !config.event.isProgram ? 0 : 1
         if config.event.isProgram { o.config.every = config.frequency == nil ? config.period : 0 }
+        // The CPU clock's period: a late sample carries the periods the kernel's timer skipped (profile.bpf.c).
+        if o.no_sampling == 0 && o.hardware == 0 && o.sw_event == UInt64(KT_SW_CPU_CLOCK.rawValue) {
+            o.config.clock_period_ns = o.freq > 0 ? 1_000_000_000 / o.freq : o.period
+        }
         var strings: [UnsafeMutablePointer<CChar>?] = []
         defer { strings.forEach { free($0) } }
         switch config.event {
@@ -96,6 +100,8 @@ public final class ProfileSession {
         l.callsNoState = s.func_no_state
         l.workFull = s.work_full
         l.kernelSkipped = kt_profile_kernel_skipped(handle)
+        l.clockLate = s.clock_late
+        l.clockSkipped = s.clock_skipped
         l.offCPUSwitches = s.offcpu_switches
         l.offCPUCounted = s.offcpu_counted
         l.offCPUOutOfRange = s.offcpu_out_of_range

@@ -18,6 +18,8 @@ public struct ProfileLosses: Sendable, Equatable {
     public var offCPUCounted: UInt64 = 0     // off-CPU: switch-ins whose blocked time was counted
     public var offCPUOutOfRange: UInt64 = 0  // off-CPU: blocked times outside --min-us/--max-us (a filter, not a loss)
     public var offCPUStartFull: UInt64 = 0   // off-CPU: switch-outs not followed (too many tasks off the CPU at once)
+    public var clockLate: UInt64 = 0         // CPU-clock samples after periods the kernel's timer skipped
+    public var clockSkipped: UInt64 = 0      // those periods, counted with the late sample after them
 
     public init() {}
 
@@ -31,7 +33,15 @@ public struct ProfileLosses: Sendable, Equatable {
         if lost > 0 {
             t += " [stacks not stored: \(kernelStackFull) kernel, \(userStackFull) user (map full: raise --stack-storage; or no memory in interrupt context); stacks not taken: \(kernelStackErrors) kernel, \(userStackErrors) user; count map full: \(countFull)]"
         }
-        return t + skippedText
+        return t + skippedText + lateText
+    }
+
+    /// Samples the kernel took late, and the periods they carry: not lost, but said.
+    public var lateText: String {
+        guard clockLate > 0 else { return "" }
+        let late = clockLate == 1 ? "1 late sample carries" : "\(clockLate) late samples carry"
+        let periods = clockSkipped == 1 ? "1 period" : "\(clockSkipped) periods"
+        return "; \(late) the \(periods) the kernel's timer skipped before them (a CPU that did not run: a busy hypervisor or emulator, or interrupts off)"
     }
 
     /// Events the kernel did not run ktrace's programs for: never seen, so not in the counts above.
@@ -61,6 +71,7 @@ public struct ProfileLosses: Sendable, Equatable {
                  ("count_map_full", .uint(countFull)), ("events_dropped", .uint(eventsDropped))]
         if offCPUSwitches > 0 { o.append(("offcpu_tasks_full", .uint(offCPUStartFull))) }
         if kernelSkipped > 0 { o.append(("kernel_skipped_runs", .uint(kernelSkipped))) }
+        if clockLate > 0 { o.append(("clock_late_samples", .uint(clockLate))); o.append(("clock_skipped_periods", .uint(clockSkipped))) }
         return .object(o)
     }
 }
