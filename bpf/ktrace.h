@@ -80,8 +80,8 @@ struct kt_profile_config {
 	__u64 every;         /* --event tracepoint/kprobe: a sample every this many occurrences per CPU (0, 1: all) */
 	__u32 wakers;        /* off-CPU: 1 = key blocked time by the waker's kernel stack too (sched_waking) */
 	__u32 pad;
-	__u64 clock_period_ns; /* sampling on the CPU clock: its period; a sample later than 1.5 periods after
-	                        * its CPU's previous one carries the periods between (0: not a clock) */
+	__u64 clock_period_ns; /* sampling on the CPU clock: its period, to count the periods the kernel's timer
+	                        * skipped (kt_profile_stats.clock_skipped); 0: not a clock */
 };
 
 /* What changes while profile.bpf.c runs: a one-entry array (kt_pctl) written by user space. */
@@ -147,7 +147,7 @@ struct kt_profile_stats {
 	__u64 offcpu_out_of_range; /* off-CPU: switch-ins not counted, blocked time outside [min, max] (a filter, not a loss) */
 	__u64 offcpu_start_full;   /* off-CPU: switch-outs not followed, kt_offstart full: their time is lost */
 	__u64 clock_late;     /* CPU-clock samples that came late: the kernel's timer skipped periods before them */
-	__u64 clock_skipped;  /* the periods it skipped, each counted with the late sample after it */
+	__u64 clock_skipped;  /* the periods it skipped (no sample; their time is not in the profile) */
 };
 
 enum kt_event_type {

@@ -10,30 +10,38 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* The periods a CPU-clock sample stands for. The kernel's cpu-clock timer takes one sample per firing and
- * forwards past the periods it missed (perf_swevent_hrtimer): when the CPU did not run for a while (a vCPU
- * its hypervisor or emulator left waiting, a long stretch with interrupts off), the task that ran through
- * them gets one sample for several periods of its time. A 6.12 guest under single-threaded TCG: 398
- * samples at 499 Hz for 1.2 s of a process's CPU time, 0.8 s, while /proc counted it all. So a sample later
- * than 1.5 periods after its CPU's previous one carries the periods between, at most KT_CLOCK_MAX_PERIODS
- * (a CPU back from offline adds little). Every sample on the CPU moves its clock, wanted or not. */
-#define KT_CLOCK_MAX_PERIODS 100
-static __always_inline __u64 clock_periods(void)
+/* CPU-clock periods the kernel's timer skipped before this sample. The cpu-clock timer takes one sample per
+ * firing and forwards past the periods it missed (perf_swevent_hrtimer -> hrtimer_forward_now): when a CPU
+ * did not run for a while (single-threaded TCG runs the vCPUs in turns; a hypervisor's steal; interrupts
+ * off for long), the task that ran through it gets one sample for several periods (a 6.12 guest under TCG:
+ * 398 samples at 499 Hz for 1.2 s of a process's CPU time, 0.8 s). The profile keeps perf's count, one per
+ * sample, since under a hypervisor that accounts steal that time is not the task's; the skipped periods are
+ * counted and said, so a late-sampled profile never passes for a whole one. The count follows the timer's
+ * grid (its previous firing's slot, kt_cpu_state.clock_grid_ns), so a sample handled late but in its own
+ * slot skips nothing; a gap of more than KT_CLOCK_MAX_PERIODS (a CPU back from offline) re-anchors it.
+ * Every sample on the CPU moves the grid, wanted or not. */
+#define KT_CLOCK_MAX_PERIODS 1000
+static __always_inline __u64 clock_skipped(void)
 {
-	__u64 p = kt_cfg.clock_period_ns, now, gap, n = 1;
+	__u64 p = kt_cfg.clock_period_ns, now, n;
 	struct kt_cpu_state *cs;
 
 	if (!p || !(cs = get_cpu_state()))
-		return 1;
+		return 0;
 	now = bpf_ktime_get_ns();
-	gap = cs->clock_last_ns ? now - cs->clock_last_ns : 0;
-	cs->clock_last_ns = now;
-	if (gap > p + p / 2) {
-		n = (gap + p / 2) / p;
-		if (n > KT_CLOCK_MAX_PERIODS)
-			n = KT_CLOCK_MAX_PERIODS;
+	if (!cs->clock_grid_ns || now < cs->clock_grid_ns) {
+		cs->clock_grid_ns = now;
+		return 0;
 	}
-	return n;
+	n = (now - cs->clock_grid_ns) / p;
+	if (n > KT_CLOCK_MAX_PERIODS) {
+		cs->clock_grid_ns = now;
+		return 0;
+	}
+	if (n < 1)
+		n = 1;
+	cs->clock_grid_ns += n * p;
+	return n - 1;
 }
 
 /* System wide, the idle task's samples are left out (an idle CPU does no work), but not while a softirq runs
@@ -57,14 +65,14 @@ static __always_inline int on_sample(void *ctx)
 	struct kt_profile_ctl *c = get_ctl();
 	struct kt_profile_stats *s;
 	struct kt_stack_key key = {};
-	__u64 id = bpf_get_current_pid_tgid(), periods;
+	__u64 id = bpf_get_current_pid_tgid(), skipped;
 
 	/* Nothing is counted before kt_profile_start, once the command is set up and its banner says so: a
 	 * sample from before is outside the recording's window (under emulation the setup after attaching
 	 * took most of a second). */
 	if (!c || !c->started || !cpu_wanted() || !(s = get_stats()))
 		return 0;
-	periods = clock_periods();
+	skipped = clock_skipped();
 	key.tgid = id >> 32;
 	key.tid = (__u32)id;
 	/* The name before the filter only when the filter is by name: a run a --pid filter rejects (half the
@@ -76,9 +84,9 @@ static __always_inline int on_sample(void *ctx)
 	if (kt_cfg.filter != KT_FILTER_COMM)
 		bpf_get_current_comm(key.comm, sizeof(key.comm));
 	s->samples++;
-	if (periods > 1) {
+	if (skipped) {
 		s->clock_late++;
-		s->clock_skipped += periods - 1;
+		s->clock_skipped += skipped;
 	}
 
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
@@ -109,7 +117,7 @@ static __always_inline int on_sample(void *ctx)
 		if (!kt_cfg.per_thread)
 			key.tid = 0;
 		key.epoch = c->epoch & 1;
-		count_add(&key, periods, s);
+		count_add(&key, 1, s);
 	}
 	return 0;
 }

@@ -38,7 +38,7 @@ struct kt_cpu_state {
 	__u32 ksoftirqd;
 	__u64 scratch;
 	__u64 seen;       /* --event tracepoint/kprobe occurrences on this CPU (for kt_cfg.every) */
-	__u64 clock_last_ns; /* the CPU clock's previous sample on this CPU (kt_cfg.clock_period_ns) */
+	__u64 clock_grid_ns; /* the CPU clock's slot of its previous sample on this CPU (kt_cfg.clock_period_ns) */
 };
 
 struct {

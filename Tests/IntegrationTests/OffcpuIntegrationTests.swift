@@ -178,12 +178,17 @@ struct OffcpuIntegrationTests {
         let truth = (cpu[1] - cpu[0]) / (Double(rec.end - rec.start) / 1e9)
         #expect(r.status == 0, "\(r.stderr)")
         let p = try FoldedProfile.parse(r.stdout)
-        let on = share(p) { $0 == "[on-cpu]" }, off = share(p) { $0 == "[off-cpu]" }
+        #expect(abs(share(p) { $0 == "[on-cpu]" } + share(p) { $0 == "[off-cpu]" } - 1) < 0.001)
+        // Periods the kernel's sampling timer skipped while the workload ran (a vCPU the emulator did not run:
+        // 6.12 under single-threaded TCG, 398 samples for 1.2 s): its time, said by ktrace, not in the profile.
+        let skippedUs = Double(skippedPeriods(r.stderr)) * 1e6 / 499
+        let onUs = share(p) { $0 == "[on-cpu]" } * Double(p.totalSamples) + skippedUs
+        let wholeUs = Double(p.totalSamples) + skippedUs
+        let on = onUs / wholeUs
         #expect(abs(truth - 4.0 / 11) <= 0.1, "the workload ran \(Int(truth * 100))% on the CPU, not about 36%")
-        #expect(abs(on - truth) <= 0.05, "on-CPU \(Int(on * 100))%, /proc/PID/stat says \(Int(truth * 100))%: \(r.stderr)")
-        #expect(abs(on + off - 1) < 0.001)
+        #expect(abs(on - truth) <= 0.05, "on-CPU \(Int(on * 100))% (with \(Int(skippedUs)) us skipped), /proc/PID/stat says \(Int(truth * 100))%: \(r.stderr)")
         #expect(share(p) { $0 == "spin" } > 0.3 && share(p) { $0 == "wait_sleep" } > 0.55, "\(r.stdout.prefix(800))")
-        #expect(Double(p.totalSamples) / 1e6 > 2.7, "\(p.totalSamples) us in 3 s")
+        #expect(wholeUs / 1e6 > 2.7, "\(p.totalSamples) us in the profile and \(Int(skippedUs)) us skipped in 3 s")
         let svg = try run(Env.ktrace, ["stacks", "--pid", String(w.pid), "--hot-cold", "-d", "1", "--format", "svg"], timeout: 60)
         #expect(svg.stdout.contains("[off-cpu]") && svg.stdout.contains(" us, "), "\(svg.stdout.prefix(300))")
     }
@@ -200,6 +205,12 @@ struct OffcpuIntegrationTests {
         #expect(r.stderr.contains(message), "\(r.stderr)")
         #expect(!r.stderr.contains("Fatal error"))
     }
+}
+
+/// The sampling periods ktrace says the kernel's timer skipped ("... the kernel's timer skipped N periods ..."), or 0.
+func skippedPeriods(_ stderr: String) -> Int {
+    guard let m = stderr.firstMatch(of: /the kernel's timer skipped (\d+) periods?/) else { return 0 }
+    return Int(m.1) ?? 0
 }
 
 /// utime + stime of /proc/PID/stat (fields 14 and 15, in clock ticks), in seconds.

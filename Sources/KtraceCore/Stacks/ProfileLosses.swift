@@ -19,7 +19,7 @@ public struct ProfileLosses: Sendable, Equatable {
     public var offCPUOutOfRange: UInt64 = 0  // off-CPU: blocked times outside --min-us/--max-us (a filter, not a loss)
     public var offCPUStartFull: UInt64 = 0   // off-CPU: switch-outs not followed (too many tasks off the CPU at once)
     public var clockLate: UInt64 = 0         // CPU-clock samples after periods the kernel's timer skipped
-    public var clockSkipped: UInt64 = 0      // those periods, counted with the late sample after them
+    public var clockSkipped: UInt64 = 0      // those periods: no sample, their time not in the profile
 
     public init() {}
 
@@ -36,12 +36,13 @@ public struct ProfileLosses: Sendable, Equatable {
         return t + skippedText + lateText
     }
 
-    /// Samples the kernel took late, and the periods they carry: not lost, but said.
+    /// Periods the kernel's sampling timer skipped before a sample of the target: time it ran that no sample
+    /// stands for (perf counts one sample there too). Said, so a late-sampled profile never passes for whole.
     public var lateText: String {
         guard clockLate > 0 else { return "" }
-        let late = clockLate == 1 ? "1 late sample carries" : "\(clockLate) late samples carry"
+        let late = clockLate == 1 ? "1 sample came" : "\(clockLate) samples came"
         let periods = clockSkipped == 1 ? "1 period" : "\(clockSkipped) periods"
-        return "; \(late) the \(periods) the kernel's timer skipped before them (a CPU that did not run: a busy hypervisor or emulator, or interrupts off)"
+        return "; \(late) late: the kernel's timer skipped \(periods) before them, time not in the profile (a CPU that did not run: an emulator's or hypervisor's turn, or interrupts off)"
     }
 
     /// Events the kernel did not run ktrace's programs for: never seen, so not in the counts above.
