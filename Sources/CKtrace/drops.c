@@ -21,6 +21,7 @@ struct kt_drops {
 static int bind_handles(struct bpf_object *obj, void *ctx)
 {
 	struct kt_drops *d = ctx;
+	d->config_err[0] = 0; /* each attach flavour binds afresh: an earlier one's failure is not this one's */
 	const struct kt_map_ref maps[] = { { "kt_drops", &d->drops }, { "kt_dstats", &d->stats }, { "kt_dctl", &d->ctl_map } };
 	int rc = kt_bind_maps(obj, maps, 3);
 	if (rc)

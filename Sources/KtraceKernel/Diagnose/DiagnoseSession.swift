@@ -181,22 +181,36 @@ public final class DiagnoseSession {
         let busy = Dictionary((ProcFiles.processStats()).map { ($0.key, $0.value.utime + $0.value.stime) }, uniquingKeysWith: { a, _ in a })
         var out: [NetNamespace] = [], failures: [String] = []
         var problems: [(what: String, why: String, namespaces: [String])] = []
-        for ns in chosenNamespaces() {
-            switch NetnsReader.read(ns.path, endGauges: .init(rules: ruleListings)) {
+        // Every namespace's counters first, right after the window closed; then each one's listeners and
+        // rule listings (a few ms each, 3 s when a tool hangs), so no namespace's counters run past the
+        // window by the time the others' listings took.
+        let chosen = chosenNamespaces()
+        let counted = chosen.map { NetnsReader.read($0.path) }
+        for (ns, first) in zip(chosen, counted) {
+            let read = first.flatMap { counters -> Result<NetnsReadout, KernelError> in
+                NetnsReader.read(ns.path, endGauges: .init(rules: ruleListings)).map { listed in
+                    var r = counters
+                    r.listeners = listed.listeners
+                    r.chains = listed.chains
+                    r.problems = listed.problems
+                    return r
+                }
+            }
+            switch read {
             case .failure(let e): failures.append(e.message)
             case .success(let end):
                 // Named by their busiest processes first: the one a person recognises.
                 let pids = ns.pids.sorted { (busy[$0] ?? 0, $1) > (busy[$1] ?? 0, $0) }.prefix(5)
                 let procs = pids.compactMap { pid in ProcFiles.read("/proc/\(pid)/comm").map { ProcessRef(pid: pid, comm: $0.trimmed) } }
                 let owners = ProcFiles.socketOwners(Set((end.listeners ?? []).map(\.inode)), pids: ns.pids)
-                let read = NetNamespace(inode: ns.inode, name: ns.name, isInit: ns.isInit, processes: procs, start: start[ns.inode], end: end,
+                let namespace = NetNamespace(inode: ns.inode, name: ns.name, isInit: ns.isInit, processes: procs, start: start[ns.inode], end: end,
                                         interrupts: interrupts, affinity: affinity, owners: owners)
-                out.append(read)
+                out.append(namespace)
                 for p in end.problems {
                     if let i = problems.firstIndex(where: { $0.what == p.what && $0.why == p.why }) {
-                        problems[i].namespaces.append(Shell.label(read))
+                        problems[i].namespaces.append(Shell.label(namespace))
                     } else {
-                        problems.append((p.what, p.why, [Shell.label(read)]))
+                        problems.append((p.what, p.why, [Shell.label(namespace)]))
                     }
                 }
             }

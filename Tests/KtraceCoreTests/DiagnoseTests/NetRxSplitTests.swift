@@ -28,6 +28,22 @@ import Testing
         #expect(abs(s.share("netfilter_rules") - 40.0 / 120) < 1e-12)
     }
 
+    /// Which frames the bridge decided on, from the functions br_handle_frame_finish called: 10 forwarded to
+    /// a port, 30 passed up to the host (br_pass_frame_up a tail call, gone: netif_receive_skb right under
+    /// it), 60 that only updated the forwarding table. The receive path below br_handle_frame, on every
+    /// bridged frame's stack, decides nothing: counted as passed up, the part forwarded read 0.1, not 0.25.
+    @Test func bridgeForwardedPartReadsOnlyWhatTheBridgeCalled() throws {
+        let below = "ksoftirqd/0;[softirq:net_rx];net_rx_action;__napi_poll;process_backlog;__netif_receive_skb;"
+            + "__netif_receive_skb_one_core;br_handle_frame;br_handle_frame_finish"
+        let text = """
+            \(below);br_forward;__br_forward;br_dev_queue_push_xmit 10
+            \(below);netif_receive_skb;__netif_receive_skb_one_core;ip_rcv;ip_forward 30
+            \(below);br_fdb_update 60
+            """
+        let split = NetRxSplit(try FoldedProfile.parse(text))
+        #expect(abs(BridgeNetfilterRule.forwardedPart(split) - 0.25) < 1e-12)
+    }
+
     /// Inclusive counts: samples with the stage anywhere on the stack.
     @Test func inclusiveCounts() throws {
         let s = try Self.split()

@@ -198,9 +198,19 @@ public struct BridgeNetfilterRule: DiagnoseRule {
     /// br_pass_frame_up is often a tail call, gone from the stack: a frame passed up then shows as
     /// br_handle_frame_finish calling the host's receive path (netif_receive_skb, ip_rcv) directly (6.18,
     /// the lab's SYN-ACKs routed by the host: br_handle_frame_finish;netif_receive_skb;...;ip_forward).
+    /// Only the frames br_handle_frame_finish called count: the receive path below it (netif_receive_skb
+    /// taking the frame off the backlog) is on every bridged frame's stack.
     static func forwardedPart(_ split: NetRxSplit) -> Double {
-        let forwarded = split.samples { $0.contains("br_handle_frame_finish") && !$0.isDisjoint(with: forwardFrames) }
-        let passedUp = split.samples { $0.contains("br_handle_frame_finish") && $0.isDisjoint(with: forwardFrames) && !$0.isDisjoint(with: hostFrames) }
+        var forwarded: UInt64 = 0, passedUp: UInt64 = 0
+        for s in split.stacks {
+            guard let i = s.functions.lastIndex(of: "br_handle_frame_finish") else { continue }
+            let called = s.functions[(i + 1)...]
+            if called.contains(where: forwardFrames.contains) {
+                forwarded += s.count
+            } else if called.contains(where: hostFrames.contains) {
+                passedUp += s.count
+            }
+        }
         return forwarded + passedUp == 0 ? 1 : Double(forwarded) / Double(forwarded + passedUp)
     }
 
