@@ -22,6 +22,9 @@ cd "$(dirname "$0")/.."
 
 ROUNDS=${ROUNDS:-3}
 SECS=${SECS:-10}
+# BPF time is read from 3 s after the start to 1 s before the end: shorter runs leave no steady span.
+[[ $SECS =~ ^[0-9]+$ && $SECS -ge 6 ]] || die "SECS must be 6 or more, got '$SECS'"
+[[ $ROUNDS =~ ^[0-9]+$ && $ROUNDS -ge 1 ]] || die "ROUNDS must be 1 or more, got '$ROUNDS'"
 HZ=$(getconf CLK_TCK)
 
 cmd_of() {

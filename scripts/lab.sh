@@ -17,7 +17,7 @@
 #        lab.sh load udp   SECONDS [INTERVAL]   hping3 --udp (default u100, ~10k/s), for tests that just need
 #                                               NET_RX/NET_TX activity; -c and timeout bounded
 #
-# Scenarios that plant one known cause each (for ktrace diagnose; none needs 'up'):
+# Scenarios that plant one known cause each (for ktrace diagnose; only rules needs 'up'):
 #        lab.sh churn SECONDS [MAX]   network namespace churn: create a namespace (…-churn) with a veth pair,
 #                                     delete it, again, for SECONDS or MAX rounds (default 5000); each
 #                                     deletion runs cleanup_net in a kworker
@@ -29,7 +29,7 @@
 #        lab.sh rules SECONDS [N]     a long chain of unmatched rules on the forwarding path: N rules
 #                                     (default 5000) that match no lab address, in a chain (…_rules) jumped
 #                                     to first from the host namespace's FORWARD, while SYNs are paced
-#                                     through the lab (load paced, u500); the chain goes at the end. Needs up
+#                                     through the lab (load paced, u500); the chain goes at the end
 #        lab.sh conntrack SECONDS [MAX]   a conntrack table too small for its flows: a client namespace
 #                                     (…-ctc) keeps 600 UDP flows (600 sockets, each its own source port)
 #                                     going to a server namespace (…-cts) that tracks them, each flow a

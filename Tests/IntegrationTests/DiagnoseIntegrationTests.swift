@@ -213,7 +213,7 @@ struct DiagnoseIntegrationTests {
         print("SYNs dropped for a full queue: \(drops) in \(String(format: "%.1f", before.input.windowSeconds)) s")
         let first = try #require(before.report.findings.first, "no finding: \(before.report.ruled_out.map(\.text))")
         #expect(first.id == "net.syn_flood", "\(before.report.findings.map(\.id))")
-        #expect(drops > 100, "the scenario dropped only \(drops) SYNs")
+        #expect(drops > 100, "the scenario dropped only \(drops) SYNs")  // ~6000: 2000 SYN/s for 3 s, 16 queued
         let listener = before.input.namespaces?.first { $0.name == server }?.listeners?.first
         #expect(listener?.backlog == 16 && listener?.comm == "nginx", "listener read: \(String(describing: listener))")
         #expect(first.cause.contains("nginx (pid") && first.cause.contains("with backlog 16") && first.cause.contains(server)
@@ -228,7 +228,7 @@ struct DiagnoseIntegrationTests {
         let dropsAfter = counter(after.input, "TcpExt.TCPReqQFullDrop"), cookies = counter(after.input, "TcpExt.SyncookiesSent") ?? 0
         print("after the change: \(dropsAfter.map(String.init) ?? "-") dropped, \(cookies) answered with cookies")
         #expect(dropsAfter == 0, "SYNs still dropped: \(dropsAfter.map(String.init) ?? "namespace not read")")
-        #expect(cookies > 100, "the flood is not answered with cookies: \(cookies)")
+        #expect(cookies > 100, "the flood is not answered with cookies: \(cookies)")  // ~6000, as the drops were
     }
 
     /// A long chain of unmatched rules on the forwarding path: 5000 rules the lab's packets never match, in
@@ -236,7 +236,8 @@ struct DiagnoseIntegrationTests {
     /// forwarded packet (SYN, SYN-ACK, the client's RST) walks all 5000. net.netfilter_rules must rank in
     /// the top two, name the chain and its count, and suggest accepting established flows at its top;
     /// applied, only the SYNs walk it (a third of the walks), so the rules' time on the receiving CPU (its
-    /// confirm number) must fall by well over a third (0.20 -> 0.06 of CPU 0 here).
+    /// confirm number) must fall to about a third; the bound, below 0.67 of before, leaves room for the
+    /// sampling noise of ~40 NET_RX samples a window (0.189 -> 0.078 of CPU 0 here).
     @Test func longRuleChainIsNetfilterRules() throws {
         let name = "ktdgnf", chain = "ktdgnf_rules"
         let lab = Lab(name)

@@ -161,7 +161,8 @@ fi
 # reason (5.17+) or by location, against an nft rule's own counter (one DROP rule in a namespace of ours).
 diag_drops() {
   local name=diagnose.drops ns=ktg-drops pid rc n=50 counter got
-  ip netns add "$ns" && ip -n "$ns" link set lo up || { result FAIL $name "cannot make a network namespace"; return; }
+  ip netns add "$ns" || { result FAIL $name "cannot make a network namespace"; return; }
+  ip -n "$ns" link set lo up || { result FAIL $name "cannot bring lo up in it"; ip netns del "$ns"; return; }
   if ! command -v nft >/dev/null; then result SKIP $name "no nft"; ip netns del "$ns"; return; fi
   if ! ip netns exec "$ns" nft -f - 2>"$LOGS/$name.nft" <<'EOF_NFT'
 table inet ktgd {
@@ -179,8 +180,9 @@ EOF_NFT
   wait "$pid"; rc=$?
   counter=$(ip netns exec "$ns" nft list table inet ktgd | grep -oE 'packets [0-9]+' | awk '{print $2}')
   ip netns del "$ns"
-  # "Drops by reason and location (...): NETFILTER_DROP at nf_hook_slow 50, ..." (no reason: "nf_hook_slow 50")
-  got=$(grep -E '^Drops by reason and location' "$LOGS/$name.out" | sed 's/^[^:]*: //' | tr ',' '\n' |
+  # "Drops by reason and location (tracepoint skb:kfree_skb, N packets): NETFILTER_DROP at nf_hook_slow 50, ..."
+  # (no reason field: "at nf_hook_slow 50"); the report lists the 5 largest pairs, the rule's among them.
+  got=$(grep -E '^Drops by reason and location' "$LOGS/$name.out" | sed 's/^[^)]*): //' | tr ',' '\n' |
         awk '/NETFILTER_DROP/ || (!/[A-Z_][A-Z_]+ at / && /(nf_hook_slow|nft_do_chain)/) { s += $NF } END { print s + 0 }')
   local detail="rule counter $counter, ktrace $got ($(grep -E '^Drops by reason' "$LOGS/$name.out" | cut -c1-160))"
   if ((rc != 0)); then result FAIL $name "exit $rc: $(errtext "$LOGS/$name.err")"
