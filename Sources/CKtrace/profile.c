@@ -18,8 +18,8 @@ extern const unsigned char ktrace_profile_bpf_end[];
 
 #define KT_MAX_CPUS 1024
 
-_Static_assert(KT_SW_CPU_CLOCK == PERF_COUNT_SW_CPU_CLOCK && KT_SW_PAGE_FAULTS == PERF_COUNT_SW_PAGE_FAULTS &&
-	       KT_SW_CONTEXT_SWITCHES == PERF_COUNT_SW_CONTEXT_SWITCHES, "enum kt_sw_event is PERF_COUNT_SW_*");
+_Static_assert((int)KT_SW_CPU_CLOCK == (int)PERF_COUNT_SW_CPU_CLOCK && (int)KT_SW_PAGE_FAULTS == (int)PERF_COUNT_SW_PAGE_FAULTS &&
+	       (int)KT_SW_CONTEXT_SWITCHES == (int)PERF_COUNT_SW_CONTEXT_SWITCHES, "enum kt_sw_event is PERF_COUNT_SW_*");
 
 struct kt_profile {
 	struct kt_loaded l;
