@@ -537,6 +537,18 @@ cmd_load() {
 }
 
 # ───────────────────────────── scenarios ─────────────────────────────
+# client_server CLIENT_NS CLIENT_ADDR SERVER_NS SERVER_ADDR   two new namespaces joined by a veth pair
+# (eth0 on both sides), each with its address in one /24.
+client_server() {
+  ensure_ns "$1"
+  ensure_ns "$3"
+  ip -n "$1" link add eth0 type veth peer name eth0 netns "$3"
+  ip -n "$1" addr add "$2/$PLEN" dev eth0
+  ip -n "$3" addr add "$4/$PLEN" dev eth0
+  ip -n "$1" link set eth0 up
+  ip -n "$3" link set eth0 up
+}
+
 # churn SECONDS [MAX]   create and delete one namespace (with a veth pair inside) over and over.
 cmd_churn() {
   need_root
@@ -579,13 +591,7 @@ cmd_conntrack() {
   trap 'exit 143' TERM
   ip netns del "$NS_CTC" 2>/dev/null || true
   ip netns del "$NS_CTS" 2>/dev/null || true
-  ensure_ns "$NS_CTC"
-  ensure_ns "$NS_CTS"
-  ip -n "$NS_CTC" link add eth0 type veth peer name eth0 netns "$NS_CTS"
-  ip -n "$NS_CTC" addr add "$NET.3.2/$PLEN" dev eth0
-  ip -n "$NS_CTS" addr add "$NET.3.1/$PLEN" dev eth0
-  ip -n "$NS_CTC" link set eth0 up
-  ip -n "$NS_CTS" link set eth0 up
+  client_server "$NS_CTC" "$NET.3.2" "$NS_CTS" "$NET.3.1"
   # A stateful rule makes the server's namespace track. Nothing listens on port 9: its "port
   # unreachable" answers are dropped, so the client's sockets never see an error and keep sending.
   nsx "$NS_CTS" nft -f - <<EOF_NFT
@@ -648,13 +654,7 @@ cmd_synflood() {
   trap 'exit 143' TERM
   cleanup_sf
   mkdir -p "$SF_DIR"; chmod 755 "$STATE" "$SF_DIR"
-  ensure_ns "$NS_SFS"
-  ensure_ns "$NS_SFC"
-  ip -n "$NS_SFC" link add eth0 type veth peer name eth0 netns "$NS_SFS"
-  ip -n "$NS_SFC" addr add "$NET.4.2/$PLEN" dev eth0
-  ip -n "$NS_SFS" addr add "$NET.4.1/$PLEN" dev eth0
-  ip -n "$NS_SFC" link set eth0 up
-  ip -n "$NS_SFS" link set eth0 up
+  client_server "$NS_SFC" "$NET.4.2" "$NS_SFS" "$NET.4.1"
   nsx "$NS_SFS" sysctl -qw net.ipv4.tcp_syncookies=0 net.ipv4.tcp_max_syn_backlog="$SF_SYN_BACKLOG"
   # The client never answers a SYN-ACK: its kernel's RSTs would free the server's queue at once.
   nsx "$NS_SFC" nft -f - <<EOF_NFT

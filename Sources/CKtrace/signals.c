@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "deadline_internal.h"
+
 static volatile sig_atomic_t stop_requested;
 
 static void on_signal(int sig)
@@ -37,14 +39,7 @@ int kt_stop_requested(void) { return stop_requested; }
 
 int kt_wait_ms(long ms)
 {
-	struct timespec end;
-	clock_gettime(CLOCK_MONOTONIC, &end);
-	end.tv_sec += ms / 1000;
-	end.tv_nsec += (ms % 1000) * 1000000L;
-	if (end.tv_nsec >= 1000000000L) {
-		end.tv_sec++;
-		end.tv_nsec -= 1000000000L;
-	}
+	struct timespec end = kt_deadline_after(ms);
 	while (!stop_requested) {
 		if ((errno = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &end, NULL)) == 0)
 			break;

@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "deadline_internal.h"
+
 #include "ckt.h"
 
 static long ms_left(const struct timespec *deadline)
@@ -68,13 +70,7 @@ int kt_run_capture(const char *path, char *const argv[], char *out, size_t cap, 
 		snprintf(err, errlen, "%s: %s", path, strerror(rc));
 		return -rc;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += timeout_ms / 1000;
-	deadline.tv_nsec += (timeout_ms % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
+	deadline = kt_deadline_after(timeout_ms);
 	/* Read until end of file. Past cap the rest is read and dropped, so the child is not stopped by a
 	 * full pipe (or killed by SIGPIPE) before it exits. */
 	for (;;) {
