@@ -408,8 +408,21 @@ int kt_btf_has_member(const char *type, const char *member)
 
 int kt_btf_enumerator(const char *type, int i, const char **name, uint32_t *value)
 {
+	/* Callers walk an enum's enumerators one by one, and finding a type by name scans all of vmlinux's
+	 * (over 100000): the last type's id is kept. */
+	static char last_type[64];
+	static int last_id;
 	struct btf *vmlinux = vmlinux_btf();
-	int id = vmlinux ? btf__find_by_name_kind(vmlinux, type, BTF_KIND_ENUM) : -1;
+	int id = -1;
+	if (vmlinux && last_id > 0 && strcmp(type, last_type) == 0) {
+		id = last_id;
+	} else if (vmlinux) {
+		id = btf__find_by_name_kind(vmlinux, type, BTF_KIND_ENUM);
+		if (id > 0 && strlen(type) < sizeof(last_type)) {
+			strcpy(last_type, type);
+			last_id = id;
+		}
+	}
 	const struct btf_type *t = id > 0 ? btf__type_by_id(vmlinux, id) : NULL;
 	if (!t || i < 0 || i >= btf_vlen(t))
 		return -ENOENT;
