@@ -73,13 +73,19 @@ public enum StackProfile {
     }
 
     /// A stack's kernel half. An off-CPU stack is taken from a program on sched_switch: its leaf frames
-    /// are that program and the tracepoint's glue (`bpf_prog_…`, `bpf_trace_run4`), not the task's.
+    /// are that program and the tracepoint's glue (`bpf_prog_…`, `bpf_trace_run4`), not the task's. The
+    /// tracepoint fires in `__schedule`, so everything leafward of it goes; without it, the leading tracer
+    /// frames. Stripping by name alone stops at the first frame that is not the tracer's by name (a JIT
+    /// program's address kallsyms did not list when read) and keeps the glue behind it (6.1-rt, run 9).
     static func kernel(_ c: StackCount, _ s: StackSymbolizer) -> StackPart<Int32> {
         let part = s.kernel(c.kernel)
         guard c.offCPU != nil, case .frames(let f) = part else { return part }
-        let start = f.firstIndex { !isTracerFrame(s.table[$0]) } ?? f.endIndex
+        let start = f.firstIndex { isScheduleFrame(s.table[$0]) } ?? f.firstIndex { !isTracerFrame(s.table[$0]) } ?? f.endIndex
         return .frames(Array(f[start...]))
     }
+
+    /// `__schedule`, with or without a compiler suffix (`__schedule.isra.0`).
+    static func isScheduleFrame(_ name: String) -> Bool { name == "__schedule" || name.hasPrefix("__schedule.") }
 
     static func isTracerFrame(_ name: String) -> Bool {
         name.hasPrefix("bpf_") || name.hasPrefix("__bpf_trace_") || name.hasPrefix("perf_trace_") || name.hasPrefix("__traceiter_")
