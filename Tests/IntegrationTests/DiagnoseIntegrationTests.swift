@@ -75,25 +75,22 @@ struct DiagnoseIntegrationTests {
     /// naming cleanup_net and who queued it: lab.sh's churning shell or its `ip` children (the task
     /// current at workqueue_queue_work), in the churning script's own cgroup.
     @Test func namespaceChurnIsCleanupNet() throws {
-        let name = "ktdgchurn", name2 = "ktdgchurn2"
-        Lab(name).down()
-        Lab(name2).down()
-        let churn = try Spawned("/bin/bash", [Env.lab, "churn", "12"], env: ["KT_LAB": name], streamStdout: false)
+        let churner = Lab("ktdgchurn"), churner2 = Lab("ktdgchurn2")
+        churner.down()
+        churner2.down()
+        let churn = try churner.scenario(["churn", "12"])
         // A second churner: one alone kept cleanup_net near the 5%-of-a-CPU floor here (4.2% to 6.4%).
-        let churn2 = try Spawned("/bin/bash", [Env.lab, "churn", "12"], env: ["KT_LAB": name2], streamStdout: false)
+        let churn2 = try churner2.scenario(["churn", "12"])
         defer {
-            churn2.signal(SIGTERM)
-            _ = churn2.wait(timeout: 30)
-            Lab(name2).down()
+            churner2.stop(churn2)
+            churner2.down()
         }
         // cgroup v2: "0::/path"; the churner's children stay in it.
         let cgroup = (try? String(contentsOfFile: "/proc/\(churn.pid)/cgroup", encoding: .utf8))?
             .split(separator: "\n").first { $0.hasPrefix("0::") }.map { String($0.dropFirst(3)) }
         defer {
-            churn.signal(SIGTERM)
-            let r = churn.wait(timeout: 30)
-            print(r.stderr.split(separator: "\n").last.map(String.init) ?? "")
-            Lab(name).down()
+            churner.stop(churn)
+            churner.down()
         }
         usleep(1_500_000)
         let d = try diagnose(seconds: 4)
@@ -164,12 +161,11 @@ struct DiagnoseIntegrationTests {
             try? savedBuckets.write(toFile: bucketsPath, atomically: false, encoding: .utf8)
             try? savedMax.write(toFile: maxPath, atomically: false, encoding: .utf8)
         }
-        let flows = try Spawned("/bin/bash", [Env.lab, "conntrack", "25", "400"], env: ["KT_LAB": name], streamStdout: false)
+        let lab = Lab(name)
+        let flows = try lab.scenario(["conntrack", "25", "400"])
         defer {
-            flows.signal(SIGTERM)
-            let r = flows.wait(timeout: 30)
-            print(r.stderr.split(separator: "\n").last.map(String.init) ?? "")
-            Lab(name).down()
+            lab.stop(flows)
+            lab.down()
         }
         usleep(3_000_000)
         let before = try diagnose(seconds: 3)
@@ -196,13 +192,12 @@ struct DiagnoseIntegrationTests {
     /// applied, the drops (TcpExt.TCPReqQFullDrop, its confirm number) must stop and cookies answer instead.
     @Test func listenerWithoutSynCookiesIsSynFlood() throws {
         let name = "ktdgsf", server = "ktdgsf-sfs"
-        Lab(name).down()
-        let flood = try Spawned("/bin/bash", [Env.lab, "synflood", "25"], env: ["KT_LAB": name], streamStdout: false)
+        let lab = Lab(name)
+        lab.down()
+        let flood = try lab.scenario(["synflood", "25"])
         defer {
-            flood.signal(SIGTERM)
-            let r = flood.wait(timeout: 30)
-            print(r.stderr.split(separator: "\n").last.map(String.init) ?? "")
-            Lab(name).down()
+            lab.stop(flood)
+            lab.down()
         }
         // Its namespaces, nginx and the client's RST filter take a while: the window opens with the SYNs.
         try #require(flood.waitForStderr("synflood 25s: SYNs every", timeout: 60), "the scenario did not start")
@@ -244,12 +239,8 @@ struct DiagnoseIntegrationTests {
         lab.down()
         try lab.up()
         defer { lab.down() }
-        let rules = try Spawned("/bin/bash", [Env.lab, "rules", "25", "5000"], env: ["KT_LAB": name], streamStdout: false)
-        defer {
-            rules.signal(SIGTERM)
-            let r = rules.wait(timeout: 30)
-            print(r.stderr.split(separator: "\n").last.map(String.init) ?? "")
-        }
+        let rules = try lab.scenario(["rules", "25", "5000"])
+        defer { lab.stop(rules) }
         // Loading 5000 rules takes seconds: the window opens once the SYNs flow (a window half without them
         // measured 0.095 of a CPU before the change, 0.108 after).
         try #require(rules.waitForStderr("load paced 25s:", timeout: 60), "the scenario's load did not start")
@@ -279,8 +270,9 @@ struct DiagnoseIntegrationTests {
 
     /// The control: one CPU-bound process in user mode. cpu.user first, naming it, with no network finding.
     @Test func cpuBoundControlIsCPUUser() throws {
-        let burn = try Spawned("/bin/bash", [Env.lab, "burn", "9"], env: ["KT_LAB": "ktdgburn"], streamStdout: false)
-        defer { burn.signal(SIGTERM); _ = burn.wait(timeout: 30) }
+        let lab = Lab("ktdgburn")
+        let burn = try lab.scenario(["burn", "9"])
+        defer { lab.stop(burn) }
         usleep(1_000_000)
         let d = try diagnose(seconds: 3)
         let first = try #require(d.report.findings.first)

@@ -238,7 +238,19 @@ struct Lab {
 
     /// Start a bounded load in the background (lab.sh stops it by itself).
     func load(_ kind: String, seconds: Int, extra: [String] = []) throws -> Spawned {
-        try Spawned("/bin/bash", [Env.lab, "load", kind, String(seconds)] + extra, env: env, streamStdout: false)
+        try scenario(["load", kind, String(seconds)] + extra)
+    }
+
+    /// Start one of lab.sh's scenarios (churn, conntrack, synflood, rules, ...) in the background.
+    func scenario(_ args: [String]) throws -> Spawned {
+        try Spawned("/bin/bash", [Env.lab] + args, env: env, streamStdout: false)
+    }
+
+    /// End a scenario started by `scenario` (its EXIT trap cleans up) and print its last line, its result.
+    func stop(_ s: Spawned) {
+        s.signal(SIGTERM)
+        let r = s.wait(timeout: 30)
+        print(r.stderr.split(separator: "\n").last.map(String.init) ?? "")
     }
 
     func down() {
