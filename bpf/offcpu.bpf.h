@@ -8,6 +8,9 @@
 
 struct offcpu_start {
 	__u64 ts;
+	__u64 rq_clock; /* the runqueue's clock at the switch-out, on cpu; 0: not read */
+	__u32 cpu;
+	__u32 pad;
 	struct kt_stack_key key;
 };
 
@@ -50,17 +53,55 @@ static __always_inline __u32 offcpu_state_classic(long st)
 	return KT_OFF_OTHER;
 }
 
+/* A CPU stopped this long inside the scheduler is a stall, not the few microseconds of its path. */
+#define KT_SCHED_STALL_NS 1000000ULL
+
+/* This CPU's runqueue clock, reached from the current task (its group's cfs_rq on this CPU; 0 without
+ * CONFIG_FAIR_GROUP_SCHED). */
+static __always_inline __u64 runqueue_clock(void)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+
+	if (!bpf_core_field_exists(t->se.cfs_rq))
+		return 0;
+	return BPF_CORE_READ(t, se.cfs_rq, rq, clock);
+}
+
+/* The time a task was off the CPU, from its switch-out to its switch-in at now (rqc, on cpu).
+ * The tracepoints' clock alone misses a stall between the scheduler's clock read at the top of __schedule
+ * and the switch tracepoint: a vCPU the emulator or hypervisor stopped there (6.12 under single-threaded
+ * TCG: a 7 ms sleep measured as 3 ms) has already stopped the task, yet its switch-out is stamped after
+ * the stall. When the task comes back on the CPU it left, the runqueue clock gives the same span from
+ * both scheduler reads; a stall at the switch-out lengthens that one, a stall at the switch-in the
+ * tracepoints'. Each misses only its own stall, so the longer of the two is counted (they agree within
+ * ~16 us otherwise, on 6.18), and a switch-out stall is counted in offcpu_stalled. */
+static __always_inline __u64 blocked_ns(struct offcpu_start *st, __u64 now, __u64 rqc, __u32 cpu,
+					struct kt_profile_stats *s)
+{
+	__u64 d = now - st->ts;
+
+	if (!rqc || !st->rq_clock || st->cpu != cpu || rqc <= st->rq_clock)
+		return d;
+	__u64 r = rqc - st->rq_clock;
+	if (r <= d)
+		return d;
+	if (r - d >= KT_SCHED_STALL_NS)
+		s->offcpu_stalled++;
+	return r;
+}
+
 /* prev (the current task) leaves the CPU in `state`; next comes on. */
 static __always_inline void on_offcpu(void *ctx, struct kt_profile_ctl *c, struct kt_profile_stats *s, __u32 prev_tgid,
 				      __u32 prev_tid, const char *prev_comm, bool prev_kthread, __u32 state, __u32 next_tid)
 {
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = bpf_ktime_get_ns(), rqc = runqueue_clock();
+	__u32 cpu = bpf_get_smp_processor_id();
 	struct offcpu_start *st = next_tid ? bpf_map_lookup_elem(&kt_offstart, &next_tid) : NULL;
 
 	/* A task's entry is reused from one switch to the next, ts 0 while it runs: written in place, no
 	 * insert and delete (with the hash map's locks) per switch. It goes when the task exits. */
 	if (st && st->ts) {
-		__u64 d = now - st->ts;
+		__u64 d = blocked_ns(st, now, rqc, cpu, s);
 		if (d >= kt_cfg.offcpu_min_ns && d <= kt_cfg.offcpu_max_ns) {
 			st->key.epoch = c->epoch & 1;
 			count_add(&st->key, d, s);
@@ -103,6 +144,8 @@ static __always_inline void on_offcpu(void *ctx, struct kt_profile_ctl *c, struc
 	e->key.kstack = kstack;
 	e->key.ustack = ustack;
 	e->ts = now;
+	e->rq_clock = rqc;
+	e->cpu = cpu;
 }
 
 /* --wakers: the task now waking one we follow off the CPU is current; its kernel stack goes into the

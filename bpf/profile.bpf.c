@@ -21,12 +21,11 @@ char LICENSE[] SEC("license") = "GPL";
  * slot skips nothing; a gap of more than KT_CLOCK_MAX_PERIODS (a CPU back from offline) re-anchors it.
  * Every sample on the CPU moves the grid, wanted or not. */
 #define KT_CLOCK_MAX_PERIODS 1000
-static __always_inline __u64 clock_skipped(void)
+static __always_inline __u64 clock_skipped(struct kt_cpu_state *cs)
 {
 	__u64 p = kt_cfg.clock_period_ns, now, n;
-	struct kt_cpu_state *cs;
 
-	if (!p || !(cs = get_cpu_state()))
+	if (!p || !cs)
 		return 0;
 	now = bpf_ktime_get_ns();
 	if (!cs->clock_grid_ns || now < cs->clock_grid_ns) {
@@ -49,13 +48,10 @@ static __always_inline __u64 clock_skipped(void)
  * the softirq's time (the lab's forwarded SYNs at 2000/s on a quiet CPU: all but 1 of ~40 NET_RX samples
  * were the idle task's). Known where softirqs are followed (stacks --by-softirq, diagnose); the timeline
  * draws runs of tasks, so it keeps leaving them out. */
-static __always_inline bool idle_in_softirq(__u32 tid)
+static __always_inline bool idle_in_softirq(struct kt_cpu_state *cs, __u32 tid)
 {
-	struct kt_cpu_state *cs;
-
 	if (!kt_cfg.softirq || kt_cfg.events || kt_cfg.filter != KT_FILTER_ALL || tid != 0)
 		return false;
-	cs = get_cpu_state();
 	return cs && cs->softirq != KT_SOFTIRQ_NONE;
 }
 
@@ -64,6 +60,7 @@ static __always_inline int on_sample(void *ctx)
 {
 	struct kt_profile_ctl *c = get_ctl();
 	struct kt_profile_stats *s;
+	struct kt_cpu_state *cs;
 	struct kt_stack_key key = {};
 	__u64 id = bpf_get_current_pid_tgid(), skipped;
 
@@ -72,14 +69,16 @@ static __always_inline int on_sample(void *ctx)
 	 * took most of a second). */
 	if (!c || !c->started || !cpu_wanted() || !(s = get_stats()))
 		return 0;
-	skipped = clock_skipped();
+	/* This CPU's state, looked up once for the three that read it (the clock's grid, the softirq). */
+	cs = get_cpu_state();
+	skipped = clock_skipped(cs);
 	key.tgid = id >> 32;
 	key.tid = (__u32)id;
 	/* The name before the filter only when the filter is by name: a run a --pid filter rejects (half the
 	 * runs in bench-stacks) then costs no helper call. */
 	if (kt_cfg.filter == KT_FILTER_COMM)
 		bpf_get_current_comm(key.comm, sizeof(key.comm));
-	if (!task_wanted(key.tgid, key.tid, key.comm) && !idle_in_softirq(key.tid))
+	if (!task_wanted(key.tgid, key.tid, key.comm) && !idle_in_softirq(cs, key.tid))
 		return 0;
 	if (kt_cfg.filter != KT_FILTER_COMM)
 		bpf_get_current_comm(key.comm, sizeof(key.comm));
@@ -95,11 +94,8 @@ static __always_inline int on_sample(void *ctx)
 		key.kstack = store_stack(ctx, 0, s, false);
 	if (kt_cfg.user_stack && !(flags & PF_KTHREAD))
 		key.ustack = store_stack(ctx, BPF_F_USER_STACK, s, false);
-	if (kt_cfg.softirq) {
-		struct kt_cpu_state *cs = get_cpu_state();
-		if (cs)
-			key.softirq = cs->softirq;
-	}
+	if (kt_cfg.softirq && cs)
+		key.softirq = cs->softirq;
 	if (kt_cfg.work && (flags & PF_KTHREAD) && (flags & PF_WQ_WORKER))
 		key.work = kworker_func(t);
 

@@ -46,7 +46,11 @@ struct pt_regs {
 	unsigned long sp;
 } __attribute__((preserve_access_index));
 
-struct rq;
+/* kernel/sched/sched.h: a CPU's runqueue. clock is the scheduler's own time (sched_clock_cpu), read at
+ * the top of __schedule before the task going to sleep is dequeued. */
+struct rq {
+	unsigned long long clock;
+} __attribute__((preserve_access_index));
 
 /* kernel/sched/sched.h: the runqueue a group's entities queue on (CONFIG_FAIR_GROUP_SCHED). */
 struct cfs_rq {

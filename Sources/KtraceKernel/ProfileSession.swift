@@ -106,6 +106,7 @@ public final class ProfileSession {
         l.offCPUCounted = s.offcpu_counted
         l.offCPUOutOfRange = s.offcpu_out_of_range
         l.offCPUStartFull = s.offcpu_start_full
+        l.offCPUStalled = s.offcpu_stalled
         return l
     }
 

@@ -140,15 +140,19 @@ struct OffcpuIntegrationTests {
     /// and blocking, woken before its timer, or whose vCPU the emulator stopped in between (6.12 under
     /// single-threaded TCG: one voluntary switch, 9303 us in short pieces), blocks for less than 7 ms: the
     /// workload counts the blocked pieces of such sleeps (its context switches around each, and its own CPU
-    /// clock), and each may leave at most 5000 us.
+    /// clock), and each may leave at most 5000 us. A vCPU stopped inside __schedule, after the task was
+    /// dequeued and before the switch tracepoint (6.12 under TCG: a sleep counted as 3059 us, the workload
+    /// undisturbed), no longer shortens a sleep: its blocked time comes from the runqueue clock.
     @Test func blockedTimeFilters() throws {
         let (p, r, _, _, w) = try offcpu("mix", ["--state", "S", "--max-us", "5000"], seconds: 1.5)
         let own = try mixNumbers(w)
         let split = UInt64(own[2])
         let shortSleeps = p.stacks.filter { $0.frames.contains("wait_sleep") }.reduce(UInt64(0)) { $0 + $1.count }
-        #expect(shortSleeps <= split * 5000, "\(shortSleeps) us of sleeps under 5 ms, \(split) blocked pieces of disturbed sleeps: \(r.stdout.prefix(600))")
+        #expect(shortSleeps <= split * 5000, "\(shortSleeps) us of sleeps under 5 ms, \(split) blocked pieces of disturbed sleeps: \(r.stdout.prefix(600)) \(r.stderr)")
         #expect(p.stacks.contains { $0.frames.contains("wait_pipe") }, "\(r.stdout.prefix(600))")
         #expect(r.stderr.contains("outside --min-us/--max-us"), "\(r.stderr)")
+        // For the record (the guests' logs): how many switch-outs stalled inside the scheduler.
+        print("blockedTimeFilters: \(r.stderr.split(separator: "\n").first { $0.contains("switch-outs") } ?? "")")
         // The sleeps that surely blocked 6.9 ms or more, in the recording's seconds as the workload's own
         // clock measured them: at least two thirds of that (window edges, and a recording that may begin or
         // end in a pipe wait).

@@ -61,5 +61,8 @@ struct OffCPUCoreTests {
         #expect(l.offCPUText == "100 switch-outs, 90 blocked times counted (8 outside --min-us/--max-us), 0 lost (0.00%)")
         l.offCPUStartFull = 2
         #expect(l.offCPUText.contains("2 lost (2.00%)") && l.offCPUText.contains("too many tasks off the CPU at once: 2"))
+        #expect(!l.offCPUText.contains("scheduler's clock"))
+        l.offCPUStalled = 1
+        #expect(l.offCPUText.hasSuffix("; 1 blocked time taken from the scheduler's clock: the CPU stalled 1 ms or more inside the scheduler before the switch-out was traced (an emulator's or hypervisor's turn)"))
     }
 }

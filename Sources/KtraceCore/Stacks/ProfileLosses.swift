@@ -18,6 +18,7 @@ public struct ProfileLosses: Sendable, Equatable {
     public var offCPUCounted: UInt64 = 0     // off-CPU: switch-ins whose blocked time was counted
     public var offCPUOutOfRange: UInt64 = 0  // off-CPU: blocked times outside --min-us/--max-us (a filter, not a loss)
     public var offCPUStartFull: UInt64 = 0   // off-CPU: switch-outs not followed (too many tasks off the CPU at once)
+    public var offCPUStalled: UInt64 = 0     // off-CPU: blocked times from the runqueue clock, a CPU stalled in the scheduler
     public var clockLate: UInt64 = 0         // CPU-clock samples after periods the kernel's timer skipped
     public var clockSkipped: UInt64 = 0      // those periods: no sample, their time not in the profile
 
@@ -63,14 +64,22 @@ public struct ProfileLosses: Sendable, Equatable {
         if offCPULost > 0 {
             t += " [stacks not stored: \(kernelStackFull) kernel, \(userStackFull) user (raise --stack-storage); not taken: \(kernelStackErrors) kernel, \(userStackErrors) user; count map full: \(countFull); too many tasks off the CPU at once: \(offCPUStartFull) (raise --max-tasks)]"
         }
-        return t + skippedText
+        return t + stalledText + skippedText
+    }
+
+    /// Switch-outs whose tracepoint ran 1 ms or more after the scheduler had stopped the task: counted from
+    /// the runqueue clock instead, and said, since the tracepoints' own clock would have made them short.
+    public var stalledText: String {
+        guard offCPUStalled > 0 else { return "" }
+        let n = offCPUStalled == 1 ? "1 blocked time" : "\(offCPUStalled) blocked times"
+        return "; \(n) taken from the scheduler's clock: the CPU stalled 1 ms or more inside the scheduler before the switch-out was traced (an emulator's or hypervisor's turn)"
     }
 
     public var json: JSONValue {
         var o: [(String, JSONValue)] = [("kernel_stack_map_full", .uint(kernelStackFull)), ("kernel_stack_errors", .uint(kernelStackErrors)),
                  ("user_stack_map_full", .uint(userStackFull)), ("user_stack_errors", .uint(userStackErrors)),
                  ("count_map_full", .uint(countFull)), ("events_dropped", .uint(eventsDropped))]
-        if offCPUSwitches > 0 { o.append(("offcpu_tasks_full", .uint(offCPUStartFull))) }
+        if offCPUSwitches > 0 { o.append(("offcpu_tasks_full", .uint(offCPUStartFull))); o.append(("offcpu_stalled_switch_outs", .uint(offCPUStalled))) }
         if kernelSkipped > 0 { o.append(("kernel_skipped_runs", .uint(kernelSkipped))) }
         if clockLate > 0 { o.append(("clock_late_samples", .uint(clockLate))); o.append(("clock_skipped_periods", .uint(clockSkipped))) }
         return .object(o)
