@@ -79,7 +79,8 @@ struct kt_profile_config {
 	__u64 offcpu_max_ns;
 	__u64 every;         /* --event tracepoint/kprobe: a sample every this many occurrences per CPU (0, 1: all) */
 	__u32 wakers;        /* off-CPU: 1 = key blocked time by the waker's kernel stack too (sched_waking) */
-	__u32 pad;
+	__u32 unwind;        /* 1 = user stacks walked with unwind tables (kt_unwind_procs, unwind.bpf.h), frame
+	                      * pointers where no table applies; 0 = frame pointers only (bpf_get_stack) */
 	__u64 clock_period_ns; /* sampling on the CPU clock: its period, to count the periods the kernel's timer
 	                        * skipped (kt_profile_stats.clock_skipped); 0: not a clock */
 };
@@ -150,6 +151,13 @@ struct kt_profile_stats {
 	                            * tracepoint having run 1 ms or more after the scheduler's clock read */
 	__u64 clock_late;     /* CPU-clock samples that came late: the kernel's timer skipped periods before them */
 	__u64 clock_skipped;  /* the periods it skipped (no sample; their time is not in the profile) */
+	__u64 unwind_stacks;  /* user stacks walked with unwind tables (kt_cfg.unwind) */
+	__u64 unwind_no_tables; /* of those, in a process with no tables loaded (yet): frame pointers only */
+	__u64 unwind_table_frames; /* frames found through a table row */
+	__u64 unwind_fp_frames; /* frames found through frame pointers, no table row applying */
+	__u64 unwind_truncated; /* stacks cut at KT_UNWIND_FRAMES frames */
+	__u64 unwind_stopped; /* stacks ended before their end: a read failed, a rule the table cannot follow, no
+	                       * progress up the stack, rbp unknown where needed (the frames found are kept) */
 };
 
 enum kt_event_type {
@@ -189,6 +197,56 @@ struct kt_event {
 #define KT_EVF_EXIT_MISSED 4 /* function exit the kernel skipped: the call had ended by ts (its syscall's exit) */
 #define KT_EVF_ENTRY_LOST 8 /* function exit whose entry the kernel skipped: the call began after ts - dur
                              * (its task's last return to user space) */
+
+/* ---- user stacks from unwind tables (unwind.bpf.h, docs/unwinding.md) ---- */
+
+/* One row of an ELF file's compact unwind table (KtraceCore's UnwindRow): from pc, an ELF virtual
+ * address, up to the next row's pc, how to find the caller. */
+struct kt_unwind_row {
+	__u32 pc;
+	__u32 rule;          /* bits 0-2: KT_CFA_*; 3-4: KT_RBP_*; 5-12: rbp slot (rbp at CFA - 8 * slot);
+	                      * 13-31: the CFA's offset from its register, in bytes */
+};
+#define KT_ROW_CFA(r) ((r) & 7)
+#define KT_ROW_RBP(r) (((r) >> 3) & 3)
+#define KT_ROW_RBP_SLOT(r) (((r) >> 5) & 0xff)
+#define KT_ROW_CFA_OFF(r) ((r) >> 13)
+enum kt_cfa_rule {
+	KT_CFA_NONE = 0,         /* no FDE covers the pc */
+	KT_CFA_RSP = 1,          /* CFA = rsp + off */
+	KT_CFA_RBP = 2,          /* CFA = rbp + off */
+	KT_CFA_PLT = 3,          /* .plt: CFA = rsp + off, + 8 from byte 11 of each 16-byte entry */
+	KT_CFA_PLT_IBT = 4,      /* IBT .plt: the same from byte 9 */
+	KT_CFA_END = 5,          /* the outermost frame (_start, a thread's start) */
+	KT_CFA_UNSUPPORTED = 6,  /* a rule the row cannot hold */
+	KT_CFA_RA_ELSEWHERE = 7, /* the return address is not at CFA - 8 */
+};
+enum kt_rbp_rule {
+	KT_RBP_UNCHANGED = 0,
+	KT_RBP_SAVED = 1,
+	KT_RBP_UNDEFINED = 2,
+	KT_RBP_UNSUPPORTED = 3,
+};
+
+#define KT_UNWIND_MAPPINGS 64 /* executable mappings with a table per process; more: frame pointers there */
+#define KT_UNWIND_FRAMES 64   /* user frames walked with tables; a deeper stack is cut and counted */
+#define KT_UNWIND_ROW_STEPS 20 /* binary search steps over one file's rows: 2^20 - 1 rows at most */
+
+/* An executable mapping whose file has a table. */
+struct kt_unwind_mapping {
+	__u64 start;         /* runtime addresses [start, end) */
+	__u64 end;
+	__u64 bias;          /* runtime address - ELF virtual address */
+	__u32 first;         /* its file's table: kt_unwind_rows[first, first + count) */
+	__u32 count;
+};
+
+/* kt_unwind_procs' value, keyed by tgid: its mappings with tables, sorted by start, not overlapping. */
+struct kt_unwind_proc {
+	__u32 n;
+	__u32 pad;
+	struct kt_unwind_mapping m[KT_UNWIND_MAPPINGS];
+};
 
 /* ---- kthreads.bpf.c ---- */
 

@@ -4,7 +4,7 @@
 #ifndef KTRACE_OFFCPU_BPF_H
 #define KTRACE_OFFCPU_BPF_H
 
-#include "stacks.bpf.h"
+#include "unwind.bpf.h"
 
 struct offcpu_start {
 	__u64 ts;
@@ -119,7 +119,10 @@ static __always_inline void on_offcpu(void *ctx, struct kt_profile_ctl *c, struc
 		return;
 	/* The scratch buffer of store_stack is per CPU and sched_switch does not nest on a CPU. */
 	__u64 kstack = kt_cfg.kernel_stack ? store_stack(ctx, 0, s, true) : KT_STACK_NONE;
-	__u64 ustack = (kt_cfg.user_stack && !prev_kthread) ? store_stack(ctx, BPF_F_USER_STACK, s, true) : KT_STACK_NONE;
+	__u64 ustack = KT_STACK_NONE;
+	if (kt_cfg.user_stack && !prev_kthread)
+		ustack = kt_cfg.unwind ? store_user_stack_unwound(ctx, false, prev_tgid, s, true)
+				       : store_stack(ctx, BPF_F_USER_STACK, s, true);
 	s->offcpu_switches++;
 	struct offcpu_start *e = bpf_map_lookup_elem(&kt_offstart, &prev_tid);
 	if (e) {

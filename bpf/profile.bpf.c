@@ -55,8 +55,9 @@ static __always_inline bool idle_in_softirq(struct kt_cpu_state *cs, __u32 tid)
 	return cs && cs->softirq != KT_SOFTIRQ_NONE;
 }
 
-/* One sample: a perf event's overflow, or one occurrence of a tracepoint or kprobe (--event). */
-static __always_inline int on_sample(void *ctx)
+/* One sample: a perf event's overflow (perf_regs: ctx holds the interrupted registers), or one occurrence of
+ * a tracepoint or kprobe (--event). */
+static __always_inline int on_sample(void *ctx, bool perf_regs)
 {
 	struct kt_profile_ctl *c = get_ctl();
 	struct kt_profile_stats *s;
@@ -93,7 +94,8 @@ static __always_inline int on_sample(void *ctx)
 	if (kt_cfg.kernel_stack)
 		key.kstack = store_stack(ctx, 0, s, false);
 	if (kt_cfg.user_stack && !(flags & PF_KTHREAD))
-		key.ustack = store_stack(ctx, BPF_F_USER_STACK, s, false);
+		key.ustack = kt_cfg.unwind ? store_user_stack_unwound(ctx, perf_regs, key.tgid, s, false)
+					   : store_stack(ctx, BPF_F_USER_STACK, s, false);
 	if (kt_cfg.softirq && cs)
 		key.softirq = cs->softirq;
 	if (kt_cfg.work && (flags & PF_KTHREAD) && (flags & PF_WQ_WORKER))
@@ -119,7 +121,7 @@ static __always_inline int on_sample(void *ctx)
 }
 
 SEC("perf_event")
-int kt_sample(void *ctx) { return on_sample(ctx); }
+int kt_sample(void *ctx) { return on_sample(ctx, true); }
 
 /* --event tracepoint:CAT:NAME and kprobe:FUNC, attached by user space to the one it names. Every event is a
  * sample, or every kt_cfg.every-th on each CPU (--period): perf's period, counted here. */
@@ -133,10 +135,10 @@ static __always_inline bool take_event(void)
 }
 
 SEC("tracepoint")
-int kt_event_tracepoint(void *ctx) { return take_event() ? on_sample(ctx) : 0; }
+int kt_event_tracepoint(void *ctx) { return take_event() ? on_sample(ctx, false) : 0; }
 
 SEC("kprobe")
-int kt_event_kprobe(void *ctx) { return take_event() ? on_sample(ctx) : 0; }
+int kt_event_kprobe(void *ctx) { return take_event() ? on_sample(ctx, false) : 0; }
 
 KT_SOFTIRQ_PROGS(softirq_entry, on_entry)
 KT_SOFTIRQ_PROGS(softirq_exit, on_exit)

@@ -50,29 +50,10 @@ struct {
 /* Frames a stack taken at sched_switch rarely exceeds: there the stack is first asked for this deep. */
 #define KT_SHALLOW_STACK 32
 
-/* Take one stack (kernel, or user with BPF_F_USER_STACK), store it under its hash, return its id.
- * `shallow`: try KT_SHALLOW_STACK frames first, the whole depth only when they were all filled.
- * bpf_get_stack zeroes the buffer past the frames it wrote, 1 KiB at full size, twice per context
- * switch; the zero after the last frame below is all user space needs. */
-static __always_inline __u64 store_stack(void *ctx, __u64 flags, struct kt_profile_stats *s, bool shallow)
+/* Store the frames in the scratch buffer f (frames of them) under their hash, in the user or the kernel
+ * stack map; return the stack's id. */
+static __always_inline __u64 store_frames(struct kt_frames *f, __u32 frames, bool user, struct kt_profile_stats *s)
 {
-	bool user = flags & BPF_F_USER_STACK;
-	__u32 zero = 0;
-	struct kt_frames *f = bpf_map_lookup_elem(&kt_scratch, &zero);
-	if (!f)
-		return KT_STACK_LOST;
-	long n = -1;
-	if (shallow)
-		n = bpf_get_stack(ctx, f->ip, KT_SHALLOW_STACK * sizeof(__u64), flags);
-	if (!shallow || n == KT_SHALLOW_STACK * sizeof(__u64))
-		n = bpf_get_stack(ctx, f->ip, sizeof(f->ip), flags);
-	if (n < 0) {
-		if (user) s->ustack_err++; else s->kstack_err++;
-		return KT_STACK_LOST;
-	}
-	if (n == 0) /* a user-mode sample has no kernel part: nothing lost */
-		return KT_STACK_NONE;
-	__u32 frames = (__u32)n / sizeof(__u64);
 	/* FNV-1a over the frames. A zero after the last frame ends the stack for user space (the rest of
 	 * the scratch buffer may hold an older, deeper stack). */
 	__u64 h = 0xcbf29ce484222325ULL;
@@ -96,6 +77,36 @@ static __always_inline __u64 store_stack(void *ctx, __u64 flags, struct kt_profi
 		return KT_STACK_LOST;
 	}
 	return id;
+}
+
+static __always_inline struct kt_frames *stack_scratch(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&kt_scratch, &zero);
+}
+
+/* Take one stack (kernel, or user with BPF_F_USER_STACK), store it under its hash, return its id.
+ * `shallow`: try KT_SHALLOW_STACK frames first, the whole depth only when they were all filled.
+ * bpf_get_stack zeroes the buffer past the frames it wrote, 1 KiB at full size, twice per context
+ * switch; the zero after the last frame (store_frames) is all user space needs. */
+static __always_inline __u64 store_stack(void *ctx, __u64 flags, struct kt_profile_stats *s, bool shallow)
+{
+	bool user = flags & BPF_F_USER_STACK;
+	struct kt_frames *f = stack_scratch();
+	if (!f)
+		return KT_STACK_LOST;
+	long n = -1;
+	if (shallow)
+		n = bpf_get_stack(ctx, f->ip, KT_SHALLOW_STACK * sizeof(__u64), flags);
+	if (!shallow || n == KT_SHALLOW_STACK * sizeof(__u64))
+		n = bpf_get_stack(ctx, f->ip, sizeof(f->ip), flags);
+	if (n < 0) {
+		if (user) s->ustack_err++; else s->kstack_err++;
+		return KT_STACK_LOST;
+	}
+	if (n == 0) /* a user-mode sample has no kernel part: nothing lost */
+		return KT_STACK_NONE;
+	return store_frames(f, (__u32)n / sizeof(__u64), user, s);
 }
 
 /* Add n to a key's value in kt_counts (samples, or nanoseconds off the CPU). */

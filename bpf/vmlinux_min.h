@@ -33,6 +33,8 @@ enum bpf_map_type {
 	BPF_MAP_TYPE_LRU_HASH = 9,
 	BPF_MAP_TYPE_RINGBUF = 27,
 };
+/* Only for bpf_core_enum_value_exists: is the helper in the running kernel? */
+enum bpf_func_id { BPF_FUNC_task_pt_regs = 175 };
 enum { BPF_ANY = 0, BPF_NOEXIST = 1, BPF_EXIST = 2 };
 enum { BPF_F_NO_PREALLOC = 1 };
 #define BPF_F_USER_STACK (1ULL << 8)

@@ -29,7 +29,8 @@ struct kt_profile {
 	int npmu;
 	/* Every map and program used by name, bound once per load (kt_bind_maps): a missing one fails. */
 	struct {
-		struct bpf_map *pctl, *pstats, *pids, *stacks, *ustacks, *counts, *events, *func_states, *offstart;
+		struct bpf_map *pctl, *pstats, *pids, *stacks, *ustacks, *counts, *events, *func_states, *offstart,
+			*unwind_rows, *unwind_procs, *unwind_state;
 	} map;
 	struct bpf_program *sample_prog, *event_tp, *event_kprobe;
 	struct bpf_link *event_link;   /* --event tracepoint or kprobe */
@@ -141,7 +142,8 @@ static int bind_handles(struct kt_profile *p, struct bpf_object *obj)
 		{ "kt_pctl", &p->map.pctl }, { "kt_pstats", &p->map.pstats }, { "kt_pids", &p->map.pids },
 		{ "kt_stacks", &p->map.stacks }, { "kt_ustacks", &p->map.ustacks }, { "kt_counts", &p->map.counts },
 		{ "kt_events", &p->map.events }, { "kt_func_states", &p->map.func_states },
-		{ "kt_offstart", &p->map.offstart },
+		{ "kt_offstart", &p->map.offstart }, { "kt_unwind_rows", &p->map.unwind_rows },
+		{ "kt_unwind_procs", &p->map.unwind_procs }, { "kt_unwind_state", &p->map.unwind_state },
 	};
 	struct kt_prog_ref progs[3 + 4 * KT_TRACE_MAX];
 	char names[4 * KT_TRACE_MAX][20];
@@ -231,6 +233,9 @@ static int before_load(struct bpf_object *obj, void *ctx)
 					    o->config.offcpu ? (o->offcpu_tasks ? o->offcpu_tasks : 16384) : 1);
 	if (o->npids > 1024)
 		rc = rc ?: bpf_map__set_max_entries(p->map.pids, (unsigned int)o->npids);
+	/* Unwind tables: sized by user space from the tables it built before load (1 entry when off). */
+	rc = rc ?: bpf_map__set_max_entries(p->map.unwind_rows, o->config.unwind && o->unwind_rows ? o->unwind_rows : 1);
+	rc = rc ?: bpf_map__set_max_entries(p->map.unwind_procs, o->config.unwind && o->unwind_procs ? o->unwind_procs : 1);
 	return rc;
 }
 
@@ -535,6 +540,34 @@ int kt_profile_drain(struct kt_profile *p, struct kt_stack_key *keys, uint64_t *
 		counts[kept++] = counts[i];
 	}
 	return kept;
+}
+
+int kt_profile_unwind_rows(struct kt_profile *p, uint32_t first, const struct kt_unwind_row *rows, uint32_t n)
+{
+	int fd = bpf_map__fd(p->map.unwind_rows);
+	uint32_t keys[4096];
+
+	/* In batches (5.6+: one syscall per 4096 rows; libc's table is 28k rows), else one at a time. */
+	for (uint32_t done = 0; done < n;) {
+		uint32_t k = n - done < 4096 ? n - done : 4096, count = k;
+		for (uint32_t i = 0; i < k; i++)
+			keys[i] = first + done + i;
+		if (bpf_map_update_batch(fd, keys, rows + done, &count, NULL)) {
+			for (uint32_t i = 0; i < k; i++)
+				if (bpf_map_update_elem(fd, &keys[i], &rows[done + i], BPF_ANY))
+					return -errno;
+		}
+		done += k;
+	}
+	return 0;
+}
+
+int kt_profile_unwind_proc(struct kt_profile *p, uint32_t tgid, const struct kt_unwind_proc *proc)
+{
+	int fd = bpf_map__fd(p->map.unwind_procs);
+	if (!proc)
+		return bpf_map_delete_elem(fd, &tgid) && errno != ENOENT ? -errno : 0;
+	return bpf_map_update_elem(fd, &tgid, proc, BPF_ANY) ? -errno : 0;
 }
 
 int kt_profile_forget_stacks(struct kt_profile *p, int user, const uint64_t *ids, int n)

@@ -105,6 +105,11 @@ public struct ProfileConfig: Sendable {
         public init() {}
     }
     public var offCPU: OffCPU?
+    /// How user stacks are walked: frame pointers (the kernel's own walk, bpf_get_stack); `dwarf`: unwind
+    /// tables built from every mapped file's .eh_frame, frame pointers where no table row applies; `auto`:
+    /// tables for the files built without frame pointers, frame pointers in the rest.
+    public enum Unwind: String, Sendable, CaseIterable { case fp, dwarf, auto }
+    public var unwind: Unwind = .fp
     /// Open no perf events: off-CPU time alone.
     public var sampling = true
 

@@ -13,6 +13,10 @@ public final class ProfileSession {
     /// When counting began (CLOCK_MONOTONIC ns): the session open (samples flow from then), or start()
     /// (events and off-CPU time on). A recording's window opens here, not when the command gets to its clock.
     public private(set) var countingSinceNs: UInt64 = 0
+    /// User stacks walked with unwind tables (config.unwind dwarf or auto), nil with frame pointers.
+    private let unwindTables: UnwindTables?
+    /// Why `--unwind auto` fell back to frame pointers: the unwinder did not load on this kernel.
+    public private(set) var unwindProblem: String?
 
     public init(_ config: ProfileConfig) throws(KernelError) {
         var o = kt_profile_opts()
@@ -54,15 +58,37 @@ public final class ProfileSession {
         default: break
         }
         o.offcpu_tasks = config.offCPU?.maxTasks ?? 0
+        // Tables before the programs load: the kernel's array is sized by what they need.
+        let tables = config.userStacks && config.unwind != .fp
+            ? UnwindTables(target: config.target, mode: config.unwind == .dwarf ? .tables : .auto) : nil
+        if let tables {
+            o.config.unwind = 1
+            o.unwind_rows = tables.capacity
+            o.unwind_procs = tables.maxProcesses
+        }
         let ids = config.ids.map { UInt32(bitPattern: $0) }
         o.npids = Int32(ids.count)
         var h: OpaquePointer?
-        try ids.withUnsafeBufferPointer { (buf) throws(KernelError) in
-            o.pids = buf.baseAddress
-            try cCall { kt_profile_open(&h, &o, $0, $1) }
+        func open() throws(KernelError) {
+            try ids.withUnsafeBufferPointer { (buf) throws(KernelError) in
+                o.pids = buf.baseAddress
+                try cCall { kt_profile_open(&h, &o, $0, $1) }
+            }
+        }
+        var tablesOpened = tables
+        do {
+            try open()
+        } catch where tables != nil && config.unwind == .auto {
+            // auto never costs the profile: where the unwinder does not load, frame pointers, said.
+            unwindProblem = error.message
+            o.config.unwind = 0
+            tablesOpened = nil
+            try open()
         }
         guard let h else { throw KernelError("kt_profile_open returned no handle") }
         handle = h
+        tablesOpened?.push(h)
+        unwindTables = tablesOpened
         attachKind = AttachKind(cValue: kt_profile_attach_kind(h))
         preallocatedStacks = UInt32(kt_profile_stack_prealloc(h))
         countingSinceNs = Kernel.monotonicNs()
@@ -77,6 +103,33 @@ public final class ProfileSession {
     }
 
     deinit { kt_profile_close(handle) }
+
+    /// With unwind tables: load those of processes that started, and of libraries mapped, since the last
+    /// call (at most once a second; call it while recording).
+    public func refreshUnwindTables() { unwindTables?.refresh(handle) }
+
+    /// How user stacks were walked with tables; nil with frame pointers.
+    public func unwindSummary() -> UnwindSummary? {
+        guard let t = unwindTables else { return nil }
+        var s = kt_profile_stats()
+        _ = kt_profile_read_stats(handle, &s)
+        var u = UnwindSummary()
+        u.stacks = s.unwind_stacks
+        u.withoutTables = s.unwind_no_tables
+        u.tableFrames = s.unwind_table_frames
+        u.framePointerFrames = s.unwind_fp_frames
+        u.truncated = s.unwind_truncated
+        u.stopped = s.unwind_stopped
+        u.maxFrames = Int(KT_UNWIND_FRAMES)
+        u.refused = t.refused
+        u.framePointerFiles = t.framePointerFiles.count
+        u.processes = t.processesSeen.count
+        u.processesNotLoaded = t.processesNotLoaded
+        u.mappingsDropped = t.mappingsDropped
+        u.rows = t.rowsLoaded
+        u.buildMs = Double(t.buildNs) / 1e6
+        return u
+    }
 
     /// Detach everything (sampling and tracepoints); maps and buffered events stay readable.
     public func stop() { kt_profile_stop(handle) }

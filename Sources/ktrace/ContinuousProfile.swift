@@ -33,7 +33,7 @@ final class ContinuousProfile {
             guard Double(Kernel.monotonicNs() - start) >= every * 1e9 else { return }
             start = self.write(session, since: start, countEntries: countEntries, symbolizer(), render)
         }
-        _ = record(for: duration, since: session.countingSinceNs, watching: watching, poll: poll)
+        _ = record(for: duration, since: session.countingSinceNs, watching: watching, session: session, poll: poll)
         session.stop()
         _ = write(session, since: start, countEntries: countEntries, symbolizer(), render)
         return written

@@ -85,7 +85,7 @@ struct OffcpuCommand: ParsableCommand {
         // CPU use slowed the workload's pipe round trips in the first half second of a 3 s window).
         startCounting(session)
         announceRecording("tracing off-CPU time of \(target.describe) (state \(state))", duration: target.duration)
-        _ = record(for: target.duration, since: session.countingSinceNs, watching: target.watched)
+        _ = record(for: target.duration, since: session.countingSinceNs, watching: target.watched, session: session)
         // Off-CPU time was counted from startCounting (just before the banner) until stop()
         // turns it off, first thing (detaching, which follows, is slow under emulation).
         let seconds = Double(Kernel.monotonicNs() - session.countingSinceNs) / 1e9
@@ -113,6 +113,7 @@ struct OffcpuCommand: ParsableCommand {
              + (output.map { " -> \($0)" } ?? ""))
         if wakers { note(wakeupSummary(counts, symbolizer)) }
         if let unnamed = UnnamedSummary(counts, symbolizer).line { note(unnamed) }
+        noteUnwinding(session)
         warnIfCountMapFull(losses)
     }
 

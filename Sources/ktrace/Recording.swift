@@ -9,13 +9,22 @@ func announceRecording(_ what: String, duration: Double?) {
 }
 
 /// Record for `duration` seconds (nil: until Ctrl-C), or until every one of `watching` exits (with a
-/// note). Returns the seconds actually recorded.
-func record(for duration: Double?, since: UInt64? = nil, watching ids: [Int32], poll: (() -> Void)? = nil) -> Double {
-    let end = recordUntilEnd(duration: duration, since: since, watching: ids, poll: poll)
+/// note). With a profile `session`, its unwind tables follow processes and libraries that appear meanwhile.
+/// Returns the seconds actually recorded.
+func record(for duration: Double?, since: UInt64? = nil, watching ids: [Int32], session: ProfileSession? = nil,
+            poll: (() -> Void)? = nil) -> Double {
+    let tick = session.map { s in { s.refreshUnwindTables(); poll?() } } ?? poll
+    let end = recordUntilEnd(duration: duration, since: since, watching: ids, poll: tick)
     if end.targetsExited {
         note("target \(ids.map(String.init).joined(separator: ",")) exited after \(fixed(end.seconds, 1)) s: showing what was sampled until then")
     }
     return end.seconds
+}
+
+/// How user stacks were walked with unwind tables, when they were.
+func noteUnwinding(_ session: ProfileSession) {
+    if let u = session.unwindSummary() { note(u.line) }
+    if let p = session.unwindProblem { note("user stacks by frame pointers: the unwinder did not load on this kernel (\(p))") }
 }
 
 /// The count map had no room for some distinct stacks: their samples are not in the output.

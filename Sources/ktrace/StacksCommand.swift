@@ -15,6 +15,7 @@ struct StacksCommand: ParsableCommand {
           ktrace stacks --comm 'kworker/*' --by-work        split kworkers' time by work function
           ktrace stacks -a -F 999 -d 10 > all.folded        system wide, folded for flamegraph.pl / inferno
           ktrace stacks --pid 1234 --hot-cold -o hc.svg     where it runs and where it waits, in one picture
+          ktrace stacks --pid $(pgrep -n nginx) --unwind dwarf -o ngx.svg   a binary built without frame pointers
           ktrace stacks -a -d 10 -o cpu.pb.gz -o cpu.svg    one recording, pprof (go tool pprof, Pyroscope) and SVG
           ktrace stacks -a -F 19 --interval 60 -o prof/     always on: one pprof file a minute into prof/
         """
@@ -109,6 +110,7 @@ struct StacksCommand: ParsableCommand {
                           })
             let losses = session.losses()
             note("\(losses.samples) samples, \(losses.lostText); \(n) profiles in \(directory)")
+            noteUnwinding(session)
             warnIfCountMapFull(losses)
             return
         }
@@ -123,7 +125,7 @@ struct StacksCommand: ParsableCommand {
             var timer = PhaseTimer()
             _ = emit(session, symbolizer, seconds: Double(now - start) / 1e9, timer: &timer)
         } }
-        _ = record(for: target.duration, since: start, watching: target.watched, poll: periodic)
+        _ = record(for: target.duration, since: start, watching: target.watched, session: session, poll: periodic)
         let sampled = Kernel.monotonicNs()
         // Sampling ran from startCounting, just before the banner, until now.
         let seconds = Double(sampled - start) / 1e9
@@ -137,6 +139,7 @@ struct StacksCommand: ParsableCommand {
              + (output.isEmpty ? "" : " -> " + output.joined(separator: ", ")))
         if hotCold { note("off-CPU: \(losses.offCPUText); weights in microseconds (a sample = \(fixed(Double(target.samplePeriodNs) / 1000, 0)) us)") }
         if let unnamed { note(unnamed) }
+        noteUnwinding(session)
         warnIfCountMapFull(losses)
     }
 

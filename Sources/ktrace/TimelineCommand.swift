@@ -80,7 +80,7 @@ struct TimelineCommand: ParsableCommand {
         announceRecording("recording \(target.describe)", duration: target.duration)
 
         var events: [TraceEvent] = []
-        let seconds = record(for: target.duration, watching: target.watched) { events += session.poll() }
+        let seconds = record(for: target.duration, watching: target.watched, session: session) { events += session.poll() }
         session.stop()
         // The window closes once everything is detached: events up to then are in it.
         let end = Kernel.monotonicNs()
@@ -104,6 +104,7 @@ struct TimelineCommand: ParsableCommand {
         note("\(timeline.samples.count) samples, \(timeline.slices.count) softirq runs, \(timeline.work.count) work items, \(timeline.switches.count) switches in "
              + "\(fixed(seconds, 1)) s; \(losses.eventsDropped) events dropped; \(losses.lostText); "
              + "\(bytes) bytes (\(Int(Double(bytes) / max(seconds, 0.001))) B/s)" + (output.map { " -> \($0)" } ?? ""))
+        noteUnwinding(session)
         if losses.eventsDropped > 0 { note("warning: the ring buffer overflowed: raise --ringbuf") }
         if losses.workFull > 0 { note("warning: \(losses.workFull) work items not followed (more than 4096 kworkers at once): not drawn") }
     }

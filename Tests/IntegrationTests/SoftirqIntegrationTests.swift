@@ -72,6 +72,13 @@ struct SoftirqIntegrationTests {
             #expect((perfTimes.last ?? 0) >= lines[lines.count - 2].end_mono_ns, "perf stopped before window 4 ended")
             #expect(perfTimes.count > 10_000, "perf recorded \(perfTimes.count) NET_RX entries: \(script.stderr.prefix(300))")
             #expect(!script.stderr.lowercased().contains("lost"), "perf lost events, its counts are no reference: \(script.stderr.prefix(300))")
+            // perf script warns of lost chunks only; samples the kernel dropped (LOST_SAMPLES) or an event it
+            // throttled (THROTTLE) would also make perf's count short. Every such record, said.
+            let stats = try run("/usr/bin/perf", ["report", "-i", perfData, "--stats"], timeout: 120).stdout
+            let perfLosses = stats.split(separator: "\n").filter { l in
+                ["LOST events", "LOST_SAMPLES events", "THROTTLE events"].contains { l.contains($0) } && !l.contains(" 0  (")
+            }.map { $0.trimmingCharacters(in: .whitespaces) }
+            #expect(perfLosses.isEmpty, "perf's own record of losses, its counts are no reference: \(perfLosses)")
             func perfCount(_ from: UInt64, _ to: UInt64) -> Int {
                 func firstAtOrAfter(_ t: UInt64) -> Int {
                     var lo = 0, hi = perfTimes.count

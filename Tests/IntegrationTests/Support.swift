@@ -307,7 +307,8 @@ func readProcSoftirqs() -> String {
     (try? String(contentsOfFile: "/proc/softirqs", encoding: .utf8)) ?? ""
 }
 
-/// Test workloads (Tests/Workloads/*.c), compiled once per run with frame pointers.
+/// Test workloads (Tests/Workloads/*.c), compiled once per run with frame pointers (unless the source says
+/// otherwise on its first line).
 enum Workload {
     static let dir: URL = {
         let d = FileManager.default.temporaryDirectory.appendingPathComponent("ktrace-workloads-\(getpid())")
@@ -325,7 +326,12 @@ enum Workload {
         let (compiler, src, lang) = FileManager.default.fileExists(atPath: cxx)
             ? ("/usr/bin/clang", cxx, ["-x", "c++", "-fno-exceptions", "-fno-rtti"])
             : ("/usr/bin/cc", workloads.appendingPathComponent("\(name).c").path, [])
-        let r = try run(compiler, lang + ["-O1", "-g", "-fno-omit-frame-pointer", "-o", bin, src], timeout: 60)
+        // A first line "/* ktrace-cflags: FLAGS" replaces the default flags (nofp.c: no frame pointers).
+        let first = (try? String(contentsOfFile: src, encoding: .utf8))?.split(separator: "\n").first ?? ""
+        let flags = first.hasPrefix("/* ktrace-cflags: ")
+            ? first.dropFirst("/* ktrace-cflags: ".count).split(separator: " ").map(String.init)
+            : ["-O1", "-g", "-fno-omit-frame-pointer"]
+        let r = try run(compiler, lang + flags + ["-o", bin, src], timeout: 60)
         guard r.status == 0 else { throw LabError("\(compiler) \(src) failed: \(r.stderr)") }
         return bin
     }

@@ -12,7 +12,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 export KTRACE_BIN=${KTRACE_BIN:-$ROOT/.build/release/ktrace}
 XCTEST=${VMTEST_XCTEST:-$ROOT/.build/debug/ktracePackageTests.xctest}
 # Under TCG a test is several times slower: the subset whose timing bounds still hold (see scripts/vmtest.sh).
-FILTER=${VMTEST_FILTER:-'StacksIntegrationTests|TimelineIntegrationTests|SoftirqIntegrationTests/attachKinds|BadInputTests|FlamegraphCommandTests|KthreadsIntegrationTests/(countsKnownWorkItemsExactly|namespaceChurnRunsCleanupNet|timelineDrawsWorkItems|refusesBadArguments)|OffcpuIntegrationTests|EventStacksIntegrationTests|PprofIntegrationTests|ExporterIntegrationTests/(servesCheckedMetricsAndStopsCleanly|listensOnLoopbackByDefault)'}
+FILTER=${VMTEST_FILTER:-'StacksIntegrationTests|TimelineIntegrationTests|SoftirqIntegrationTests/attachKinds|BadInputTests|FlamegraphCommandTests|KthreadsIntegrationTests/(countsKnownWorkItemsExactly|namespaceChurnRunsCleanupNet|timelineDrawsWorkItems|refusesBadArguments)|OffcpuIntegrationTests|UnwindIntegrationTests|EventStacksIntegrationTests|PprofIntegrationTests|ExporterIntegrationTests/(servesCheckedMetricsAndStopsCleanly|listensOnLoopbackByDefault)'}
 # Left out there, as their bounds assume native speed: ksoftirqdUnderFlood (under TCG the lab's flood does
 # not saturate the receive CPU: ksoftirqd got 27-80 samples at 99 Hz on 6.1, 2 on 6.1-rt; the test wants
 # > 100) and softirqSlicesMatchSoftirqTotals (two tools timing the same runs differ by each other's probe

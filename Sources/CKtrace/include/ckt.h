@@ -122,6 +122,8 @@ struct kt_profile_opts {
 	const char *tp_name;
 	const char *kprobe_func; /* --event kprobe:FUNC, or NULL */
 	uint32_t offcpu_tasks;   /* with config.offcpu: tasks followed off the CPU at once (kt_offstart entries) */
+	uint32_t unwind_rows;    /* with config.unwind: unwind table rows the kernel holds (kt_unwind_rows) */
+	uint32_t unwind_procs;   /* with config.unwind: processes with tables (kt_unwind_procs) */
 };
 
 struct kt_profile;
@@ -142,6 +144,10 @@ int kt_profile_read_counts(struct kt_profile *p, struct kt_stack_key *keys, uint
 /* Continuous profiles: flip the epoch, then read and delete the previous epoch's entries (up to max).
  * flip_ns: when the new interval began. Returns how many, or -errno. */
 int kt_profile_drain(struct kt_profile *p, struct kt_stack_key *keys, uint64_t *counts, int max, uint64_t *flip_ns);
+/* Unwind tables (config.unwind): write n rows at index first of kt_unwind_rows; set a process's mappings
+ * with tables (proc NULL: remove it). 0 or -errno. */
+int kt_profile_unwind_rows(struct kt_profile *p, uint32_t first, const struct kt_unwind_row *rows, uint32_t n);
+int kt_profile_unwind_proc(struct kt_profile *p, uint32_t tgid, const struct kt_unwind_proc *proc);
 /* Delete these stack ids from the kernel (user: 1) or kernel (0) stack map, so a long run does not fill
  * it; a later sample stores its stack again. Returns how many were deleted. */
 int kt_profile_forget_stacks(struct kt_profile *p, int user, const uint64_t *ids, int n);

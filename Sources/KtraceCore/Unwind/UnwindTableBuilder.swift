@@ -11,6 +11,8 @@ public struct UnwindTableBuild: Sendable {
     public var failedFDEs = 0
     /// Malformed entries and skipped sections, one line each (the first few).
     public var problems: [String] = []
+    /// The file's PT_LOAD segments: a mapping's bias comes from the one holding its file offset.
+    public var segments: [ELFSegment] = []
 }
 
 /// Compiles an x86-64 ELF file's `.eh_frame` and `.debug_frame` into an `UnwindTable`.
@@ -37,6 +39,7 @@ public enum UnwindTableBuilder {
         let elf = try ELFFile(bytes: bytes)
         guard elf.machine == EM_X86_64 else { throw SymbolizeError("not an x86-64 ELF file (e_machine \(elf.machine))") }
         var result = UnwindTableBuild(table: UnwindTable(rows: []))
+        result.segments = elf.loadSegments
         let code = elf.loadSegments.filter { $0.isExecutable && $0.vaddr &+ $0.memsz >= $0.vaddr }
             .map { $0.vaddr..<($0.vaddr &+ $0.memsz) }
 

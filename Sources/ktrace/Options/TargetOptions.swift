@@ -29,6 +29,9 @@ struct TargetOptions: ParsableArguments {
     var stackStorage: UInt32 = 131072
     @Flag(help: "Keep C++ and Swift function names mangled (they are demangled by default, as perf does).")
     var noDemangle = false
+    @Option(help: ArgumentHelp("How user stacks are walked: fp (frame pointers, the kernel's walk), dwarf (unwind tables from each file's .eh_frame, walked in the kernel; frame pointers where no table applies), auto (tables for files built without frame pointers).",
+                               valueName: "fp|dwarf|auto"))
+    var unwind: ProfileConfig.Unwind = .fp
     @OptionGroup var tracing: AttachOptions<TargetOptions>
 
     static let verboseHelp = "Verbose: attach details and libbpf messages."
@@ -107,6 +110,7 @@ struct TargetOptions: ParsableArguments {
         c.period = period ?? (event.isTimed ? 0 : 1)
         c.attach = tracing.attach
         c.stackStorage = stackStorage
+        c.unwind = unwind
         return c
     }
 
@@ -145,6 +149,8 @@ struct TargetOptions: ParsableArguments {
     /// The --pid/--tid targets, whose exit ends a recording early.
     var watched: [Int32] { pids.isEmpty ? tids : pids }
 }
+
+extension ProfileConfig.Unwind: ExpressibleByArgument {}
 
 extension ProfileConfig.Event: ExpressibleByArgument {
     public init?(argument: String) { self.init(parsing: argument) }

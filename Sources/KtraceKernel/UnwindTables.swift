@@ -1,0 +1,140 @@
+import CKtrace
+import FoundationEssentials
+import Glibc
+import KtraceCore
+
+/// User stacks walked with unwind tables (`--unwind dwarf|auto`): the tables of the processes a recording
+/// follows, built before the programs load (so the kernel's array is sized for them) and kept current while
+/// it runs: a process that starts later, or maps a library later, has its tables loaded at the next refresh
+/// (until then its stacks use frame pointers, and that is counted). Files are read through /proc/PID/root,
+/// as symbolization reads them, so processes in containers work too.
+final class UnwindTables {
+    private var tables: UnwindTableSet
+    private let target: ProfileConfig.Target
+    /// Rows of `set` already in the kernel.
+    private var written = 0
+    /// What the kernel holds per process.
+    private var loaded: [Int32: [UnwindTableSet.Mapping]] = [:]
+    private var lastRefreshNs: UInt64 = 0
+    /// Processes the kernel's map had no room for.
+    private(set) var processesNotLoaded = 0
+    /// How long building and loading tables took, in total.
+    private(set) var buildNs: UInt64 = 0
+
+    /// Most processes followed with tables at once (kt_unwind_procs, preallocated: 2 KiB each): twice
+    /// those found at the start, and 256 more.
+    var maxProcesses: UInt32 { UInt32(min(pending.count * 2 + 256, 16384)) }
+
+    /// Builds the tables of the processes `target` names now.
+    init(target: ProfileConfig.Target, mode: UnwindTableSet.Mode) {
+        self.target = target
+        // Rows first without a bound, to size the kernel's array by what was found.
+        var probe = UnwindTableSet(capacity: 1 << 23, maxMappings: Int(KT_UNWIND_MAPPINGS), mode: mode)
+        let t0 = Kernel.monotonicNs()
+        var first: [Int32: [UnwindTableSet.Mapping]] = [:]
+        for pid in Self.processes(target) {
+            guard let maps = try? ProcessMaps.read(pid: pid) else { continue }
+            first[pid] = probe.mappings(of: maps, root: "/proc/\(pid)/root", build: Self.build)
+        }
+        // Room for what starts later: as much again, at least 256k rows (2 MiB), at most 8M (64 MiB).
+        let rows = probe.rows(from: 0).count
+        probe.capacity = min(max(rows * 2, rows + 262_144), 1 << 23)
+        tables = probe
+        pending = first
+        buildNs = Kernel.monotonicNs() - t0
+    }
+
+    /// The first processes' mappings, written once the maps exist.
+    private let pending: [Int32: [UnwindTableSet.Mapping]]
+
+    var capacity: UInt32 { UInt32(tables.capacity) }
+
+    /// Writes what the kernel does not hold yet: new rows, then the processes. Call after load.
+    func push(_ handle: OpaquePointer) {
+        writeRows(handle)
+        for (pid, maps) in pending { setProcess(handle, pid, maps) }
+    }
+
+    /// At most once a second: processes that appeared or exited, and mappings that changed.
+    func refresh(_ handle: OpaquePointer) {
+        let now = Kernel.monotonicNs()
+        guard now - lastRefreshNs >= 1_000_000_000 else { return }
+        lastRefreshNs = now
+        let pids = Set(Self.processes(target))
+        for gone in loaded.keys where !pids.contains(gone) {
+            _ = kt_profile_unwind_proc(handle, UInt32(bitPattern: gone), nil)
+            loaded[gone] = nil
+        }
+        for pid in pids {
+            guard let maps = try? ProcessMaps.read(pid: pid) else { continue }
+            let m = tables.mappings(of: maps, root: "/proc/\(pid)/root", build: Self.build)
+            writeRows(handle)
+            if loaded[pid] != m { setProcess(handle, pid, m) }
+        }
+        buildNs += Kernel.monotonicNs() - now
+    }
+
+    /// What the summary says about files: refused ones and why, and those left to frame pointers.
+    var refused: [String: String] { tables.refused }
+    var framePointerFiles: Set<String> { tables.framePointerFiles }
+    var rowsLoaded: Int { written }
+    var mappingsDropped: Int { tables.mappingsDropped }
+    /// Processes that had tables loaded at some point.
+    private(set) var processesSeen: Set<Int32> = []
+
+    private func writeRows(_ handle: OpaquePointer) {
+        let new = tables.rows(from: written)
+        guard !new.isEmpty else { return }
+        let rows = new.map { kt_unwind_row(pc: $0.pc, rule: $0.rule) }
+        if kt_profile_unwind_rows(handle, UInt32(written), rows, UInt32(rows.count)) == 0 { written += rows.count }
+    }
+
+    private func setProcess(_ handle: OpaquePointer, _ pid: Int32, _ maps: [UnwindTableSet.Mapping]) {
+        var p = kt_unwind_proc()
+        p.n = UInt32(min(maps.count, Int(KT_UNWIND_MAPPINGS)))
+        withUnsafeMutableBytes(of: &p.m) { raw in
+            let slots = raw.bindMemory(to: kt_unwind_mapping.self)
+            for (i, m) in maps.prefix(slots.count).enumerated() {
+                slots[i] = kt_unwind_mapping(start: m.start, end: m.end, bias: m.bias, first: m.first, count: m.count)
+            }
+        }
+        if kt_profile_unwind_proc(handle, UInt32(bitPattern: pid), &p) == 0 {
+            loaded[pid] = maps
+            processesSeen.insert(pid)
+        } else if loaded[pid] == nil {
+            processesNotLoaded += 1
+        }
+    }
+
+    private static func build(_ path: String) throws -> UnwindTableBuild { try UnwindTableBuilder.build(path: path) }
+
+    /// The processes a target names now: its pids, the processes of its threads, those with a matching
+    /// thread name, or every process with a user address space.
+    static func processes(_ target: ProfileConfig.Target) -> [Int32] {
+        switch target {
+        case .processes(let pids): return pids
+        case .threads(let tids): return Array(Set(tids.compactMap(threadGroup)))
+        case .comm(let text, let prefix):
+            guard let pattern = try? CommPattern(text + (prefix ? "*" : "")) else { return [] }
+            return allProcesses().filter { pid in
+                threads(of: pid).contains { processName($0).map(pattern.matches) ?? false }
+            }
+        case .all: return allProcesses()
+        }
+    }
+
+    /// Every pid in /proc; kernel threads have no mappings and are skipped where maps are read.
+    private static func allProcesses() -> [Int32] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { Int32($0) }
+    }
+
+    private static func threads(of pid: Int32) -> [Int32] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []).compactMap { Int32($0) }
+    }
+
+    private static func threadGroup(_ tid: Int32) -> Int32? {
+        guard let s = try? String(contentsOfFile: "/proc/\(tid)/status", encoding: .utf8),
+              let line = s.split(separator: "\n").first(where: { $0.hasPrefix("Tgid:") }) else { return nil }
+        return Int32(line.dropFirst(5).trimmed)
+    }
+}

@@ -1,0 +1,98 @@
+import Foundation
+import KtraceCore
+import Testing
+
+/// User stacks of code built without frame pointers (Tests/Workloads/nofp.c, -O2 -fomit-frame-pointer),
+/// walked in the kernel with unwind tables: the workload's call chains are known, so each stack is checked
+/// frame by frame, and frame pointers are shown to fail on the same process (the premise).
+/// Does a stack, from main on (root first), begin with `want`?
+func startsFromMain(_ s: FoldedStack, with want: [String]) -> Bool {
+    guard let i = s.frames.firstIndex(of: "main") else { return false }
+    return Array(s.frames[i...].prefix(want.count)) == want
+}
+
+/// Samples (or microseconds) of the stacks that begin from main with `want`.
+func countFromMain(_ p: FoldedProfile, _ want: [String]) -> UInt64 {
+    p.stacks.filter { startsFromMain($0, with: want) }.reduce(UInt64(0)) { $0 + $1.count }
+}
+
+@Suite(.serialized, .enabled(if: Env.isRoot, "integration tests load BPF programs: run them as root"))
+struct UnwindIntegrationTests {
+
+    /// main -> outer -> chain x 20 -> sorter -> qsort (libc, no frame pointers either) -> by_value: with
+    /// tables, at least 95% of samples carry that exact chain from main down to sorter (the rest: samples
+    /// in the time check, or at an instruction whose row the stack read could not follow, each counted);
+    /// with frame pointers, almost none reach main.
+    @Test func knownChainWithoutFramePointers() throws {
+        let w = try Workload.start("nofp", args: ["cpu", "20", "60"])
+        defer { w.signal(SIGTERM); _ = w.wait(timeout: 30) }
+        usleep(300_000)
+        let want = ["main", "outer"] + Array(repeating: "chain", count: 21) + ["sorter"]
+        let r = try run(Env.ktrace, ["stacks", "--pid", String(w.pid), "--user-only", "-F", "499", "-d", "3", "--unwind", "dwarf"],
+                        timeout: 90)
+        #expect(r.status == 0, "\(r.stderr)")
+        let p = try FoldedProfile.parse(r.stdout)
+        let exact = p.stacks.filter { startsFromMain($0, with: want) }
+        let share = Double(countFromMain(p, want)) / Double(max(p.totalSamples, 1))
+        #expect(p.totalSamples > 600, "\(p.totalSamples) samples: \(r.stderr)")
+        #expect(share >= 0.95, "\(Int(share * 100))% of samples under main;outer;chain×21;sorter: \(r.stdout.prefix(1500)) \(r.stderr)")
+        // Below sorter: libc's qsort, then by_value where the time goes.
+        #expect(exact.contains { $0.frames.contains { $0.hasPrefix("qsort") } && $0.frames.last == "by_value" }, "\(r.stdout.prefix(1500))")
+        #expect(r.stderr.contains("user stacks: ") && r.stderr.contains("walked with unwind tables"), "\(r.stderr)")
+
+        let fp = try run(Env.ktrace, ["stacks", "--pid", String(w.pid), "--user-only", "-F", "499", "-d", "1"], timeout: 60)
+        let fpProfile = try FoldedProfile.parse(fp.stdout)
+        let fpMain = fpProfile.stacks.filter { $0.frames.contains("main") }.reduce(UInt64(0)) { $0 + $1.count }
+        #expect(Double(fpMain) < 0.5 * Double(fpProfile.totalSamples),
+                "frame pointers reached main in \(fpMain) of \(fpProfile.totalSamples) samples: is nofp built with them?")
+    }
+
+    /// 80 chain frames: the walk stops at 64 frames, and says how many stacks it cut.
+    @Test func deepStacksAreCutAndSaid() throws {
+        let w = try Workload.start("nofp", args: ["cpu", "80", "60"])
+        defer { w.signal(SIGTERM); _ = w.wait(timeout: 30) }
+        usleep(300_000)
+        let r = try run(Env.ktrace, ["stacks", "--pid", String(w.pid), "--user-only", "-F", "199", "-d", "1.5", "--unwind", "dwarf"],
+                        timeout: 90)
+        #expect(r.status == 0, "\(r.stderr)")
+        let p = try FoldedProfile.parse(r.stdout)
+        // The comm, then 64 frames at most.
+        #expect(p.stacks.allSatisfy { $0.frames.count <= 65 }, "\(p.stacks.map(\.frames.count).max() ?? 0) frames")
+        let cut = r.stderr.firstMatch(of: /; (\d+) cut at 64 frames/).flatMap { Int($0.1) } ?? 0
+        #expect(Double(cut) >= 0.9 * Double(p.totalSamples), "\(cut) of \(p.totalSamples) stacks said cut: \(r.stderr)")
+    }
+
+    /// Off-CPU: the caller of libc's nanosleep (nap, then napper and main) is found, which frame pointers
+    /// lose (libc has none).
+    @Test func offCPUCallerOfLibc() throws {
+        let w = try Workload.start("nofp", args: ["sleep", "60"])
+        defer { w.signal(SIGTERM); _ = w.wait(timeout: 30) }
+        usleep(300_000)
+        let r = try run(Env.ktrace, ["offcpu", "--pid", String(w.pid), "--user-only", "-d", "1.5", "--unwind", "dwarf"], timeout: 90)
+        #expect(r.status == 0, "\(r.stderr)")
+        let p = try FoldedProfile.parse(r.stdout)
+        let us = countFromMain(p, ["main", "napper", "nap"])
+        #expect(Double(us) >= 0.9 * Double(p.totalSamples), "\(us) of \(p.totalSamples) us under main;napper;nap: \(r.stdout.prefix(1200)) \(r.stderr)")
+    }
+
+    /// Processes started after ktrace get their tables: --comm finds the chain of one that began 1.5 s in.
+    @Test func laterProcessesGetTables() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("ktrace-unwind-\(getpid()).folded").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let k = try Spawned(Env.ktrace, ["stacks", "--comm", "nofp", "--user-only", "-F", "199", "-d", "5", "--unwind", "dwarf", "-o", out],
+                            streamStdout: false)
+        defer { k.signal(SIGTERM); _ = k.wait(timeout: 30) }
+        usleep(1_500_000)
+        // It outlives the recording, so that its frames can be named at the end.
+        let w = try Workload.start("nofp", args: ["cpu", "5", "30"])
+        defer { w.signal(SIGTERM); _ = w.wait(timeout: 30) }
+        let r = k.wait(timeout: 60)
+        #expect(r.status == 0, "\(r.stderr)")
+        let p = try FoldedProfile.parse((try? String(contentsOfFile: out, encoding: .utf8)) ?? "")
+        let want = ["main", "outer"] + Array(repeating: "chain", count: 6) + ["sorter"]
+        let exact = countFromMain(p, want)
+        // The first second of the new process may fall before the refresh that loads its tables.
+        #expect(Double(exact) >= 0.5 * Double(p.totalSamples) && p.totalSamples > 100,
+                "\(exact) of \(p.totalSamples) under the chain: \(r.stderr)")
+    }
+}

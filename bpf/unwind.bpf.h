@@ -1,0 +1,239 @@
+/* User stacks without frame pointers: walked in the kernel with the compact unwind tables user space builds
+ * from each mapped ELF file's .eh_frame (KtraceCore/Unwind, docs/unwinding.md), frame pointers where no
+ * table row applies. The frames go into the same stack map as bpf_get_stack's, so every output gets them.
+ * Each step follows KtraceCore's ReferenceUnwinder, which the tests hold it to; nothing read from the tables
+ * or the stack is trusted: a walk that goes nowhere ends, and is counted. */
+#ifndef KTRACE_UNWIND_BPF_H
+#define KTRACE_UNWIND_BPF_H
+
+#include "stacks.bpf.h"
+
+_Static_assert(KT_UNWIND_FRAMES <= KT_MAX_STACK, "the walked frames fit a stack map entry");
+
+/* Every table's rows, each file's a slice (deduplicated by user space: libc once for all processes).
+ * Sized by user space; 1 entry when tables are off. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct kt_unwind_row);
+} kt_unwind_rows SEC(".maps");
+
+/* Preallocated (perf_event programs before 6.1 refuse maps allocated on demand), sized by user space. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct kt_unwind_proc);
+} kt_unwind_procs SEC(".maps");
+
+/* x86-64's struct pt_regs as the uapi lays it out (a perf_event program's context starts with it). */
+struct kt_user_regs {
+	__u64 r15, r14, r13, r12, bp, bx, r11, r10, r9, r8, ax, cx, dx, si, di, orig_ax, ip, cs, flags, sp, ss;
+};
+
+/* The task's user registers at its entry into the kernel: the pt_regs at the top of its kernel stack.
+ * bpf_task_pt_regs since 5.15; before, computed as task_pt_regs() does on x86-64 (no FRED padding then). */
+static __always_inline int kernel_entry_regs(struct kt_user_regs *r)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	void *at;
+
+	/* The helper wants the task as a BTF pointer (bpf_get_current_task_btf, 5.11+). */
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs))
+		at = (void *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	else
+		at = (char *)BPF_CORE_READ(t, stack) + KT_THREAD_SIZE - sizeof(*r);
+	return bpf_probe_read_kernel(r, sizeof(*r), at);
+}
+
+/* The user registers a sample's stack starts from: the interrupted ones if the CPU was in user mode (a
+ * perf_event program's regs), else those saved at the kernel entry. */
+static __always_inline int sample_user_regs(void *ctx, bool perf_regs, struct kt_user_regs *r)
+{
+	if (perf_regs) {
+		struct kt_user_regs *p = ctx;
+		if ((p->cs & 3) == 3) {
+			r->ip = p->ip;
+			r->sp = p->sp;
+			r->bp = p->bp;
+			return 0;
+		}
+	}
+	return kernel_entry_regs(r);
+}
+
+/* The walk's state, per CPU. The searches keep their bounds here rather than in registers: read back from a
+ * map, a bound is a number the verifier does not follow, so every path through a search step reaches the
+ * next step in the same state and is pruned there. With the bounds in registers it followed each path
+ * apart (the bounds known exactly at each step) and gave up after 1M instructions for 64 frames. */
+struct kt_unwind_state {
+	__u32 lo;
+	__u32 hi;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct kt_unwind_state);
+} kt_unwind_state SEC(".maps");
+
+/* The mapping of proc holding pc, or NULL (binary search: the last one starting at or below pc). */
+static __always_inline struct kt_unwind_mapping *unwind_mapping(volatile struct kt_unwind_state *w, struct kt_unwind_proc *proc,
+								__u64 pc)
+{
+	__u32 n = proc->n, lo;
+
+	w->lo = 0;
+	w->hi = n < KT_UNWIND_MAPPINGS ? n : KT_UNWIND_MAPPINGS;
+	for (int i = 0; i < 7; i++) { /* 2^7 > KT_UNWIND_MAPPINGS */
+		__u32 l = w->lo, h = w->hi;
+		if (l >= h)
+			break;
+		__u32 mid = (l + h) / 2;
+		if (proc->m[mid & (KT_UNWIND_MAPPINGS - 1)].start <= pc)
+			w->lo = mid + 1;
+		else
+			w->hi = mid;
+	}
+	lo = w->lo;
+	if (lo == 0 || lo > KT_UNWIND_MAPPINGS)
+		return NULL;
+	struct kt_unwind_mapping *m = &proc->m[(lo - 1) & (KT_UNWIND_MAPPINGS - 1)];
+	return pc < m->end ? m : NULL;
+}
+
+/* The rule of the row in effect at off (an ELF virtual address) in rows [first, first + count), or
+ * KT_CFA_NONE below the first row. */
+static __always_inline __u32 unwind_rule(volatile struct kt_unwind_state *w, __u32 first, __u32 count, __u64 off)
+{
+	struct kt_unwind_row *row;
+	__u32 key, lo;
+
+	if (off > 0xffffffffULL)
+		return KT_CFA_NONE;
+	w->lo = 0;
+	w->hi = count;
+	for (int i = 0; i < KT_UNWIND_ROW_STEPS; i++) {
+		__u32 l = w->lo, h = w->hi;
+		if (l >= h)
+			break;
+		__u32 mid = (l + h) / 2;
+		key = first + mid;
+		row = bpf_map_lookup_elem(&kt_unwind_rows, &key);
+		if (!row)
+			return KT_CFA_NONE;
+		if (row->pc <= (__u32)off)
+			w->lo = mid + 1;
+		else
+			w->hi = mid;
+	}
+	lo = w->lo;
+	if (lo == 0 || lo < w->hi) /* below the first row, or a table too long to search */
+		return KT_CFA_NONE;
+	key = first + lo - 1;
+	row = bpf_map_lookup_elem(&kt_unwind_rows, &key);
+	return row ? row->rule : KT_CFA_NONE;
+}
+
+static __always_inline bool read_user(__u64 *v, __u64 addr)
+{
+	return bpf_probe_read_user(v, sizeof(*v), (const void *)addr) == 0;
+}
+
+/* Walk the current task's user stack with its process's tables into the scratch frames and store it.
+ * Without tables for the process, frame pointers only (bpf_get_stack). */
+static __always_inline __u64 store_user_stack_unwound(void *ctx, bool perf_regs, __u32 tgid, struct kt_profile_stats *s,
+						      bool shallow)
+{
+	struct kt_unwind_proc *proc = bpf_map_lookup_elem(&kt_unwind_procs, &tgid);
+	volatile struct kt_unwind_state *w;
+	struct kt_user_regs r;
+	__u32 zero = 0;
+	struct kt_frames *f;
+	__u64 ip, sp, bp, cfa, ra;
+	bool bp_known = true;
+	__u32 n = 0;
+
+	s->unwind_stacks++;
+	if (!proc) {
+		s->unwind_no_tables++;
+		return store_stack(ctx, BPF_F_USER_STACK, s, shallow);
+	}
+	if (!(f = stack_scratch()) || !(w = bpf_map_lookup_elem(&kt_unwind_state, &zero)))
+		return KT_STACK_LOST;
+	if (sample_user_regs(ctx, perf_regs, &r)) {
+		s->ustack_err++;
+		return KT_STACK_LOST;
+	}
+	ip = r.ip;
+	sp = r.sp;
+	bp = r.bp;
+	for (int i = 0; i < KT_UNWIND_FRAMES; i++) {
+		f->ip[i] = ip; /* i < KT_UNWIND_FRAMES <= KT_MAX_STACK */
+		n = i + 1;
+		if (i == KT_UNWIND_FRAMES - 1) {
+			s->unwind_truncated++;
+			break;
+		}
+		/* A return address points after its call: the call's own row is at ip - 1. */
+		__u64 pc = i ? ip - 1 : ip;
+		struct kt_unwind_mapping *m = unwind_mapping(w, proc, pc);
+		__u32 rule = m ? unwind_rule(w, m->first, m->count, pc - m->bias) : KT_CFA_NONE;
+		__u32 kind = KT_ROW_CFA(rule);
+		__u64 new_bp = bp;
+		bool new_bp_known = bp_known;
+
+		if (kind == KT_CFA_END)
+			goto done;
+		if (kind == KT_CFA_NONE) {
+			/* No row: the frame pointer chain, as perf follows it ([rbp] the caller's rbp, [rbp+8] the
+			 * return address). */
+			if (!bp_known || !read_user(&new_bp, bp))
+				goto stopped;
+			cfa = bp + 16;
+			s->unwind_fp_frames++;
+		} else {
+			__u64 off = KT_ROW_CFA_OFF(rule);
+			if (kind == KT_CFA_RSP)
+				cfa = sp + off;
+			else if (kind == KT_CFA_RBP && bp_known)
+				cfa = bp + off;
+			else if (kind == KT_CFA_PLT)
+				cfa = sp + off + ((ip & 15) >= 11 ? 8 : 0);
+			else if (kind == KT_CFA_PLT_IBT)
+				cfa = sp + off + ((ip & 15) >= 9 ? 8 : 0);
+			else
+				goto stopped; /* unsupported, return address elsewhere, or rbp unknown */
+			switch (KT_ROW_RBP(rule)) {
+			case KT_RBP_SAVED:
+				if (!read_user(&new_bp, cfa - 8 * KT_ROW_RBP_SLOT(rule)))
+					goto stopped;
+				new_bp_known = true;
+				break;
+			case KT_RBP_UNCHANGED:
+				break;
+			default:
+				new_bp_known = false;
+			}
+			s->unwind_table_frames++;
+		}
+		/* The caller's stack pointer is the CFA, above this frame's: anything else goes nowhere. */
+		if (cfa <= sp || !read_user(&ra, cfa - 8))
+			goto stopped;
+		if (ra == 0)
+			goto done;
+		ip = ra;
+		sp = cfa;
+		bp = new_bp;
+		bp_known = new_bp_known;
+	}
+	goto done;
+stopped:
+	s->unwind_stopped++;
+done:
+	return store_frames(f, n, true, s);
+}
+
+#endif
