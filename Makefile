@@ -85,6 +85,7 @@ bench: build
 	KTRACE=$(KTRACE) scripts/bench-offcpu.sh
 	KTRACE=$(KTRACE) scripts/bench-continuous.sh
 	KTRACE=$(KTRACE) scripts/bench-diagnose.sh
+	KTRACE=$(KTRACE) scripts/bench-unwind.sh
 
 clean:
 	rm -rf .build .build-man out Sources/CSupport/build_commit.h

@@ -74,7 +74,8 @@ static __always_inline __u64 runqueue_clock(void)
  * the stall. When the task comes back on the CPU it left, the runqueue clock gives the same span from
  * both scheduler reads; a stall at the switch-out lengthens that one, a stall at the switch-in the
  * tracepoints'. Each misses only its own stall, so the longer of the two is counted (they agree within
- * ~16 us otherwise, on 6.18), and a switch-out stall is counted in offcpu_stalled. */
+ * ~16 us otherwise, on 6.18), and a switch-out stall is counted in offcpu_stalled. Only for a task that
+ * went to sleep (see the switch-out below). */
 static __always_inline __u64 blocked_ns(struct offcpu_start *st, __u64 now, __u64 rqc, __u32 cpu,
 					struct kt_profile_stats *s)
 {
@@ -117,7 +118,14 @@ static __always_inline void on_offcpu(void *ctx, struct kt_profile_ctl *c, struc
 	}
 	if (!(kt_cfg.offcpu_states & (1u << state)) || !cpu_wanted() || !task_wanted(prev_tgid, prev_tid, prev_comm))
 		return;
-	/* The scratch buffer of store_stack is per CPU and sched_switch does not nest on a CPU. */
+	/* The runqueue clock is kept for the switch-in, but not for a preempted task: after a wakeup that
+	 * preempts, the scheduler skips its clock update at the next __schedule (rq_clock_skip_update), so
+	 * rq->clock there is the wakeup's time, which may be a tick before the switch on a kernel without full
+	 * preemption. A task going to sleep rarely meets that, and then by microseconds. Decided here, before
+	 * the stacks: a test of state after the user stack's walk made the verifier follow the walk once per
+	 * state (past 1M instructions). */
+	__u64 rq_keep = state == KT_OFF_RUNNABLE ? 0 : rqc;
+	/* The scratch buffers are per CPU and per context (stacks.bpf.h): sched_switch does not nest on a CPU. */
 	__u64 kstack = kt_cfg.kernel_stack ? store_stack(ctx, 0, s, true) : KT_STACK_NONE;
 	__u64 ustack = KT_STACK_NONE;
 	if (kt_cfg.user_stack && !prev_kthread)
@@ -147,7 +155,7 @@ static __always_inline void on_offcpu(void *ctx, struct kt_profile_ctl *c, struc
 	e->key.kstack = kstack;
 	e->key.ustack = ustack;
 	e->ts = now;
-	e->rq_clock = rqc;
+	e->rq_clock = rq_keep;
 	e->cpu = cpu;
 }
 

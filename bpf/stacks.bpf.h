@@ -32,10 +32,15 @@ struct {										\
 KT_STACK_MAP(kt_stacks);   /* kernel stacks */
 KT_STACK_MAP(kt_ustacks);  /* user stacks */
 
-/* Per-CPU scratch for bpf_get_stack (too big for the BPF stack). */
+/* Per-CPU scratch for a stack's frames (too big for the BPF stack), one slot per context that takes
+ * stacks: 0 for samples, 1 for the scheduler's tracepoints (switch-outs, wakers). A cycles sample is an NMI
+ * that can land inside a sched_switch program (tp_btf and raw_tp programs do not hold off perf_event
+ * ones), so the two never share a buffer. */
+#define KT_SLOT_SAMPLE 0
+#define KT_SLOT_SCHED 1
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, 2);
 	__type(key, __u32);
 	__type(value, struct kt_frames);
 } kt_scratch SEC(".maps");
@@ -79,20 +84,20 @@ static __always_inline __u64 store_frames(struct kt_frames *f, __u32 frames, boo
 	return id;
 }
 
-static __always_inline struct kt_frames *stack_scratch(void)
+static __always_inline struct kt_frames *stack_scratch(__u32 slot)
 {
-	__u32 zero = 0;
-	return bpf_map_lookup_elem(&kt_scratch, &zero);
+	return bpf_map_lookup_elem(&kt_scratch, &slot);
 }
 
 /* Take one stack (kernel, or user with BPF_F_USER_STACK), store it under its hash, return its id.
- * `shallow`: try KT_SHALLOW_STACK frames first, the whole depth only when they were all filled.
+ * `shallow` (the scheduler's tracepoints, scratch slot KT_SLOT_SCHED; samples take KT_SLOT_SAMPLE): try
+ * KT_SHALLOW_STACK frames first, the whole depth only when they were all filled.
  * bpf_get_stack zeroes the buffer past the frames it wrote, 1 KiB at full size, twice per context
  * switch; the zero after the last frame (store_frames) is all user space needs. */
 static __always_inline __u64 store_stack(void *ctx, __u64 flags, struct kt_profile_stats *s, bool shallow)
 {
 	bool user = flags & BPF_F_USER_STACK;
-	struct kt_frames *f = stack_scratch();
+	struct kt_frames *f = stack_scratch(shallow ? KT_SLOT_SCHED : KT_SLOT_SAMPLE);
 	if (!f)
 		return KT_STACK_LOST;
 	long n = -1;

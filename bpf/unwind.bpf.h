@@ -74,7 +74,7 @@ struct kt_unwind_state {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, 2); /* a slot per context, as kt_scratch */
 	__type(key, __u32);
 	__type(value, struct kt_unwind_state);
 } kt_unwind_state SEC(".maps");
@@ -143,14 +143,15 @@ static __always_inline bool read_user(__u64 *v, __u64 addr)
 }
 
 /* Walk the current task's user stack with its process's tables into the scratch frames and store it.
- * Without tables for the process, frame pointers only (bpf_get_stack). */
+ * Without tables for the process, frame pointers only (bpf_get_stack). `shallow`: called from the
+ * scheduler's tracepoints (their scratch slot, and bpf_get_stack's shallow first try). */
 static __always_inline __u64 store_user_stack_unwound(void *ctx, bool perf_regs, __u32 tgid, struct kt_profile_stats *s,
 						      bool shallow)
 {
 	struct kt_unwind_proc *proc = bpf_map_lookup_elem(&kt_unwind_procs, &tgid);
 	volatile struct kt_unwind_state *w;
 	struct kt_user_regs r;
-	__u32 zero = 0;
+	__u32 slot = shallow ? KT_SLOT_SCHED : KT_SLOT_SAMPLE;
 	struct kt_frames *f;
 	__u64 ip, sp, bp, cfa, ra;
 	bool bp_known = true;
@@ -161,7 +162,7 @@ static __always_inline __u64 store_user_stack_unwound(void *ctx, bool perf_regs,
 		s->unwind_no_tables++;
 		return store_stack(ctx, BPF_F_USER_STACK, s, shallow);
 	}
-	if (!(f = stack_scratch()) || !(w = bpf_map_lookup_elem(&kt_unwind_state, &zero)))
+	if (!(f = stack_scratch(slot)) || !(w = bpf_map_lookup_elem(&kt_unwind_state, &slot)))
 		return KT_STACK_LOST;
 	if (sample_user_regs(ctx, perf_regs, &r)) {
 		s->ustack_err++;

@@ -124,8 +124,9 @@ public final class ProfileSession {
         u.refused = t.refused
         u.framePointerFiles = t.framePointerFiles.count
         u.processes = t.processesSeen.count
-        u.processesNotLoaded = t.processesNotLoaded
-        u.mappingsDropped = t.mappingsDropped
+        u.processesNotLoaded = t.processesNotLoaded.count
+        u.mappingsDropped = t.mappingsDropped.count
+        u.rowWriteFailures = t.rowWriteFailures
         u.rows = t.rowsLoaded
         u.buildMs = Double(t.buildNs) / 1e6
         return u

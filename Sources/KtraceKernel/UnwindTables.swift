@@ -16,8 +16,12 @@ final class UnwindTables {
     /// What the kernel holds per process.
     private var loaded: [Int32: [UnwindTableSet.Mapping]] = [:]
     private var lastRefreshNs: UInt64 = 0
-    /// Processes the kernel's map had no room for.
-    private(set) var processesNotLoaded = 0
+    /// Processes the kernel's map had no room for, and processes with more mappings with tables than it
+    /// holds (frame pointers in the rest).
+    private(set) var processesNotLoaded: Set<Int32> = []
+    private(set) var mappingsDropped: Set<Int32> = []
+    /// Rows that could not be written to the kernel (mappings pointing at them are left out).
+    private(set) var rowWriteFailures = 0
     /// How long building and loading tables took, in total.
     private(set) var buildNs: UInt64 = 0
 
@@ -31,16 +35,19 @@ final class UnwindTables {
         // Rows first without a bound, to size the kernel's array by what was found.
         var probe = UnwindTableSet(capacity: 1 << 23, maxMappings: Int(KT_UNWIND_MAPPINGS), mode: mode)
         let t0 = Kernel.monotonicNs()
-        var first: [Int32: [UnwindTableSet.Mapping]] = [:]
+        var first: [Int32: [UnwindTableSet.Mapping]] = [:], overfull: Set<Int32> = []
         for pid in Self.processes(target) {
             guard let maps = try? ProcessMaps.read(pid: pid) else { continue }
-            first[pid] = probe.mappings(of: maps, root: "/proc/\(pid)/root", build: Self.build)
+            let (m, dropped) = probe.mappings(of: maps, root: "/proc/\(pid)/root", build: Self.build)
+            if dropped > 0 { overfull.insert(pid) }
+            if !m.isEmpty { first[pid] = m }
         }
         // Room for what starts later: as much again, at least 256k rows (2 MiB), at most 8M (64 MiB).
         let rows = probe.rows(from: 0).count
         probe.capacity = min(max(rows * 2, rows + 262_144), 1 << 23)
         tables = probe
         pending = first
+        mappingsDropped = overfull
         buildNs = Kernel.monotonicNs() - t0
     }
 
@@ -55,7 +62,9 @@ final class UnwindTables {
         for (pid, maps) in pending { setProcess(handle, pid, maps) }
     }
 
-    /// At most once a second: processes that appeared or exited, and mappings that changed.
+    /// At most once a second: processes that appeared or exited, and mappings that changed. At most 200 ms
+    /// of work per call (the rest at the next), so that a recording's own polling (timeline's ring buffer)
+    /// is never held up for long by a large new binary.
     func refresh(_ handle: OpaquePointer) {
         let now = Kernel.monotonicNs()
         guard now - lastRefreshNs >= 1_000_000_000 else { return }
@@ -65,11 +74,16 @@ final class UnwindTables {
             _ = kt_profile_unwind_proc(handle, UInt32(bitPattern: gone), nil)
             loaded[gone] = nil
         }
-        for pid in pids {
+        // Processes not seen yet first, then the others (libraries mapped since), from where the last
+        // call stopped.
+        let order = pids.filter { loaded[$0] == nil }.sorted() + pids.filter { loaded[$0] != nil }.sorted()
+        for pid in order {
+            if Kernel.monotonicNs() - now > 200_000_000 { break }
             guard let maps = try? ProcessMaps.read(pid: pid) else { continue }
-            let m = tables.mappings(of: maps, root: "/proc/\(pid)/root", build: Self.build)
+            let (m, dropped) = tables.mappings(of: maps, root: "/proc/\(pid)/root", build: Self.build)
+            if dropped > 0 { mappingsDropped.insert(pid) }
             writeRows(handle)
-            if loaded[pid] != m { setProcess(handle, pid, m) }
+            if (loaded[pid] ?? []) != m { setProcess(handle, pid, m) }
         }
         buildNs += Kernel.monotonicNs() - now
     }
@@ -78,7 +92,6 @@ final class UnwindTables {
     var refused: [String: String] { tables.refused }
     var framePointerFiles: Set<String> { tables.framePointerFiles }
     var rowsLoaded: Int { written }
-    var mappingsDropped: Int { tables.mappingsDropped }
     /// Processes that had tables loaded at some point.
     private(set) var processesSeen: Set<Int32> = []
 
@@ -86,10 +99,21 @@ final class UnwindTables {
         let new = tables.rows(from: written)
         guard !new.isEmpty else { return }
         let rows = new.map { kt_unwind_row(pc: $0.pc, rule: $0.rule) }
-        if kt_profile_unwind_rows(handle, UInt32(written), rows, UInt32(rows.count)) == 0 { written += rows.count }
+        if kt_profile_unwind_rows(handle, UInt32(written), rows, UInt32(rows.count)) == 0 {
+            written += rows.count
+        } else {
+            rowWriteFailures += 1
+        }
     }
 
-    private func setProcess(_ handle: OpaquePointer, _ pid: Int32, _ maps: [UnwindTableSet.Mapping]) {
+    /// Gives the kernel a process's mappings with tables (only those whose rows it holds), or removes its
+    /// entry when none is left: a process without one is walked by the kernel's own frame-pointer walk.
+    private func setProcess(_ handle: OpaquePointer, _ pid: Int32, _ all: [UnwindTableSet.Mapping]) {
+        let maps = all.filter { Int($0.first) + Int($0.count) <= written }
+        guard !maps.isEmpty else {
+            if loaded.removeValue(forKey: pid) != nil { _ = kt_profile_unwind_proc(handle, UInt32(bitPattern: pid), nil) }
+            return
+        }
         var p = kt_unwind_proc()
         p.n = UInt32(min(maps.count, Int(KT_UNWIND_MAPPINGS)))
         withUnsafeMutableBytes(of: &p.m) { raw in
@@ -102,7 +126,7 @@ final class UnwindTables {
             loaded[pid] = maps
             processesSeen.insert(pid)
         } else if loaded[pid] == nil {
-            processesNotLoaded += 1
+            processesNotLoaded.insert(pid)
         }
     }
 

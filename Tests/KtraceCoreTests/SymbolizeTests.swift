@@ -35,6 +35,18 @@ import Testing
 
     // MARK: kallsyms
 
+    /// PLT entries are named as objdump -d and perf name them (objdump's list for the fixture, recorded;
+    /// .plt.got's __cxa_finalize@plt is named by objdump from .rela.dyn, which ktrace leaves unnamed).
+    @Test func pltEntriesNamed() throws {
+        let elf = try ELFFile(path: try UnwindFixtures.url("unwind-o2.elf").path)
+        let want: [(UInt64, String)] = [(0x1030, "qsort@plt"), (0x1040, "fread@plt"), (0x1050, "fclose@plt"), (0x1060, "snprintf@plt"),
+            (0x1070, "memset@plt"), (0x1080, "fgets@plt"), (0x1090, "strcmp@plt"), (0x10a0, "fprintf@plt"), (0x10b0, "memcpy@plt"),
+            (0x10c0, "__isoc99_sscanf@plt"), (0x10d0, "fopen@plt"), (0x10e0, "fwrite@plt")]
+        #expect(elf.pltSymbols.map(\.value) == want.map(\.0) && elf.pltSymbols.map(\.name) == want.map(\.1), "\(elf.pltSymbols)")
+        let table = SymbolTable(elf.symtab + elf.pltSymbols)
+        #expect(table.lookup(0x1035) == "qsort@plt" && table.lookup(0x1020) == nil)  // .plt's header: no entry
+    }
+
     @Test func kallsymsNamesAndBounds() throws {
         let k = try KernelSymbols(kallsyms: Self.text("symbolize-kallsyms"))
         #expect(k.count > 300)

@@ -54,6 +54,9 @@ public struct ELFFile: Sendable {
     /// Function symbols of `.symtab` / `.dynsym` (empty when the section is absent).
     public let symtab: [ELFSymbol]
     public let dynsym: [ELFSymbol]
+    /// The PLT's entries, named as perf names them ("clock_gettime@plt"): calls into shared libraries
+    /// pass through them, so a sample can land there (burn, calling clock_gettime in its loop, under TCG).
+    public let pltSymbols: [ELFSymbol]
     /// A `.symtab` section exists (a stripped binary has none; its debug file does).
     public let hasSymtab: Bool
 
@@ -136,6 +139,7 @@ public struct ELFFile: Sendable {
         hasSymtab = sections.contains { $0.type == SHT_SYMTAB }
         symtab = sections.first { $0.type == SHT_SYMTAB }.map { r.functionSymbols($0, sections) } ?? []
         dynsym = sections.first { $0.type == SHT_DYNSYM }.map { r.functionSymbols($0, sections) } ?? []
+        pltSymbols = r.pltSymbols(sections)
     }
 
     /// The virtual address (as used by st_value) of a file offset, through the PT_LOAD that contains it.
@@ -199,6 +203,40 @@ struct ByteReader {
             o = next
         }
         return nil
+    }
+
+    /// A symbol per PLT entry, "NAME@plt". x86-64: the i-th relocation of .rela.plt has the i-th 16-byte
+    /// entry of .plt.sec (IBT PLTs), or without it of .plt after its 16-byte header; JUMP_SLOT relocations
+    /// name theirs from .dynsym (others, IRELATIVE, keep their slot unnamed). Bounded by the sections' sizes.
+    func pltSymbols(_ sections: [ELFSection]) -> [ELFSymbol] {
+        let SHT_RELA: UInt32 = 4, R_X86_64_JUMP_SLOT: UInt64 = 7, entry: UInt64 = 16
+        guard let rela = sections.first(where: { $0.name == ".rela.plt" && $0.type == SHT_RELA }),
+              rela.link < sections.count else { return [] }
+        let dynsym = sections[Int(rela.link)]
+        guard dynsym.link < sections.count else { return [] }
+        let strtab = sections[Int(dynsym.link)]
+        let plt: ELFSection, header: UInt64
+        if let sec = sections.first(where: { $0.name == ".plt.sec" }) {
+            (plt, header) = (sec, 0)
+        } else if let lazy = sections.first(where: { $0.name == ".plt" }) {
+            (plt, header) = (lazy, entry)
+        } else {
+            return []
+        }
+        let relEnt = rela.entsize >= 24 ? rela.entsize : 24, symEnt = dynsym.entsize >= 24 ? dynsym.entsize : 24
+        let entries = plt.size > header ? (plt.size - header) / entry : 0
+        var out: [ELFSymbol] = []
+        for i in 0..<min(rela.size / relEnt, entries, 1 << 20) {
+            let o = rela.offset &+ i &* relEnt
+            guard has(o, 24), let info = u64(o + 8) else { break }
+            guard info & 0xffff_ffff == R_X86_64_JUMP_SLOT else { continue }
+            let so = dynsym.offset &+ (info >> 32) &* symEnt
+            guard has(so, 24), var name = cString(at: strtab.offset &+ UInt64(u32(so)!), end: strtab.offset &+ strtab.size),
+                  !name.isEmpty else { continue }
+            if let at = name.utf8.firstIndex(of: UInt8(ascii: "@")), at != name.utf8.startIndex { name = String(name[..<at]) }
+            out.append(ELFSymbol(name: name + "@plt", value: plt.addr &+ header &+ i &* entry, size: entry, binding: 1))
+        }
+        return out
     }
 
     /// STT_FUNC and STT_GNU_IFUNC symbols, plus STT_NOTYPE with a size in an executable section

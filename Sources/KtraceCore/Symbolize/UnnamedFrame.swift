@@ -7,7 +7,7 @@ public struct UnnamedReason: Hashable, Sendable {
     public enum Kind: String, Sendable, CaseIterable {
         /// An ELF file with no `.symtab` and no debug file for its build id (only `.dynsym`, if that).
         case stripped
-        /// The file has symbols, but none covers the address (PLT stubs, padding, hand-written code).
+        /// The file has symbols, but none covers the address (padding, a PLT header or .plt.got, hand-written code).
         case noSymbol = "no_symbol"
         /// Anonymous executable memory in a process without a perf map: JIT code, most likely.
         case jitWithoutPerfMap = "jit_without_perf_map"
@@ -73,7 +73,7 @@ public struct UnnamedReason: Hashable, Sendable {
             if let package { return "\(f) stripped, install \(package)-dbgsym" + (buildID.map { " (build id \($0))" } ?? "") }
             if let buildID { return "\(f) stripped, from no package, no debug file for its build id (debuginfod: \(Self.debuginfodBase)/buildid/\(buildID)/debuginfo)" }
             return "\(f) stripped, no build id, no debug file"
-        case .noSymbol: return "\(f) outside its symbols (PLT stubs, padding)"
+        case .noSymbol: return "\(f) outside its symbols (padding, a PLT header or .plt.got, hand-written code)"
         case .jitWithoutPerfMap:
             return "anonymous JIT code without \(perfMap ?? "/tmp/perf-PID.map")" + (runtimeHint.map { " (\($0))" } ?? "")
         case .anonymous:

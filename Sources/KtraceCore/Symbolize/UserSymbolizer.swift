@@ -294,14 +294,15 @@ public final class UserSymbolizer: @unchecked Sendable {  // all state behind `l
 
     private func makeObject(_ elf: ELFFile, binaryPath: String, rootPrefix: String?) -> LoadedObject {
         let file = MappedFile(path: binaryPath, buildID: elf.buildID)
+        // The PLT's entries in every case: .symtab does not name them either (perf synthesizes NAME@plt too).
         if !elf.symtab.isEmpty {
-            return LoadedObject(segments: elf.loadSegments, symbols: SymbolTable(elf.symtab), source: ".symtab", file: file)
+            return LoadedObject(segments: elf.loadSegments, symbols: SymbolTable(elf.symtab + elf.pltSymbols), source: ".symtab", file: file)
         }
         // Stripped: its debug file's .symtab has the same virtual addresses and the local functions.
         if let debug = debugFiles.find(for: elf, binaryPath: binaryPath, rootPrefix: rootPrefix), !debug.symtab.isEmpty {
-            return LoadedObject(segments: elf.loadSegments, symbols: SymbolTable(debug.symtab), source: "debug file", file: file)
+            return LoadedObject(segments: elf.loadSegments, symbols: SymbolTable(debug.symtab + elf.pltSymbols), source: "debug file", file: file)
         }
-        return LoadedObject(segments: elf.loadSegments, symbols: SymbolTable(elf.dynsym), source: ".dynsym", file: file)
+        return LoadedObject(segments: elf.loadSegments, symbols: SymbolTable(elf.dynsym + elf.pltSymbols), source: ".dynsym", file: file)
     }
 
     /// The vdso is not a file: parse the image the kernel mapped into the target.

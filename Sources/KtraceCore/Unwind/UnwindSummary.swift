@@ -21,6 +21,8 @@ public struct UnwindSummary: Sendable, Equatable {
     /// tables than it holds (the rest: frame pointers).
     public var processesNotLoaded = 0
     public var mappingsDropped = 0
+    /// Writes of rows into the kernel that failed (their files' mappings were left to frame pointers).
+    public var rowWriteFailures = 0
     /// Processes that had tables, rows in the kernel, and the time taken to build and load them.
     public var processes = 0
     public var rows = 0
@@ -43,6 +45,7 @@ public struct UnwindSummary: Sendable, Equatable {
         }
         if processesNotLoaded > 0 { t += "; \(processesNotLoaded) processes got no tables (their table full): frame pointers" }
         if mappingsDropped > 0 { t += "; \(mappingsDropped) processes with more than 64 mappings with tables: frame pointers in the rest" }
+        if rowWriteFailures > 0 { t += "; \(rowWriteFailures) writes of table rows into the kernel failed: frame pointers in those files" }
         if framePointerFiles > 0 { t += "; \(framePointerFiles) files built with frame pointers walked through them" }
         if !refused.isEmpty {
             let shown = refused.sorted { $0.key < $1.key }.prefix(3).map { "\($0.key): \($0.value)" }

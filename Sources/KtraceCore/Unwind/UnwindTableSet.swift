@@ -48,8 +48,6 @@ public struct UnwindTableSet: Sendable {
     public private(set) var refused: [String: String] = [:]
     /// Files left to their frame pointers by `auto`.
     public private(set) var framePointerFiles: Set<String> = []
-    /// Processes that had more executable mappings with tables than `maxMappings`: the rest use frame pointers.
-    public private(set) var mappingsDropped = 0
 
     public init(capacity: Int, maxMappings: Int, mode: Mode) {
         self.capacity = capacity
@@ -62,36 +60,65 @@ public struct UnwindTableSet: Sendable {
     /// 16.6%, nginx-light a few functions with alloca).
     public static let framePointerShare = 0.5
 
-    /// The mappings of a process that have tables, sorted by start; files seen for the first time have
-    /// their table built by `build` (given the path to read, under `root`, e.g. /proc/PID/root).
+    /// The mappings of a process that have tables, sorted by start, at most `maxMappings` (`dropped`: how
+    /// many more there were); files seen for the first time have their table built by `build` (given the
+    /// path to read, under `root`, e.g. /proc/PID/root).
     public mutating func mappings(of maps: [MemoryMapping], root: String,
-                                  build: (String) throws -> UnwindTableBuild) -> [Mapping] {
+                                  build: (String) throws -> UnwindTableBuild) -> (mappings: [Mapping], dropped: Int) {
         var out: [Mapping] = []
         for m in maps where m.isExecutable && m.inode != 0 && m.path.hasPrefix("/") {
+            // The path of a deleted or replaced file now names another file, or none: its code is not what
+            // is mapped (frame pointers there).
+            if m.isDeleted {
+                refused[m.filePath] = "deleted or replaced since it was mapped"
+                continue
+            }
             let key = FileKey(device: m.device, inode: m.inode)
-            if files[key] == nil { files[key] = state(of: m.filePath, root: root, build: build) }
+            if files[key] == nil, let state = state(of: m.filePath, root: root, build: build) { files[key] = state }
             guard case .table(let first, let count, let segments)? = files[key],
-                  let vaddr = ELFFile.virtualAddress(forFileOffset: m.offset, in: segments) else { continue }
-            out.append(Mapping(start: m.start, end: m.end, bias: m.start &- vaddr, first: first, count: count))
+                  let bias = Self.bias(of: m, segments: segments) else { continue }
+            out.append(Mapping(start: m.start, end: m.end, bias: bias, first: first, count: count))
         }
         out.sort { $0.start < $1.start }
-        if out.count > maxMappings {
-            mappingsDropped += 1
-            out.removeLast(out.count - maxMappings)
+        let dropped = max(out.count - maxMappings, 0)
+        out.removeLast(dropped)
+        return (out, dropped)
+    }
+
+    /// Runtime address minus ELF virtual address for an executable mapping: from the executable PT_LOAD
+    /// that holds its file offset. The kernel maps a segment from the page holding its first byte, so the
+    /// mapping's offset may lie below p_offset (lld puts code at offset 0x570, vaddr 0x1570, mapped from
+    /// offset 0): the page-aligned p_offset is what must not exceed it.
+    static func bias(of m: MemoryMapping, segments: [ELFSegment]) -> UInt64? {
+        let page: UInt64 = 4096
+        for s in segments where s.isExecutable {
+            let alignedOffset = s.offset & ~(page - 1)
+            guard m.offset >= alignedOffset, m.offset < s.offset &+ s.filesz, s.vaddr >= s.offset - alignedOffset else { continue }
+            // The ELF virtual address at file offset m.offset, by this segment's offset-to-address map.
+            let vaddr = m.offset >= s.offset ? s.vaddr &+ (m.offset - s.offset) : s.vaddr &- (s.offset - m.offset)
+            return m.start &- vaddr
         }
-        return out
+        return nil
     }
 
     /// Rows not yet written to the kernel, from `from` on: the caller writes them at that index.
     public func rows(from: Int) -> ArraySlice<UnwindRow> { rows[min(from, rows.count)...] }
 
-    private mutating func state(of path: String, root: String, build: (String) throws -> UnwindTableBuild) -> FileState {
+    /// A file's state, or nil when it could not be opened now (a process that exited as its files were
+    /// read): tried again through the next process that maps it.
+    private mutating func state(of path: String, root: String, build: (String) throws -> UnwindTableBuild) -> FileState? {
         let b: UnwindTableBuild
         do { b = try build(root + path) } catch {
-            return refuse(path, "\(error)")
+            let reason = "\(error)"
+            if reason.hasPrefix("cannot open") || reason.hasPrefix("cannot stat") || reason.hasPrefix("cannot map") {
+                refused[path] = reason
+                return nil
+            }
+            return refuse(path, reason)
         }
         let table = b.table
         guard !table.rows.isEmpty else { return refuse(path, "no .eh_frame or .debug_frame") }
+        refused[path] = nil
         let coverage = table.coverage
         if mode == .auto, coverage.fdeBytes > 0,
            Double(coverage.bytes[.rbp] ?? 0) / Double(coverage.fdeBytes) >= Self.framePointerShare {
