@@ -111,8 +111,7 @@ public final class ProfileSession {
     /// How user stacks were walked with tables; nil with frame pointers.
     public func unwindSummary() -> UnwindSummary? {
         guard let t = unwindTables else { return nil }
-        var s = kt_profile_stats()
-        _ = kt_profile_read_stats(handle, &s)
+        let s = stats()
         var u = UnwindSummary()
         u.stacks = s.unwind_stacks
         u.withoutTables = s.unwind_no_tables
@@ -132,13 +131,19 @@ public final class ProfileSession {
         return u
     }
 
+    /// The BPF counters, summed over CPUs (losses and unwinding both read them).
+    private func stats() -> kt_profile_stats {
+        var s = kt_profile_stats()
+        _ = kt_profile_read_stats(handle, &s)
+        return s
+    }
+
     /// Detach everything (sampling and tracepoints); maps and buffered events stay readable.
     public func stop() { kt_profile_stop(handle) }
 
     /// The BPF loss and event counters, summed over CPUs.
     public func losses() -> ProfileLosses {
-        var s = kt_profile_stats()
-        _ = kt_profile_read_stats(handle, &s)
+        let s = stats()
         var l = ProfileLosses()
         l.samples = s.samples
         l.kernelStackFull = s.kstack_full

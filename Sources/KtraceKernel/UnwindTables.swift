@@ -11,7 +11,7 @@ import KtraceCore
 final class UnwindTables {
     private var tables: UnwindTableSet
     private let target: ProfileConfig.Target
-    /// Rows of `set` already in the kernel.
+    /// Rows of `tables` already in the kernel.
     private var written = 0
     /// What the kernel holds per process.
     private var loaded: [Int32: [UnwindTableSet.Mapping]] = [:]
@@ -32,7 +32,7 @@ final class UnwindTables {
     /// Builds the tables of the processes `target` names now.
     init(target: ProfileConfig.Target, mode: UnwindTableSet.Mode) {
         self.target = target
-        // Rows first without a bound, to size the kernel's array by what was found.
+        // Rows first (up to the most the array may hold), to size the kernel's array by what was found.
         var probe = UnwindTableSet(capacity: 1 << 23, maxMappings: Int(KT_UNWIND_MAPPINGS), mode: mode)
         let t0 = Kernel.monotonicNs()
         var first: [Int32: [UnwindTableSet.Mapping]] = [:], overfull: Set<Int32> = []
@@ -74,8 +74,10 @@ final class UnwindTables {
             _ = kt_profile_unwind_proc(handle, UInt32(bitPattern: gone), nil)
             loaded[gone] = nil
         }
-        // Processes not seen yet first, then the others (libraries mapped since), from where the last
-        // call stopped.
+        // Processes not loaded yet first, then the others (libraries mapped since), each group by pid. Past
+        // the budget the rest wait for the next call, which starts over in the same order: a refresh that
+        // always runs out (many new large binaries) leaves the highest pids to frame pointers, counted as
+        // stacks without tables.
         let order = pids.filter { loaded[$0] == nil }.sorted() + pids.filter { loaded[$0] != nil }.sorted()
         for pid in order {
             if Kernel.monotonicNs() - now > 200_000_000 { break }
