@@ -118,7 +118,6 @@ public final class KthreadsSession {
         var mvals = [kt_doing_max](repeating: kt_doing_max(), count: cap)
         let nm = kt_kthreads_read_maxima(handle, &mkeys, &mvals, Int32(cap))
         if nm < 0 { throw KernelError("reading kthreads maxima: \(errnoText(nm))") }
-        snap.monoNs = Kernel.monotonicNs()  // the interval ends at the epoch flip, just done
         snap.stealNs = Self.stealNs()
         for i in 0..<Int(nm) {
             guard let k = DoingKey(mkeys[i]) else { continue }
@@ -126,7 +125,13 @@ public final class KthreadsSession {
         }
         var tids = [UInt32](repeating: 0, count: Int(threadCap))
         var threads = [kt_kthread](repeating: kt_kthread(), count: Int(threadCap))
+        // The threads' totals are cumulative: the interval ends where they are read (the maxima's ended at
+        // the epoch flip above, milliseconds before), timed around the read.
+        let t0 = Kernel.monotonicNs()
         let nt = kt_kthreads_read_threads(handle, &tids, &threads, threadCap)
+        let t1 = Kernel.monotonicNs()
+        snap.monoNs = t0 + (t1 - t0) / 2
+        snap.monoErrNs = (t1 - t0 + 1) / 2
         var lastSum: [UInt32: UInt64] = [:]
         for i in 0..<Int(max(nt, 0)) {
             let t = threads[i]

@@ -23,12 +23,14 @@ import Testing
     /// At attach (a) and two seconds later (b). Thread 99 existed at a and did nothing since.
     static func reads() -> (KthreadsSnapshot, KthreadsSnapshot) {
         var a = KthreadsSnapshot(monoNs: 1_000_000_000, stealNs: 5_000_000_000)
+        a.monoErrNs = 20_000
         a.threads[11] = thread("kworker/0:1", fn: 0xa0, sched: 10_000_000, wall: 10_000_000, irq: 0, sirq: 0, sw: 100)
         a.threads[14] = thread("ksoftirqd/0", fn: 0xa1, sched: 1_000_000, wall: 1_000_000, irq: 0, sirq: 0, sw: 10)
         a.threads[99] = thread("kworker/1:2", fn: 0xa0, sched: 7_000_000, wall: 7_000_000, irq: 0, sirq: 0, sw: 70)
         a.doing[DoingKey(tid: 11, kind: .work, id: 0xb0)] = work(0xb0, count: 10, ns: 1_000_000, waits: 10, waitNs: 100_000)
 
         var b = KthreadsSnapshot(monoNs: 3_000_000_000, stealNs: 5_200_000_000)
+        b.monoErrNs = 35_000
         b.threads[11] = thread("kworker/0:1", fn: 0xa0, sched: 410_000_000, wall: 500_000_000, irq: 2_000_000, sirq: 8_000_000, sw: 5100)
         b.threads[14] = thread("ksoftirqd/0", fn: 0xa1, sched: 301_000_000, wall: 301_000_000, irq: 1_000_000, sirq: 0, sw: 910)
         b.threads[99] = a.threads[99]

@@ -93,7 +93,10 @@ public struct KthreadsSnapshot: Sendable {
     public var doing: [DoingKey: DoingTotals]
     public var maxima: [DoingKey: DoingMax]  // of the interval that ended at this read
     public var losses: KthreadsLosses
+    /// When the threads' totals were read (CLOCK_MONOTONIC), the middle of that read, and how far either
+    /// end of it lies (a switch counted in this read happened before monoNs + monoErrNs).
     public var monoNs: UInt64
+    public var monoErrNs: UInt64 = 0
     public var stealNs: UInt64  // all CPUs' steal time so far (/proc/stat): what the hypervisor took
     public init(threads: [UInt32: ThreadTotals] = [:], doing: [DoingKey: DoingTotals] = [:],
                 maxima: [DoingKey: DoingMax] = [:], losses: KthreadsLosses = .init(), monoNs: UInt64 = 0,
@@ -145,6 +148,8 @@ public struct ThreadRow: Sendable, Equatable {
 public struct KthreadsInterval: Sendable {
     public var startNs: UInt64
     public var endNs: UInt64
+    /// How far each bound may be off: half the time the threads' totals took to read.
+    public var startErrNs: UInt64 = 0, endErrNs: UInt64 = 0
     public var threads: [ThreadRow]   // busiest first (own CPU, then on-CPU, then tid)
     public var ran: Int               // threads that were on a CPU in this interval
     public var losses: KthreadsLosses
@@ -164,6 +169,8 @@ public struct KthreadsInterval: Sendable {
                 matching: (String) -> Bool = { _ in true }) {
         startNs = a.monoNs
         endNs = b.monoNs
+        startErrNs = a.monoErrNs
+        endErrNs = b.monoErrNs
         losses = b.losses - a.losses
         stealNs = b.stealNs &- a.stealNs
         self.decoders = decoders

@@ -80,6 +80,7 @@ public struct KthreadsReport: Sendable {
         obj.append(("interval_s", .double((iv.seconds * 1e6).rounded() / 1e6)))
         obj.append(("start_mono_ns", .uint(iv.startNs)))
         obj.append(("end_mono_ns", .uint(iv.endNs)))
+        obj.append(("edge_error_ns", .array([.uint(iv.startErrNs), .uint(iv.endErrNs)])))
         obj.append(("threads_ran", .int(Int64(iv.ran))))
         obj.append(("steal_ns", .uint(iv.stealNs)))
         obj.append(("threads", .array(iv.threads.prefix(top).map(jsonThread))))
