@@ -89,13 +89,24 @@ static __always_inline int on_sample(void *ctx, bool perf_regs)
 		s->clock_skipped += skipped;
 	}
 
+	/* Counted only, the stacks are taken and hashed now and stored when their count key is new: most samples
+	 * repeat a key already counted, whose stacks were stored when it was, so they cost one hash lookup less
+	 * per stack. Events carry their stacks' ids out at once, so they are stored at once; so are the stacks
+	 * of a sample whose user stack is walked with tables: storing after the walk would be verified once per
+	 * state the walk leaves (over 1M instructions, against 323k). */
+	const bool later = kt_cfg.aggregate && !kt_cfg.events && !kt_cfg.unwind;
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
 	__u32 flags = (kt_cfg.user_stack || kt_cfg.work) ? BPF_CORE_READ(t, flags) : 0;
 	if (kt_cfg.kernel_stack)
-		key.kstack = store_stack(ctx, 0, s, false);
-	if (kt_cfg.user_stack && !(flags & PF_KTHREAD))
-		key.ustack = kt_cfg.unwind ? store_user_stack_unwound(ctx, perf_regs, key.tgid, s, false)
-					   : store_stack(ctx, BPF_F_USER_STACK, s, false);
+		key.kstack = later ? take_stack(ctx, 0, s, KT_SLOT_SAMPLE, false) : store_stack(ctx, 0, s, false);
+	if (kt_cfg.user_stack && !(flags & PF_KTHREAD)) {
+		if (kt_cfg.unwind)
+			key.ustack = store_user_stack_unwound(ctx, perf_regs, key.tgid, s, false);
+		else if (later)
+			key.ustack = take_stack(ctx, BPF_F_USER_STACK, s, KT_SLOT_SAMPLE_USER, false);
+		else
+			key.ustack = store_stack(ctx, BPF_F_USER_STACK, s, false);
+	}
 	if (kt_cfg.softirq && cs)
 		key.softirq = cs->softirq;
 	if (kt_cfg.work && (flags & PF_KTHREAD) && (flags & PF_WQ_WORKER))
@@ -115,6 +126,15 @@ static __always_inline int on_sample(void *ctx, bool perf_regs)
 		if (!kt_cfg.per_thread)
 			key.tid = 0;
 		key.epoch = c->epoch & 1;
+		if (later) {
+			__u64 *v = bpf_map_lookup_elem(&kt_counts, &key);
+			if (v) {
+				__sync_fetch_and_add(v, 1);
+				return 0;
+			}
+			key.kstack = keep_stack(KT_SLOT_SAMPLE, key.kstack, false, s);
+			key.ustack = keep_stack(KT_SLOT_SAMPLE_USER, key.ustack, true, s);
+		}
 		count_add(&key, 1, s);
 	}
 	return 0;

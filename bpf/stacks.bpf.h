@@ -33,14 +33,16 @@ KT_STACK_MAP(kt_stacks);   /* kernel stacks */
 KT_STACK_MAP(kt_ustacks);  /* user stacks */
 
 /* Per-CPU scratch for a stack's frames (too big for the BPF stack), one slot per context that takes
- * stacks: 0 for samples, 1 for the scheduler's tracepoints (switch-outs, wakers). A cycles sample is an NMI
- * that can land inside a sched_switch program (tp_btf and raw_tp programs do not hold off perf_event
- * ones), so the two never share a buffer. */
+ * stacks: samples (their kernel and their user stack, held together until the count key is known), and the
+ * scheduler's tracepoints (switch-outs, wakers). A cycles sample is an NMI that can land inside a
+ * sched_switch program (tp_btf and raw_tp programs do not hold off perf_event ones), so the two contexts
+ * never share a buffer. */
 #define KT_SLOT_SAMPLE 0
 #define KT_SLOT_SCHED 1
+#define KT_SLOT_SAMPLE_USER 2
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 2);
+	__uint(max_entries, 3);
 	__type(key, __u32);
 	__type(value, struct kt_frames);
 } kt_scratch SEC(".maps");
@@ -55,12 +57,15 @@ struct {
 /* Frames a stack taken at sched_switch rarely exceeds: there the stack is first asked for this deep. */
 #define KT_SHALLOW_STACK 32
 
-/* Store the frames in the scratch buffer f (frames of them) under their hash, in the user or the kernel
- * stack map; return the stack's id. */
-static __always_inline __u64 store_frames(struct kt_frames *f, __u32 frames, bool user, struct kt_profile_stats *s)
+static __always_inline struct kt_frames *stack_scratch(__u32 slot)
 {
-	/* FNV-1a over the frames. A zero after the last frame ends the stack for user space (the rest of
-	 * the scratch buffer may hold an older, deeper stack). */
+	return bpf_map_lookup_elem(&kt_scratch, &slot);
+}
+
+/* The id of the frames in the scratch buffer f (frames of them): FNV-1a over them, top bit set. A zero after
+ * the last frame ends the stack for user space (the rest of the buffer may hold an older, deeper stack). */
+static __always_inline __u64 frames_id(struct kt_frames *f, __u32 frames)
+{
 	__u64 h = 0xcbf29ce484222325ULL;
 	for (__u32 i = 0; i < KT_MAX_STACK && i < frames; i++)
 		h = (h ^ f->ip[i]) * 0x100000001b3ULL;
@@ -68,8 +73,15 @@ static __always_inline __u64 store_frames(struct kt_frames *f, __u32 frames, boo
 	asm volatile("" : "+r"(end)); /* keep the bound check on the register used as index */
 	if (end < KT_MAX_STACK)
 		f->ip[end] = 0;
-	__u64 id = h | KT_STACK_ID_BIT;
+	return h | KT_STACK_ID_BIT;
+}
+
+/* Store the frames f under their id, in the user or the kernel stack map, unless they are there already;
+ * return the id, or KT_STACK_LOST (counted) when the map had no room. */
+static __always_inline __u64 keep_frames(struct kt_frames *f, __u64 id, bool user, struct kt_profile_stats *s)
+{
 	long err = 0;
+
 	if (user) {
 		if (!bpf_map_lookup_elem(&kt_ustacks, &id))
 			err = bpf_map_update_elem(&kt_ustacks, &id, f, BPF_NOEXIST);
@@ -84,20 +96,35 @@ static __always_inline __u64 store_frames(struct kt_frames *f, __u32 frames, boo
 	return id;
 }
 
-static __always_inline struct kt_frames *stack_scratch(__u32 slot)
+/* Hash the frames in f and store them: their id, or KT_STACK_LOST. */
+static __always_inline __u64 store_frames(struct kt_frames *f, __u32 frames, bool user, struct kt_profile_stats *s)
 {
-	return bpf_map_lookup_elem(&kt_scratch, &slot);
+	return keep_frames(f, frames_id(f, frames), user, s);
 }
 
-/* Take one stack (kernel, or user with BPF_F_USER_STACK), store it under its hash, return its id.
- * `shallow` (the scheduler's tracepoints, scratch slot KT_SLOT_SCHED; samples take KT_SLOT_SAMPLE): try
- * KT_SHALLOW_STACK frames first, the whole depth only when they were all filled.
- * bpf_get_stack zeroes the buffer past the frames it wrote, 1 KiB at full size, twice per context
- * switch; the zero after the last frame (store_frames) is all user space needs. */
-static __always_inline __u64 store_stack(void *ctx, __u64 flags, struct kt_profile_stats *s, bool shallow)
+/* keep_frames for the frames a take_ function left in scratch slot `slot`, under the id it returned;
+ * KT_STACK_NONE and KT_STACK_LOST pass through. */
+static __always_inline __u64 keep_stack(__u32 slot, __u64 id, bool user, struct kt_profile_stats *s)
+{
+	struct kt_frames *f;
+
+	if (!(id & KT_STACK_ID_BIT))
+		return id;
+	if (!(f = stack_scratch(slot)))
+		return KT_STACK_LOST;
+	return keep_frames(f, id, user, s);
+}
+
+/* Take one stack (kernel, or user with BPF_F_USER_STACK) into scratch slot `slot` and return its id, with
+ * the frames stored (`keep`) or not yet (keep_stack stores them). `shallow` (the scheduler's tracepoints): try KT_SHALLOW_STACK frames first, the
+ * whole depth only when they were all filled. bpf_get_stack zeroes the buffer past the frames it wrote,
+ * 1 KiB at full size, twice per context switch; the zero after the last frame (frames_id) is all user space
+ * needs. */
+static __always_inline __u64 grab_stack(void *ctx, __u64 flags, struct kt_profile_stats *s, __u32 slot, bool shallow,
+					 bool keep)
 {
 	bool user = flags & BPF_F_USER_STACK;
-	struct kt_frames *f = stack_scratch(shallow ? KT_SLOT_SCHED : KT_SLOT_SAMPLE);
+	struct kt_frames *f = stack_scratch(slot);
 	if (!f)
 		return KT_STACK_LOST;
 	long n = -1;
@@ -111,7 +138,20 @@ static __always_inline __u64 store_stack(void *ctx, __u64 flags, struct kt_profi
 	}
 	if (n == 0) /* a user-mode sample has no kernel part: nothing lost */
 		return KT_STACK_NONE;
-	return store_frames(f, (__u32)n / sizeof(__u64), user, s);
+	if (keep)
+		return store_frames(f, (__u32)n / sizeof(__u64), user, s);
+	return frames_id(f, (__u32)n / sizeof(__u64));
+}
+
+static __always_inline __u64 take_stack(void *ctx, __u64 flags, struct kt_profile_stats *s, __u32 slot, bool shallow)
+{
+	return grab_stack(ctx, flags, s, slot, shallow, false);
+}
+
+/* Take one stack and store it at once (the scheduler's tracepoints, timeline events); return its id. */
+static __always_inline __u64 store_stack(void *ctx, __u64 flags, struct kt_profile_stats *s, bool shallow)
+{
+	return grab_stack(ctx, flags, s, shallow ? KT_SLOT_SCHED : KT_SLOT_SAMPLE, shallow, true);
 }
 
 /* Add n to a key's value in kt_counts (samples, or nanoseconds off the CPU). */
