@@ -74,7 +74,7 @@ struct kt_unwind_state {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 2); /* a slot per context, as kt_scratch */
+	__uint(max_entries, 2); /* a walk per context: KT_SLOT_SAMPLE (samples), KT_SLOT_SCHED (the scheduler's) */
 	__type(key, __u32);
 	__type(value, struct kt_unwind_state);
 } kt_unwind_state SEC(".maps");

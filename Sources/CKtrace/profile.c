@@ -523,23 +523,34 @@ int kt_profile_read_counts(struct kt_profile *p, struct kt_stack_key *keys, uint
 	return n;
 }
 
-int kt_profile_drain(struct kt_profile *p, struct kt_stack_key *keys, uint64_t *counts, int max, uint64_t *flip_ns)
+/* Read the entries of kt_counts keyed by epoch `epoch` into keys/counts from index `at` (up to max in all),
+ * deleting them; returns the new fill. */
+static int take_epoch(struct kt_profile *p, unsigned int epoch, struct kt_stack_key *keys, uint64_t *counts, int at, int max)
 {
-	unsigned int old = p->ctl.epoch;
-	int rc = kt_flip_epoch(bpf_map__fd(p->map.pctl), &p->ctl, &p->ctl.epoch, flip_ns, NULL);
-	if (rc)
-		return -errno;
-	/* Programs now key the other epoch: the old one's entries are final. Read them all, keep and delete
-	 * the old epoch's. */
-	int n = kt_profile_read_counts(p, keys, counts, max), kept = 0;
-	for (int i = 0; i < n; i++) {
-		if (keys[i].epoch != old)
+	int n = kt_profile_read_counts(p, keys + at, counts + at, max - at), kept = at;
+	for (int i = at; i < at + n; i++) {
+		if (keys[i].epoch != epoch)
 			continue;
 		bpf_map_delete_elem(p->counts_fd, &keys[i]);
 		keys[kept] = keys[i];
 		counts[kept++] = counts[i];
 	}
 	return kept;
+}
+
+int kt_profile_drain(struct kt_profile *p, struct kt_stack_key *keys, uint64_t *counts, int max, uint64_t *flip_ns)
+{
+	unsigned int old = p->ctl.epoch;
+	/* Entries of the other epoch now are late samples of the interval drained last: a program that read
+	 * the epoch before that flip and counted after that read (a CPU stalled past the settle, as single-
+	 * threaded emulation does). They go into this interval. Left in place, such a key would be counted into
+	 * again two intervals on, without storing its stacks again, after they were retired. */
+	int kept = take_epoch(p, old ^ 1, keys, counts, 0, max);
+	int rc = kt_flip_epoch(bpf_map__fd(p->map.pctl), &p->ctl, &p->ctl.epoch, flip_ns, NULL);
+	if (rc)
+		return -errno;
+	/* Programs now key the other epoch: the old one's entries are final. */
+	return take_epoch(p, old, keys, counts, kept, max);
 }
 
 int kt_profile_unwind_rows(struct kt_profile *p, uint32_t first, const struct kt_unwind_row *rows, uint32_t n)

@@ -125,10 +125,12 @@ public final class KthreadsSession {
         }
         var tids = [UInt32](repeating: 0, count: Int(threadCap))
         var threads = [kt_kthread](repeating: kt_kthread(), count: Int(threadCap))
-        // The threads' totals are cumulative: the interval ends where they are read (the maxima's ended at
-        // the epoch flip above, milliseconds before), timed around the read.
+        // The threads' totals are cumulative: the interval ends where they, and the slices running on the
+        // CPUs, are read (the maxima's ended at the epoch flip above, milliseconds before), timed around that.
+        var cpus = [kt_kcpu](repeating: kt_kcpu(), count: 4096)
         let t0 = Kernel.monotonicNs()
         let nt = kt_kthreads_read_threads(handle, &tids, &threads, threadCap)
+        let nc = kt_kthreads_read_cpus(handle, &cpus, Int32(cpus.count))
         let t1 = Kernel.monotonicNs()
         snap.monoNs = t0 + (t1 - t0) / 2
         snap.monoErrNs = (t1 - t0 + 1) / 2
@@ -141,7 +143,7 @@ public final class KthreadsSession {
             snap.threads[tids[i]] = row
             lastSum[tids[i]] = t.last_sum
         }
-        addRunningSlices(&snap, lastSum)
+        addRunningSlices(&snap, lastSum, cpus.prefix(Int(max(nc, 0))), now: t1)
         var dkeys = [kt_doing_key](repeating: kt_doing_key(), count: cap)
         var dvals = [kt_doing](repeating: kt_doing(), count: cap)
         let nd = kt_kthreads_read_doing(handle, &dkeys, &dvals, Int32(cap))
@@ -164,11 +166,9 @@ public final class KthreadsSession {
     /// A thread on a CPU now has run since its switch-in: count that much, so that one that has not yielded
     /// all interval (ksoftirqd under a flood) is not shown idle. The scheduler's account of it comes from
     /// /proc/TID/schedstat, which includes the running slice.
-    private func addRunningSlices(_ snap: inout KthreadsSnapshot, _ lastSum: [UInt32: UInt64]) {
-        var cpus = [kt_kcpu](repeating: kt_kcpu(), count: 4096)
-        let n = kt_kthreads_read_cpus(handle, &cpus, Int32(cpus.count))
-        let now = Kernel.monotonicNs()
-        for c in cpus.prefix(Int(max(n, 0))) where c.in_ts > 0 && c.in_ts < now && c.tid != 0 {
+    private func addRunningSlices(_ snap: inout KthreadsSnapshot, _ lastSum: [UInt32: UInt64], _ cpus: ArraySlice<kt_kcpu>,
+                                  now: UInt64) {
+        for c in cpus where c.in_ts > 0 && c.in_ts < now && c.tid != 0 {
             guard var t = snap.threads[c.tid] else { continue }
             let wall = now - c.in_ts
             t.wallNs += wall

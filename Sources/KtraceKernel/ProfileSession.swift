@@ -194,7 +194,8 @@ public final class ProfileSession {
     private var retired: [[UInt64: [UInt64]]] = [[:], [:]]
 
     /// After an interval was named: removes every stored stack from the kernel's maps so a long run does
-    /// not fill them (a later sample stores its stack again), keeping them readable here one interval more.
+    /// not fill them (the next sample of a new count key stores its stacks again; a key already counted in
+    /// this interval had them stored before this removal), keeping them readable here one interval more.
     public func retireStacks() {
         for user in [false, true] {
             var copies: [UInt64: [UInt64]] = [:]

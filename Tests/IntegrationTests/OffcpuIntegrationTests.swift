@@ -37,7 +37,8 @@ struct OffcpuIntegrationTests {
         // BPF_F_REUSE_STACKID: a stack whose hash lands in a bucket another stack holds is dropped ("[Missed
         // User Stack]" on stderr), and with its default 1024 buckets the one user stack of all the sleeps
         // collided now and then (6.1 under TCG: every wait_sleep gone; reproduced here with 4 buckets).
-        // 65536 buckets (64 MB) make that 64 times rarer; a collision that still happens is named, not compared.
+        // 65536 buckets (64 MB) make that 64 times rarer; a collision that still happens is said, and the
+        // comparison skipped.
         let p = peer ? try Spawned("/usr/sbin/offcputime", ["-p", String(w.pid), "--stack-storage-size", "65536", "3"],
                                    streamStdout: false) : nil
         var peerStart: UInt64 = 0
@@ -85,8 +86,12 @@ struct OffcpuIntegrationTests {
         #expect(r.stderr.contains(" 0 lost (0.00%)"), "\(r.stderr)")
         guard let peer else { print("SKIP: offcputime comparison: /usr/sbin/offcputime not installed (libbpf-tools)"); return }
         #expect(peer.result.status == 0, "offcputime: \(peer.result.stderr)")
-        let missed = peer.result.stderr.components(separatedBy: "[Missed User Stack]").count - 1
-        try #require(missed == 0, "offcputime lost \(missed) user stacks to its stack map's hash collisions, so its shares are not a reference: \(peer.result.stderr.suffix(400))")
+        // libbpf-tools 0.26 prints the marker on stderr; later releases on stdout, with a count on stderr.
+        let missed = (peer.result.stderr + peer.result.stdout).components(separatedBy: "[Missed User Stack]").count - 1
+        if missed > 0 || peer.result.stderr.contains("could not be displayed") {
+            print("SKIP: offcputime comparison: it lost \(missed) user stacks to its stack map's hash collisions, so its shares are no reference")
+            return
+        }
         let stacks = parseOffcputime(peer.result.stdout)
         let ps = stacks.filter { $0.frames.contains("wait_sleep") }.reduce(UInt64(0)) { $0 + $1.us }
         let pp = stacks.filter { $0.frames.contains("wait_pipe") }.reduce(UInt64(0)) { $0 + $1.us }

@@ -117,7 +117,8 @@ final class Spawned: @unchecked Sendable {
         }
     }
 
-    func signal(_ sig: Int32) { kill(pid, sig) }
+    /// Signal the child, unless it was reaped already (its pid may belong to another process by now).
+    func signal(_ sig: Int32) { if exitStatus == nil { kill(pid, sig) } }
 
     /// Wait until the child's stderr holds `text` (a tracer's banner: it has attached); false if the
     /// child exits or `timeout` passes first.

@@ -141,7 +141,8 @@ int kt_profile_stack_prealloc(const struct kt_profile *p);
 int kt_profile_read_stats(struct kt_profile *p, struct kt_profile_stats *out);
 /* Copy up to max (key, count) pairs; returns how many. */
 int kt_profile_read_counts(struct kt_profile *p, struct kt_stack_key *keys, uint64_t *counts, int max);
-/* Continuous profiles: flip the epoch, then read and delete the previous epoch's entries (up to max).
+/* Continuous profiles: read and delete the other epoch's entries (late samples of the interval drained
+ * last), flip the epoch, then read and delete the previous epoch's entries (up to max in all).
  * flip_ns: when the new interval began. Returns how many, or -errno. */
 int kt_profile_drain(struct kt_profile *p, struct kt_stack_key *keys, uint64_t *counts, int max, uint64_t *flip_ns);
 /* Unwind tables (config.unwind): write n rows at index first of kt_unwind_rows; set a process's mappings
@@ -149,7 +150,7 @@ int kt_profile_drain(struct kt_profile *p, struct kt_stack_key *keys, uint64_t *
 int kt_profile_unwind_rows(struct kt_profile *p, uint32_t first, const struct kt_unwind_row *rows, uint32_t n);
 int kt_profile_unwind_proc(struct kt_profile *p, uint32_t tgid, const struct kt_unwind_proc *proc);
 /* Delete these stack ids from the kernel (user: 1) or kernel (0) stack map, so a long run does not fill
- * it; a later sample stores its stack again. Returns how many were deleted. */
+ * it; the next sample of a new count key stores its stacks again. Returns how many were deleted. */
 int kt_profile_forget_stacks(struct kt_profile *p, int user, const uint64_t *ids, int n);
 /* Frames of one stack, leaf first, from the user or the kernel stack map; returns the number of frames
  * or a negative errno. */
