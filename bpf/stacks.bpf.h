@@ -116,10 +116,10 @@ static __always_inline __u64 keep_stack(__u32 slot, __u64 id, bool user, struct 
 }
 
 /* Take one stack (kernel, or user with BPF_F_USER_STACK) into scratch slot `slot` and return its id, with
- * the frames stored (`keep`) or not yet (keep_stack stores them). `shallow` (the scheduler's tracepoints): try KT_SHALLOW_STACK frames first, the
- * whole depth only when they were all filled. bpf_get_stack zeroes the buffer past the frames it wrote,
- * 1 KiB at full size, twice per context switch; the zero after the last frame (frames_id) is all user space
- * needs. */
+ * the frames stored (`keep`) or not yet (keep_stack stores them). `shallow` (the scheduler's tracepoints):
+ * try KT_SHALLOW_STACK frames first, the whole depth only when they were all filled. bpf_get_stack zeroes
+ * the buffer past the frames it wrote, 1 KiB at full size, twice per context switch; the zero after the
+ * last frame (frames_id) is all user space needs. */
 static __always_inline __u64 grab_stack(void *ctx, __u64 flags, struct kt_profile_stats *s, __u32 slot, bool shallow,
 					 bool keep)
 {
