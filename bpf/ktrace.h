@@ -147,8 +147,8 @@ struct kt_profile_stats {
 	__u64 offcpu_counted;      /* off-CPU: switch-ins whose blocked time was counted */
 	__u64 offcpu_out_of_range; /* off-CPU: switch-ins not counted, blocked time outside [min, max] (a filter, not a loss) */
 	__u64 offcpu_start_full;   /* off-CPU: switch-outs not followed, kt_offstart full: their time is lost */
-	__u64 offcpu_stalled;      /* off-CPU: blocked times taken from the runqueue clock, the switch-out's
-	                            * tracepoint having run 1 ms or more after the scheduler's clock read */
+	__u64 offcpu_stalled;      /* off-CPU: switch-outs stamped at the scheduler's clock read, their tracepoint
+	                            * having run 1 ms or more after it (offcpu.bpf.h, switch_out_lag) */
 	__u64 clock_late;     /* CPU-clock samples that came late: the kernel's timer skipped periods before them */
 	__u64 clock_skipped;  /* the periods it skipped (no sample; their time is not in the profile) */
 	__u64 unwind_stacks;  /* user stacks walked with unwind tables (kt_cfg.unwind) */

@@ -7,10 +7,7 @@
 #include "unwind.bpf.h"
 
 struct offcpu_start {
-	__u64 ts;
-	__u64 rq_clock; /* the runqueue's clock at the switch-out, on cpu; 0: not read */
-	__u32 cpu;
-	__u32 pad;
+	__u64 ts;       /* the switch-out (see switch_out_lag); 0 while the task runs */
 	struct kt_stack_key key;
 };
 
@@ -55,6 +52,10 @@ static __always_inline __u32 offcpu_state_classic(long st)
 
 /* A CPU stopped this long inside the scheduler is a stall, not the few microseconds of its path. */
 #define KT_SCHED_STALL_NS 1000000ULL
+/* An offset within this of the least is the scheduler's usual path, and the least follows it: the two clocks
+ * drift apart by parts per million. Without one for a second, the least is taken afresh. */
+#define KT_SCHED_OFFSET_NEAR_NS 50000LL
+#define KT_SCHED_OFFSET_REBASE_NS 1000000000ULL
 
 /* This CPU's runqueue clock, reached from the current task (its group's cfs_rq on this CPU; 0 without
  * CONFIG_FAIR_GROUP_SCHED). */
@@ -67,42 +68,42 @@ static __always_inline __u64 runqueue_clock(void)
 	return BPF_CORE_READ(t, se.cfs_rq, rq, clock);
 }
 
-/* The time a task was off the CPU, from its switch-out to its switch-in at now (rqc, on cpu).
- * The tracepoints' clock alone misses a stall between the scheduler's clock read at the top of __schedule
- * and the switch tracepoint: a vCPU the emulator or hypervisor stopped there (6.12 under single-threaded
- * TCG: a 7 ms sleep measured as 3 ms) has already stopped the task, yet its switch-out is stamped after
- * the stall. When the task comes back on the CPU it left, the runqueue clock gives the same span from
- * both scheduler reads; a stall at the switch-out lengthens that one, a stall at the switch-in the
- * tracepoints'. Each misses only its own stall, so the longer of the two is counted (they agree within
- * ~16 us otherwise, on 6.18), and a switch-out stall is counted in offcpu_stalled. Only for a task that
- * went to sleep (see the switch-out below). */
-static __always_inline __u64 blocked_ns(struct offcpu_start *st, __u64 now, __u64 rqc, __u32 cpu,
-					struct kt_profile_stats *s)
+/* How late this switch's tracepoint runs after the scheduler's clock read at the top of __schedule, in the
+ * tracepoints' clock (0: not known). The scheduler reads rq->clock (rqc) there, before it dequeues a task
+ * going to sleep; a vCPU the emulator or hypervisor stops between that read and the tracepoint (6.12 under
+ * single-threaded TCG: a 7 ms sleep measured as 3 ms) has already stopped the task, yet stamps its
+ * switch-out after the stall. The two clocks have different origins, so the lag is this switch's offset
+ * between them less the least offset seen lately on this CPU, which is the scheduler's usual path of a few
+ * microseconds (they agree within ~16 us on 6.18). Measured on the CPU the task leaves, it holds wherever
+ * the task comes back on. Taken at every switch, so the least stays fresh. */
+static __always_inline __s64 switch_out_lag(__u64 now, __u64 rqc)
 {
-	__u64 d = now - st->ts;
+	__u32 zero = 0;
+	struct kt_cpu_state *cs = bpf_map_lookup_elem(&kt_cpu, &zero);
 
-	if (!rqc || !st->rq_clock || st->cpu != cpu || rqc <= st->rq_clock)
-		return d;
-	__u64 r = rqc - st->rq_clock;
-	if (r <= d)
-		return d;
-	if (r - d >= KT_SCHED_STALL_NS)
-		s->offcpu_stalled++;
-	return r;
+	if (!cs || !rqc)
+		return 0;
+	__s64 off = (__s64)(now - rqc), lag = off - cs->sched_offset;
+	if (!cs->sched_offset_ts || lag < KT_SCHED_OFFSET_NEAR_NS || now - cs->sched_offset_ts > KT_SCHED_OFFSET_REBASE_NS) {
+		cs->sched_offset = off;
+		cs->sched_offset_ts = now;
+		return 0;
+	}
+	return lag;
 }
 
 /* prev (the current task) leaves the CPU in `state`; next comes on. */
 static __always_inline void on_offcpu(void *ctx, struct kt_profile_ctl *c, struct kt_profile_stats *s, __u32 prev_tgid,
 				      __u32 prev_tid, const char *prev_comm, bool prev_kthread, __u32 state, __u32 next_tid)
 {
-	__u64 now = bpf_ktime_get_ns(), rqc = runqueue_clock();
-	__u32 cpu = bpf_get_smp_processor_id();
+	__u64 now = bpf_ktime_get_ns();
+	__s64 lag = switch_out_lag(now, runqueue_clock());
 	struct offcpu_start *st = next_tid ? bpf_map_lookup_elem(&kt_offstart, &next_tid) : NULL;
 
 	/* A task's entry is reused from one switch to the next, ts 0 while it runs: written in place, no
 	 * insert and delete (with the hash map's locks) per switch. It goes when the task exits. */
 	if (st && st->ts) {
-		__u64 d = blocked_ns(st, now, rqc, cpu, s);
+		__u64 d = now - st->ts;
 		if (d >= kt_cfg.offcpu_min_ns && d <= kt_cfg.offcpu_max_ns) {
 			st->key.epoch = c->epoch & 1;
 			count_add(&st->key, d, s);
@@ -118,13 +119,17 @@ static __always_inline void on_offcpu(void *ctx, struct kt_profile_ctl *c, struc
 	}
 	if (!(kt_cfg.offcpu_states & (1u << state)) || !cpu_wanted() || !task_wanted(prev_tgid, prev_tid, prev_comm))
 		return;
-	/* The runqueue clock is kept for the switch-in, but not for a preempted task: after a wakeup that
-	 * preempts, the scheduler skips its clock update at the next __schedule (rq_clock_skip_update), so
-	 * rq->clock there is the wakeup's time, which may be a tick before the switch on a kernel without full
-	 * preemption. A task going to sleep rarely meets that, and then by microseconds. Decided here, before
-	 * the stacks: a test of state after the user stack's walk made the verifier follow the walk once per
-	 * state (past 1M instructions). */
-	__u64 rq_keep = state == KT_OFF_RUNNABLE ? 0 : rqc;
+	/* A switch-out that stalled inside the scheduler starts at the scheduler's clock read, but not for a
+	 * preempted task: after a wakeup that preempts, the scheduler skips its clock update at the next
+	 * __schedule (rq_clock_skip_update), so rq->clock there is the wakeup's time, which may be a tick before
+	 * the switch on a kernel without full preemption. A task going to sleep rarely meets that, and then by
+	 * microseconds. Decided here, before the stacks: a test of state after the user stack's walk made the
+	 * verifier follow the walk once per state (past 1M instructions). */
+	__u64 start = now;
+	if (state != KT_OFF_RUNNABLE && lag >= (__s64)KT_SCHED_STALL_NS) {
+		start = now - lag;
+		s->offcpu_stalled++;
+	}
 	/* The scratch buffers are per CPU and per context (stacks.bpf.h): sched_switch does not nest on a CPU. */
 	__u64 kstack = kt_cfg.kernel_stack ? store_stack(ctx, 0, s, true) : KT_STACK_NONE;
 	__u64 ustack = KT_STACK_NONE;
@@ -154,9 +159,7 @@ static __always_inline void on_offcpu(void *ctx, struct kt_profile_ctl *c, struc
 	__builtin_memcpy(e->key.comm, prev_comm, sizeof(e->key.comm));
 	e->key.kstack = kstack;
 	e->key.ustack = ustack;
-	e->ts = now;
-	e->rq_clock = rq_keep;
-	e->cpu = cpu;
+	e->ts = start;
 }
 
 /* --wakers: the task now waking one we follow off the CPU is current; its kernel stack goes into the

@@ -39,6 +39,8 @@ struct kt_cpu_state {
 	__u64 scratch;
 	__u64 seen;       /* --event tracepoint/kprobe occurrences on this CPU (for kt_cfg.every) */
 	__u64 clock_grid_ns; /* the CPU clock's slot of its previous sample on this CPU (kt_cfg.clock_period_ns) */
+	__s64 sched_offset;  /* off-CPU: the tracepoints' clock less the runqueue's at a switch, the least lately */
+	__u64 sched_offset_ts; /* when sched_offset was last taken or followed (0: not yet) */
 };
 
 struct {

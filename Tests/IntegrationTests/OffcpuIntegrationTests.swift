@@ -154,7 +154,8 @@ struct OffcpuIntegrationTests {
     /// workload counts the blocked pieces of such sleeps (its context switches around each, and its own CPU
     /// clock), and each may leave at most 5000 us. A vCPU stopped inside __schedule, after the task was
     /// dequeued and before the switch tracepoint (6.12 under TCG: a sleep counted as 3059 us, the workload
-    /// undisturbed), no longer shortens a sleep: its blocked time comes from the runqueue clock.
+    /// undisturbed; 6.12-rt, woken on the other CPU: 3109 us), no longer shortens a sleep: its switch-out is
+    /// stamped at the scheduler's clock read, wherever it comes back on.
     @Test func blockedTimeFilters() throws {
         let (p, r, _, _, w) = try offcpu("mix", ["--state", "S", "--max-us", "5000"], seconds: 1.5)
         let own = try mixNumbers(w)

@@ -63,6 +63,6 @@ struct OffCPUCoreTests {
         #expect(l.offCPUText.contains("2 lost (2.00%)") && l.offCPUText.contains("too many tasks off the CPU at once: 2"))
         #expect(!l.offCPUText.contains("scheduler's clock"))
         l.offCPUStalled = 1
-        #expect(l.offCPUText.hasSuffix("; 1 blocked time taken from the scheduler's clock: the CPU stalled 1 ms or more inside the scheduler before the switch-out was traced (an emulator's or hypervisor's turn)"))
+        #expect(l.offCPUText.hasSuffix("; 1 switch-out stamped at the scheduler's clock read: the CPU stalled 1 ms or more inside the scheduler before the switch-out was traced (an emulator's or hypervisor's turn)"))
     }
 }

@@ -18,7 +18,7 @@ public struct ProfileLosses: Sendable, Equatable {
     public var offCPUCounted: UInt64 = 0     // off-CPU: switch-ins whose blocked time was counted
     public var offCPUOutOfRange: UInt64 = 0  // off-CPU: blocked times outside --min-us/--max-us (a filter, not a loss)
     public var offCPUStartFull: UInt64 = 0   // off-CPU: switch-outs not followed (too many tasks off the CPU at once)
-    public var offCPUStalled: UInt64 = 0     // off-CPU: blocked times from the runqueue clock, a CPU stalled in the scheduler
+    public var offCPUStalled: UInt64 = 0     // off-CPU: switch-outs stamped at the scheduler's clock read, a CPU stalled in the scheduler
     public var clockLate: UInt64 = 0         // CPU-clock samples after periods the kernel's timer skipped
     public var clockSkipped: UInt64 = 0      // those periods: no sample, their time not in the profile
 
@@ -67,12 +67,12 @@ public struct ProfileLosses: Sendable, Equatable {
         return t + stalledText + skippedText
     }
 
-    /// Switch-outs whose tracepoint ran 1 ms or more after the scheduler had stopped the task: counted from
-    /// the runqueue clock instead, and said, since the tracepoints' own clock would have made them short.
+    /// Switch-outs whose tracepoint ran 1 ms or more after the scheduler had stopped the task: stamped at the
+    /// scheduler's clock read instead, and said, since the tracepoint's own stamp would have made them short.
     public var stalledText: String {
         guard offCPUStalled > 0 else { return "" }
-        let n = offCPUStalled == 1 ? "1 blocked time" : "\(offCPUStalled) blocked times"
-        return "; \(n) taken from the scheduler's clock: the CPU stalled 1 ms or more inside the scheduler before the switch-out was traced (an emulator's or hypervisor's turn)"
+        let n = offCPUStalled == 1 ? "1 switch-out" : "\(offCPUStalled) switch-outs"
+        return "; \(n) stamped at the scheduler's clock read: the CPU stalled 1 ms or more inside the scheduler before the switch-out was traced (an emulator's or hypervisor's turn)"
     }
 
     public var json: JSONValue {
