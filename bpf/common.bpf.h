@@ -75,6 +75,13 @@ static __always_inline bool kt_in_ksoftirqd(volatile __u64 *scratch)
 	return fp - (__u64)BPF_CORE_READ(t, stack) < KT_THREAD_SIZE;
 }
 
+/* What a classic tracepoint program returns. The kernel runs such programs inside perf's own handler of
+ * the tracepoint (perf_trace_run_bpf_submit) and takes 0 from any of them as a filter that drops the event
+ * for every perf user of that tracepoint: a `perf record -e irq:softirq_entry` beside ktrace's `tracepoint`
+ * attach kind recorded nothing. 1 lets them see it (and costs nothing without one). tp_btf and raw_tp
+ * programs' return values are ignored. */
+#define KT_TP_PASS 1
+
 /* One handler, three attach flavours: tp_btf (BTF-typed), raw_tp, classic tracepoint. User space loads
  * only the flavour the kernel supports. */
 #define KT_SOFTIRQ_PROGS(event, handler)						\
@@ -83,6 +90,6 @@ int BPF_PROG(event##_btf, unsigned int vec) { return handler(vec); }			\
 SEC("raw_tp/" #event)									\
 int BPF_PROG(event##_raw, unsigned int vec) { return handler(vec); }			\
 SEC("tracepoint/irq/" #event)								\
-int event##_tp(struct trace_event_raw_softirq *ctx) { return handler(BPF_CORE_READ(ctx, vec)); }
+int event##_tp(struct trace_event_raw_softirq *ctx) { handler(BPF_CORE_READ(ctx, vec)); return KT_TP_PASS; }
 
 #endif

@@ -110,5 +110,6 @@ int kt_kfree_skb_tp(struct trace_event_raw_kfree_skb *ctx)
 {
 	struct trace_event_raw_kfree_skb___x *r = (void *)ctx;
 	__u32 reason = has_reason() ? (__u32)BPF_CORE_READ(r, reason) : KT_DROP_NO_REASON;
-	return count_drop((__u64)BPF_CORE_READ(ctx, location), reason);
+	count_drop((__u64)BPF_CORE_READ(ctx, location), reason);
+	return KT_TP_PASS;
 }

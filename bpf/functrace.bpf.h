@@ -258,14 +258,14 @@ int BPF_PROG(kt_task_exit_btf) { return func_task_exit(); }
 SEC("raw_tp/sched_process_exit")
 int BPF_PROG(kt_task_exit_raw) { return func_task_exit(); }
 SEC("tracepoint/sched/sched_process_exit")
-int kt_task_exit_tp(void *ctx) { return func_task_exit(); }
+int kt_task_exit_tp(void *ctx) { func_task_exit(); return KT_TP_PASS; }
 
 SEC("tp_btf/sys_exit")
 int BPF_PROG(kt_sys_exit_btf) { return func_syscall_exit(); }
 SEC("raw_tp/sys_exit")
 int BPF_PROG(kt_sys_exit_raw) { return func_syscall_exit(); }
 SEC("tracepoint/raw_syscalls/sys_exit")
-int kt_sys_exit_tp(void *ctx) { return func_syscall_exit(); }
+int kt_sys_exit_tp(void *ctx) { func_syscall_exit(); return KT_TP_PASS; }
 
 #define KT_FUNC_PROGS(i)								\
 SEC("fentry")										\

@@ -260,7 +260,7 @@ int BPF_PROG(kt_switch_raw, bool preempt, struct task_struct *prev, struct task_
 }
 
 SEC("tracepoint/sched/sched_switch")
-int kt_switch_tp(struct trace_event_raw_sched_switch *ctx) { return on_switch(BPF_CORE_READ(ctx, next_pid)); }
+int kt_switch_tp(struct trace_event_raw_sched_switch *ctx) { on_switch(BPF_CORE_READ(ctx, next_pid)); return KT_TP_PASS; }
 
 /* ---- hard irqs on top of a thread ---- */
 
@@ -296,13 +296,13 @@ int BPF_PROG(kt_irq_entry_btf) { return on_irq_entry(); }
 SEC("raw_tp/irq_handler_entry")
 int BPF_PROG(kt_irq_entry_raw) { return on_irq_entry(); }
 SEC("tracepoint/irq/irq_handler_entry")
-int kt_irq_entry_tp(void *ctx) { return on_irq_entry(); }
+int kt_irq_entry_tp(void *ctx) { on_irq_entry(); return KT_TP_PASS; }
 SEC("tp_btf/irq_handler_exit")
 int BPF_PROG(kt_irq_exit_btf) { return on_irq_exit(); }
 SEC("raw_tp/irq_handler_exit")
 int BPF_PROG(kt_irq_exit_raw) { return on_irq_exit(); }
 SEC("tracepoint/irq/irq_handler_exit")
-int kt_irq_exit_tp(void *ctx) { return on_irq_exit(); }
+int kt_irq_exit_tp(void *ctx) { on_irq_exit(); return KT_TP_PASS; }
 
 /* ---- softirqs: ksoftirqd's own work, or inline on top of a thread ---- */
 
@@ -454,7 +454,8 @@ int BPF_PROG(kt_queue_work_raw, int req_cpu, void *pwq, struct work_struct *work
 SEC("tracepoint/workqueue/workqueue_queue_work")
 int kt_queue_work_tp(struct trace_event_raw_workqueue_queue_work *ctx)
 {
-	return on_queue_work((__u64)BPF_CORE_READ(ctx, work));
+	on_queue_work((__u64)BPF_CORE_READ(ctx, work));
+	return KT_TP_PASS;
 }
 
 SEC("tp_btf/workqueue_execute_start")
@@ -470,7 +471,8 @@ int BPF_PROG(kt_work_start_raw, struct work_struct *work)
 SEC("tracepoint/workqueue/workqueue_execute_start")
 int kt_work_start_tp(struct trace_event_raw_workqueue_execute_start *ctx)
 {
-	return on_work_start((__u64)BPF_CORE_READ(ctx, work), (__u64)BPF_CORE_READ(ctx, function));
+	on_work_start((__u64)BPF_CORE_READ(ctx, work), (__u64)BPF_CORE_READ(ctx, function));
+	return KT_TP_PASS;
 }
 
 SEC("tp_btf/workqueue_execute_end")
@@ -478,7 +480,7 @@ int BPF_PROG(kt_work_end_btf) { return item_end(KT_DO_WORK); }
 SEC("raw_tp/workqueue_execute_end")
 int BPF_PROG(kt_work_end_raw) { return item_end(KT_DO_WORK); }
 SEC("tracepoint/workqueue/workqueue_execute_end")
-int kt_work_end_tp(void *ctx) { return item_end(KT_DO_WORK); }
+int kt_work_end_tp(void *ctx) { item_end(KT_DO_WORK); return KT_TP_PASS; }
 
 /* Reclaim (kswapd, kcompactd, any kthread that reclaims). BTF flavours only. */
 SEC("tp_btf/mm_shrink_slab_start")

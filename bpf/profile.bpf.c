@@ -155,7 +155,12 @@ static __always_inline bool take_event(void)
 }
 
 SEC("tracepoint")
-int kt_event_tracepoint(void *ctx) { return take_event() ? on_sample(ctx, false) : 0; }
+int kt_event_tracepoint(void *ctx)
+{
+	if (take_event())
+		on_sample(ctx, false);
+	return KT_TP_PASS;
+}
 
 SEC("kprobe")
 int kt_event_kprobe(void *ctx) { return take_event() ? on_sample(ctx, false) : 0; }
@@ -170,21 +175,26 @@ int BPF_PROG(kt_work_start_raw, struct work_struct *work) { return on_work_start
 SEC("tracepoint/workqueue/workqueue_execute_start")
 int kt_work_start_tp(struct trace_event_raw_workqueue_execute_start *ctx)
 {
-	return on_work_start((__u64)BPF_CORE_READ(ctx, function));
+	on_work_start((__u64)BPF_CORE_READ(ctx, function));
+	return KT_TP_PASS;
 }
 SEC("tp_btf/workqueue_execute_end")
 int BPF_PROG(kt_work_end_btf) { return on_work_end(); }
 SEC("raw_tp/workqueue_execute_end")
 int BPF_PROG(kt_work_end_raw) { return on_work_end(); }
 SEC("tracepoint/workqueue/workqueue_execute_end")
-int kt_work_end_tp(void *ctx) { return on_work_end(); }
+int kt_work_end_tp(void *ctx) { on_work_end(); return KT_TP_PASS; }
 
 SEC("tp_btf/sched_waking")
 int BPF_PROG(sched_waking_btf, struct task_struct *p) { return on_waking(ctx, BPF_CORE_READ(p, pid)); }
 SEC("raw_tp/sched_waking")
 int BPF_PROG(sched_waking_raw, struct task_struct *p) { return on_waking(ctx, BPF_CORE_READ(p, pid)); }
 SEC("tracepoint/sched/sched_waking")
-int sched_waking_tp(struct trace_event_raw_sched_wakeup_template *ctx) { return on_waking(ctx, BPF_CORE_READ(ctx, pid)); }
+int sched_waking_tp(struct trace_event_raw_sched_wakeup_template *ctx)
+{
+	on_waking(ctx, BPF_CORE_READ(ctx, pid));
+	return KT_TP_PASS;
+}
 
 /* A context switch for the timeline: prev (tgid/tid/comm) leaves the CPU in prev_state, next comes on. */
 static __always_inline void switch_event(struct kt_profile_stats *s, __u32 prev_tgid, __u32 prev_tid, const char *prev_comm,
@@ -256,7 +266,7 @@ int sched_switch_tp(struct trace_event_raw_sched_switch *ctx)
 	char pc[KT_COMM_LEN], nc[KT_COMM_LEN];
 
 	if (!c || !c->started || !s)
-		return 0;
+		return KT_TP_PASS;
 	__u32 next_tid = BPF_CORE_READ(ctx, next_pid);
 	BPF_CORE_READ_STR_INTO(&pc, ctx, prev_comm);
 	if (kt_cfg.offcpu) {
@@ -269,7 +279,7 @@ int sched_switch_tp(struct trace_event_raw_sched_switch *ctx)
 		switch_event(s, bpf_get_current_pid_tgid() >> 32, BPF_CORE_READ(ctx, prev_pid), pc,
 			     BPF_CORE_READ(ctx, prev_state), next_tid, next_tid, nc);
 	}
-	return 0;
+	return KT_TP_PASS;
 }
 
 #include "functrace.bpf.h"
