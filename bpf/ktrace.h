@@ -230,6 +230,9 @@ enum kt_rbp_rule {
 
 #define KT_UNWIND_MAPPINGS 64 /* executable mappings with a table per process; more: frame pointers there */
 #define KT_UNWIND_FRAMES 64   /* user frames walked with tables; a deeper stack is cut and counted */
+/* After the last frame of a user stack cut at KT_UNWIND_FRAMES, a frame that is no user address: the stack
+ * says it was cut (user space shows it as its outermost frame, `[truncated]`). */
+#define KT_UNWIND_CUT_PC 0xfffffffffffffffeULL
 #define KT_UNWIND_ROW_STEPS 20 /* binary search steps over one file's rows: 2^20 - 1 rows at most */
 
 /* An executable mapping whose file has a table. */

@@ -124,7 +124,7 @@ static __always_inline void on_offcpu(void *ctx, struct kt_profile_ctl *c, struc
 	 * __schedule (rq_clock_skip_update), so rq->clock there is the wakeup's time, which may be a tick before
 	 * the switch on a kernel without full preemption. A task going to sleep rarely meets that, and then by
 	 * microseconds. Decided here, before the stacks: a test of state after the user stack's walk made the
-	 * verifier follow the walk once per state (past 1M instructions). */
+	 * verifier follow the walk once per state (past 1M instructions, while the walk was inline). */
 	__u64 start = now;
 	if (state != KT_OFF_RUNNABLE && lag >= (__s64)KT_SCHED_STALL_NS) {
 		start = now - lag;

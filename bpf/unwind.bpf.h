@@ -8,7 +8,7 @@
 
 #include "stacks.bpf.h"
 
-_Static_assert(KT_UNWIND_FRAMES <= KT_MAX_STACK, "the walked frames fit a stack map entry");
+_Static_assert(KT_UNWIND_FRAMES < KT_MAX_STACK, "the walked frames and the cut mark fit a stack map entry");
 
 /* Every table's rows, each file's a slice (deduplicated by user space: libc once for all processes).
  * Sized by user space; 1 entry when tables are off. */
@@ -63,13 +63,23 @@ static __always_inline int sample_user_regs(void *ctx, bool perf_regs, struct kt
 	return kernel_entry_regs(r);
 }
 
-/* The walk's state, per CPU. The searches keep their bounds here rather than in registers: read back from a
- * map, a bound is a number the verifier does not follow, so every path through a search step reaches the
- * next step in the same state and is pruned there. With the bounds in registers it followed each path
- * apart (the bounds known exactly at each step) and gave up after 1M instructions for 64 frames. */
+/* The walk's state, per CPU and per context: where it is (the registers of the frame reached and the
+ * frames written into the context's scratch buffer) and the binary searches' bounds.
+ *
+ * The searches keep their bounds here rather than in registers: read back from a map, a bound is a number
+ * the verifier does not follow, so every path through a search step reaches the next step in the same
+ * state and is pruned there. With the bounds in registers it followed each path apart (the bounds known
+ * exactly at each step) and gave up after 1M instructions for 64 frames. */
 struct kt_unwind_state {
 	__u32 lo;
 	__u32 hi;
+	__u32 tgid;     /* whose tables */
+	__u32 n;        /* frames written */
+	__u64 ip;       /* the next frame's registers */
+	__u64 sp;
+	__u64 bp;
+	__u32 bp_known; /* 0: the rows lost rbp (it was saved where they cannot say) */
+	__u32 pad;
 };
 
 struct {
@@ -142,41 +152,58 @@ static __always_inline bool read_user(__u64 *v, __u64 addr)
 	return bpf_probe_read_user(v, sizeof(*v), (const void *)addr) == 0;
 }
 
-/* Walk the current task's user stack with its process's tables into the scratch frames and store it.
- * Without tables for the process, frame pointers only (bpf_get_stack). `shallow`: called from the
- * scheduler's tracepoints (their scratch slot, and bpf_get_stack's shallow first try). */
-static __always_inline __u64 store_user_stack_unwound(void *ctx, bool perf_regs, __u32 tgid, struct kt_profile_stats *s,
-						      bool shallow)
-{
-	struct kt_unwind_proc *proc = bpf_map_lookup_elem(&kt_unwind_procs, &tgid);
-	volatile struct kt_unwind_state *w;
-	struct kt_user_regs r;
-	__u32 slot = shallow ? KT_SLOT_SCHED : KT_SLOT_SAMPLE;
-	struct kt_frames *f;
-	__u64 ip, sp, bp, cfa, ra;
-	bool bp_known = true;
-	__u32 n = 0;
+/* How a call of kt_unwind_frames left the walk. */
+#define KT_WALK_MORE 0    /* KT_UNWIND_STEP frames done, more to walk */
+#define KT_WALK_DONE 1    /* the stack's end, or cut at KT_UNWIND_FRAMES (counted) */
+#define KT_WALK_STOPPED 2 /* the walk went nowhere (counted) */
+#define KT_WALK_LOST 3    /* no scratch or state: nothing walked */
 
-	s->unwind_stacks++;
-	if (!proc) {
-		s->unwind_no_tables++;
-		return store_stack(ctx, BPF_F_USER_STACK, s, shallow);
+/* Frames walked per call of kt_unwind_frames. */
+#define KT_UNWIND_STEP 8
+_Static_assert(KT_UNWIND_FRAMES % KT_UNWIND_STEP == 0, "the calls walk KT_UNWIND_FRAMES frames in all");
+_Static_assert((KT_UNWIND_FRAMES & (KT_UNWIND_FRAMES - 1)) == 0, "a frame index is masked into range");
+
+/* Walk up to KT_UNWIND_STEP frames of the current task's user stack from where the state of context `slot`
+ * left off: each frame's pc into the context's scratch buffer, the state moved to the next frame. A stack
+ * cut at KT_UNWIND_FRAMES ends with KT_UNWIND_CUT_PC.
+ *
+ * A global function, so the verifier checks it once, on its own, with only its argument known (a number):
+ * its callers see a call that returns a number. Inlined, the walk was verified once per frame, 64 times: the
+ * walker cost 310k of the 330k instructions the verifier processed for a sample program (most of its 0.8 s
+ * load on 6.18, seconds under TCG). Arguments are numbers only, as 5.10 requires of a global function's, so
+ * it finds its maps itself: a few array lookups (inlined by the verifier) and one hash lookup per call. */
+__noinline int kt_unwind_frames(__u32 slot)
+{
+	volatile struct kt_unwind_state *w = bpf_map_lookup_elem(&kt_unwind_state, &slot);
+	struct kt_frames *f = bpf_map_lookup_elem(&kt_scratch, &slot);
+	struct kt_profile_stats *s = get_stats();
+	struct kt_unwind_proc *proc;
+	__u64 ip, sp, bp, cfa, ra;
+	bool bp_known;
+	__u32 tgid, i;
+
+	if (!w || !f || !s)
+		return KT_WALK_LOST;
+	tgid = w->tgid;
+	if (!(proc = bpf_map_lookup_elem(&kt_unwind_procs, &tgid))) {
+		s->unwind_stopped++; /* its tables went with the process, mid-walk */
+		return KT_WALK_STOPPED;
 	}
-	if (!(f = stack_scratch(slot)) || !(w = bpf_map_lookup_elem(&kt_unwind_state, &slot)))
-		return KT_STACK_LOST;
-	if (sample_user_regs(ctx, perf_regs, &r)) {
-		s->ustack_err++;
-		return KT_STACK_LOST;
-	}
-	ip = r.ip;
-	sp = r.sp;
-	bp = r.bp;
-	for (int i = 0; i < KT_UNWIND_FRAMES; i++) {
-		f->ip[i] = ip; /* i < KT_UNWIND_FRAMES <= KT_MAX_STACK */
-		n = i + 1;
+	ip = w->ip;
+	sp = w->sp;
+	bp = w->bp;
+	bp_known = w->bp_known;
+	i = w->n;
+	for (int k = 0; k < KT_UNWIND_STEP; k++, i++) {
+		if (i >= KT_UNWIND_FRAMES)
+			return KT_WALK_DONE;
+		f->ip[i & (KT_UNWIND_FRAMES - 1)] = ip; /* KT_UNWIND_FRAMES <= KT_MAX_STACK */
+		w->n = i + 1;
 		if (i == KT_UNWIND_FRAMES - 1) {
+			f->ip[KT_UNWIND_FRAMES] = KT_UNWIND_CUT_PC;
+			w->n = KT_UNWIND_FRAMES + 1;
 			s->unwind_truncated++;
-			break;
+			return KT_WALK_DONE;
 		}
 		/* A return address points after its call: the call's own row is at ip - 1. */
 		__u64 pc = i ? ip - 1 : ip;
@@ -187,7 +214,7 @@ static __always_inline __u64 store_user_stack_unwound(void *ctx, bool perf_regs,
 		bool new_bp_known = bp_known;
 
 		if (kind == KT_CFA_END)
-			goto done;
+			return KT_WALK_DONE;
 		if (kind == KT_CFA_NONE) {
 			/* No row: the frame pointer chain, as perf follows it ([rbp] the caller's rbp, [rbp+8] the
 			 * return address). */
@@ -224,16 +251,59 @@ static __always_inline __u64 store_user_stack_unwound(void *ctx, bool perf_regs,
 		if (cfa <= sp || !read_user(&ra, cfa - 8))
 			goto stopped;
 		if (ra == 0)
-			goto done;
+			return KT_WALK_DONE;
 		ip = ra;
 		sp = cfa;
 		bp = new_bp;
 		bp_known = new_bp_known;
 	}
-	goto done;
+	w->ip = ip;
+	w->sp = sp;
+	w->bp = bp;
+	w->bp_known = bp_known;
+	return KT_WALK_MORE;
 stopped:
 	s->unwind_stopped++;
-done:
+	return KT_WALK_STOPPED;
+}
+
+/* Walk the current task's user stack with its process's tables into the scratch frames and store it.
+ * Without tables for the process, frame pointers only (bpf_get_stack). `shallow`: called from the
+ * scheduler's tracepoints (their scratch slot, and bpf_get_stack's shallow first try). */
+static __always_inline __u64 store_user_stack_unwound(void *ctx, bool perf_regs, __u32 tgid, struct kt_profile_stats *s,
+						      bool shallow)
+{
+	struct kt_unwind_state *w;
+	struct kt_user_regs r;
+	__u32 slot = shallow ? KT_SLOT_SCHED : KT_SLOT_SAMPLE;
+	struct kt_frames *f;
+	int rc = KT_WALK_MORE;
+	__u32 n;
+
+	s->unwind_stacks++;
+	if (!bpf_map_lookup_elem(&kt_unwind_procs, &tgid)) {
+		s->unwind_no_tables++;
+		return store_stack(ctx, BPF_F_USER_STACK, s, shallow);
+	}
+	if (!(f = stack_scratch(slot)) || !(w = bpf_map_lookup_elem(&kt_unwind_state, &slot)))
+		return KT_STACK_LOST;
+	if (sample_user_regs(ctx, perf_regs, &r)) {
+		s->ustack_err++;
+		return KT_STACK_LOST;
+	}
+	w->tgid = tgid;
+	w->n = 0;
+	w->ip = r.ip;
+	w->sp = r.sp;
+	w->bp = r.bp;
+	w->bp_known = 1;
+	for (int i = 0; i < KT_UNWIND_FRAMES / KT_UNWIND_STEP && rc == KT_WALK_MORE; i++)
+		rc = kt_unwind_frames(slot);
+	n = w->n;
+	if (rc == KT_WALK_LOST || n == 0 || n > KT_UNWIND_FRAMES + 1) {
+		s->ustack_err++;
+		return KT_STACK_LOST;
+	}
 	return store_frames(f, n, true, s);
 }
 

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 pkgs=(git clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool linux-perf libbpf-tools bpftrace
-      hping3 nginx-light nftables iptables iproute2 curl jq util-linux procps time golang-go prometheus
+      hping3 wrk nginx-light nftables iptables iproute2 curl jq util-linux procps time golang-go prometheus
       tmux bash-completion lintian dpkg-dev)
 
 missing=()

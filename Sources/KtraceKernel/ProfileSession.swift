@@ -257,7 +257,15 @@ extension ProfileSession: StackSource {
     public func frames(ofStack id: UInt64, user: Bool) -> [UInt64]? {
         var buf = [UInt64](repeating: 0, count: Int(KT_MAX_STACK))
         let n = kt_profile_read_stack(handle, user ? 1 : 0, id, &buf, Int32(buf.count))
-        return n < 0 ? retired[user ? 1 : 0][id] : Array(buf.prefix(Int(n)))
+        return n < 0 ? retired[user ? 1 : 0][id] : Array(Self.decodeCut(buf.prefix(Int(n))))
+    }
+
+    /// The unwinder's cut mark (KT_UNWIND_CUT_PC, after a user stack's last frame) in the core's form.
+    private static func decodeCut(_ frames: ArraySlice<UInt64>) -> ArraySlice<UInt64> {
+        guard frames.last == KT_UNWIND_CUT_PC else { return frames }
+        var f = frames
+        f[f.index(before: f.endIndex)] = StackSymbolizer.cutMark
+        return f
     }
 
     public func forEachStack(user: Bool, _ body: (UInt64, ArraySlice<UInt64>) -> Void) {
@@ -276,7 +284,7 @@ extension ProfileSession: StackSource {
             for i in 0..<n {
                 let frames = ips[(i * width)..<((i + 1) * width)]
                 let count = frames.firstIndex(of: 0).map { $0 - i * width } ?? width
-                body(ids[i], frames.prefix(count))
+                body(ids[i], Self.decodeCut(frames.prefix(count)))
             }
         }
     }

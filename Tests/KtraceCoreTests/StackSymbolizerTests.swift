@@ -57,6 +57,25 @@ final class FakeKernel: StackSource, UserFrameNaming {
         #expect(s.table.kind(mk) == .kernel && s.table.kind(mu) == .pseudo)
     }
 
+    /// A user stack the unwinder cut ends with the cut mark: named `[truncated]`, a placeholder, which
+    /// the composed stack puts outermost (right after the task), and which is no frame of the program to
+    /// name (the unnamed-frame shares leave it out).
+    @Test func cutUserStackEndsInTruncated() throws {
+        let k = FakeKernel()
+        k.userNames[0x4000] = "leaf"
+        k.userNames[0x4fff] = "caller"  // the call before the return address 0x5000
+        k.user[1] = [0x4000, 0x5000, StackSymbolizer.cutMark]
+        let s = try Self.symbolizer(k)
+        let part = s.user(pid: 5, .stored(1))
+        #expect(Self.names(s, part) == ["leaf", "caller", "[truncated]"])
+        #expect(s.truncatedFrame.map { s.table.kind($0) } == .pseudo)
+        let composed = StackComposer.compose(comm: s.comm("app"), softirq: nil, user: part, kernel: .none,
+                                             missingUser: s.missingUser, missingKernel: s.missingKernel)
+        #expect(composed.map { s.table[$0] } == ["app", "[truncated]", "caller", "leaf"])
+        let summary = UnnamedSummary([StackCount(pid: 5, tid: 5, comm: "app", softirq: nil, kernel: .none, user: .stored(1), count: 3)], s)
+        #expect(summary.userFrames == 6)
+    }
+
     @Test func unknownUserFramesAreNotCached() throws {
         let k = FakeKernel()
         k.user[1] = [0x4000]

@@ -3,6 +3,8 @@
 public enum StackComposer {
     public static let missingUser = "[missing user stack]"
     public static let missingKernel = "[missing kernel stack]"
+    /// The outermost frame of a user stack the unwinder cut at its depth limit: its callers are not known.
+    public static let truncatedUser = "[truncated]"
 
     public static func commFrame(_ comm: String) -> String { comm.isEmpty ? "[unknown]" : comm }
     public static func softirqFrame(_ vector: SoftirqVector) -> String { "[softirq:\(vector.name)]" }

@@ -1,6 +1,7 @@
 /// Where the stored stacks come from: the kernel's stack maps (the session layer), or a recording.
 public protocol StackSource: AnyObject {
-    /// Frames of one stored stack, leaf first; nil when the map does not have it.
+    /// Frames of one stored stack, leaf first; nil when the map does not have it. A user stack cut at the
+    /// unwinder's depth limit ends with `StackSymbolizer.cutMark`.
     func frames(ofStack id: UInt64, user: Bool) -> [UInt64]?
     /// Every stack stored in one map so far (many per syscall), leaf first.
     func forEachStack(user: Bool, _ body: (UInt64, ArraySlice<UInt64>) -> Void)
@@ -83,6 +84,10 @@ public final class StackSymbolizer {
         kernelSymbols?.symbols?.name(for: address) ?? "0x" + String(address, radix: 16)
     }
     public var missingUser: Int32 { table.id(StackComposer.missingUser, kind: .pseudo) }
+    /// The address a stack source puts after the last frame of a user stack cut short (no user address).
+    public static let cutMark: UInt64 = 0xffff_ffff_ffff_fffe
+    /// `[truncated]`'s frame id, once a stack has been cut.
+    public private(set) var truncatedFrame: Int32?
     /// Marks a lost kernel part, so it stands with the kernel frames (and is coloured as them).
     public var missingKernel: Int32 { table.id(StackComposer.missingKernel, kind: .kernel) }
 
@@ -110,6 +115,11 @@ public final class StackSymbolizer {
         if pidsSeen.insert(pid).inserted, let main = userNames.mainPath(pid: pid) { mainPaths.insert(main) }
         let first = ips.startIndex
         let frames = ips.indices.map { i -> Int32 in
+            if ips[i] == Self.cutMark {
+                let n = table.id(StackComposer.truncatedUser, kind: .pseudo)
+                truncatedFrame = n
+                return n
+            }
             let at = UserKey(pid: pid, id: Self.callSite(ips[i], leaf: i == first))
             if let n = userNameIDs[at] { return n }
             let named = userNames.frame(pid: pid, address: at.id)

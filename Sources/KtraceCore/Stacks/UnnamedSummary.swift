@@ -28,7 +28,8 @@ public struct UnnamedSummary: Sendable {
         for c in counts {
             guard case .frames(let frames) = s.user(pid: c.pid, c.user) else { continue }
             let w = weight?(c) ?? c.count
-            userFrames &+= w &* UInt64(frames.count)
+            let cut = frames.last != nil && frames.last == s.truncatedFrame  // `[truncated]` is no frame of the program
+            userFrames &+= w &* UInt64(frames.count - (cut ? 1 : 0))
             for f in frames {
                 guard let u = s.unnamedFrames[f] else { continue }
                 unnamed &+= w
