@@ -38,7 +38,7 @@ final class UnwindTables {
         var first: [Int32: [UnwindTableSet.Mapping]] = [:], overfull: Set<Int32> = []
         for pid in Self.processes(target) {
             guard let maps = try? ProcessMaps.read(pid: pid) else { continue }
-            let (m, dropped) = probe.mappings(of: maps, root: "/proc/\(pid)/root", build: Self.build)
+            let (m, dropped) = probe.mappings(of: maps, root: "/proc/\(pid)/root", build: Self.build, rbpShare: Self.rbpShare)
             if dropped > 0 { overfull.insert(pid) }
             if !m.isEmpty { first[pid] = m }
         }
@@ -82,7 +82,7 @@ final class UnwindTables {
         for pid in order {
             if Kernel.monotonicNs() - now > 200_000_000 { break }
             guard let maps = try? ProcessMaps.read(pid: pid) else { continue }
-            let (m, dropped) = tables.mappings(of: maps, root: "/proc/\(pid)/root", build: Self.build)
+            let (m, dropped) = tables.mappings(of: maps, root: "/proc/\(pid)/root", build: Self.build, rbpShare: Self.rbpShare)
             if dropped > 0 { mappingsDropped.insert(pid) }
             writeRows(handle)
             if (loaded[pid] ?? []) != m { setProcess(handle, pid, m) }
@@ -133,6 +133,8 @@ final class UnwindTables {
     }
 
     private static func build(_ path: String) throws -> UnwindTableBuild { try UnwindTableBuilder.build(path: path) }
+    /// A file that cannot be read here is left to `build`, which says why.
+    private static func rbpShare(_ path: String) -> Double? { try? UnwindTableBuilder.rbpShare(path: path) }
 
     /// The processes a target names now: its pids, the processes of its threads, those with a matching
     /// thread name, or every process with a user address space.

@@ -107,6 +107,12 @@ struct SoftirqIntegrationTests {
                 }
                 return firstAtOrAfter(to) - firstAtOrAfter(from)
             }
+            /// perf's entries inside a line's window with its edges pulled in, and with them pushed out.
+            func perfWindow(_ l: SoftirqLine) -> (Double, Double, String) {
+                let (es, ee) = (l.edge_error_ns[0], l.edge_error_ns[1])
+                return (Double(perfCount(l.start_mono_ns + es, l.end_mono_ns - ee)), Double(perfCount(l.start_mono_ns - es, l.end_mono_ns + ee)),
+                        "softirq_entry on the same window, edges ±\(es)/\(ee) ns")
+            }
 
             let ncpu = Double(ProcessInfo.processInfo.activeProcessorCount)
             var netRx: UInt64 = 0
@@ -139,11 +145,6 @@ struct SoftirqIntegrationTests {
                 // over the narrowest and the widest window the edges allow. ktrace counts a run at its exit and
                 // perf at its entry: one run in flight per CPU at each edge. tp_btf: at least perf's count
                 // (perf's path may drop, above); the tracepoint kind, on perf's path: perf's count.
-                func perfWindow(_ l: SoftirqLine) -> (Double, Double, String) {
-                    let (es, ee) = (l.edge_error_ns[0], l.edge_error_ns[1])
-                    return (Double(perfCount(l.start_mono_ns + es, l.end_mono_ns - ee)), Double(perfCount(l.start_mono_ns - es, l.end_mono_ns + ee)),
-                            "softirq_entry on the same window, edges ±\(es)/\(ee) ns")
-                }
                 let got = Double(try line.vec(.netRx).count)
                 let (inner, outer, edges) = perfWindow(line)
                 #expect(got >= inner - (ncpu + 1), "interval \(k) net_rx: ktrace \(Int(got)), perf \(Int(inner))...\(Int(outer)) (\(edges))")

@@ -63,6 +63,9 @@ struct SymbolsIntegrationTests {
 
     /// Debian's nodejs running a busy script with --perf-basic-prof: its JavaScript functions appear by
     /// name, read from /tmp/perf-PID.map; without the flag, the summary says the JIT code has no perf map.
+    /// With unwind tables (`--unwind dwarf`), the JIT frames, which have none, are crossed through their
+    /// frame pointers, and the walk goes on through node's and libc's tables to `_start` (libc's start
+    /// code has no frame pointer, so the frame-pointer walk stops below it).
     @Test func nodePerfMapNamesJavaScript() throws {
         guard let node = ["/usr/bin/node", "/usr/bin/nodejs"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
             print("skipped: nodejs is not installed (apt-get install nodejs)")
@@ -81,7 +84,7 @@ struct SymbolsIntegrationTests {
             console.log(sink > 0 ? "done" : "");
             """.write(toFile: script, atomically: false, encoding: .utf8)
 
-        for perfMap in [true, false] {
+        for (perfMap, unwind) in [(true, "fp"), (true, "dwarf"), (false, "fp")] {
             // --perf-basic-prof also starts V8's log, in the current directory unless told where.
             let flags = perfMap ? ["--perf-basic-prof", "--logfile=\(dir.path)/v8.log", "--no-logfile-per-isolate"] : []
             let w = try Spawned(node, flags + [script, "60"], streamStdout: false)
@@ -91,14 +94,19 @@ struct SymbolsIntegrationTests {
                 try? FileManager.default.removeItem(atPath: "/tmp/perf-\(w.pid).map")
             }
             usleep(1_000_000)  // past start-up, into optimized code
-            let r = try run(Env.ktrace, ["stacks", "--pid", String(w.pid), "--user-only", "-F", "499", "-d", "2"], timeout: 60)
+            let r = try run(Env.ktrace, ["stacks", "--pid", String(w.pid), "--user-only", "-F", "499", "-d", "2", "--unwind", unwind],
+                            timeout: 60)
             #expect(r.status == 0, "\(r.stderr)")
             let p = try FoldedProfile.parse(r.stdout)
             let js = share(p) { $0.contains("ktSpinOuter") || $0.contains("ktSpinInner") }
             let line = r.stderr.split(separator: "\n").first { $0.contains("of user frames unnamed:") }.map(String.init) ?? ""
             if perfMap {
-                #expect(js > 0.8, "\(Int(js * 100))% of samples name the script's functions: \(p.stacks.prefix(3))")
+                #expect(js > 0.8, "--unwind \(unwind): \(Int(js * 100))% of samples name the script's functions: \(p.stacks.prefix(3))")
                 #expect(!line.contains("without /tmp/perf-"), "\(line)")
+                if unwind == "dwarf" {
+                    let whole = share(p) { $0 == "_start" }
+                    #expect(whole > 0.9, "\(Int(whole * 100))% of samples reach _start with tables: \(p.stacks.prefix(3)) \(r.stderr)")
+                }
             } else {
                 #expect(js == 0)
                 #expect(share(p) { $0.hasPrefix("[anon+0x") } > 0.3, "\(p.stacks.prefix(3))")

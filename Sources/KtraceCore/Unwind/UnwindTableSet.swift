@@ -62,9 +62,12 @@ public struct UnwindTableSet: Sendable {
 
     /// The mappings of a process that have tables, sorted by start, at most `maxMappings` (`dropped`: how
     /// many more there were); files seen for the first time have their table built by `build` (given the
-    /// path to read, under `root`, e.g. /proc/PID/root).
+    /// path to read, under `root`, e.g. /proc/PID/root). `auto` asks `rbpShare` first, where given (a
+    /// sample of the file's FDEs: `UnwindTableBuilder.rbpShare`), and builds no table for a file it finds
+    /// built with frame pointers.
     public mutating func mappings(of maps: [MemoryMapping], root: String,
-                                  build: (String) throws -> UnwindTableBuild) -> (mappings: [Mapping], dropped: Int) {
+                                  build: (String) throws -> UnwindTableBuild,
+                                  rbpShare: ((String) -> Double?)? = nil) -> (mappings: [Mapping], dropped: Int) {
         var out: [Mapping] = []
         for m in maps where m.isExecutable && m.inode != 0 && m.path.hasPrefix("/") {
             // The path of a deleted or replaced file now names another file, or none: its code is not what
@@ -74,7 +77,9 @@ public struct UnwindTableSet: Sendable {
                 continue
             }
             let key = FileKey(device: m.device, inode: m.inode)
-            if files[key] == nil, let state = state(of: m.filePath, root: root, build: build) { files[key] = state }
+            if files[key] == nil, let state = state(of: m.filePath, root: root, build: build, rbpShare: rbpShare) {
+                files[key] = state
+            }
             guard case .table(let first, let count, let segments)? = files[key],
                   let bias = Self.bias(of: m, segments: segments) else { continue }
             out.append(Mapping(start: m.start, end: m.end, bias: bias, first: first, count: count))
@@ -106,7 +111,12 @@ public struct UnwindTableSet: Sendable {
 
     /// A file's state, or nil when it could not be opened now (a process that exited as its files were
     /// read): tried again through the next process that maps it.
-    private mutating func state(of path: String, root: String, build: (String) throws -> UnwindTableBuild) -> FileState? {
+    private mutating func state(of path: String, root: String, build: (String) throws -> UnwindTableBuild,
+                                rbpShare: ((String) -> Double?)?) -> FileState? {
+        if mode == .auto, let share = rbpShare?(root + path), share >= Self.framePointerShare {
+            framePointerFiles.insert(path)
+            return .framePointers(reason: nil)
+        }
         let b: UnwindTableBuild
         do { b = try build(root + path) } catch {
             let reason = "\(error)"

@@ -86,6 +86,38 @@ enum UnwindPeer {
         #expect(build.table.coverage.supportedShare == 1, "\(flags): \(build.table.coverage)")
     }
 
+    /// `auto` decides "built with frame pointers" from a sample of a file's FDEs (`rbpShare`) instead of
+    /// its whole table: the sample must agree with the whole table's share of rbp-based code within 5 points
+    /// and land on the same side of the threshold, for Debian's libraries and programs (without frame
+    /// pointers: glibc 16.6%) and the fixture with and without them; and this test binary (Swift, frame
+    /// pointers) must count as built with them.
+    @Test(.enabled(if: UnwindPeer.hasCC, "cc is not installed"))
+    func sampledFramePointerShareAgreesWithTheTable() throws {
+        let dir = try UnwindPeer.scratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // libc and nginx have fewer FDEs than the sample (all are read); libstdc++ (4867), libcrypto (10911)
+        // and python3.11 (10221) have more, so a sample of them is.
+        let lib = "/usr/lib/x86_64-linux-gnu/"
+        let files = [UnwindPeer.libc, UnwindPeer.nginx, lib + "libstdc++.so.6", lib + "libcrypto.so.3", "/usr/bin/python3.11"]
+            .filter { FileManager.default.fileExists(atPath: $0) }
+            + [try UnwindPeer.compileFixture(["-O2", "-fomit-frame-pointer"], into: dir, name: "nofp"),
+               try UnwindPeer.compileFixture(["-O0", "-fno-omit-frame-pointer"], into: dir, name: "fp")]
+        for path in files {
+            let c = try UnwindTableBuilder.build(path: path).table.coverage
+            let whole = Double(c.bytes[.rbp] ?? 0) / Double(c.fdeBytes)
+            let sampled = try #require(try UnwindTableBuilder.rbpShare(path: path))
+            print("rbp share \(path): sampled \(sampled), whole table \(whole)")
+            #expect(abs(sampled - whole) < 0.05, "\(path): sampled \(sampled), whole table \(whole)")
+            #expect((sampled >= UnwindTableSet.framePointerShare) == (whole >= UnwindTableSet.framePointerShare), "\(path)")
+        }
+        #expect(try UnwindTableBuilder.rbpShare(path: files[files.count - 1])! >= UnwindTableSet.framePointerShare)
+        #expect(try UnwindTableBuilder.rbpShare(path: files[files.count - 2])! < UnwindTableSet.framePointerShare)
+        let t0 = Date()
+        let me = try #require(try UnwindTableBuilder.rbpShare(path: "/proc/self/exe"))
+        print("rbp share of this test binary: \(me) (\(Int(Date().timeIntervalSince(t0) * 1000)) ms)")
+        #expect(me >= UnwindTableSet.framePointerShare)
+    }
+
     /// The program captures its own registers and stack in `capture`, under main -> level1 -> level2 ->
     /// level3 -> qsort (libc) -> cmp -> capture, with every return address it read; the reference unwinder
     /// must find exactly those, walk through libc's qsort, and stop at `_start` as the end of the stack.
