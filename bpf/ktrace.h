@@ -80,7 +80,8 @@ struct kt_profile_config {
 	__u64 every;         /* --event tracepoint/kprobe: a sample every this many occurrences per CPU (0, 1: all) */
 	__u32 wakers;        /* off-CPU: 1 = key blocked time by the waker's kernel stack too (sched_waking) */
 	__u32 unwind;        /* 1 = user stacks walked with unwind tables (kt_unwind_procs, unwind.bpf.h), frame
-	                      * pointers where no table applies; 0 = frame pointers only (bpf_get_stack) */
+	                      * pointers where no table applies: the programs NAME_unwound load instead of NAME
+	                      * (profile.c); 0 = frame pointers only (bpf_get_stack) */
 	__u64 clock_period_ns; /* sampling on the CPU clock: its period, to count the periods the kernel's timer
 	                        * skipped (kt_profile_stats.clock_skipped); 0: not a clock */
 };
@@ -151,7 +152,7 @@ struct kt_profile_stats {
 	                            * having run 1 ms or more after it (offcpu.bpf.h, switch_out_lag) */
 	__u64 clock_late;     /* CPU-clock samples that came late: the kernel's timer skipped periods before them */
 	__u64 clock_skipped;  /* the periods it skipped (no sample; their time is not in the profile) */
-	__u64 unwind_stacks;  /* user stacks walked with unwind tables (kt_cfg.unwind) */
+	__u64 unwind_stacks;  /* user stacks walked with unwind tables (the _unwound programs) */
 	__u64 unwind_no_tables; /* of those, in a process with no tables loaded (yet): frame pointers only */
 	__u64 unwind_table_frames; /* frames found through a table row */
 	__u64 unwind_fp_frames; /* frames found through frame pointers, no table row applying */

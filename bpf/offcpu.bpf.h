@@ -92,9 +92,11 @@ static __always_inline __s64 switch_out_lag(__u64 now, __u64 rqc)
 	return lag;
 }
 
-/* prev (the current task) leaves the CPU in `state`; next comes on. */
+/* prev (the current task) leaves the CPU in `state`; next comes on. `unwind`: its user stack walked with
+ * tables (a constant of the program, see kt_sample). */
 static __always_inline void on_offcpu(void *ctx, struct kt_profile_ctl *c, struct kt_profile_stats *s, __u32 prev_tgid,
-				      __u32 prev_tid, const char *prev_comm, bool prev_kthread, __u32 state, __u32 next_tid)
+				      __u32 prev_tid, const char *prev_comm, bool prev_kthread, __u32 state, __u32 next_tid,
+				      bool unwind)
 {
 	__u64 now = bpf_ktime_get_ns();
 	__s64 lag = switch_out_lag(now, runqueue_clock());
@@ -134,7 +136,7 @@ static __always_inline void on_offcpu(void *ctx, struct kt_profile_ctl *c, struc
 	__u64 kstack = kt_cfg.kernel_stack ? store_stack(ctx, 0, s, true) : KT_STACK_NONE;
 	__u64 ustack = KT_STACK_NONE;
 	if (kt_cfg.user_stack && !prev_kthread)
-		ustack = kt_cfg.unwind ? store_user_stack_unwound(ctx, false, prev_tgid, s, true)
+		ustack = unwind ? store_user_stack_unwound(ctx, false, prev_tgid, s, true)
 				       : store_stack(ctx, BPF_F_USER_STACK, s, true);
 	s->offcpu_switches++;
 	struct offcpu_start *e = bpf_map_lookup_elem(&kt_offstart, &prev_tid);

@@ -56,8 +56,9 @@ static __always_inline bool idle_in_softirq(struct kt_cpu_state *cs, __u32 tid)
 }
 
 /* One sample: a perf event's overflow (perf_regs: ctx holds the interrupted registers), or one occurrence of
- * a tracepoint or kprobe (--event). */
-static __always_inline int on_sample(void *ctx, bool perf_regs)
+ * a tracepoint or kprobe (--event). `unwind`: user stacks walked with tables, a constant of each program
+ * (KT_UNWOUND below). */
+static __always_inline int on_sample(void *ctx, bool perf_regs, bool unwind)
 {
 	struct kt_profile_ctl *c = get_ctl();
 	struct kt_profile_stats *s;
@@ -94,13 +95,13 @@ static __always_inline int on_sample(void *ctx, bool perf_regs)
 	 * per stack. Events carry their stacks' ids out at once, so they are stored at once; so are the stacks
 	 * of a sample whose user stack is walked with tables, whose walk writes its frames in the sample's
 	 * scratch slot, where a kernel stack taken but not yet stored would be. */
-	const bool later = kt_cfg.aggregate && !kt_cfg.events && !kt_cfg.unwind;
+	const bool later = kt_cfg.aggregate && !kt_cfg.events && !unwind;
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
 	__u32 flags = (kt_cfg.user_stack || kt_cfg.work) ? BPF_CORE_READ(t, flags) : 0;
 	if (kt_cfg.kernel_stack)
 		key.kstack = later ? take_stack(ctx, 0, s, KT_SLOT_SAMPLE, false) : store_stack(ctx, 0, s, false);
 	if (kt_cfg.user_stack && !(flags & PF_KTHREAD)) {
-		if (kt_cfg.unwind)
+		if (unwind)
 			key.ustack = store_user_stack_unwound(ctx, perf_regs, key.tgid, s, false);
 		else if (later)
 			key.ustack = take_stack(ctx, BPF_F_USER_STACK, s, KT_SLOT_SAMPLE_USER, false);
@@ -140,8 +141,15 @@ static __always_inline int on_sample(void *ctx, bool perf_regs)
 	return 0;
 }
 
+/* Each program that takes user stacks comes twice: as itself, walking them by frame pointers, and as
+ * NAME_unwound, walking them with unwind tables (profile.c loads one of the two). The walker is a global
+ * function (unwind.bpf.h), which a kernel before 6.8 verifies whether or not a call to it can be reached:
+ * kept out of a program by a constant false, it was still verified on 5.10, and under TCG that made a
+ * recording without tables start seconds later. A program that never calls it does not contain it. */
 SEC("perf_event")
-int kt_sample(void *ctx) { return on_sample(ctx, true); }
+int kt_sample(void *ctx) { return on_sample(ctx, true, false); }
+SEC("perf_event")
+int kt_sample_unwound(void *ctx) { return on_sample(ctx, true, true); }
 
 /* --event tracepoint:CAT:NAME and kprobe:FUNC, attached by user space to the one it names. Every event is a
  * sample, or every kt_cfg.every-th on each CPU (--period): perf's period, counted here. */
@@ -158,12 +166,21 @@ SEC("tracepoint")
 int kt_event_tracepoint(void *ctx)
 {
 	if (take_event())
-		on_sample(ctx, false);
+		on_sample(ctx, false, false);
+	return KT_TP_PASS;
+}
+SEC("tracepoint")
+int kt_event_tracepoint_unwound(void *ctx)
+{
+	if (take_event())
+		on_sample(ctx, false, true);
 	return KT_TP_PASS;
 }
 
 SEC("kprobe")
-int kt_event_kprobe(void *ctx) { return take_event() ? on_sample(ctx, false) : 0; }
+int kt_event_kprobe(void *ctx) { return take_event() ? on_sample(ctx, false, false) : 0; }
+SEC("kprobe")
+int kt_event_kprobe_unwound(void *ctx) { return take_event() ? on_sample(ctx, false, true) : 0; }
 
 KT_SOFTIRQ_PROGS(softirq_entry, on_entry)
 KT_SOFTIRQ_PROGS(softirq_exit, on_exit)
@@ -218,7 +235,7 @@ static __always_inline void switch_event(struct kt_profile_stats *s, __u32 prev_
 }
 
 static __always_inline int switch_tasks(void *ctx, bool preempt, struct task_struct *prev, struct task_struct *next,
-					unsigned int state)
+					unsigned int state, bool unwind)
 {
 	struct kt_profile_ctl *c = get_ctl();
 	struct kt_profile_stats *s = get_stats();
@@ -234,7 +251,7 @@ static __always_inline int switch_tasks(void *ctx, bool preempt, struct task_str
 
 	if (kt_cfg.offcpu)
 		on_offcpu(ctx, c, s, prev_tgid, prev_tid, pc, BPF_CORE_READ(prev, flags) & PF_KTHREAD,
-			  offcpu_state_raw(preempt, state), next_tid);
+			  offcpu_state_raw(preempt, state), next_tid, unwind);
 	if (kt_cfg.events) {
 		BPF_CORE_READ_STR_INTO(&nc, next, comm);
 		switch_event(s, prev_tgid, prev_tid, pc, state, BPF_CORE_READ(next, tgid), next_tid, nc);
@@ -242,24 +259,9 @@ static __always_inline int switch_tasks(void *ctx, bool preempt, struct task_str
 	return 0;
 }
 
-SEC("tp_btf/sched_switch")
-int BPF_PROG(sched_switch_btf, bool preempt, struct task_struct *prev, struct task_struct *next,
-	     unsigned int prev_state)
-{
-	return switch_tasks(ctx, preempt, prev, next, prev_state);
-}
-
-SEC("raw_tp/sched_switch")
-int BPF_PROG(sched_switch_raw, bool preempt, struct task_struct *prev, struct task_struct *next,
-	     unsigned int prev_state)
-{
-	return switch_tasks(ctx, preempt, prev, next, prev_state);
-}
-
 /* The classic tracepoint carries tids only; the previous task is current, the next one's tgid is not
  * known here, so its tid stands in (exact for single-threaded targets). */
-SEC("tracepoint/sched/sched_switch")
-int sched_switch_tp(struct trace_event_raw_sched_switch *ctx)
+static __always_inline int switch_classic(struct trace_event_raw_sched_switch *ctx, bool unwind)
 {
 	struct kt_profile_ctl *c = get_ctl();
 	struct kt_profile_stats *s = get_stats();
@@ -272,7 +274,8 @@ int sched_switch_tp(struct trace_event_raw_sched_switch *ctx)
 	if (kt_cfg.offcpu) {
 		struct task_struct *t = (struct task_struct *)bpf_get_current_task();
 		on_offcpu(ctx, c, s, bpf_get_current_pid_tgid() >> 32, BPF_CORE_READ(ctx, prev_pid), pc,
-			  BPF_CORE_READ(t, flags) & PF_KTHREAD, offcpu_state_classic(BPF_CORE_READ(ctx, prev_state)), next_tid);
+			  BPF_CORE_READ(t, flags) & PF_KTHREAD, offcpu_state_classic(BPF_CORE_READ(ctx, prev_state)), next_tid,
+			  unwind);
 	}
 	if (kt_cfg.events) {
 		BPF_CORE_READ_STR_INTO(&nc, ctx, next_comm);
@@ -281,5 +284,25 @@ int sched_switch_tp(struct trace_event_raw_sched_switch *ctx)
 	}
 	return KT_TP_PASS;
 }
+
+/* sched_switch in each attach flavour, without and with the unwinder (see kt_sample). */
+#define KT_SCHED_SWITCH_PROGS(name, unwind)								\
+SEC("tp_btf/sched_switch")										\
+int BPF_PROG(name##_btf, bool preempt, struct task_struct *prev, struct task_struct *next,		\
+	     unsigned int prev_state)									\
+{													\
+	return switch_tasks(ctx, preempt, prev, next, prev_state, unwind);				\
+}													\
+SEC("raw_tp/sched_switch")										\
+int BPF_PROG(name##_raw, bool preempt, struct task_struct *prev, struct task_struct *next,		\
+	     unsigned int prev_state)									\
+{													\
+	return switch_tasks(ctx, preempt, prev, next, prev_state, unwind);				\
+}													\
+SEC("tracepoint/sched/sched_switch")									\
+int name##_tp(struct trace_event_raw_sched_switch *ctx) { return switch_classic(ctx, unwind); }
+
+KT_SCHED_SWITCH_PROGS(sched_switch, false)
+KT_SCHED_SWITCH_PROGS(sched_switch_unwound, true)
 
 #include "functrace.bpf.h"

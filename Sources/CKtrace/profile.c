@@ -150,9 +150,11 @@ static int bind_handles(struct kt_profile *p, struct bpf_object *obj)
 	struct bpf_program **slots[4] = { p->fentry, p->fexit, p->kprobe, p->kretprobe };
 	static const char *kinds[4] = { "kt_fentry", "kt_fexit", "kt_kprobe", "kt_kretprobe" };
 	int n = 0;
-	progs[n++] = (struct kt_prog_ref){ "kt_sample", &p->sample_prog };
-	progs[n++] = (struct kt_prog_ref){ "kt_event_tracepoint", &p->event_tp };
-	progs[n++] = (struct kt_prog_ref){ "kt_event_kprobe", &p->event_kprobe };
+	/* The programs user space attaches itself: those of the unwinder when it is on (see features). */
+	const int uw = p->o->config.unwind != 0;
+	progs[n++] = (struct kt_prog_ref){ uw ? "kt_sample_unwound" : "kt_sample", &p->sample_prog };
+	progs[n++] = (struct kt_prog_ref){ uw ? "kt_event_tracepoint_unwound" : "kt_event_tracepoint", &p->event_tp };
+	progs[n++] = (struct kt_prog_ref){ uw ? "kt_event_kprobe_unwound" : "kt_event_kprobe", &p->event_kprobe };
 	for (int k = 0; k < 4; k++) {
 		for (int i = 0; i < KT_TRACE_MAX; i++) {
 			char *name = names[k * KT_TRACE_MAX + i];
@@ -171,10 +173,14 @@ static int bind_handles(struct kt_profile *p, struct bpf_object *obj)
 /* Which programs load for which feature: the one table of this object (see struct kt_feature). The program
  * lists are static: the table outlives this function. */
 static const char *const sampling_progs[] = { "kt_sample", NULL };
+static const char *const sampling_unwound_progs[] = { "kt_sample_unwound", NULL };
 static const char *const event_tp_progs[] = { "kt_event_tracepoint", NULL };
+static const char *const event_tp_unwound_progs[] = { "kt_event_tracepoint_unwound", NULL };
 static const char *const event_kprobe_progs[] = { "kt_event_kprobe", NULL };
+static const char *const event_kprobe_unwound_progs[] = { "kt_event_kprobe_unwound", NULL };
 static const char *const softirq_progs[] = { "softirq_entry", "softirq_exit", NULL };
 static const char *const switch_progs[] = { "sched_switch", NULL };
+static const char *const switch_unwound_progs[] = { "sched_switch_unwound", NULL };
 static const char *const waking_progs[] = { "sched_waking", NULL };
 static const char *const work_progs[] = { "kt_work_start", "kt_work_end", NULL };
 static const char *const trace_progs[] = {
@@ -187,19 +193,26 @@ static const char *const trace_progs[] = {
 };
 _Static_assert(KT_TRACE_MAX == 8, "one name per slot above");
 
-#define KT_PROFILE_FEATURES 8
+#define KT_PROFILE_FEATURES 12
 
 /* Fills f[KT_PROFILE_FEATURES]; a row more or less fails the build. */
 static int features(const struct kt_profile *p, struct kt_feature f[KT_PROFILE_FEATURES])
 {
 	const struct kt_profile_opts *o = p->o;
 	const struct kt_profile_config *c = &o->config;
+	/* A program that takes user stacks comes in two: the unwinder's (NAME_unwound) loads instead of the
+	 * other when tables are on (profile.bpf.c, kt_sample). */
+	const int uw = c->unwind != 0;
 	const struct kt_feature all[] = {
-		{ "sampling", !o->no_sampling, sampling_progs },
-		{ "--event tracepoint", o->tp_name != NULL, event_tp_progs },
-		{ "--event kprobe", o->kprobe_func != NULL, event_kprobe_progs },
+		{ "sampling", !o->no_sampling && !uw, sampling_progs },
+		{ "sampling, unwind tables", !o->no_sampling && uw, sampling_unwound_progs },
+		{ "--event tracepoint", o->tp_name != NULL && !uw, event_tp_progs },
+		{ "--event tracepoint, unwind tables", o->tp_name != NULL && uw, event_tp_unwound_progs },
+		{ "--event kprobe", o->kprobe_func != NULL && !uw, event_kprobe_progs },
+		{ "--event kprobe, unwind tables", o->kprobe_func != NULL && uw, event_kprobe_unwound_progs },
 		{ "softirq", c->softirq != 0, softirq_progs },
-		{ "switches", c->events || c->offcpu, switch_progs },
+		{ "switches", (c->events || c->offcpu) && !uw, switch_progs },
+		{ "switches, unwind tables", (c->events || c->offcpu) && uw, switch_unwound_progs },
 		{ "wakers", c->offcpu && c->wakers, waking_progs },
 		{ "work slices", c->events && o->work_slices, work_progs },
 		/* Its fentry/fexit or kprobe slots are narrowed to the functions asked for by setup_trace. */
