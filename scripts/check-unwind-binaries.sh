@@ -15,32 +15,32 @@ SECS=${1:-3}
 command -v perf >/dev/null || die "perf not installed (scripts/setup.sh)"
 REACH=__libc_start_call_main
 
-# name, then the command: one process that stays busy in its own code for long enough.
-workloads=(
-  "gzip|gzip -9 -c"
-  "xz|xz -6 -T1 -c"
-  "bzip2|bzip2 -9 -c"
-  "sha256sum|sha256sum"
-  "python3|python3 -c 'def f(n): return 1 if n < 2 else f(n - 1) + f(n - 2)
-while True: f(20)'"
-  "perl|perl -e 'sub f { my \$n = shift; \$n < 2 ? 1 : f(\$n - 1) + f(\$n - 2) } f(20) while 1'"
-)
+# start NAME: one process that stays busy in its own code, bounded by time, as the child of `timeout`
+# (compressors and hashers read random bytes from a pipe, so they never wait on a disk).
+start() {
+  local r=(timeout "$bound")
+  case $1 in
+    gzip) ( exec "${r[@]}" gzip -9 -c < <(head -c 8G /dev/urandom) >/dev/null 2>&1 ) & ;;
+    xz) ( exec "${r[@]}" xz -6 -T1 -c < <(head -c 8G /dev/urandom) >/dev/null 2>&1 ) & ;;
+    bzip2) ( exec "${r[@]}" bzip2 -9 -c < <(head -c 8G /dev/urandom) >/dev/null 2>&1 ) & ;;
+    sha256sum) ( exec "${r[@]}" sha256sum < <(head -c 64G /dev/zero) >/dev/null 2>&1 ) & ;;
+    python3) ( exec "${r[@]}" /usr/bin/python3 -c 'def f(n): return 1 if n < 2 else f(n - 1) + f(n - 2)
+while True: f(20)' >/dev/null 2>&1 ) & ;;
+    perl) ( exec "${r[@]}" /usr/bin/perl -e 'sub f { my $n = shift; $n < 2 ? 1 : f($n - 1) + f($n - 2) } f(20) while 1' \
+      >/dev/null 2>&1 ) & ;;
+  esac
+}
 bound=$((3 * SECS + 20))
 echo "each: $SECS s of ktrace --unwind dwarf beside perf --call-graph dwarf, then $SECS s of --unwind fp; reach = $REACH"
-for w in "${workloads[@]}"; do
-  name=${w%%|*} cmd=${w#*|}
-  command -v "${cmd%% *}" >/dev/null || { echo "  $name: not installed, skipped"; continue; }
-  # Compressors and hashers read random bytes from a pipe, so they never wait on a disk.
-  if [[ $name == python3 || $name == perl ]]; then
-    eval "timeout $bound $cmd" >/dev/null 2>&1 &
-  else
-    eval "timeout $bound $cmd" < <(head -c 8G /dev/urandom) >/dev/null 2>&1 &
-  fi
+for name in gzip xz bzip2 sha256sum python3 perl; do
+  exe=$(command -v "$name") || { echo "  $name: not installed, skipped"; continue; }
+  [[ $name == python3 ]] && exe=/usr/bin/python3
+  start "$name"
   tpid=$!
   BENCH_PIDS+=("$tpid")
   sleep 0.5
-  # timeout's child is the workload.
-  pid=$(pgrep -P "$tpid" | head -n1)
+  # timeout's newest child is the workload (a pipe's writer was forked before it).
+  pid=$(pgrep -n -P "$tpid")
   [[ -n $pid ]] || { echo "  $name: did not start, skipped"; continue; }
   d=$BENCH_TMP/$name
   mkdir -p "$d"
@@ -49,9 +49,9 @@ for w in "${workloads[@]}"; do
   "$KTRACE" stacks --pid "$pid" --user-only -F 499 -d "$SECS" --unwind dwarf >"$d/dwarf.folded" 2>"$d/dwarf.err" || true
   wait "$perfpid" || true
   "$KTRACE" stacks --pid "$pid" --user-only -F 499 -d "$SECS" --unwind fp >"$d/fp.folded" 2>"$d/fp.err" || true
-  stop_pid "$tpid"
+  kill "$tpid" 2>/dev/null; wait "$tpid" 2>/dev/null || true
   perf script -i "$d/perf.data" -F ip,sym,dso >"$d/perf.txt" 2>/dev/null || true
-  echo "  $name ($(readlink -f "$(command -v "${cmd%% *}")")):"
+  echo "  $name ($(readlink -f "$exe")):"
   scripts/unwind-compare.py --quiet --reach "$REACH" --perf "$d/perf.txt" "dwarf=$d/dwarf.folded" "fp=$d/fp.folded" | sed 's/^/    /'
   grep -E "user stacks:" "$d/dwarf.err" | cut -c1-220 | sed 's/^ktrace: /    /' || true
 done

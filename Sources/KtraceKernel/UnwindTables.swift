@@ -16,6 +16,10 @@ final class UnwindTables {
     /// What the kernel holds per process.
     private var loaded: [Int32: [UnwindTableSet.Mapping]] = [:]
     private var lastRefreshNs: UInt64 = 0
+    /// Processes with no mappings (kernel threads, which never gain any): their maps are not read again
+    /// while they live. A system-wide refresh read some 200 maps files a second, most of them kernel
+    /// threads', and that was most of its cost (about 8 ms a second here with `-a`).
+    private var noMappings: Set<Int32> = []
     /// Processes the kernel's map had no room for, and processes with more mappings with tables than it
     /// holds (frame pointers in the rest).
     private(set) var processesNotLoaded: Set<Int32> = []
@@ -36,8 +40,10 @@ final class UnwindTables {
         var probe = UnwindTableSet(capacity: 1 << 23, maxMappings: Int(KT_UNWIND_MAPPINGS), mode: mode)
         let t0 = Kernel.monotonicNs()
         var first: [Int32: [UnwindTableSet.Mapping]] = [:], overfull: Set<Int32> = []
+        var empty: Set<Int32> = []
         for pid in Self.processes(target) {
             guard let maps = try? ProcessMaps.read(pid: pid) else { continue }
+            if maps.isEmpty { empty.insert(pid); continue }
             let (m, dropped) = probe.mappings(of: maps, root: "/proc/\(pid)/root", build: Self.build, rbpShare: Self.rbpShare)
             if dropped > 0 { overfull.insert(pid) }
             if !m.isEmpty { first[pid] = m }
@@ -47,6 +53,7 @@ final class UnwindTables {
         probe.capacity = min(max(rows * 2, rows + 262_144), 1 << 23)
         tables = probe
         pending = first
+        noMappings = empty
         mappingsDropped = overfull
         buildNs = Kernel.monotonicNs() - t0
     }
@@ -70,6 +77,7 @@ final class UnwindTables {
         guard now - lastRefreshNs >= 1_000_000_000 else { return }
         lastRefreshNs = now
         let pids = Set(Self.processes(target))
+        noMappings.formIntersection(pids)
         for gone in loaded.keys where !pids.contains(gone) {
             _ = kt_profile_unwind_proc(handle, UInt32(bitPattern: gone), nil)
             loaded[gone] = nil
@@ -78,10 +86,11 @@ final class UnwindTables {
         // the budget the rest wait for the next call, which starts over in the same order: a refresh that
         // always runs out (many new large binaries) leaves the highest pids to frame pointers, counted as
         // stacks without tables.
-        let order = pids.filter { loaded[$0] == nil }.sorted() + pids.filter { loaded[$0] != nil }.sorted()
+        let order = pids.filter { loaded[$0] == nil && !noMappings.contains($0) }.sorted() + pids.filter { loaded[$0] != nil }.sorted()
         for pid in order {
             if Kernel.monotonicNs() - now > 200_000_000 { break }
             guard let maps = try? ProcessMaps.read(pid: pid) else { continue }
+            if maps.isEmpty, loaded[pid] == nil { noMappings.insert(pid); continue }
             let (m, dropped) = tables.mappings(of: maps, root: "/proc/\(pid)/root", build: Self.build, rbpShare: Self.rbpShare)
             if dropped > 0 { mappingsDropped.insert(pid) }
             writeRows(handle)
