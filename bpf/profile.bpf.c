@@ -57,7 +57,7 @@ static __always_inline bool idle_in_softirq(struct kt_cpu_state *cs, __u32 tid)
 
 /* One sample: a perf event's overflow (perf_regs: ctx holds the interrupted registers), or one occurrence of
  * a tracepoint or kprobe (--event). `unwind`: user stacks walked with tables, a constant of each program
- * (KT_UNWOUND below). */
+ * (kt_sample_unwound below). */
 static __always_inline int on_sample(void *ctx, bool perf_regs, bool unwind)
 {
 	struct kt_profile_ctl *c = get_ctl();
@@ -143,8 +143,8 @@ static __always_inline int on_sample(void *ctx, bool perf_regs, bool unwind)
 
 /* Each program that takes user stacks comes twice: as itself, walking them by frame pointers, and as
  * NAME_unwound, walking them with unwind tables (profile.c loads one of the two). The walker is a global
- * function (unwind.bpf.h), which a kernel before 6.8 verifies whether or not a call to it can be reached:
- * kept out of a program by a constant false, it was still verified on 5.10, and under TCG that made a
+ * function (unwind.bpf.h), which 5.10 verifies whether or not a call to it can be reached: kept out of a
+ * program by a constant false, it was still verified there, and under TCG that made a
  * recording without tables start seconds later. A program that never calls it does not contain it. */
 SEC("perf_event")
 int kt_sample(void *ctx) { return on_sample(ctx, true, false); }
