@@ -171,7 +171,7 @@ _Static_assert((KT_UNWIND_FRAMES & (KT_UNWIND_FRAMES - 1)) == 0, "a frame index 
  * its callers see a call that returns a number. Inlined, the walk was verified once per frame, 64 times: the
  * walker cost 310k of the 330k instructions the verifier processed for a sample program (most of its 0.8 s
  * load on 6.18, seconds under TCG). Arguments are numbers only, as 5.10 requires of a global function's, so
- * it finds its maps itself: a few array lookups (inlined by the verifier) and one hash lookup per call. */
+ * it finds its maps itself: three per-CPU array lookups and one hash lookup per call. */
 __noinline int kt_unwind_frames(__u32 slot)
 {
 	volatile struct kt_unwind_state *w = bpf_map_lookup_elem(&kt_unwind_state, &slot);

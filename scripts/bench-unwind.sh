@@ -94,11 +94,16 @@ old_stats=$(sysctl -n kernel.bpf_stats_enabled)
 sysctl -qw kernel.bpf_stats_enabled=1
 for mode in auto dwarf fp; do
   before=$(prog_ids)
+  # Stopped below at BUDGET_SECS; -d bounds it should this script be stopped first (GNU time ignores the
+  # cleanup's SIGINT, so ktrace's own pid goes into BENCH_PIDS too).
   /usr/bin/time -f "%U %S" -o "$BENCH_TMP/budget-$mode.time" "$KTRACE" stacks -a -F 19 --unwind "$mode" \
-    -o "$BENCH_TMP/budget-$mode.folded" 2>"$BENCH_TMP/budget-$mode.err" &
+    -d $((BUDGET_SECS + 30)) -o "$BENCH_TMP/budget-$mode.folded" 2>"$BENCH_TMP/budget-$mode.err" &
   tpid=$!
   BENCH_PIDS+=("$tpid")
   t0=$(date +%s.%N)
+  sleep 0.2
+  kpid=$(pgrep -P "$tpid" -x ktrace) || true
+  [[ -z $kpid ]] || BENCH_PIDS+=("$kpid")
   sleep "$BUDGET_SECS"
   bpf_ns=$(bpftool -j prog show 2>/dev/null | python3 -c '
 import json, sys

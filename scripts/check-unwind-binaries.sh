@@ -40,7 +40,7 @@ for name in gzip xz bzip2 sha256sum python3 perl; do
   BENCH_PIDS+=("$tpid")
   sleep 0.5
   # timeout's newest child is the workload (a pipe's writer was forked before it).
-  pid=$(pgrep -n -P "$tpid")
+  pid=$(pgrep -n -P "$tpid") || true
   [[ -n $pid ]] || { echo "  $name: did not start, skipped"; continue; }
   d=$BENCH_TMP/$name
   mkdir -p "$d"
@@ -49,7 +49,8 @@ for name in gzip xz bzip2 sha256sum python3 perl; do
   "$KTRACE" stacks --pid "$pid" --user-only -F 499 -d "$SECS" --unwind dwarf >"$d/dwarf.folded" 2>"$d/dwarf.err" || true
   wait "$perfpid" || true
   "$KTRACE" stacks --pid "$pid" --user-only -F 499 -d "$SECS" --unwind fp >"$d/fp.folded" 2>"$d/fp.err" || true
-  kill "$tpid" 2>/dev/null; wait "$tpid" 2>/dev/null || true
+  kill "$tpid" 2>/dev/null || true
+  wait "$tpid" 2>/dev/null || true
   perf script -i "$d/perf.data" -F ip,sym,dso >"$d/perf.txt" 2>/dev/null || true
   echo "  $name ($(readlink -f "$exe")):"
   scripts/unwind-compare.py --quiet --reach "$REACH" --perf "$d/perf.txt" "dwarf=$d/dwarf.folded" "fp=$d/fp.folded" | sed 's/^/    /'

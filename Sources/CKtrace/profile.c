@@ -201,8 +201,10 @@ static int features(const struct kt_profile *p, struct kt_feature f[KT_PROFILE_F
 	const struct kt_profile_opts *o = p->o;
 	const struct kt_profile_config *c = &o->config;
 	/* A program that takes user stacks comes in two: the unwinder's (NAME_unwound) loads instead of the
-	 * other when tables are on (profile.bpf.c, kt_sample). */
-	const int uw = c->unwind != 0;
+	 * other when tables are on (profile.bpf.c, kt_sample). sched_switch takes them only for off-CPU time:
+	 * the timeline's switch events carry none, so it keeps the plain one, which does not contain the
+	 * walker (5.10 verifies it even where no call can reach it). */
+	const int uw = c->unwind != 0, uw_switch = uw && c->offcpu;
 	const struct kt_feature all[] = {
 		{ "sampling", !o->no_sampling && !uw, sampling_progs },
 		{ "sampling, unwind tables", !o->no_sampling && uw, sampling_unwound_progs },
@@ -211,8 +213,8 @@ static int features(const struct kt_profile *p, struct kt_feature f[KT_PROFILE_F
 		{ "--event kprobe", o->kprobe_func != NULL && !uw, event_kprobe_progs },
 		{ "--event kprobe, unwind tables", o->kprobe_func != NULL && uw, event_kprobe_unwound_progs },
 		{ "softirq", c->softirq != 0, softirq_progs },
-		{ "switches", (c->events || c->offcpu) && !uw, switch_progs },
-		{ "switches, unwind tables", (c->events || c->offcpu) && uw, switch_unwound_progs },
+		{ "switches", (c->events || c->offcpu) && !uw_switch, switch_progs },
+		{ "switches, unwind tables", (c->events || c->offcpu) && uw_switch, switch_unwound_progs },
 		{ "wakers", c->offcpu && c->wakers, waking_progs },
 		{ "work slices", c->events && o->work_slices, work_progs },
 		/* Its fentry/fexit or kprobe slots are narrowed to the functions asked for by setup_trace. */

@@ -16,9 +16,11 @@ final class UnwindTables {
     /// What the kernel holds per process.
     private var loaded: [Int32: [UnwindTableSet.Mapping]] = [:]
     private var lastRefreshNs: UInt64 = 0
-    /// Processes with no mappings (kernel threads, which never gain any): their maps are not read again
-    /// while they live. A system-wide refresh read some 200 maps files a second, most of them kernel
-    /// threads', and that was most of its cost (about 8 ms a second here with `-a`).
+    /// Processes with no mappings (kernel threads, zombies): their maps are not read again while their
+    /// pid is there. A system-wide refresh read some 200 maps files a second, most of them kernel
+    /// threads', and that was most of its cost (about 8 ms a second here with `-a`). Missed by it: a
+    /// user-mode helper read in the instant before its exec, and a pid reused within a second of its
+    /// zombie's reaping (frame pointers for those, counted as stacks without tables).
     private var noMappings: Set<Int32> = []
     /// Processes the kernel's map had no room for, and processes with more mappings with tables than it
     /// holds (frame pointers in the rest).
