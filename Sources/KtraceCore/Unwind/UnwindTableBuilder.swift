@@ -84,8 +84,9 @@ public enum UnwindTableBuilder {
         return result
     }
 
-    /// The share of code bytes whose CFA comes from rbp, over at most `sample` of the file's `.eh_frame`
-    /// FDEs spread evenly across it; nil when it has none. `auto` tells a file built with frame pointers by
+    /// The share of code bytes whose CFA comes from rbp, over a sample of the file's `.eh_frame` FDEs
+    /// spread evenly across it (every n-th, n the count over `sample` rounded down: all of them below twice
+    /// `sample`, else `sample` to twice that); nil when it has none. `auto` tells a file built with frame pointers by
     /// this without building its table: ktrace's own binary (Swift, frame pointers) took 540 ms to build
     /// here, only to be left to its frame pointers.
     public static func rbpShare(path: String, sample: Int = 2048) throws -> Double? {
@@ -127,7 +128,7 @@ public enum UnwindTableBuilder {
         return false
     }
 
-    /// The rows of the section's FDEs; `sample`: of at most that many, spread evenly.
+    /// The rows of the section's FDEs; `sample`: of every n-th, n the count over `sample` rounded down.
     static func entries(_ kind: CFISection, in elf: ELFFile, bytes: UnsafeRawBufferPointer, label: String,
                         into result: inout UnwindTableBuild, sample: Int? = nil) -> [FunctionRows] {
         guard let s = elf.sections.first(where: { $0.name == kind.rawValue }), s.type != SHT_NOBITS, s.size > 0 else {
