@@ -84,6 +84,10 @@ struct kt_profile_config {
 	                      * (profile.c); 0 = frame pointers only (bpf_get_stack) */
 	__u64 clock_period_ns; /* sampling on the CPU clock: its period, to count the periods the kernel's timer
 	                        * skipped (kt_profile_stats.clock_skipped); 0: not a clock */
+	__u32 switch_state_arg; /* set by the loader from the kernel's BTF, not by callers: 1 = sched_switch's
+	                         * BTF tracepoint has prev_state as its 4th argument (5.18+); 0 = the programs
+	                         * read prev->__state (state before 5.14) instead, so that tp_btf and raw_tp
+	                         * load and attach (reading a 4th argument that is not there fails both) */
 };
 
 /* What changes while profile.bpf.c runs: a one-entry array (kt_pctl) written by user space. */

@@ -285,19 +285,31 @@ static __always_inline int switch_classic(struct trace_event_raw_sched_switch *c
 	return KT_TP_PASS;
 }
 
+/* prev's state as sched_switch saw it: its 4th argument since 5.18; before, the task's own field (what the
+ * tracepoint read too), so that no 4th argument is read where there is none. A constant in .rodata: the
+ * verifier never looks at the branch not taken, so neither the load (tp_btf: "doesn't have 4-th argument")
+ * nor raw_tp's attach (EINVAL, its context is shorter) fails on 5.10, and no second and third flavour is
+ * tried (each a load of the whole object: seconds on 5.10 under TCG). */
+static __always_inline unsigned int switch_prev_state(unsigned long long *ctx, struct task_struct *prev)
+{
+	if (kt_cfg.switch_state_arg)
+		return (unsigned int)ctx[3];
+	if (bpf_core_field_exists(prev->__state))
+		return BPF_CORE_READ(prev, __state);
+	return (unsigned int)BPF_CORE_READ((struct task_struct___pre514 *)prev, state);
+}
+
 /* sched_switch in each attach flavour, without and with the unwinder (see kt_sample). */
 #define KT_SCHED_SWITCH_PROGS(name, unwind)								\
 SEC("tp_btf/sched_switch")										\
-int BPF_PROG(name##_btf, bool preempt, struct task_struct *prev, struct task_struct *next,		\
-	     unsigned int prev_state)									\
+int BPF_PROG(name##_btf, bool preempt, struct task_struct *prev, struct task_struct *next)		\
 {													\
-	return switch_tasks(ctx, preempt, prev, next, prev_state, unwind);				\
+	return switch_tasks(ctx, preempt, prev, next, switch_prev_state(ctx, prev), unwind);		\
 }													\
 SEC("raw_tp/sched_switch")										\
-int BPF_PROG(name##_raw, bool preempt, struct task_struct *prev, struct task_struct *next,		\
-	     unsigned int prev_state)									\
+int BPF_PROG(name##_raw, bool preempt, struct task_struct *prev, struct task_struct *next)		\
 {													\
-	return switch_tasks(ctx, preempt, prev, next, prev_state, unwind);				\
+	return switch_tasks(ctx, preempt, prev, next, switch_prev_state(ctx, prev), unwind);		\
 }													\
 SEC("tracepoint/sched/sched_switch")									\
 int name##_tp(struct trace_event_raw_sched_switch *ctx) { return switch_classic(ctx, unwind); }

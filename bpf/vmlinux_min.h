@@ -36,7 +36,7 @@ enum bpf_map_type {
 /* Only for bpf_core_enum_value_exists: is the helper in the running kernel? */
 enum bpf_func_id { BPF_FUNC_task_pt_regs = 175 };
 enum { BPF_ANY = 0, BPF_NOEXIST = 1, BPF_EXIST = 2 };
-enum { BPF_F_NO_PREALLOC = 1 };
+enum { BPF_F_NO_PREALLOC = 1, BPF_F_MMAPABLE = 1 << 10 };
 #define BPF_F_USER_STACK (1ULL << 8)
 
 #define PF_EXITING 0x00000004
@@ -79,6 +79,12 @@ struct task_struct {
 	void *worker_private;  /* a kthread's struct kthread (5.17+) */
 	int *set_child_tid;    /* before 5.17, a kthread's struct kthread (to_kthread) */
 	struct sched_entity se;
+	unsigned int __state;  /* 5.14+ */
+} __attribute__((preserve_access_index));
+
+/* Before 5.14 the state was `volatile long state`. */
+struct task_struct___pre514 {
+	long state;
 } __attribute__((preserve_access_index));
 
 /* kernel/kthread.c and kernel/smpboot.c: what names a kernel thread. */

@@ -10,7 +10,8 @@
 #   4. The budget (issue 20: at most 1% of one CPU at 19 Hz system wide on a busy machine, tables included):
 #      `ktrace stacks -a -F 19 --unwind auto` (and dwarf, and fp) for BUDGET_SECS under the same load; its
 #      process's CPU time (tables built at the start and every second, the output named) plus its programs'
-#      BPF time, over the wall seconds from its start.
+#      BPF time, over the wall seconds from its start; and the steady part alone, from 5 s in to the end
+#      (the refresh and the programs: what a long recording costs a second, without its start and naming).
 # usage: bench-unwind.sh [SECONDS]   Environment: KTRACE (.build/release/ktrace), BUDGET_SECS (20)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,8 @@ cd "$(dirname "$0")/.."
 SECS=${1:-5}
 BUDGET_SECS=${BUDGET_SECS:-20}
 [[ $SECS =~ ^[0-9]+$ && $BUDGET_SECS =~ ^[0-9]+$ ]] || die "SECONDS and BUDGET_SECS are whole seconds"
+((BUDGET_SECS >= 10)) || die "BUDGET_SECS is at least 10 (its steady part starts 5 s in)"
+STEADY_FROM=5
 NS=ktbu$$
 for t in nginx wrk perf bpftool; do command -v "$t" >/dev/null || [[ -x /usr/sbin/$t ]] || die "$t not installed (scripts/setup.sh)"; done
 
@@ -28,6 +31,16 @@ cleanup_unwind() {
   bench_cleanup
 }
 trap cleanup_unwind EXIT
+
+# CPU nanoseconds of a process's live threads (schedstat's first field): exact, unlike /proc's ticks.
+task_cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ n += $1 } END { printf "%d", n }'; }
+# BPF run time of the programs loaded since BEFORE (their ids), in ns.
+bpf_ns_since() {
+  bpftool -j prog show 2>/dev/null | python3 -c '
+import json, sys
+before = set(int(x) for x in sys.argv[1].split())
+print(sum(p.get("run_time_ns", 0) for p in json.load(sys.stdin) if p["id"] not in before))' "$1"
+}
 
 mkdir -p "$BENCH_TMP/ngx"
 cat >"$BENCH_TMP/nginx.conf" <<EOF
@@ -104,20 +117,23 @@ for mode in auto dwarf fp; do
   sleep 0.2
   kpid=$(pgrep -P "$tpid" -x ktrace) || true
   [[ -z $kpid ]] || BENCH_PIDS+=("$kpid")
-  sleep "$BUDGET_SECS"
-  bpf_ns=$(bpftool -j prog show 2>/dev/null | python3 -c '
-import json, sys
-before = set(int(x) for x in sys.argv[1].split())
-print(sum(p.get("run_time_ns", 0) for p in json.load(sys.stdin) if p["id"] not in before))' "$before")
+  # The steady part: from STEADY_FROM s in (tables built, programs loaded) to the end, before the naming.
+  sleep "$STEADY_FROM"
+  s0=$(date +%s.%N) c0=$(task_cpu_ns "$kpid") b0=$(bpf_ns_since "$before")
+  sleep $((BUDGET_SECS - STEADY_FROM))
+  bpf_ns=$(bpf_ns_since "$before")
+  c1=$(task_cpu_ns "$kpid")
   t1=$(date +%s.%N)
   # /usr/bin/time's child is ktrace: stop it as Ctrl-C would, so it names and writes what it gathered.
   pkill -INT -P "$tpid" -x ktrace 2>/dev/null || true
   for ((t = 0; t < 300; t++)); do kill -0 "$tpid" 2>/dev/null || break; sleep 0.1; done
   stop_pid "$tpid"
   read -r u s <"$BENCH_TMP/budget-$mode.time" || { u=0; s=0; }
-  awk -v m="$mode" -v u="$u" -v s="$s" -v b="$bpf_ns" -v t0="$t0" -v t1="$t1" 'BEGIN {
+  awk -v m="$mode" -v u="$u" -v s="$s" -v b="$bpf_ns" -v t0="$t0" -v t1="$t1" -v s0="$s0" -v c0="$c0" -v c1="$c1" -v b0="$b0" 'BEGIN {
     wall = t1 - t0; cpu = u + s + b / 1e9
-    printf "  --unwind %-5s ktrace %.2f s CPU + BPF %.3f s over %.1f s: %.2f%% of one CPU\n", m, u + s, b / 1e9, wall, 100 * cpu / wall }'
+    printf "  --unwind %-5s ktrace %.2f s CPU + BPF %.3f s over %.1f s: %.2f%% of one CPU", m, u + s, b / 1e9, wall, 100 * cpu / wall
+    printf "; steady (%.0f s from %.0f s in): %.2f%% (process %.1f ms/s, BPF %.1f ms/s)\n", t1 - s0, s0 - t0,
+      100 * ((c1 - c0) + (b - b0)) / 1e9 / (t1 - s0), (c1 - c0) / 1e6 / (t1 - s0), (b - b0) / 1e6 / (t1 - s0) }'
   grep -E "user stacks:" "$BENCH_TMP/budget-$mode.err" | cut -c1-200 | sed 's/^ktrace: /    /' || true
 done
 sysctl -qw kernel.bpf_stats_enabled="$old_stats"

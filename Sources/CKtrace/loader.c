@@ -432,6 +432,23 @@ int kt_btf_enumerator(const char *type, int i, const char **name, uint32_t *valu
 	return 0;
 }
 
+int kt_btf_tracepoint_args(const char *tp)
+{
+	/* A BTF tracepoint's arguments are those of its btf_trace_<tp> typedef, a pointer to a function whose
+	 * first parameter is the probe's own data pointer. */
+	struct btf *vmlinux = vmlinux_btf();
+	char name[128];
+	if (!vmlinux || snprintf(name, sizeof(name), "btf_trace_%s", tp) >= (int)sizeof(name))
+		return -1;
+	int id = btf__find_by_name_kind(vmlinux, name, BTF_KIND_TYPEDEF);
+	const struct btf_type *t = id > 0 ? btf__type_by_id(vmlinux, id) : NULL;
+	if (t)
+		t = btf__type_by_id(vmlinux, t->type);
+	if (t && btf_is_ptr(t))
+		t = btf__type_by_id(vmlinux, t->type);
+	return t && btf_is_func_proto(t) && btf_vlen(t) > 0 ? btf_vlen(t) - 1 : -1;
+}
+
 long kt_percpu_offset(const char *var)
 {
 	struct btf *vmlinux = vmlinux_btf();

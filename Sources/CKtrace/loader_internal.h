@@ -53,6 +53,9 @@ long kt_percpu_offset(const char *var);
 
 /* 1 when the kernel's BTF has struct `type` with a member named `member`. */
 int kt_btf_has_member(const char *type, const char *member);
+/* How many arguments the kernel's BTF tracepoint `tp` passes (sched_switch: 3 before 5.18, 4 since), or -1
+ * without BTF or without that tracepoint. */
+int kt_btf_tracepoint_args(const char *tp);
 
 /* Load the object with the features that are on, in the first attach kind (tp_btf, raw_tp, tracepoint)
  * that loads and attaches, and attach its tracepoint and tracing programs (perf_event, kprobe and

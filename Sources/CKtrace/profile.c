@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 extern const unsigned char ktrace_profile_bpf[];
@@ -38,6 +39,8 @@ struct kt_profile {
 	struct bpf_link *kprobe_links[2 * KT_TRACE_MAX];
 	int nkprobe_links;
 	int stats_fd, counts_fd, stacks_fd, ustacks_fd;
+	struct kt_unwind_row *rows_mem; /* kt_unwind_rows mapped (BPF_F_MMAPABLE), once rows are first written */
+	size_t rows_len;
 	struct ring_buffer *rb;
 	struct kt_event *events;
 	int nevents, capevents;
@@ -231,7 +234,10 @@ static int before_load(struct bpf_object *obj, void *ctx)
 	const struct kt_profile_opts *o = p->o;
 	int rc = bind_handles(p, obj) ?: setup_trace(p);
 
-	if (rc == 0 && (rc = kt_set_rodata(obj, "kt_cfg", &o->config, sizeof(o->config))) != 0)
+	struct kt_profile_config cfg = o->config;
+
+	cfg.switch_state_arg = kt_btf_tracepoint_args("sched_switch") >= 4;
+	if (rc == 0 && (rc = kt_set_rodata(obj, "kt_cfg", &cfg, sizeof(cfg))) != 0)
 		kt_bind_error(p->config_err, sizeof(p->config_err));
 
 	rc = rc ?: size_stack_map(p, p->map.stacks);
@@ -568,12 +574,29 @@ int kt_profile_drain(struct kt_profile *p, struct kt_stack_key *keys, uint64_t *
 	return take_epoch(p, old, keys, counts, kept, max);
 }
 
+_Static_assert(sizeof(struct kt_unwind_row) % 8 == 0, "an mmapable array lays its values out 8-byte aligned, back to back");
+
 int kt_profile_unwind_rows(struct kt_profile *p, uint32_t first, const struct kt_unwind_row *rows, uint32_t n)
 {
 	int fd = bpf_map__fd(p->map.unwind_rows);
-	uint32_t keys[4096];
+	uint32_t keys[4096], max = bpf_map__max_entries(p->map.unwind_rows);
 
-	/* In batches (5.6+: one syscall per 4096 rows; libc's table is 28k rows), else one at a time. */
+	if (first > max || n > max - first)
+		return -E2BIG;
+	if (!p->rows_mem) {
+		size_t page = (size_t)sysconf(_SC_PAGESIZE), len = ((size_t)max * sizeof(*rows) + page - 1) / page * page;
+		void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (m != MAP_FAILED) {
+			p->rows_mem = m;
+			p->rows_len = len;
+		}
+	}
+	/* The rows are in place before the process entry that points at them is written (a syscall). */
+	if (p->rows_mem) {
+		memcpy(p->rows_mem + first, rows, (size_t)n * sizeof(*rows));
+		return 0;
+	}
+	/* Not mapped: in batches (5.6+: one syscall per 4096 rows; libc's table is 28k rows), else one at a time. */
 	for (uint32_t done = 0; done < n;) {
 		uint32_t k = n - done < 4096 ? n - done : 4096, count = k;
 		for (uint32_t i = 0; i < k; i++)
@@ -700,6 +723,8 @@ void kt_profile_close(struct kt_profile *p)
 	kt_profile_stop(p);
 	if (p->rb)
 		ring_buffer__free(p->rb);
+	if (p->rows_mem)
+		munmap(p->rows_mem, p->rows_len);
 	kt_unload(&p->l);
 	free(p->events);
 	free(p);

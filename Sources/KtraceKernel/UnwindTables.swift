@@ -44,7 +44,7 @@ final class UnwindTables {
         var first: [Int32: [UnwindTableSet.Mapping]] = [:], overfull: Set<Int32> = []
         var empty: Set<Int32> = []
         for pid in Self.processes(target) {
-            guard let maps = try? ProcessMaps.read(pid: pid) else { continue }
+            guard let maps = try? ProcessMaps.read(pid: pid, executableOnly: true) else { continue }
             if maps.isEmpty { empty.insert(pid); continue }
             let (m, dropped) = probe.mappings(of: maps, root: "/proc/\(pid)/root", build: Self.build, rbpShare: Self.rbpShare)
             if dropped > 0 { overfull.insert(pid) }
@@ -91,7 +91,7 @@ final class UnwindTables {
         let order = pids.filter { loaded[$0] == nil && !noMappings.contains($0) }.sorted() + pids.filter { loaded[$0] != nil }.sorted()
         for pid in order {
             if Kernel.monotonicNs() - now > 200_000_000 { break }
-            guard let maps = try? ProcessMaps.read(pid: pid) else { continue }
+            guard let maps = try? ProcessMaps.read(pid: pid, executableOnly: true) else { continue }
             if maps.isEmpty, loaded[pid] == nil { noMappings.insert(pid); continue }
             let (m, dropped) = tables.mappings(of: maps, root: "/proc/\(pid)/root", build: Self.build, rbpShare: Self.rbpShare)
             if dropped > 0 { mappingsDropped.insert(pid) }
@@ -143,7 +143,9 @@ final class UnwindTables {
         }
     }
 
-    private static func build(_ path: String) throws -> UnwindTableBuild { try UnwindTableBuilder.build(path: path) }
+    private static func build(_ path: String) throws -> UnwindTableBuild {
+        try UnwindTableBuilder.build(path: path, debugRoots: ["/usr/lib/debug"])
+    }
     /// A file that cannot be read here is left to `build`, which says why.
     private static func rbpShare(_ path: String) -> Double? { try? UnwindTableBuilder.rbpShare(path: path) }
 

@@ -162,6 +162,47 @@ import Testing
         #expect(ProcessMaps.parse("garbage\n\n").isEmpty)
     }
 
+    /// The byte parser against the String parser it replaced (kept here as the reference), on every
+    /// process's maps on this machine and on malformed lines; `executableOnly` is the same list filtered.
+    /// Fails if a field is cut at the wrong byte, a path loses its spaces or a line is kept or dropped
+    /// differently.
+    @Test func byteParserAgreesWithTheStringParser() throws {
+        var texts = try [Self.text("symbolize-maps"),
+                         "7f00-7f01 r-xp 0 08:02 42\n7f-7g r-xp 0 0:0 1 /x\n7f00-7f01 r-xp 0 0:0 99999999999999999999 /y\n"
+                            + " 10-20  r-xp  00 0:0  7  \n10-20 --xp 0 0:0 7 /z\u{00e9} (deleted)\n\n\n-1 r 0 0 0\n"]
+        for pid in ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap({ Int32($0) }) {
+            if let d = FileManager.default.contents(atPath: "/proc/\(pid)/maps") { texts.append(String(decoding: d, as: UTF8.self)) }
+        }
+        #expect(texts.count > 3)
+        for text in texts {
+            let all = ProcessMaps.parse(text)
+            #expect(all == Self.referenceParse(text))
+            #expect(ProcessMaps.parse(text, executableOnly: true) == all.filter(\.isExecutable))
+        }
+    }
+
+    private static func referenceParse(_ text: String) -> [MemoryMapping] {
+        var out: [MemoryMapping] = []
+        for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
+            var rest = line[...]
+            func field() -> Substring? {
+                rest = rest.drop { $0 == " " }
+                guard !rest.isEmpty else { return nil }
+                let f = rest.prefix { $0 != " " }
+                rest = rest.dropFirst(f.count)
+                return f
+            }
+            guard let range = field(), let perms = field(), let off = field(), let dev = field(),
+                  let ino = field() else { continue }
+            let bounds = range.split(separator: "-")
+            guard bounds.count == 2, let start = UInt64(bounds[0], radix: 16), let end = UInt64(bounds[1], radix: 16),
+                  let offset = UInt64(off, radix: 16), let inode = UInt64(ino) else { continue }
+            out.append(MemoryMapping(start: start, end: end, offset: offset, perms: String(perms), inode: inode,
+                                     path: String(rest.drop { $0 == " " }), device: String(dev)))
+        }
+        return out
+    }
+
     // MARK: ELF
 
     @Test func parsesELFFixture() throws {

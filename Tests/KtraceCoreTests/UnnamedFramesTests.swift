@@ -111,6 +111,10 @@ import Testing
         #expect(PackageOwners.hasLine(Array("/a\n/usr/bin/x\n".utf8), Array("/usr/bin/x".utf8)))
         #expect(!PackageOwners.hasLine(Array("/usr/bin/xy\n".utf8), Array("/usr/bin/x".utf8)))
         #expect(PackageOwners.hasLine(Array("/usr/bin/x".utf8), Array("/usr/bin/x".utf8)))
+        // A longer line holding it first (a prefix, then inside another path), then the line itself.
+        #expect(PackageOwners.hasLine(Array("/usr/bin/xy\n/opt/usr/bin/x\n/usr/bin/x\n/z".utf8), Array("/usr/bin/x".utf8)))
+        #expect(!PackageOwners.hasLine(Array("/opt/usr/bin/x\n/usr/bin/x2".utf8), Array("/usr/bin/x".utf8)))
+        #expect(!PackageOwners.hasLine(Array("".utf8), Array("/usr/bin/x".utf8)))
     }
 
     /// Recorded /proc/PID/maps lines of a JIT (anonymous r-x), a named anonymous region, a file deleted

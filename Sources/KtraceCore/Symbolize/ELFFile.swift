@@ -68,7 +68,10 @@ public struct ELFFile: Sendable {
         self = try data.withUnsafeBytes { try ELFFile(bytes: $0) }
     }
 
-    public init(bytes: UnsafeRawBufferPointer) throws {
+    /// `symbols: false` leaves `symtab`, `dynsym` and `pltSymbols` empty: the unwinder needs headers and
+    /// sections only, and reading a large binary's symbols was most of the time `--unwind auto` took to
+    /// decide on ktrace's own (Swift, 100 MB) binary.
+    public init(bytes: UnsafeRawBufferPointer, symbols: Bool = true) throws {
         let r = ByteReader(base: bytes)
         guard bytes.count >= 64, r.u32(0) == 0x464c_457f else { throw SymbolizeError("not an ELF file") }
         guard r.u8(4) == 2, r.u8(5) == 1 else { throw SymbolizeError("only ELF64 little-endian is supported") }
@@ -137,6 +140,7 @@ public struct ELFFile: Sendable {
 
         let SHT_SYMTAB: UInt32 = 2, SHT_DYNSYM: UInt32 = 11
         hasSymtab = sections.contains { $0.type == SHT_SYMTAB }
+        guard symbols else { symtab = []; dynsym = []; pltSymbols = []; return }
         symtab = sections.first { $0.type == SHT_SYMTAB }.map { r.functionSymbols($0, sections) } ?? []
         dynsym = sections.first { $0.type == SHT_DYNSYM }.map { r.functionSymbols($0, sections) } ?? []
         pltSymbols = r.pltSymbols(sections)
@@ -178,13 +182,19 @@ struct ByteReader {
     }
 
     /// NUL-terminated string starting at `at`, not reading at or past `end` (nor past the buffer).
-    func cString(at: UInt64, end: UInt64) -> String? {
+    func cString(at: UInt64, end: UInt64) -> String? { cString(at: at, end: end, cutAt: nil) }
+
+    /// The NUL-terminated string at `at`, ending before `end`; with `cutAt`, only what comes before the
+    /// first such byte, unless that is the string's first.
+    func cString(at: UInt64, end: UInt64, cutAt: UInt8?) -> String? {
         let limit = min(end, UInt64(base.count))
-        guard at < limit else { return nil }
-        var i = Int(at)
-        while i < Int(limit), base[i] != 0 { i += 1 }
-        guard i < Int(limit) else { return nil }
-        return String(decoding: UnsafeRawBufferPointer(rebasing: base[Int(at)..<i]), as: UTF8.self)
+        guard at < limit, let start = base.baseAddress?.advanced(by: Int(at)) else { return nil }
+        guard let nul = memchr(start, 0, Int(limit - at)) else { return nil }
+        var n = start.distance(to: UnsafeRawPointer(nul))
+        if let cutAt, n > 1, start.load(as: UInt8.self) != cutAt, let cut = memchr(start, Int32(cutAt), n) {
+            n = start.distance(to: UnsafeRawPointer(cut))
+        }
+        return String(decoding: UnsafeRawBufferPointer(start: start, count: n), as: UTF8.self)
     }
 
     func gnuBuildID(notesAt start: UInt64, size: UInt64) -> String? {
@@ -261,13 +271,11 @@ struct ByteReader {
                       sections[Int(shndx)].flags & 0x4 != 0 else { continue }  // SHF_EXECINSTR
             default: continue
             }
-            guard var name = cString(at: strtab.offset &+ UInt64(u32(o)!), end: strtab.offset &+ strtab.size),
-                  !name.isEmpty else { continue }
             // .symtab spells symbol versions into the name ("clock_nanosleep@@GLIBC_2.17"); .dynsym keeps
-            // them in .gnu.version. Drop them so a function has one name whichever table we read.
-            if let at = name.utf8.firstIndex(of: UInt8(ascii: "@")), at != name.utf8.startIndex {
-                name = String(name[..<at])
-            }
+            // them in .gnu.version. Drop them so a function has one name whichever table we read. On the
+            // bytes, before a String is made: symbols were most of the time spent naming a large binary.
+            guard let name = cString(at: strtab.offset &+ UInt64(u32(o)!), end: strtab.offset &+ strtab.size,
+                                     cutAt: UInt8(ascii: "@")), !name.isEmpty else { continue }
             out.append(ELFSymbol(name: name, value: u64(o + 8)!, size: u64(o + 16)!, binding: binding))
         }
         return out

@@ -20,7 +20,7 @@ public struct ReferenceUnwinder: Sendable {
         case noMapping
         /// No FDE covers the pc (and frame pointers could not be used).
         case noRow
-        /// The row's rule is not one the table can express.
+        /// The row's rule is not one the walk can follow, and frame pointers could not be used.
         case unsupported(UnwindRow.CFA)
         /// The CFA needs rbp, and rbp is not known here.
         case rbpUnknown
@@ -71,21 +71,25 @@ public struct ReferenceUnwinder: Sendable {
             // A return address points after the call: look up the call itself.
             let lookupPC = frames.count == 1 ? rip : rip &- 1
             let found = row(at: lookupPC)
-            var cfa: UInt64
+            var cfa: UInt64 = 0
             var newRBP: UInt64?
             var usedFP = false
-            if let row = found ?? nil, row.cfa != .uncovered {
+            // The row, if the walk can follow it: CFA from rsp, from a known rbp, or a PLT's.
+            var table: UnwindRow?
+            if let row = found ?? nil {
                 switch row.cfa {
-                case .rsp: cfa = rsp &+ UInt64(row.cfaOffset)
+                case .rsp: cfa = rsp &+ UInt64(row.cfaOffset); table = row
                 case .rbp:
-                    guard let bp = rbp else { return done(.rbpUnknown) }
-                    cfa = bp &+ UInt64(row.cfaOffset)
+                    if let bp = rbp { cfa = bp &+ UInt64(row.cfaOffset); table = row }
                 case .plt, .pltIBT:
                     let threshold: UInt64 = row.cfa == .plt ? 11 : 9
                     cfa = rsp &+ UInt64(row.cfaOffset) &+ (rip & 15 >= threshold ? 8 : 0)
+                    table = row
                 case .endOfStack: return done(.endOfStack)
-                case .uncovered, .unsupported, .raElsewhere: return done(.unsupported(row.cfa))
+                case .uncovered, .unsupported, .raElsewhere: break
                 }
+            }
+            if let row = table {
                 switch row.rbp {
                 case .unchanged: newRBP = rbp
                 case .saved:
@@ -95,7 +99,12 @@ public struct ReferenceUnwinder: Sendable {
                 case .undefined, .unsupported: newRBP = nil
                 }
             } else {
-                guard framePointerFallback else { return done(found == nil ? .noMapping : .noRow) }
+                // No row, or one the walk cannot follow (an expression, the return address in a register
+                // as in glibc's __vfork, rbp unknown): the frame pointer chain, as the BPF walker does.
+                guard framePointerFallback else {
+                    guard let row = found ?? nil, row.cfa != .uncovered else { return done(found == nil ? .noMapping : .noRow) }
+                    return done(row.cfa == .rbp ? .rbpUnknown : .unsupported(row.cfa))
+                }
                 guard let bp = rbp else { return done(.rbpUnknown) }
                 guard let v = read(bp) else { return done(.readFailed(bp)) }
                 cfa = bp &+ 16

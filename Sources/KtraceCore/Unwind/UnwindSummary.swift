@@ -41,7 +41,7 @@ public struct UnwindSummary: Sendable, Equatable {
         if withoutTables > 0 { t += "; \(withoutTables) in processes whose tables were not loaded yet (frame pointers)" }
         if truncated > 0 { t += "; \(truncated) cut at \(maxFrames) frames" }
         if stopped > 0 {
-            t += "; \(stopped) ended early (a stack read failed, a rule the tables cannot follow, or no progress up the stack)"
+            t += "; \(stopped) ended early (a stack read failed, a rule the tables cannot follow with no frame pointer to fall back on, or no progress up the stack)"
         }
         if processesNotLoaded > 0 { t += "; \(processesNotLoaded) processes got no tables (their table full): frame pointers" }
         if mappingsDropped > 0 { t += "; \(mappingsDropped) processes with more than 64 mappings with tables: frame pointers in the rest" }

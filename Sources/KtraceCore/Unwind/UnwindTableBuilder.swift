@@ -1,3 +1,4 @@
+import CSupport
 /// What building a table found, besides the table.
 public struct UnwindTableBuild: Sendable {
     public var table: UnwindTable
@@ -13,6 +14,8 @@ public struct UnwindTableBuild: Sendable {
     public var problems: [String] = []
     /// The file's PT_LOAD segments: a mapping's bias comes from the one holding its file offset.
     public var segments: [ELFSegment] = []
+    /// The separate debug file read, if any.
+    public var debugFile: String?
 }
 
 /// Compiles an x86-64 ELF file's `.eh_frame` and `.debug_frame` into an `UnwindTable`.
@@ -34,9 +37,37 @@ public enum UnwindTableBuilder {
         }
     }
 
+    /// As `build(path:)`, with the file's separate debug file when one of this build with a `.debug_frame`
+    /// is found where gdb and perf look (by build id under `debugRoots`, or by `.gnu_debuglink`), in the
+    /// process's root first when `path` is read through /proc/PID/root. Its FDEs add code the file's
+    /// `.eh_frame` does not cover (hand-written assembly, code built without unwind tables).
+    public static func build(path: String, debugRoots: [String]) throws -> UnwindTableBuild {
+        try withMappedFile(path) { bytes in
+            let (root, inner) = splitProcRoot(path)
+            let finder = DebugFileFinder(debugRoots: debugRoots)
+            if let elf = try? ELFFile(bytes: bytes, symbols: false),
+               let debug = finder.findPath(for: elf, binaryPath: inner, rootPrefix: root,
+                                           accept: { $0.sections.contains { $0.name == CFISection.debugFrame.rawValue } }) {
+                var b = try withMappedFile(debug) { try build(elf: bytes, debugFile: $0) }
+                b.debugFile = debug
+                return b
+            }
+            return try build(elf: bytes, debugFile: nil)
+        }
+    }
+
+    /// "/proc/PID/root" and the path inside it, or nil and the path itself.
+    static func splitProcRoot(_ path: String) -> (root: String?, path: String) {
+        let parts = path.split(separator: "/", maxSplits: 3, omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[0].isEmpty, parts[1] == "proc", Int(parts[2]) != nil,
+              parts[3].hasPrefix("root/") else { return (nil, path) }
+        let root = "/proc/\(parts[2])/root"
+        return (root, String(path.dropFirst(root.count)))
+    }
+
     public static func build(elf bytes: UnsafeRawBufferPointer,
                              debugFile: UnsafeRawBufferPointer? = nil) throws -> UnwindTableBuild {
-        let elf = try ELFFile(bytes: bytes)
+        let elf = try ELFFile(bytes: bytes, symbols: false)
         guard elf.machine == EM_X86_64 else { throw SymbolizeError("not an x86-64 ELF file (e_machine \(elf.machine))") }
         var result = UnwindTableBuild(table: UnwindTable(rows: []))
         result.segments = elf.loadSegments
@@ -47,7 +78,7 @@ public enum UnwindTableBuilder {
         ranges += entries(.ehFrame, in: elf, bytes: bytes, label: ".eh_frame", into: &result)
         let ehRanges = ranges.map { $0.begin..<$0.end }.sorted { $0.lowerBound < $1.lowerBound }
         var debugRanges = entries(.debugFrame, in: elf, bytes: bytes, label: ".debug_frame", into: &result)
-        if let debugFile, let debugELF = try? ELFFile(bytes: debugFile) {
+        if let debugFile, let debugELF = try? ELFFile(bytes: debugFile, symbols: false) {
             debugRanges += entries(.debugFrame, in: debugELF, bytes: debugFile, label: ".debug_frame (debug file)",
                                    into: &result)
         }
@@ -94,7 +125,7 @@ public enum UnwindTableBuilder {
     }
 
     public static func rbpShare(elf bytes: UnsafeRawBufferPointer, sample: Int = 2048) throws -> Double? {
-        let elf = try ELFFile(bytes: bytes)
+        let elf = try ELFFile(bytes: bytes, symbols: false)
         guard elf.machine == EM_X86_64 else { throw SymbolizeError("not an x86-64 ELF file (e_machine \(elf.machine))") }
         var scratch = UnwindTableBuild(table: UnwindTable(rows: []))
         var rbp: UInt64 = 0, all: UInt64 = 0
@@ -134,15 +165,50 @@ public enum UnwindTableBuilder {
         guard let s = elf.sections.first(where: { $0.name == kind.rawValue }), s.type != SHT_NOBITS, s.size > 0 else {
             return []
         }
-        guard s.flags & SHF_COMPRESSED == 0 else {
-            result.problems.append("\(label): compressed (SHF_COMPRESSED), not read")
-            return []
-        }
         guard s.offset <= UInt64(bytes.count), s.size <= UInt64(bytes.count) - s.offset else {
             result.problems.append("\(label): runs past the end of the file")
             return []
         }
-        let section = UnsafeRawBufferPointer(rebasing: bytes[Int(s.offset)..<Int(s.offset + s.size)])
+        let stored = UnsafeRawBufferPointer(rebasing: bytes[Int(s.offset)..<Int(s.offset + s.size)])
+        guard s.flags & SHF_COMPRESSED != 0 else {
+            return entries(kind, section: stored, header: s, in: elf, label: label, into: &result, sample: sample)
+        }
+        do {
+            let inflated = try decompressed(stored)
+            return inflated.withUnsafeBytes {
+                entries(kind, section: $0, header: s, in: elf, label: label + " (compressed)", into: &result, sample: sample)
+            }
+        } catch {
+            result.problems.append("\(label): \(error)")
+            return []
+        }
+    }
+
+    /// Largest section inflated: far above any real `.debug_frame` (a 100 MB program's is a few MB), and
+    /// a bound on what a crafted header can make ktrace allocate.
+    static let maxInflated: UInt64 = 256 << 20
+
+    /// The contents of an SHF_COMPRESSED section (ELF gABI: an Elf64_Chdr, then the stream). Only zlib,
+    /// which binutils' `--compress-debug-sections` (Debian's dh_strip) writes. The size the header claims
+    /// is allocated only if deflate could produce it from the bytes there (at most 1032 to 1), and the
+    /// stream must come out exactly that long.
+    static func decompressed(_ stored: UnsafeRawBufferPointer) throws -> [UInt8] {
+        guard stored.count >= 24 else { throw SymbolizeError("compressed, but too short for its header") }
+        let type = stored.loadUnaligned(fromByteOffset: 0, as: UInt32.self)
+        let size = stored.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+        guard type == 1 else { throw SymbolizeError("compressed with type \(type) (only zlib, 1, is read)") }
+        let body = UnsafeRawBufferPointer(rebasing: stored[24...])
+        guard size > 0, size <= maxInflated, size <= UInt64(body.count) * 1032 else {
+            throw SymbolizeError("compressed, claims \(size) bytes from \(body.count): refused")
+        }
+        var out = [UInt8](repeating: 0, count: Int(size))
+        let rc = out.withUnsafeMutableBytes { kt_inflate_zlib(body.baseAddress, body.count, $0.baseAddress, $0.count) }
+        guard rc == 0 else { throw SymbolizeError("compressed, and the zlib stream does not inflate to the \(size) bytes its header says") }
+        return out
+    }
+
+    private static func entries(_ kind: CFISection, section: UnsafeRawBufferPointer, header s: ELFSection, in elf: ELFFile,
+                                label: String, into result: inout UnwindTableBuild, sample: Int?) -> [FunctionRows] {
         let text = elf.sections.first { $0.name == ".text" }?.addr
         let got = elf.sections.first { $0.name == ".got" }?.addr
         let parsed = CallFrameEntries(bytes: section, section: kind, address: s.addr, textAddress: text, dataAddress: got)

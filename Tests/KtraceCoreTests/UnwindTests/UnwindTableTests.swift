@@ -7,6 +7,10 @@ import Testing
 //   unwind-debugframe.elf          cc -O2 -fomit-frame-pointer -fno-asynchronous-unwind-tables -g
 //                                     -o unwind-debugframe.elf unwind-fixture.c   (its functions in .debug_frame,
 //                                     crt1's _start and the PLT in .eh_frame)
+//   unwind-debugframe.debug        objcopy --only-keep-debug --compress-debug-sections=zlib unwind-debugframe.elf
+//                                     unwind-debugframe.debug   (binutils 2.40: its .debug_frame SHF_COMPRESSED, zlib)
+//   unwind-debugframe-stripped.elf objcopy --strip-debug --add-gnu-debuglink=unwind-debugframe.debug
+//                                     unwind-debugframe.elf unwind-debugframe-stripped.elf
 //   unwind-o2.frames.txt           readelf --debug-dump=frames-interp unwind-o2.elf
 //   unwind-debugframe.frames.txt   readelf --debug-dump=frames-interp unwind-debugframe.elf
 
@@ -77,6 +81,58 @@ enum UnwindFixtures {
         let split = try UnwindTableBuilder.build(path: elf, debugFilePath: elf)
         #expect(split.table == build.table)
         #expect(split.sections.last == ".debug_frame (debug file)")
+    }
+
+    /// A stripped binary whose functions are only in its debug file's compressed `.debug_frame`, as a
+    /// Debian -dbgsym file holds it: found by build id under a debug root and by `.gnu_debuglink` beside
+    /// the binary, inflated, and the same table as the unstripped file's. Fails if the debug file is not
+    /// found, the section is not inflated (no level2 row), or inflated wrong (other rows).
+    @Test func compressedDebugFrameFromTheDebugFile() throws {
+        let full = try UnwindTableBuilder.build(path: UnwindFixtures.url("unwind-debugframe.elf").path)
+        let stripped = try UnwindFixtures.url("unwind-debugframe-stripped.elf").path
+        let debug = try UnwindFixtures.url("unwind-debugframe.debug").path
+        // Alone (no debug file looked for), the stripped file has only crt1's and the PLT's FDEs: level2
+        // has no row.
+        let alone = try UnwindTableBuilder.build(path: stripped)
+        #expect(alone.debugFile == nil && alone.table.lookup(0x16e0) != full.table.lookup(0x16e0))
+
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kt-debugroot-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let id = try #require(try ELFFile(path: stripped).buildID)
+        let byID = dir.appendingPathComponent(".build-id/\(id.prefix(2))")
+        try FileManager.default.createDirectory(at: byID, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: debug, toPath: byID.appendingPathComponent("\(id.dropFirst(2)).debug").path)
+        let viaID = try UnwindTableBuilder.build(path: stripped, debugRoots: [dir.path])
+        #expect(viaID.debugFile?.hasPrefix(dir.path) == true)
+        #expect(viaID.sections.contains(".debug_frame (debug file) (compressed)"), "\(viaID.sections)")
+        #expect(viaID.problems.isEmpty, "\(viaID.problems)")
+        #expect(viaID.table == full.table)
+
+        // By .gnu_debuglink: the debug file beside the binary (the fixtures' own directory).
+        let viaLink = try UnwindTableBuilder.build(path: stripped, debugRoots: ["/nonexistent"])
+        #expect(viaLink.debugFile == debug && viaLink.table == full.table)
+    }
+
+    /// A compressed section that lies about itself is refused with a reason, never inflated past the size
+    /// it claims, and never allocated beyond what its bytes could inflate to.
+    @Test func compressedSectionsThatLieAreRefused() throws {
+        func header(type: UInt32, size: UInt64) -> [UInt8] {
+            withUnsafeBytes(of: type.littleEndian, Array.init) + [0, 0, 0, 0] + withUnsafeBytes(of: size.littleEndian, Array.init)
+                + withUnsafeBytes(of: UInt64(8).littleEndian, Array.init)
+        }
+        // "hello" as a zlib stream (zlib.compress(b"hello")).
+        let hello: [UInt8] = [0x78, 0x9c, 0xcb, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x06, 0x2c, 0x02, 0x15]
+        func inflate(_ b: [UInt8]) -> Result<[UInt8], Error> {
+            Result { try b.withUnsafeBytes { try UnwindTableBuilder.decompressed($0) } }
+        }
+        #expect(try inflate(header(type: 1, size: 5) + hello).get() == Array("hello".utf8))
+        #expect(throws: SymbolizeError.self) { try inflate(header(type: 1, size: 4) + hello).get() }   // longer than said
+        #expect(throws: SymbolizeError.self) { try inflate(header(type: 1, size: 6) + hello).get() }   // shorter
+        #expect(throws: SymbolizeError.self) { try inflate(header(type: 1, size: 5) + hello.dropLast(3)).get() } // cut
+        #expect(throws: SymbolizeError.self) { try inflate(header(type: 2, size: 5) + hello).get() }   // zstd
+        #expect(throws: SymbolizeError.self) { try inflate(header(type: 1, size: 1 << 40) + hello).get() } // huge
+        #expect(throws: SymbolizeError.self) { try inflate(header(type: 1, size: 13 * 1032 + 1) + hello).get() } // ratio
+        #expect(throws: SymbolizeError.self) { try inflate(Array(header(type: 1, size: 5).prefix(20))).get() }
     }
 
     @Test func rowEncodingRoundTrips() throws {
@@ -198,6 +254,20 @@ enum UnwindFixtures {
         let mem: [UInt64: UInt64] = [0x7000 + 8 - 8: 0xaaaa, 0x7000 + 16 - 8: 0xbbbb]
         #expect(u.unwind(rip: 0x1010, rsp: 0x7000, rbp: nil) { mem[$0] }.frames.prefix(2) == [0x1010, 0xaaaa])
         #expect(u.unwind(rip: 0x101b, rsp: 0x7000, rbp: nil) { mem[$0] }.frames.prefix(2) == [0x101b, 0xbbbb])
+    }
+
+    /// A row the walk cannot follow (glibc's __vfork after its syscall: the return address in rdi) falls
+    /// back to frame pointers, as the BPF walker does, instead of ending the stack there: the callers of a
+    /// vfork were lost with tables and found with frame pointers alone. Without the fallback it stops.
+    @Test func unfollowableRowsFallBackToFramePointers() {
+        let table = UnwindTable(rows: [UnwindRow(pc: 0x1000, cfa: .raElsewhere), UnwindRow(pc: 0x1100, cfa: .uncovered)])
+        let m = [UnwindMapping(start: 0x1000, end: 0x2000, bias: 0, table: table)]
+        // rbp 0x7100: [rbp] the caller's rbp (0), [rbp+8] its return address.
+        let mem: [UInt64: UInt64] = [0x7100: 0, 0x7108: 0x5555]
+        let hybrid = ReferenceUnwinder(mappings: m).unwind(rip: 0x1008, rsp: 0x7000, rbp: 0x7100) { mem[$0] }
+        #expect(hybrid.frames.prefix(2) == [0x1008, 0x5555] && hybrid.viaFramePointer.first == true, "\(hybrid)")
+        let strict = ReferenceUnwinder(mappings: m, framePointerFallback: false).unwind(rip: 0x1008, rsp: 0x7000, rbp: 0x7100) { mem[$0] }
+        #expect(strict.frames == [0x1008] && strict.stop == .unsupported(.raElsewhere), "\(strict)")
     }
 
     @Test func argsSizeNopAndAdvanceVariants() {
