@@ -109,6 +109,7 @@ public struct ProfileConfig: Sendable {
     /// tables built from every mapped file's .eh_frame, frame pointers where no table row applies; `auto`:
     /// tables for the files built without frame pointers, frame pointers in the rest.
     public enum Unwind: String, Sendable, CaseIterable { case fp, dwarf, auto }
+    /// The session's default is the cheapest; the commands' `--unwind` defaults to `auto`.
     public var unwind: Unwind = .fp
     /// Open no perf events: off-CPU time alone.
     public var sampling = true

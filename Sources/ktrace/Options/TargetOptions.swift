@@ -29,9 +29,9 @@ struct TargetOptions: ParsableArguments {
     var stackStorage: UInt32 = 131072
     @Flag(help: "Keep C++ and Swift function names mangled (they are demangled by default, as perf does).")
     var noDemangle = false
-    @Option(help: ArgumentHelp("How user stacks are walked: fp (frame pointers, the kernel's walk), dwarf (unwind tables from each file's .eh_frame, walked in the kernel; frame pointers where no table applies), auto (tables for files built without frame pointers).",
-                               valueName: "fp|dwarf|auto"))
-    var unwind: ProfileConfig.Unwind = .fp
+    @Option(help: ArgumentHelp("How user stacks are walked: auto (unwind tables from .eh_frame for the files built without frame pointers, walked in the kernel; frame pointers in the rest), dwarf (tables for every file), fp (frame pointers only, the kernel's walk).",
+                               valueName: "auto|dwarf|fp"))
+    var unwind: ProfileConfig.Unwind = .auto
     @OptionGroup var tracing: AttachOptions<TargetOptions>
 
     static let verboseHelp = "Verbose: attach details and libbpf messages."
