@@ -159,7 +159,7 @@ static __always_inline bool read_user(__u64 *v, __u64 addr)
 #define KT_WALK_MORE 0    /* KT_UNWIND_STEP frames done, more to walk */
 #define KT_WALK_DONE 1    /* the stack's end, or cut at KT_UNWIND_FRAMES (counted) */
 #define KT_WALK_STOPPED 2 /* the walk went nowhere (counted) */
-#define KT_WALK_LOST 3    /* no scratch or state: nothing walked */
+#define KT_WALK_LOST 3    /* no scratch or state, or no tables before the first frame: nothing walked */
 
 /* Frames walked per call of kt_unwind_frames. */
 #define KT_UNWIND_STEP 8
@@ -189,7 +189,11 @@ __noinline int kt_unwind_frames(__u32 slot)
 		return KT_WALK_LOST;
 	tgid = w->tgid;
 	if (!(proc = bpf_map_lookup_elem(&kt_unwind_procs, &tgid))) {
-		s->unwind_stopped++; /* its tables went with the process, mid-walk */
+		/* Its tables went with the process, mid-walk. Before the first frame, nothing was walked: the
+		 * caller counts the stack lost (ustack_err), and counting it here too made one stack two losses. */
+		if (w->n == 0)
+			return KT_WALK_LOST;
+		s->unwind_stopped++;
 		return KT_WALK_STOPPED;
 	}
 	ip = w->ip;

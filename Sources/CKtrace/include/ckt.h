@@ -90,7 +90,7 @@ int kt_kthreads_read_cpus(struct kt_kthreads *s, struct kt_kcpu *out, int max);
 int kt_kthreads_read_stats(struct kt_kthreads *s, struct kt_kthreads_stats *out);
 void kt_kthreads_close(struct kt_kthreads *s);
 
-/* ---- ktrace stacks / timeline ---- */
+/* ---- the profile object: stacks, offcpu, timeline (--event, --trace, --hot-cold, tables) ---- */
 /* The software perf events stacks can sample (their PERF_COUNT_SW_* values). */
 enum kt_sw_event { KT_SW_CPU_CLOCK = 0, KT_SW_PAGE_FAULTS = 2, KT_SW_CONTEXT_SWITCHES = 3 };
 

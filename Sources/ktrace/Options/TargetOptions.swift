@@ -94,7 +94,7 @@ struct TargetOptions: ParsableArguments {
         }
     }
 
-    /// What to sample, for the session. `stacks` and `timeline` add what they record.
+    /// What to sample, for the session. `stacks`, `offcpu` and `timeline` add what they record.
     var profileConfig: ProfileConfig {
         var c = ProfileConfig()
         if !pids.isEmpty {
