@@ -13,13 +13,19 @@ WORK=${FUZZ_WORK:-/tmp/ktrace-fuzz}
 mkdir -p "$WORK/corpus" "$WORK/seeds"
 SWIFTC=${SWIFTC:-$(command -v swiftc || echo /opt/swift/usr/bin/swiftc)}
 src=(Sources/KtraceCore/Unwind/{DWARFCursor,CallFrameEntries,CFAProgram,UnwindRow,UnwindTable,UnwindTableBuilder,EHFrameHeader}.swift
-     Sources/KtraceCore/Symbolize/{ELFFile,PerfMap}.swift Sources/KtraceCore/Render/TextFormat.swift Sources/KtraceCore/Support/PartitionPoint.swift Tests/Fuzz/FuzzParsers.swift)
+     Sources/KtraceCore/Symbolize/{ELFFile,PerfMap,DebugFiles}.swift Sources/KtraceCore/Render/TextFormat.swift Sources/KtraceCore/Support/PartitionPoint.swift Tests/Fuzz/FuzzParsers.swift)
+# CSupport's inflate (compressed sections), built with the same address sanitizer, and a module map for it.
+mkdir -p "$WORK/csupport"
+printf 'module CSupport {\n  header "%s"\n  export *\n}\n' "$PWD/Sources/CSupport/include/csupport.h" >"$WORK/csupport/module.modulemap"
+clang -O1 -g -fsanitize=address -ISources/CSupport/include -c Sources/CSupport/gzip.c -o "$WORK/gzip.o"
 # (ld.gold warns about the sanitizer's local symbols, harmlessly: kept in build.log.)
-"$SWIFTC" -O -sanitize=fuzzer,address -parse-as-library -module-name KtraceFuzz "${src[@]}" -o "$WORK/fuzz-parsers" \
-  >"$WORK/build.log" 2>&1 || { grep -v 'Cannot export local symbol' "$WORK/build.log" | tail -n 20; exit 1; }
+"$SWIFTC" -O -sanitize=fuzzer,address -parse-as-library -module-name KtraceFuzz -I "$WORK/csupport" "${src[@]}" "$WORK/gzip.o" -lz \
+  -o "$WORK/fuzz-parsers" >"$WORK/build.log" 2>&1 || { grep -v 'Cannot export local symbol' "$WORK/build.log" | tail -n 20; exit 1; }
 # Seeds: whole real binaries small enough for -max_len (section headers sit at a file's end, so a cut one
-# would exercise little), plus the committed corpus.
-for f in Tests/KtraceCoreTests/Fixtures/unwind-o2.elf Tests/KtraceCoreTests/Fixtures/unwind-debugframe.elf /usr/bin/true \
+# would exercise little), plus the committed corpus. unwind-debugframe.debug has a zlib-compressed
+# .debug_frame (SHF_COMPRESSED): the inflate path.
+for f in Tests/KtraceCoreTests/Fixtures/unwind-o2.elf Tests/KtraceCoreTests/Fixtures/unwind-debugframe.elf \
+         Tests/KtraceCoreTests/Fixtures/unwind-debugframe.debug /usr/bin/true \
          /usr/bin/env /lib/x86_64-linux-gnu/libdl.so.2 /lib/x86_64-linux-gnu/libpthread.so.0 /lib/x86_64-linux-gnu/libz.so.1; do
   [[ -r $f && $(stat -c %s "$f") -le 262144 ]] && cp "$f" "$WORK/seeds/$(basename "$f")"
 done

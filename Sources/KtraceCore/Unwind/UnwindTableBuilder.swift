@@ -128,16 +128,18 @@ public enum UnwindTableBuilder {
         let elf = try ELFFile(bytes: bytes, symbols: false)
         guard elf.machine == EM_X86_64 else { throw SymbolizeError("not an x86-64 ELF file (e_machine \(elf.machine))") }
         var scratch = UnwindTableBuild(table: UnwindTable(rows: []))
-        var rbp: UInt64 = 0, all: UInt64 = 0
+        // Bytes of code summed as Double: a crafted file's FDEs can cover more than 2^64 bytes in all, and
+        // a UInt64 sum trapped on it (found by scripts/fuzz-parsers.sh).
+        var rbp = 0.0, all = 0.0
         for f in entries(.ehFrame, in: elf, bytes: bytes, label: ".eh_frame", into: &scratch, sample: sample) {
             for (i, row) in f.rows.enumerated() {
                 let end = i + 1 < f.rows.count ? f.rows[i + 1].pc : f.end
                 guard end > row.pc else { continue }
-                all += end - row.pc
-                if case .register(DWARFRegister.rbp, _) = row.cfa { rbp += end - row.pc }
+                all += Double(end - row.pc)
+                if case .register(DWARFRegister.rbp, _) = row.cfa { rbp += Double(end - row.pc) }
             }
         }
-        return all == 0 ? nil : Double(rbp) / Double(all)
+        return all == 0 ? nil : rbp / all
     }
 
     /// One FDE's range and rows (never empty).

@@ -270,6 +270,16 @@ enum UnwindFixtures {
         #expect(strict.frames == [0x1008] && strict.stop == .unsupported(.raElsewhere), "\(strict)")
     }
 
+    /// scripts/fuzz-parsers.sh's first crash (2026-12-07, kept as fuzz-rbpshare-overflow.elf): FDEs whose
+    /// ranges add up to more than 2^64 bytes trapped `rbpShare`'s UInt64 sum. It must return a share in
+    /// [0, 1] or none, and building the table must not crash either.
+    @Test func rbpShareSurvivesRangesPast64Bits() throws {
+        let path = try UnwindFixtures.url("fuzz-rbpshare-overflow.elf").path
+        let share = try? UnwindTableBuilder.rbpShare(path: path)
+        if let s = share ?? nil { #expect(s >= 0 && s <= 1, "\(s)") }
+        _ = try? UnwindTableBuilder.build(path: path)
+    }
+
     @Test func argsSizeNopAndAdvanceVariants() {
         let (rows, failed) = Self.rows(program: [
             0x00, 0x2e, 0x10,           // nop, GNU_args_size 16
