@@ -16,16 +16,16 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
-	__type(key, struct kt_doing_key);
-	__type(value, struct kt_doing);
-} kt_doing SEC(".maps");
+	__type(key, struct kt_activity_key);
+	__type(value, struct kt_activity);
+} kt_activities SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
 	__type(key, struct kt_max_key);
-	__type(value, struct kt_doing_max);
-} kt_doing_max SEC(".maps");
+	__type(value, struct kt_activity_max);
+} kt_activity_max SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -44,15 +44,15 @@ struct {
 /* Written before load. */
 const volatile struct kt_kthreads_config kt_kcfg = {};
 
-/* An item started and not yet ended in a thread (a work item, a shrinker run, a commit). A thread runs
+/* An activity started and not yet ended in a thread (a work item, a shrinker run, a commit). A thread runs
  * one of each kind at a time; it may sleep in between, so this is per thread, not per CPU. */
 struct open_key {
 	__u32 tid;
 	__u32 kind;
 };
-struct open_item {
+struct open_activity {
 	__u64 id;
-	__u64 own_ns;   /* the thread's own CPU time when the item started */
+	__u64 own_ns;   /* the thread's own CPU time when it started */
 	__u64 wait_ns;  /* KT_DO_WORK: queued -> started, when the queueing was seen */
 	__u32 waited;
 	__u32 pad;
@@ -61,7 +61,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
 	__type(key, struct open_key);
-	__type(value, struct open_item);
+	__type(value, struct open_activity);
 } kt_open SEC(".maps");
 
 /* work_struct pointer -> when it was queued. LRU: a work item freed without running must not pin a slot. */
@@ -185,16 +185,16 @@ static __always_inline void *lookup_or_create(void *map, void *key, void *zero, 
 	return v;
 }
 
-static __always_inline void add_doing(__u32 tid, __u32 kind, __u64 id, __u64 ns, int timed, __u64 wait_ns,
+static __always_inline void add_activity(__u32 tid, __u32 kind, __u64 id, __u64 ns, int timed, __u64 wait_ns,
 				      int waited)
 {
-	struct kt_doing_key key = { .tid = tid, .kind = kind, .id = id };
+	struct kt_activity_key key = { .tid = tid, .kind = kind, .id = id };
 	struct kt_kthreads_stats *s = stats();
-	struct kt_doing zero = {};
-	struct kt_doing *d;
+	struct kt_activity zero = {};
+	struct kt_activity *d;
 	__u32 z = 0;
 
-	if (!s || !(d = lookup_or_create(&kt_doing, &key, &zero, &s->doing_full)))
+	if (!s || !(d = lookup_or_create(&kt_activities, &key, &zero, &s->activities_full)))
 		return;
 	__sync_fetch_and_add(&d->count, 1);
 	if (timed)
@@ -206,9 +206,9 @@ static __always_inline void add_doing(__u32 tid, __u32 kind, __u64 id, __u64 ns,
 	if (!timed && !waited)
 		return;
 	struct kt_kthreads_ctl *ctl = bpf_map_lookup_elem(&kt_kctl, &z);
-	struct kt_max_key mk = { .item = key, .epoch = ctl ? ctl->epoch & 1 : 0 };
-	struct kt_doing_max mzero = {};
-	struct kt_doing_max *m = lookup_or_create(&kt_doing_max, &mk, &mzero, &s->max_full);
+	struct kt_max_key mk = { .activity = key, .epoch = ctl ? ctl->epoch & 1 : 0 };
+	struct kt_activity_max mzero = {};
+	struct kt_activity_max *m = lookup_or_create(&kt_activity_max, &mk, &mzero, &s->max_full);
 	if (!m)
 		return;
 	if (timed && ns > m->max_ns)
@@ -342,7 +342,7 @@ static __always_inline int on_sirq_exit(unsigned int vec)
 	if (!current_is_kthread(tid))
 		return 0;
 	if (c->sirq_ksoftirqd)
-		add_doing(tid, KT_DO_SOFTIRQ, vec, d, 1, 0, 0);
+		add_activity(tid, KT_DO_SOFTIRQ, vec, d, 1, 0, 0);
 	else if ((k = thread(tid)))
 		__sync_fetch_and_add(&k->softirq_ns, d);
 	return 0;
@@ -353,7 +353,7 @@ KT_SOFTIRQ_PROGS(softirq_exit, on_sirq_exit)
 
 /* ---- items with a start and an end in one thread: work, shrinker runs, journal commits ---- */
 
-static __always_inline int item_start(__u32 kind, __u64 id, __u64 wait_ns, int waited)
+static __always_inline int activity_start(__u32 kind, __u64 id, __u64 wait_ns, int waited)
 {
 	__u64 now = bpf_ktime_get_ns();
 	__u32 tid = current_tid();
@@ -364,20 +364,20 @@ static __always_inline int item_start(__u32 kind, __u64 id, __u64 wait_ns, int w
 	if (!c || !current_is_kthread(tid) || !(k = thread(tid)))
 		return 0;
 	struct open_key key = { .tid = tid, .kind = kind };
-	struct open_item it = { .id = id, .own_ns = own_ns(k, c, tid, now), .wait_ns = wait_ns, .waited = waited };
+	struct open_activity it = { .id = id, .own_ns = own_ns(k, c, tid, now), .wait_ns = wait_ns, .waited = waited };
 	if (bpf_map_update_elem(&kt_open, &key, &it, BPF_ANY) && (s = stats()))
 		s->open_full++;
 	return 0;
 }
 
-static __always_inline int item_end(__u32 kind)
+static __always_inline int activity_end(__u32 kind)
 {
 	__u64 now = bpf_ktime_get_ns();
 	__u32 tid = current_tid();
 	struct kt_kcpu *c = cpu_state(now, tid);
 	struct open_key key = { .tid = tid, .kind = kind };
 	struct kt_kthreads_stats *s;
-	struct open_item *it;
+	struct open_activity *it;
 	struct kt_kthread *k;
 
 	if (!c || !current_is_kthread(tid) || !(k = thread(tid)))
@@ -389,7 +389,7 @@ static __always_inline int item_end(__u32 kind)
 		return 0;
 	}
 	__u64 own = own_ns(k, c, tid, now);
-	add_doing(tid, kind, it->id, own > it->own_ns ? own - it->own_ns : 0, 1, it->wait_ns, it->waited);
+	add_activity(tid, kind, it->id, own > it->own_ns ? own - it->own_ns : 0, 1, it->wait_ns, it->waited);
 	bpf_map_delete_elem(&kt_open, &key);
 	return 0;
 }
@@ -444,7 +444,7 @@ static __always_inline int on_work_start(__u64 work, __u64 fn)
 		waited = 1;
 		bpf_map_delete_elem(&kt_queued, &work);
 	}
-	return item_start(KT_DO_WORK, fn, wait, waited);
+	return activity_start(KT_DO_WORK, fn, wait, waited);
 }
 
 SEC("tp_btf/workqueue_queue_work")
@@ -476,38 +476,38 @@ int kt_work_start_tp(struct trace_event_raw_workqueue_execute_start *ctx)
 }
 
 SEC("tp_btf/workqueue_execute_end")
-int BPF_PROG(kt_work_end_btf) { return item_end(KT_DO_WORK); }
+int BPF_PROG(kt_work_end_btf) { return activity_end(KT_DO_WORK); }
 SEC("raw_tp/workqueue_execute_end")
-int BPF_PROG(kt_work_end_raw) { return item_end(KT_DO_WORK); }
+int BPF_PROG(kt_work_end_raw) { return activity_end(KT_DO_WORK); }
 SEC("tracepoint/workqueue/workqueue_execute_end")
-int kt_work_end_tp(void *ctx) { item_end(KT_DO_WORK); return KT_TP_PASS; }
+int kt_work_end_tp(void *ctx) { activity_end(KT_DO_WORK); return KT_TP_PASS; }
 
 /* Reclaim (kswapd, kcompactd, any kthread that reclaims). BTF flavours only. */
 SEC("tp_btf/mm_shrink_slab_start")
 int BPF_PROG(kt_shrink_start_btf, struct shrinker *shr)
 {
-	return item_start(KT_DO_SHRINKER, (__u64)BPF_CORE_READ(shr, scan_objects), 0, 0);
+	return activity_start(KT_DO_SHRINKER, (__u64)BPF_CORE_READ(shr, scan_objects), 0, 0);
 }
 SEC("raw_tp/mm_shrink_slab_start")
 int BPF_PROG(kt_shrink_start_raw, struct shrinker *shr)
 {
-	return item_start(KT_DO_SHRINKER, (__u64)BPF_CORE_READ(shr, scan_objects), 0, 0);
+	return activity_start(KT_DO_SHRINKER, (__u64)BPF_CORE_READ(shr, scan_objects), 0, 0);
 }
 SEC("tp_btf/mm_shrink_slab_end")
-int BPF_PROG(kt_shrink_end_btf) { return item_end(KT_DO_SHRINKER); }
+int BPF_PROG(kt_shrink_end_btf) { return activity_end(KT_DO_SHRINKER); }
 SEC("raw_tp/mm_shrink_slab_end")
-int BPF_PROG(kt_shrink_end_raw) { return item_end(KT_DO_SHRINKER); }
+int BPF_PROG(kt_shrink_end_raw) { return activity_end(KT_DO_SHRINKER); }
 
 static __always_inline int on_shrink_inactive(__u64 scanned, __u64 reclaimed)
 {
 	__u32 tid = current_tid();
-	struct kt_doing_key key = { .tid = tid, .kind = KT_DO_RECLAIM };
-	struct kt_doing *d;
+	struct kt_activity_key key = { .tid = tid, .kind = KT_DO_RECLAIM };
+	struct kt_activity *d;
 
 	if (!current_is_kthread(tid))
 		return 0;
-	add_doing(tid, KT_DO_RECLAIM, 0, 0, 0, 0, 0);
-	d = bpf_map_lookup_elem(&kt_doing, &key);
+	add_activity(tid, KT_DO_RECLAIM, 0, 0, 0, 0, 0);
+	d = bpf_map_lookup_elem(&kt_activities, &key);
 	if (d) {
 		__sync_fetch_and_add(&d->pages_scanned, scanned);
 		__sync_fetch_and_add(&d->pages_reclaimed, reclaimed);
@@ -527,13 +527,13 @@ int BPF_PROG(kt_shrink_inactive_raw, int nid, unsigned long scanned, unsigned lo
 
 /* jbd2 (a module: its tracepoints exist once it is loaded). */
 SEC("tp_btf/jbd2_start_commit")
-int BPF_PROG(kt_commit_start_btf) { return item_start(KT_DO_COMMIT, 0, 0, 0); }
+int BPF_PROG(kt_commit_start_btf) { return activity_start(KT_DO_COMMIT, 0, 0, 0); }
 SEC("raw_tp/jbd2_start_commit")
-int BPF_PROG(kt_commit_start_raw) { return item_start(KT_DO_COMMIT, 0, 0, 0); }
+int BPF_PROG(kt_commit_start_raw) { return activity_start(KT_DO_COMMIT, 0, 0, 0); }
 SEC("tp_btf/jbd2_end_commit")
-int BPF_PROG(kt_commit_end_btf) { return item_end(KT_DO_COMMIT); }
+int BPF_PROG(kt_commit_end_btf) { return activity_end(KT_DO_COMMIT); }
 SEC("raw_tp/jbd2_end_commit")
-int BPF_PROG(kt_commit_end_raw) { return item_end(KT_DO_COMMIT); }
+int BPF_PROG(kt_commit_end_raw) { return activity_end(KT_DO_COMMIT); }
 
 /* Task migrations done by a kernel thread (migration/N's stop-machine work, mostly) outside irqs. */
 static __always_inline int on_migrate(void)
@@ -542,7 +542,7 @@ static __always_inline int on_migrate(void)
 	__u32 tid = current_tid();
 	struct kt_kcpu *c = cpu_state(now, tid);
 	if (c && !c->irq_ts && !c->sirq_ts && current_is_kthread(tid))
-		add_doing(tid, KT_DO_MIGRATE, 0, 0, 0, 0, 0);
+		add_activity(tid, KT_DO_MIGRATE, 0, 0, 0, 0, 0);
 	return 0;
 }
 SEC("tp_btf/sched_migrate_task")
@@ -555,7 +555,7 @@ static __always_inline int on_rcu_cb(struct rcu_head *rhp)
 {
 	__u32 tid = current_tid();
 	if (current_is_kthread(tid))
-		add_doing(tid, KT_DO_RCU_CB, (__u64)BPF_CORE_READ(rhp, func), 0, 0, 0, 0);
+		add_activity(tid, KT_DO_RCU_CB, (__u64)BPF_CORE_READ(rhp, func), 0, 0, 0, 0);
 	return 0;
 }
 SEC("tp_btf/rcu_invoke_callback")

@@ -258,8 +258,10 @@ struct kt_unwind_proc {
 
 /* ---- kthreads.bpf.c ---- */
 
-/* What a kernel thread did, decoded from the kernel's own tracepoints: one kind per decoder. */
-enum kt_doing_kind {
+/* What a kernel thread did (an activity: a softirq vector served, a work item, a shrinker run, a reclaim
+ * pass, a journal commit, a migration, an RCU callback), decoded from the kernel's own tracepoints: one kind
+ * per decoder. User space calls them activities too; the JSON key is "doing". */
+enum kt_activity_kind {
 	KT_DO_SOFTIRQ = 1,   /* ksoftirqd serving a vector: id = vector */
 	KT_DO_WORK = 2,      /* a workqueue item: id = its work function's address */
 	KT_DO_SHRINKER = 3,  /* a slab shrinker run (shrink_slab): id = the shrinker's scan_objects address */
@@ -306,19 +308,19 @@ struct kt_kthread {
 	char comm[KT_COMM_LEN];
 };
 
-struct kt_doing_key {
+struct kt_activity_key {
 	__u32 tid;
-	__u32 kind;          /* enum kt_doing_kind */
+	__u32 kind;          /* enum kt_activity_kind */
 	__u64 id;
 };
 
-/* Cumulative per (thread, item). Times are the thread's own CPU time while the item ran: irq and inline
+/* Cumulative per (thread, activity). Times are the thread's own CPU time while it ran: irq and inline
  * softirq time excluded, time off the CPU excluded. */
-struct kt_doing {
+struct kt_activity {
 	__u64 count;
 	__u64 ns;
-	__u64 wait_ns;       /* KT_DO_WORK: queued -> started, summed over the items whose queueing was seen */
-	__u64 waits;         /* how many items wait_ns covers */
+	__u64 wait_ns;       /* KT_DO_WORK: queued -> started, summed over the work items whose queueing was seen */
+	__u64 waits;         /* how many work items wait_ns covers */
 	__u64 pages_scanned; /* KT_DO_RECLAIM */
 	__u64 pages_reclaimed;
 };
@@ -326,11 +328,11 @@ struct kt_doing {
 /* Maxima cannot be differenced, so they are kept per interval: BPF writes the entries of ctl.epoch; user
  * space flips the epoch, then reads and deletes the other epoch's entries. */
 struct kt_max_key {
-	struct kt_doing_key item;
+	struct kt_activity_key activity;
 	__u32 epoch;
 	__u32 pad;
 };
-struct kt_doing_max {
+struct kt_activity_max {
 	__u64 max_ns;
 	__u64 wait_max_ns;
 };
@@ -354,9 +356,9 @@ struct kt_kcpu {
 /* Per-CPU counters so nothing is lost silently. */
 struct kt_kthreads_stats {
 	__u64 threads_full;  /* events of a thread not counted: kt_threads full */
-	__u64 doing_full;    /* items not counted: kt_doing full */
-	__u64 max_full;      /* an item's maximum not kept this interval: kt_doing_max full */
-	__u64 open_full;     /* items not timed: no room to remember their start */
+	__u64 activities_full; /* activities not counted: kt_activities full */
+	__u64 max_full;      /* an activity's maximum not kept this interval: kt_activity_max full */
+	__u64 open_full;     /* activities not timed: no room to remember their start */
 	__u64 unmatched;     /* ends (work, shrinker, commit, softirq) whose start was not seen: not timed */
 	__u64 queuers_full;  /* work items whose queuer was not counted: kt_queuers full */
 };

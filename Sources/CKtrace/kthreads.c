@@ -14,7 +14,7 @@ extern const unsigned char ktrace_kthreads_bpf_end[];
 
 struct kt_kthreads {
 	struct kt_loaded l;
-	struct bpf_map *threads, *doing, *maxima, *stats, *ctl_map, *kcpu, *queuers;
+	struct bpf_map *threads, *activities, *maxima, *stats, *ctl_map, *kcpu, *queuers;
 	unsigned int decoders;
 	struct kt_kthreads_config config;
 	struct kt_kthreads_ctl ctl;
@@ -57,7 +57,7 @@ static int bind_handles(struct bpf_object *obj, void *ctx)
 {
 	struct kt_kthreads *s = ctx;
 	const struct kt_map_ref maps[] = {
-		{ "kt_threads", &s->threads }, { "kt_doing", &s->doing }, { "kt_doing_max", &s->maxima },
+		{ "kt_threads", &s->threads }, { "kt_activities", &s->activities }, { "kt_activity_max", &s->maxima },
 		{ "kt_kstats", &s->stats }, { "kt_kctl", &s->ctl_map }, { "kt_kcpu", &s->kcpu }, { "kt_queuers", &s->queuers },
 	};
 	int rc = kt_bind_maps(obj, maps, 7) ?: kt_set_rodata(obj, "kt_kcfg", &s->config, sizeof(s->config));
@@ -123,11 +123,11 @@ int kt_kthreads_open(struct kt_kthreads **out, int attach, unsigned int decoders
 
 int kt_kthreads_attach_kind(const struct kt_kthreads *s) { return s->l.kind; }
 
-void kt_kthreads_capacity(const struct kt_kthreads *s, int *threads, int *items)
+void kt_kthreads_capacity(const struct kt_kthreads *s, int *threads, int *activities)
 {
 	*threads = (int)bpf_map__max_entries(s->threads);
-	/* The maxima map holds an interval's items: never more than the items map. */
-	*items = (int)bpf_map__max_entries(s->doing);
+	/* The maxima map holds an interval's activities: never more than kt_activities. */
+	*activities = (int)bpf_map__max_entries(s->activities);
 }
 
 /* Walk a hash map key by key (works on every kernel; the maps hold thousands of entries at most). */
@@ -153,12 +153,12 @@ int kt_kthreads_read_threads(struct kt_kthreads *s, uint32_t *tids, struct kt_kt
 	return read_hash(s->threads, tids, sizeof(*tids), out, sizeof(*out), max);
 }
 
-int kt_kthreads_read_doing(struct kt_kthreads *s, struct kt_doing_key *keys, struct kt_doing *out, int max)
+int kt_kthreads_read_activities(struct kt_kthreads *s, struct kt_activity_key *keys, struct kt_activity *out, int max)
 {
-	return read_hash(s->doing, keys, sizeof(*keys), out, sizeof(*out), max);
+	return read_hash(s->activities, keys, sizeof(*keys), out, sizeof(*out), max);
 }
 
-int kt_kthreads_read_maxima(struct kt_kthreads *s, struct kt_doing_key *keys, struct kt_doing_max *out, int max)
+int kt_kthreads_read_maxima(struct kt_kthreads *s, struct kt_activity_key *keys, struct kt_activity_max *out, int max)
 {
 	unsigned int old = s->ctl.epoch;
 	struct kt_max_key k, next, *pk = NULL;
@@ -178,7 +178,7 @@ int kt_kthreads_read_maxima(struct kt_kthreads *s, struct kt_doing_key *keys, st
 		if (k.epoch != old)
 			continue;
 		if (n < max && bpf_map_lookup_elem(fd, &k, &out[n]) == 0)
-			keys[n++] = k.item;
+			keys[n++] = k.activity;
 		if (nstale < max)
 			stale[nstale++] = k;
 	}
@@ -188,11 +188,11 @@ int kt_kthreads_read_maxima(struct kt_kthreads *s, struct kt_doing_key *keys, st
 	return n;
 }
 
-void kt_kthreads_forget(struct kt_kthreads *s, uint32_t tid, const struct kt_doing_key *keys, int nkeys)
+void kt_kthreads_forget(struct kt_kthreads *s, uint32_t tid, const struct kt_activity_key *keys, int nkeys)
 {
 	bpf_map_delete_elem(bpf_map__fd(s->threads), &tid);
 	for (int i = 0; i < nkeys; i++)
-		bpf_map_delete_elem(bpf_map__fd(s->doing), &keys[i]);
+		bpf_map_delete_elem(bpf_map__fd(s->activities), &keys[i]);
 }
 
 int kt_kthreads_queuers_capacity(const struct kt_kthreads *s)
@@ -235,7 +235,7 @@ int kt_kthreads_read_stats(struct kt_kthreads *s, struct kt_kthreads_stats *out)
 	memset(out, 0, sizeof(*out));
 	for (int c = 0; c < ncpu; c++) {
 		out->threads_full += buf[c].threads_full;
-		out->doing_full += buf[c].doing_full;
+		out->activities_full += buf[c].activities_full;
 		out->max_full += buf[c].max_full;
 		out->open_full += buf[c].open_full;
 		out->unmatched += buf[c].unmatched;

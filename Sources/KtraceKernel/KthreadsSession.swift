@@ -114,14 +114,14 @@ public final class KthreadsSession {
         kt_kthreads_capacity(handle, &threadCap, &cap32)
         let cap = Int(cap32)
         var snap = KthreadsSnapshot()
-        var mkeys = [kt_doing_key](repeating: kt_doing_key(), count: cap)
-        var mvals = [kt_doing_max](repeating: kt_doing_max(), count: cap)
+        var mkeys = [kt_activity_key](repeating: kt_activity_key(), count: cap)
+        var mvals = [kt_activity_max](repeating: kt_activity_max(), count: cap)
         let nm = kt_kthreads_read_maxima(handle, &mkeys, &mvals, Int32(cap))
         if nm < 0 { throw KernelError("reading kthreads maxima: \(errnoText(nm))") }
         snap.stealNs = Self.stealNs()
         for i in 0..<Int(nm) {
-            guard let k = DoingKey(mkeys[i]) else { continue }
-            snap.maxima[k] = DoingMax(maxNs: mvals[i].max_ns, waitMaxNs: mvals[i].wait_max_ns)
+            guard let k = ActivityKey(mkeys[i]) else { continue }
+            snap.maxima[k] = ActivityMax(maxNs: mvals[i].max_ns, waitMaxNs: mvals[i].wait_max_ns)
         }
         var tids = [UInt32](repeating: 0, count: Int(threadCap))
         var threads = [kt_kthread](repeating: kt_kthread(), count: Int(threadCap))
@@ -144,21 +144,21 @@ public final class KthreadsSession {
             lastSum[tids[i]] = t.last_sum
         }
         addRunningSlices(&snap, lastSum, cpus.prefix(Int(max(nc, 0))), now: t1)
-        var dkeys = [kt_doing_key](repeating: kt_doing_key(), count: cap)
-        var dvals = [kt_doing](repeating: kt_doing(), count: cap)
-        let nd = kt_kthreads_read_doing(handle, &dkeys, &dvals, Int32(cap))
+        var dkeys = [kt_activity_key](repeating: kt_activity_key(), count: cap)
+        var dvals = [kt_activity](repeating: kt_activity(), count: cap)
+        let nd = kt_kthreads_read_activities(handle, &dkeys, &dvals, Int32(cap))
         for i in 0..<Int(max(nd, 0)) {
-            guard let k = DoingKey(dkeys[i]) else { continue }
+            guard let k = ActivityKey(dkeys[i]) else { continue }
             let v = dvals[i]
-            var d = DoingTotals()
+            var d = ActivityTotals()
             d.count = v.count; d.ns = v.ns; d.waitNs = v.wait_ns; d.waits = v.waits
             d.pagesScanned = v.pages_scanned; d.pagesReclaimed = v.pages_reclaimed
-            snap.doing[k] = d
+            snap.activities[k] = d
         }
         var st = kt_kthreads_stats()
         let rc = kt_kthreads_read_stats(handle, &st)
         if rc != 0 { throw KernelError("reading kthreads counters: \(errnoText(rc))") }
-        snap.losses.threadsFull = st.threads_full; snap.losses.doingFull = st.doing_full
+        snap.losses.threadsFull = st.threads_full; snap.losses.activitiesFull = st.activities_full
         snap.losses.maxFull = st.max_full; snap.losses.openFull = st.open_full; snap.losses.unmatched = st.unmatched
         return snap
     }
@@ -219,17 +219,17 @@ public final class KthreadsSession {
     /// does not fill them. Call after an interval has been reported.
     public func forget(_ tids: [UInt32], in snap: KthreadsSnapshot) {
         for tid in tids {
-            let keys = snap.doing.keys.filter { $0.tid == tid }.map {
-                kt_doing_key(tid: $0.tid, kind: $0.kind.rawValue, id: $0.id)
+            let keys = snap.activities.keys.filter { $0.tid == tid }.map {
+                kt_activity_key(tid: $0.tid, kind: $0.kind.rawValue, id: $0.id)
             }
             kt_kthreads_forget(handle, tid, keys, Int32(keys.count))
         }
     }
 }
 
-extension DoingKey {
-    init?(_ k: kt_doing_key) {
-        guard let kind = DoingKind(rawValue: k.kind) else { return nil }
+extension ActivityKey {
+    init?(_ k: kt_activity_key) {
+        guard let kind = ActivityKind(rawValue: k.kind) else { return nil }
         self.init(tid: k.tid, kind: kind, id: k.id)
     }
 }

@@ -27,7 +27,11 @@ struct KthreadsCommand: ParsableCommand {
     @Flag(name: [.customShort("C"), .customLong("noclear")], help: "Do not clear the screen between tables.")
     var noClear = false
     @Option(help: "Threads shown per table.") var top = 20
-    @Option(help: "Items of each thread shown in the table (JSON has them all).") var items = 3
+    @Option(help: "Activities of each thread (work items, softirq vectors, shrinker runs, ...) shown in the table (JSON has them all).")
+    var activities = 3
+    /// The option's earlier name, kept (hidden) so scripts that pass it still run.
+    @Option(name: .customLong("items"), help: .hidden) var itemsAlias: Int?
+    var shownActivities: Int { itemsAlias ?? activities }
     @Option(help: ArgumentHelp(commHelp)) var comm: String?
     @Flag(help: "One JSON object per interval, one per line.") var json = false
     @OptionGroup var tracing: AttachOptions<KthreadsCommand>
@@ -36,7 +40,9 @@ struct KthreadsCommand: ParsableCommand {
 
     func validate() throws {
         if top <= 0 { throw ValidationError("--top must be a positive integer, got \(top)") }
-        if items < 0 { throw ValidationError("--items must be 0 or more, got \(items)") }
+        if shownActivities < 0 {
+            throw ValidationError("--\(itemsAlias == nil ? "activities" : "items") must be 0 or more, got \(shownActivities)")
+        }
         _ = try commPattern(comm, maxLength: CommPattern.maxProcLength)
     }
 
@@ -55,7 +61,7 @@ struct KthreadsCommand: ParsableCommand {
         let interval = intervals.interval
         // On stderr even with --json: scripts and benches wait for it to know ktrace has attached.
         note(interval == nil ? "tracing kernel threads... hit Ctrl-C to end." : "tracing kernel threads... (Ctrl-C to stop)")
-        let report = KthreadsReport(top: top, items: items)
+        let report = KthreadsReport(top: top, activities: shownActivities)
         let pattern = try? commPattern(comm, maxLength: CommPattern.maxProcLength)
         let clear = !noClear && !json && interval != nil && isatty(1) != 0
         intervals.run(separator: json || clear ? "" : "\n") { ts in

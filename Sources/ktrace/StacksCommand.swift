@@ -104,7 +104,7 @@ struct StacksCommand: ParsableCommand {
             let n = c.run(session, every: interval, duration: target.duration, watching: target.watched, countEntries: Int(target.countEntries),
                           symbolizer: { StackSymbolizer(source: session, kernelSymbols: kernelSymbols, userNames: userNames, demangle: !target.noDemangle) },
                           render: { counts, s, seconds in
-                              let run = StackProfile.Run(target: target.describe, seconds: seconds, event: target.event.description,
+                              let run = StackProfile.Summary(target: target.describe, seconds: seconds, event: target.event.description,
                                                          rate: target.rateDescription, losses: session.losses())
                               return render(format, counts, s, run: run)
                           })
@@ -153,7 +153,7 @@ struct StacksCommand: ParsableCommand {
         defer { symbolizer.dropFrames() }
         StackProfile.prepareNaming(counts, symbolizer) { timer.mark("read maps") }
         timer.mark("process maps")
-        let run = StackProfile.Run(target: target.describe, seconds: seconds, event: target.event.description,
+        let run = StackProfile.Summary(target: target.describe, seconds: seconds, event: target.event.description,
                                    rate: target.rateDescription, losses: losses)
         for o in outputs {
             writeOutput(bytes: render(o.format, counts, symbolizer, run: run), to: o.path, atomic: interval != nil)
@@ -165,10 +165,10 @@ struct StacksCommand: ParsableCommand {
     }
 
     /// One output of what was gathered (all of it, or one interval's), in `format`.
-    func render(_ format: OutputFormat, _ counts: [StackCount], _ s: StackSymbolizer, run: StackProfile.Run) -> [UInt8] {
+    func render(_ format: OutputFormat, _ counts: [StackCount], _ s: StackSymbolizer, run: StackProfile.Summary) -> [UInt8] {
         let period = target.samplePeriodNs
         var out = StackOutput(counts: counts, symbolizer: s, run: run,
-                              pprof: Pprof.Run(kind: target.pprofKind, endingNowAfter: run.seconds, perThread: perThread,
+                              pprof: Pprof.Header(kind: target.pprofKind, endingNowAfter: run.seconds, perThread: perThread,
                                                comments: [run.title, run.subtitle]))
         out.bySoftirq = bySoftirq
         out.byWork = byWork

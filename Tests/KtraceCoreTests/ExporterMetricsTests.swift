@@ -61,9 +61,9 @@ import Testing
                 var t = ThreadTotals(comm: "kworker/0:\(i)")
                 t.schedNs = ns; t.switches = 1
                 b.threads[tid] = t
-                var d = DoingTotals()
+                var d = ActivityTotals()
                 d.count = 1; d.ns = ns
-                b.doing[DoingKey(tid: tid, kind: .work, id: UInt64(0x1000 + i))] = d
+                b.activities[ActivityKey(tid: tid, kind: .work, id: UInt64(0x1000 + i))] = d
                 a.threads[tid] = ThreadTotals(comm: "kworker/0:\(i)")
             }
             let names = Dictionary(uniqueKeysWithValues: items.enumerated().map { (UInt64(0x1000 + $0.offset), $0.element.0) })

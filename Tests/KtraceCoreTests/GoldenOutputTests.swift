@@ -19,7 +19,7 @@ import Testing
     }
 
     /// The recorded stacks run, named and described as the CLI does.
-    static func stacksRun() throws -> (RecordedSession, StackSymbolizer, StackProfile.Run) {
+    static func stacksRun() throws -> (RecordedSession, StackSymbolizer, StackProfile.Summary) {
         let rec = try RecordedSession(fixture: "stacks-input")
         let s = try rec.symbolizer()
         s.prefetch(unnamed: StackProfile.unnamed(rec.counts, s))
@@ -27,7 +27,7 @@ import Testing
         var losses = ProfileLosses()
         (losses.samples, losses.kernelStackFull, losses.kernelStackErrors, losses.userStackFull, losses.userStackErrors,
          losses.countFull, losses.eventsDropped) = (st[0], st[1], st[2], st[3], st[4], st[5], st[6])
-        let run = StackProfile.Run(target: rec.meta["describe"]!, seconds: Double(rec.meta["seconds"]!)!, event: rec.meta["event"]!,
+        let run = StackProfile.Summary(target: rec.meta["describe"]!, seconds: Double(rec.meta["seconds"]!)!, event: rec.meta["event"]!,
                                    rate: rec.meta["rate"]!, losses: losses)
         return (rec, s, run)
     }

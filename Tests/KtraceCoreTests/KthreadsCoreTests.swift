@@ -8,8 +8,8 @@ import Testing
     static let names: [UInt64: String] = [0xa0: "worker_thread", 0xa1: "run_ksoftirqd", 0xa2: "kswapd",
                                           0xb0: "refresh_vm_stats", 0xb1: "vmstat_update", 0xb2: "super_cache_scan"]
 
-    static func work(_ fn: UInt64, count: UInt64, ns: UInt64, waits: UInt64, waitNs: UInt64) -> DoingTotals {
-        var d = DoingTotals()
+    static func work(_ fn: UInt64, count: UInt64, ns: UInt64, waits: UInt64, waitNs: UInt64) -> ActivityTotals {
+        var d = ActivityTotals()
         d.count = count; d.ns = ns; d.waits = waits; d.waitNs = waitNs
         return d
     }
@@ -27,7 +27,7 @@ import Testing
         a.threads[11] = thread("kworker/0:1", fn: 0xa0, sched: 10_000_000, wall: 10_000_000, irq: 0, sirq: 0, sw: 100)
         a.threads[14] = thread("ksoftirqd/0", fn: 0xa1, sched: 1_000_000, wall: 1_000_000, irq: 0, sirq: 0, sw: 10)
         a.threads[99] = thread("kworker/1:2", fn: 0xa0, sched: 7_000_000, wall: 7_000_000, irq: 0, sirq: 0, sw: 70)
-        a.doing[DoingKey(tid: 11, kind: .work, id: 0xb0)] = work(0xb0, count: 10, ns: 1_000_000, waits: 10, waitNs: 100_000)
+        a.activities[ActivityKey(tid: 11, kind: .work, id: 0xb0)] = work(0xb0, count: 10, ns: 1_000_000, waits: 10, waitNs: 100_000)
 
         var b = KthreadsSnapshot(monoNs: 3_000_000_000, stealNs: 5_200_000_000)
         b.monoErrNs = 35_000
@@ -35,17 +35,17 @@ import Testing
         b.threads[14] = thread("ksoftirqd/0", fn: 0xa1, sched: 301_000_000, wall: 301_000_000, irq: 1_000_000, sirq: 0, sw: 910)
         b.threads[99] = a.threads[99]
         b.threads[40] = thread("kswapd0", fn: 0xa2, sched: 50_000_000, wall: 50_000_000, irq: 0, sirq: 0, sw: 30)
-        b.doing[DoingKey(tid: 11, kind: .work, id: 0xb0)] = work(0xb0, count: 4010, ns: 381_000_000, waits: 4010, waitNs: 40_100_000)
-        b.doing[DoingKey(tid: 11, kind: .work, id: 0xb1)] = work(0xb1, count: 2, ns: 40_000, waits: 1, waitNs: 5_000)
-        b.doing[DoingKey(tid: 14, kind: .softirq, id: 3)] = work(0, count: 90_000, ns: 290_000_000, waits: 0, waitNs: 0)
-        var reclaim = DoingTotals()
+        b.activities[ActivityKey(tid: 11, kind: .work, id: 0xb0)] = work(0xb0, count: 4010, ns: 381_000_000, waits: 4010, waitNs: 40_100_000)
+        b.activities[ActivityKey(tid: 11, kind: .work, id: 0xb1)] = work(0xb1, count: 2, ns: 40_000, waits: 1, waitNs: 5_000)
+        b.activities[ActivityKey(tid: 14, kind: .softirq, id: 3)] = work(0, count: 90_000, ns: 290_000_000, waits: 0, waitNs: 0)
+        var reclaim = ActivityTotals()
         reclaim.count = 12; reclaim.pagesScanned = 4096; reclaim.pagesReclaimed = 3000
-        b.doing[DoingKey(tid: 40, kind: .reclaim, id: 0)] = reclaim
-        b.doing[DoingKey(tid: 40, kind: .shrinker, id: 0xb2)] = work(0xb2, count: 3, ns: 9_000_000, waits: 0, waitNs: 0)
-        b.maxima[DoingKey(tid: 11, kind: .work, id: 0xb0)] = DoingMax(maxNs: 900_000, waitMaxNs: 300_000)
-        b.maxima[DoingKey(tid: 11, kind: .work, id: 0xb1)] = DoingMax(maxNs: 30_000, waitMaxNs: 5_000)
-        b.maxima[DoingKey(tid: 14, kind: .softirq, id: 3)] = DoingMax(maxNs: 60_000)
-        b.maxima[DoingKey(tid: 40, kind: .shrinker, id: 0xb2)] = DoingMax(maxNs: 4_000_000)
+        b.activities[ActivityKey(tid: 40, kind: .reclaim, id: 0)] = reclaim
+        b.activities[ActivityKey(tid: 40, kind: .shrinker, id: 0xb2)] = work(0xb2, count: 3, ns: 9_000_000, waits: 0, waitNs: 0)
+        b.maxima[ActivityKey(tid: 11, kind: .work, id: 0xb0)] = ActivityMax(maxNs: 900_000, waitMaxNs: 300_000)
+        b.maxima[ActivityKey(tid: 11, kind: .work, id: 0xb1)] = ActivityMax(maxNs: 30_000, waitMaxNs: 5_000)
+        b.maxima[ActivityKey(tid: 14, kind: .softirq, id: 3)] = ActivityMax(maxNs: 60_000)
+        b.maxima[ActivityKey(tid: 40, kind: .shrinker, id: 0xb2)] = ActivityMax(maxNs: 4_000_000)
         b.losses.unmatched = 2
         return (a, b)
     }
@@ -71,11 +71,11 @@ import Testing
         #expect(kw.oncpuNs == 400_000_000 && kw.wallNs == 490_000_000)
         #expect(kw.irqNs == 2_000_000 && kw.softirqNs == 8_000_000 && kw.ownNs == 390_000_000)
         #expect(kw.switches == 5000)
-        #expect(kw.doing.map(\.name) == ["refresh_vm_stats", "vmstat_update"])
-        let item = kw.doing[0]
+        #expect(kw.activities.map(\.name) == ["refresh_vm_stats", "vmstat_update"])
+        let item = kw.activities[0]
         #expect(item.count == 4000 && item.ns == 380_000_000 && item.waits == 4000 && item.waitNs == 40_000_000)
         #expect(item.maxNs == 900_000 && item.waitMaxNs == 300_000)
-        #expect(iv.threads[1].doing.first?.name == "net_rx")
+        #expect(iv.threads[1].activities.first?.name == "net_rx")
         #expect(iv.losses.unmatched == 2)
     }
 
@@ -99,11 +99,11 @@ import Testing
     @Test func aReusedTidIsANewThread() {
         var (a, b) = Self.reads()
         b.threads[99] = Self.thread("kworker/1:0", fn: 0xa0, sched: 2_000_000, wall: 2_000_000, irq: 0, sirq: 0, sw: 3)
-        a.doing[DoingKey(tid: 99, kind: .work, id: 0xb1)] = Self.work(0xb1, count: 50, ns: 9_000_000, waits: 50, waitNs: 0)
-        b.doing[DoingKey(tid: 99, kind: .work, id: 0xb1)] = Self.work(0xb1, count: 3, ns: 60_000, waits: 3, waitNs: 0)
+        a.activities[ActivityKey(tid: 99, kind: .work, id: 0xb1)] = Self.work(0xb1, count: 50, ns: 9_000_000, waits: 50, waitNs: 0)
+        b.activities[ActivityKey(tid: 99, kind: .work, id: 0xb1)] = Self.work(0xb1, count: 3, ns: 60_000, waits: 3, waitNs: 0)
         let t = KthreadsInterval(from: a, to: b, names: { Self.names[$0] }).threads.first { $0.tid == 99 }!
         #expect(t.oncpuNs == 2_000_000 && t.wallNs == 2_000_000 && t.switches == 3)
-        #expect(t.doing.map(\.count) == [3] && t.doing.map(\.ns) == [60_000])
+        #expect(t.activities.map(\.count) == [3] && t.activities.map(\.ns) == [60_000])
     }
 
     /// `ran` counts the threads --comm kept.
@@ -124,13 +124,13 @@ import Testing
     }
 
     @Test func tableAsRecorded() throws {
-        try GoldenOutputTests.expectGolden(KthreadsReport(top: 2, items: 1).table(Self.interval()), "kthreads.txt")
+        try GoldenOutputTests.expectGolden(KthreadsReport(top: 2, activities: 1).table(Self.interval()), "kthreads.txt")
     }
 
     @Test func jsonAsRecorded() throws {
         let text = KthreadsReport().json(Self.interval(), timestamp: "12:00:00")
         try GoldenOutputTests.expectGolden(text + "\n", "kthreads.json")
-        // It parses, and carries every item (the table shows --items of them).
+        // It parses, and carries every activity (the table shows --activities of them).
         let obj = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
         let threads = try #require(obj["threads"] as? [[String: Any]])
         #expect((threads[0]["doing"] as? [Any])?.count == 2)

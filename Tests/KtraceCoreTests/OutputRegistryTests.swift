@@ -32,7 +32,7 @@ import Testing
     @Test func stackWritersAsBefore() throws {
         let (rec, s, run) = try GoldenOutputTests.stacksRun()
         var out = StackOutput(counts: rec.counts, symbolizer: s, run: run,
-                              pprof: Pprof.Run(kind: .onCPU(periodNs: 1), startUnixNs: 0, durationNs: 1, perThread: true))
+                              pprof: Pprof.Header(kind: .onCPU(periodNs: 1), startUnixNs: 0, durationNs: 1, perThread: true))
         out.bySoftirq = true
         out.perThread = true
         out.graph.title = run.title

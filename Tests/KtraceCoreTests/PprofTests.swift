@@ -21,7 +21,7 @@ import Testing
         var a = StackCount(pid: 42, tid: 43, comm: "app", softirq: .netRx, kernel: .stored(1), user: .stored(2), count: 3)
         if kind == .offCPU { a.offCPU = .disk }
         let b = StackCount(pid: 42, tid: 44, comm: "app", softirq: nil, kernel: .none, user: .stored(2), count: 1)
-        let run = Pprof.Run(kind: kind, startUnixNs: 1_700_000_000_000_000_000, durationNs: 2_000_000_000, perThread: perThread,
+        let run = Pprof.Header(kind: kind, startUnixNs: 1_700_000_000_000_000_000, durationNs: 2_000_000_000, perThread: perThread,
                             comments: ["ktrace stacks: test"])
         let bytes = try Pprof.file(Pprof.profile([a, b], s, run: run))
         #expect(bytes.prefix(2) == [0x1f, 0x8b], "gzip magic")
@@ -66,7 +66,7 @@ import Testing
         k.user[1] = [0x2000, 0x3001, 0x1001]  // vdso <- libc <- main
         let s = StackSymbolizer(source: k, kernelSymbols: nil, userNames: VDSOFirst())
         let c = StackCount(pid: 7, tid: 7, comm: "app", softirq: nil, kernel: .none, user: .stored(1), count: 2)
-        let run = Pprof.Run(kind: .onCPU(periodNs: 1000), startUnixNs: 0, durationNs: 1, perThread: false)
+        let run = Pprof.Header(kind: .onCPU(periodNs: 1000), startUnixNs: 0, durationNs: 1, perThread: false)
         let p = Pprof.profile([c], s, run: run)
         #expect(p.mapping.map { p.stringTable[Int($0.filename)] } == ["/usr/bin/app", "/usr/lib/libc.so.6", "[vdso]"])
     }

@@ -208,7 +208,7 @@ import Testing
     @Test func jsonAndPprofCarryTheReasons() throws {
         let s = try Scratch()
         let (sym, counts) = try Self.profile(s)
-        let run = StackProfile.Run(target: "t", seconds: 1, event: "cpu-clock", rate: "99 Hz", losses: ProfileLosses())
+        let run = StackProfile.Summary(target: "t", seconds: 1, event: "cpu-clock", rate: "99 Hz", losses: ProfileLosses())
         let doc = StackProfile.json(counts, sym, run: run, perThread: false).text
         let parsed = try #require(try JSONSerialization.jsonObject(with: Data(doc.utf8)) as? [String: Any])
         let unnamed = try #require(parsed["unnamed"] as? [String: Any])
@@ -218,7 +218,7 @@ import Testing
         #expect(reasons[0]["package"] as? String == "foo" && reasons[0]["build_id"] as? String == Self.buildID)
         #expect(reasons[0]["fix"] as? String == "install foo-dbgsym" && reasons[0]["share"] as? Double == 0.75)
 
-        let p = Pprof.profile(counts, sym, run: Pprof.Run(kind: .onCPU(periodNs: 10_000_000), startUnixNs: 0, durationNs: 1_000_000_000,
+        let p = Pprof.profile(counts, sym, run: Pprof.Header(kind: .onCPU(periodNs: 10_000_000), startUnixNs: 0, durationNs: 1_000_000_000,
                                                           perThread: false))
         let strings = p.stringTable
         let prog = try #require(p.mapping.first { strings[Int($0.filename)] == s.bin })
@@ -239,7 +239,7 @@ import Testing
         let sym = StackSymbolizer(source: k, kernelSymbols: nil, userNames: k)
         let counts = [StackCount(pid: 1, tid: 0, comm: "a", softirq: nil, kernel: .none, user: .stored(1), count: 3)]
         #expect(UnnamedSummary(counts, sym).line == nil)
-        let run = StackProfile.Run(target: "t", seconds: 1, event: "cpu-clock", rate: "99 Hz", losses: ProfileLosses())
+        let run = StackProfile.Summary(target: "t", seconds: 1, event: "cpu-clock", rate: "99 Hz", losses: ProfileLosses())
         #expect(!StackProfile.json(counts, sym, run: run, perThread: false).text.contains("unnamed"))
     }
 }

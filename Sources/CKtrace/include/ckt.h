@@ -73,14 +73,14 @@ int kt_kthreads_open(struct kt_kthreads **out, int attach, unsigned int decoders
 		     uint64_t irq_thread_fn, int queuers, char *err, size_t errlen);
 int kt_kthreads_attach_kind(const struct kt_kthreads *s);
 /* How many threads and (thread, item) entries the kernel's tables hold: the most one read returns. */
-void kt_kthreads_capacity(const struct kt_kthreads *s, int *threads, int *items);
+void kt_kthreads_capacity(const struct kt_kthreads *s, int *threads, int *activities);
 /* Copy up to max entries (cumulative since attach); return how many. */
 int kt_kthreads_read_threads(struct kt_kthreads *s, uint32_t *tids, struct kt_kthread *out, int max);
-int kt_kthreads_read_doing(struct kt_kthreads *s, struct kt_doing_key *keys, struct kt_doing *out, int max);
+int kt_kthreads_read_activities(struct kt_kthreads *s, struct kt_activity_key *keys, struct kt_activity *out, int max);
 /* End the interval's maxima: flip the epoch, then copy (up to max) and delete the previous epoch's. */
-int kt_kthreads_read_maxima(struct kt_kthreads *s, struct kt_doing_key *keys, struct kt_doing_max *out, int max);
-/* Drop a thread that has exited, and its items, so the maps do not fill up on a long run. */
-void kt_kthreads_forget(struct kt_kthreads *s, uint32_t tid, const struct kt_doing_key *keys, int nkeys);
+int kt_kthreads_read_maxima(struct kt_kthreads *s, struct kt_activity_key *keys, struct kt_activity_max *out, int max);
+/* Drop a thread that has exited, and its activities, so the maps do not fill up on a long run. */
+void kt_kthreads_forget(struct kt_kthreads *s, uint32_t tid, const struct kt_activity_key *keys, int nkeys);
 /* With queuers: the most entries one read returns (0 without); copy up to max (cumulative since attach). */
 int kt_kthreads_queuers_capacity(const struct kt_kthreads *s);
 int kt_kthreads_read_queuers(struct kt_kthreads *s, struct kt_queuer_key *keys, struct kt_queuer *out, int max);

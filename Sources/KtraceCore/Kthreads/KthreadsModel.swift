@@ -2,7 +2,7 @@
 /// totals; an interval is the difference of two reads, so a counter is never reset under an update.
 
 /// What a thread did, by decoder (the kinds of bpf/ktrace.h's `kt_doing_kind`).
-public enum DoingKind: UInt32, CaseIterable, Sendable {
+public enum ActivityKind: UInt32, CaseIterable, Sendable {
     case softirq = 1, work, shrinker, reclaim, commit, migrate, rcuCallback
 
     public var name: String {
@@ -17,19 +17,19 @@ public enum DoingKind: UInt32, CaseIterable, Sendable {
         }
     }
 
-    /// Whether the item's id is a kernel text address to name with kallsyms.
+    /// Whether the activity's id is a kernel text address to name with kallsyms.
     public var idIsFunction: Bool { self == .work || self == .shrinker || self == .rcuCallback }
 }
 
-public struct DoingKey: Hashable, Sendable {
+public struct ActivityKey: Hashable, Sendable {
     public var tid: UInt32
-    public var kind: DoingKind
+    public var kind: ActivityKind
     public var id: UInt64
-    public init(tid: UInt32, kind: DoingKind, id: UInt64) { self.tid = tid; self.kind = kind; self.id = id }
+    public init(tid: UInt32, kind: ActivityKind, id: UInt64) { self.tid = tid; self.kind = kind; self.id = id }
 }
 
-/// Cumulative totals of one (thread, item).
-public struct DoingTotals: Sendable, Equatable {
+/// Cumulative totals of one (thread, activity).
+public struct ActivityTotals: Sendable, Equatable {
     public var count: UInt64 = 0
     public var ns: UInt64 = 0
     public var waitNs: UInt64 = 0
@@ -52,7 +52,7 @@ public struct ThreadTotals: Sendable, Equatable {
 }
 
 /// Maxima of one interval (kept per interval by the kernel, since maxima cannot be differenced).
-public struct DoingMax: Sendable, Equatable {
+public struct ActivityMax: Sendable, Equatable {
     public var maxNs: UInt64 = 0
     public var waitMaxNs: UInt64 = 0
     public init(maxNs: UInt64 = 0, waitMaxNs: UInt64 = 0) { self.maxNs = maxNs; self.waitMaxNs = waitMaxNs }
@@ -61,16 +61,16 @@ public struct DoingMax: Sendable, Equatable {
 /// Counters of events the kernel side could not count (cumulative).
 public struct KthreadsLosses: Sendable, Equatable {
     public var threadsFull: UInt64 = 0
-    public var doingFull: UInt64 = 0
+    public var activitiesFull: UInt64 = 0
     public var maxFull: UInt64 = 0
     public var openFull: UInt64 = 0
     public var unmatched: UInt64 = 0
     public init() {}
-    public var any: Bool { threadsFull + doingFull + maxFull + openFull > 0 }
+    public var any: Bool { threadsFull + activitiesFull + maxFull + openFull > 0 }
     static func - (a: Self, b: Self) -> Self {
         var d = Self()
         d.threadsFull = a.threadsFull &- b.threadsFull
-        d.doingFull = a.doingFull &- b.doingFull
+        d.activitiesFull = a.activitiesFull &- b.activitiesFull
         d.maxFull = a.maxFull &- b.maxFull
         d.openFull = a.openFull &- b.openFull
         d.unmatched = a.unmatched &- b.unmatched
@@ -79,7 +79,7 @@ public struct KthreadsLosses: Sendable, Equatable {
     static func + (a: Self, b: Self) -> Self {
         var d = a
         d.threadsFull &+= b.threadsFull
-        d.doingFull &+= b.doingFull
+        d.activitiesFull &+= b.activitiesFull
         d.maxFull &+= b.maxFull
         d.openFull &+= b.openFull
         d.unmatched &+= b.unmatched
@@ -90,18 +90,18 @@ public struct KthreadsLosses: Sendable, Equatable {
 /// One read of the kernel's cumulative totals.
 public struct KthreadsSnapshot: Sendable {
     public var threads: [UInt32: ThreadTotals]
-    public var doing: [DoingKey: DoingTotals]
-    public var maxima: [DoingKey: DoingMax]  // of the interval that ended at this read
+    public var activities: [ActivityKey: ActivityTotals]
+    public var maxima: [ActivityKey: ActivityMax]  // of the interval that ended at this read
     public var losses: KthreadsLosses
     /// When the threads' totals were read (CLOCK_MONOTONIC), the middle of that read, and how far either
     /// end of it lies (a switch counted in this read happened before monoNs + monoErrNs).
     public var monoNs: UInt64
     public var monoErrNs: UInt64 = 0
     public var stealNs: UInt64  // all CPUs' steal time so far (/proc/stat): what the hypervisor took
-    public init(threads: [UInt32: ThreadTotals] = [:], doing: [DoingKey: DoingTotals] = [:],
-                maxima: [DoingKey: DoingMax] = [:], losses: KthreadsLosses = .init(), monoNs: UInt64 = 0,
+    public init(threads: [UInt32: ThreadTotals] = [:], activities: [ActivityKey: ActivityTotals] = [:],
+                maxima: [ActivityKey: ActivityMax] = [:], losses: KthreadsLosses = .init(), monoNs: UInt64 = 0,
                 stealNs: UInt64 = 0) {
-        self.threads = threads; self.doing = doing; self.maxima = maxima; self.losses = losses; self.monoNs = monoNs
+        self.threads = threads; self.activities = activities; self.maxima = maxima; self.losses = losses; self.monoNs = monoNs
         self.stealNs = stealNs
     }
 }
@@ -113,9 +113,9 @@ public struct DecoderStatus: Sendable, Equatable {
     public init(name: String, problem: String?) { self.name = name; self.problem = problem }
 }
 
-/// One item of a thread in one interval.
-public struct DoingRow: Sendable, Equatable {
-    public var kind: DoingKind
+/// One activity of a thread in one interval.
+public struct ActivityRow: Sendable, Equatable {
+    public var kind: ActivityKind
     public var id: UInt64
     public var name: String
     public var count: UInt64
@@ -138,7 +138,7 @@ public struct ThreadRow: Sendable, Equatable {
     public var irqNs: UInt64
     public var softirqNs: UInt64
     public var switches: UInt64
-    public var doing: [DoingRow]     // largest first (time, then count)
+    public var activities: [ActivityRow]     // largest first (time, then count)
 
     /// Its own CPU time: on-CPU less what interrupted it.
     public var ownNs: UInt64 { oncpuNs > irqNs + softirqNs ? oncpuNs - irqNs - softirqNs : 0 }
@@ -174,14 +174,14 @@ public struct KthreadsInterval: Sendable {
         losses = b.losses - a.losses
         stealNs = b.stealNs &- a.stealNs
         self.decoders = decoders
-        var items: [UInt32: [DoingRow]] = [:]
-        for (key, t) in b.doing {
-            var p = a.doing[key] ?? DoingTotals()
-            if t.count < p.count { p = DoingTotals() }  // a new thread under a dead one's tid
+        var byThread: [UInt32: [ActivityRow]] = [:]
+        for (key, t) in b.activities {
+            var p = a.activities[key] ?? ActivityTotals()
+            if t.count < p.count { p = ActivityTotals() }  // a new thread under a dead one's tid
             guard t.count > p.count else { continue }
-            let m = b.maxima[key] ?? DoingMax()
-            items[key.tid, default: []].append(DoingRow(
-                kind: key.kind, id: key.id, name: KthreadsInterval.itemName(key, names),
+            let m = b.maxima[key] ?? ActivityMax()
+            byThread[key.tid, default: []].append(ActivityRow(
+                kind: key.kind, id: key.id, name: KthreadsInterval.activityName(key, names),
                 count: t.count - p.count, ns: t.ns &- p.ns, maxNs: m.maxNs, waits: t.waits &- p.waits,
                 waitNs: t.waitNs &- p.waitNs, waitMaxNs: m.waitMaxNs,
                 pagesScanned: t.pagesScanned &- p.pagesScanned, pagesReclaimed: t.pagesReclaimed &- p.pagesReclaimed))
@@ -190,24 +190,24 @@ public struct KthreadsInterval: Sendable {
         for (tid, t) in b.threads {
             var p = a.threads[tid] ?? ThreadTotals(comm: t.comm)
             if t.switches < p.switches || t.wallNs < p.wallNs || t.schedNs < p.schedNs { p = ThreadTotals(comm: t.comm) }
-            let doing = (items[tid] ?? []).sorted {
+            let activities = (byThread[tid] ?? []).sorted {
                 ($0.ns, $0.count, $1.name) > ($1.ns, $1.count, $0.name)
             }
             let irq = t.irqNs &- p.irqNs, sirq = t.softirqNs &- p.softirqNs
             let sched = t.schedNs &- p.schedNs
             let on = irqTimeAccounted && sched > 0 ? sched + irq + sirq : sched
-            guard on > 0 || !doing.isEmpty else { continue }
+            guard on > 0 || !activities.isEmpty else { continue }
             let name = threadName(tid) ?? t.comm
             guard matching(name) || matching(t.comm) else { continue }
             rows.append(ThreadRow(tid: tid, name: name, threadFn: t.threadFn == 0 ? nil : names(t.threadFn),
                                   oncpuNs: on, wallNs: t.wallNs &- p.wallNs, irqNs: irq, softirqNs: sirq,
-                                  switches: t.switches &- p.switches, doing: doing))
+                                  switches: t.switches &- p.switches, activities: activities))
         }
         threads = rows.sorted { ($0.ownNs, $0.oncpuNs, $1.tid) > ($1.ownNs, $1.oncpuNs, $0.tid) }
         ran = rows.count { $0.oncpuNs > 0 }
     }
 
-    static func itemName(_ key: DoingKey, _ names: (UInt64) -> String?) -> String {
+    static func activityName(_ key: ActivityKey, _ names: (UInt64) -> String?) -> String {
         switch key.kind {
         case .softirq: SoftirqVector(rawValue: Int(key.id))?.name ?? "vector \(key.id)"
         case .reclaim: "lru_shrink_inactive"

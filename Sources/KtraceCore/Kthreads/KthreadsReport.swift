@@ -1,9 +1,9 @@
 /// Text table and JSON lines for `ktrace kthreads`.
 public struct KthreadsReport: Sendable {
     public var top: Int      // threads shown per interval
-    public var items: Int    // "doing" items shown per thread (JSON: all)
+    public var activities: Int  // activities shown per thread (JSON, under "doing": all)
 
-    public init(top: Int = 20, items: Int = 3) { self.top = top; self.items = items }
+    public init(top: Int = 20, activities: Int = 3) { self.top = top; self.activities = activities }
 
     // MARK: text
 
@@ -22,8 +22,8 @@ public struct KthreadsReport: Sendable {
             out.append([col(String(t.tid), 8), " ", col(t.name, 24, left: true), col(percent(t.ownNs, secs), 7),
                         col(ms(t.ownNs), 10), col(ms(t.irqNs), 9), col(ms(t.softirqNs), 11),
                         col(String(t.switches), 9), "  " + (t.threadFn ?? "-")].joined())
-            for d in t.doing.prefix(items) { out.append("           " + itemText(d)) }
-            if t.doing.count > items { out.append("           (\(t.doing.count - items) more)") }
+            for d in t.activities.prefix(activities) { out.append("           " + activityText(d)) }
+            if t.activities.count > activities { out.append("           (\(t.activities.count - activities) more)") }
         }
         if iv.threads.count > top { out.append("(\(iv.threads.count - top) more threads; --top N shows more)") }
         if iv.threads.isEmpty { out.append("(no kernel thread ran)") }
@@ -36,7 +36,7 @@ public struct KthreadsReport: Sendable {
         return out.joined(separator: "\n") + "\n"
     }
 
-    func itemText(_ d: DoingRow) -> String {
+    func activityText(_ d: ActivityRow) -> String {
         var s = Log2Histogram.pad("\(d.kind.name) \(d.name)", 40)
         switch d.kind {
         case .migrate, .rcuCallback:
@@ -64,7 +64,7 @@ public struct KthreadsReport: Sendable {
     func lossNotes(_ l: KthreadsLosses) -> [String] {
         var out: [String] = []
         if l.threadsFull > 0 { out.append("lost: \(l.threadsFull) events of threads beyond the thread table (8192)") }
-        if l.doingFull > 0 { out.append("lost: \(l.doingFull) items beyond the item table (16384)") }
+        if l.activitiesFull > 0 { out.append("lost: \(l.activitiesFull) items beyond the item table (16384)") }
         if l.maxFull > 0 { out.append("lost: \(l.maxFull) maxima beyond their table (16384): max columns are low") }
         if l.openFull > 0 { out.append("lost: \(l.openFull) item starts not remembered (table full): not timed") }
         if l.unmatched > 0 { out.append("note: \(l.unmatched) ends whose start came before tracing were not timed") }
@@ -89,7 +89,7 @@ public struct KthreadsReport: Sendable {
                      ("reason", $0.problem.map { .string($0) } ?? .null)])
         })))
         let l = iv.losses
-        obj.append(("lost", .object([("threads_full", .uint(l.threadsFull)), ("items_full", .uint(l.doingFull)),
+        obj.append(("lost", .object([("threads_full", .uint(l.threadsFull)), ("items_full", .uint(l.activitiesFull)),
                                      ("maxima_full", .uint(l.maxFull)), ("starts_full", .uint(l.openFull)),
                                      ("unmatched_ends", .uint(l.unmatched))])))
         return JSONValue.object(obj).text
@@ -101,11 +101,11 @@ public struct KthreadsReport: Sendable {
             ("thread_fn", t.threadFn.map { .string($0) } ?? .null),
             ("oncpu_ns", .uint(t.oncpuNs)), ("wall_ns", .uint(t.wallNs)), ("own_ns", .uint(t.ownNs)), ("irq_ns", .uint(t.irqNs)),
             ("softirq_ns", .uint(t.softirqNs)), ("switches", .uint(t.switches)),
-            ("doing", .array(t.doing.map(jsonItem))),
+            ("doing", .array(t.activities.map(jsonActivity))),
         ])
     }
 
-    func jsonItem(_ d: DoingRow) -> JSONValue {
+    func jsonActivity(_ d: ActivityRow) -> JSONValue {
         var o: [(String, JSONValue)] = [("kind", .string(d.kind.name)), ("name", .string(d.name)), ("count", .uint(d.count))]
         switch d.kind {
         case .migrate, .rcuCallback: break

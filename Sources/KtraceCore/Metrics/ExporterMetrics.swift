@@ -58,9 +58,9 @@ public struct ExporterMetrics {
         var byName: [String: ThreadRow] = [:]
         for t in iv.threads {
             var r = byName[t.name] ?? ThreadRow(tid: t.tid, name: t.name, threadFn: nil, oncpuNs: 0, wallNs: 0, irqNs: 0,
-                                               softirqNs: 0, switches: 0, doing: [])
+                                               softirqNs: 0, switches: 0, activities: [])
             r.oncpuNs &+= t.oncpuNs; r.irqNs &+= t.irqNs; r.softirqNs &+= t.softirqNs
-            r.doing += t.doing
+            r.activities += t.activities
             byName[t.name] = r
         }
         // Admit the busiest new names first, while there is room.
@@ -72,7 +72,7 @@ public struct ExporterMetrics {
             threadIrq[name] = i
         }
         var work: [String: Totals] = [:]
-        for t in byName.values { for d in t.doing where d.kind == .work { work[d.name, default: Totals()].add(d.count, d.ns) } }
+        for t in byName.values { for d in t.activities where d.kind == .work { work[d.name, default: Totals()].add(d.count, d.ns) } }
         for (fn, tot) in work.sorted(by: { ($0.value.ns, $1.key) > ($1.value.ns, $0.key) }) {
             functions[Self.admit(fn, into: functions.keys, max: maxFunctions), default: Totals()].add(tot.count, tot.ns)
         }
@@ -145,7 +145,7 @@ public struct ExporterMetrics {
         p.family("ktrace_kthread_work_seconds_total", .counter, help: "Time kworkers spent running work items, by work function.")
         for f in fns { p.sample("ktrace_kthread_work_seconds_total", [("function", f)], Double(functions[f]!.ns) / 1e9) }
         p.family("ktrace_kthreads_lost_total", .counter, help: "Events the kernel side could not record, by the table that was full.")
-        for (what, n) in [("threads", kthreadLosses.threadsFull), ("items", kthreadLosses.doingFull), ("maxima", kthreadLosses.maxFull),
+        for (what, n) in [("threads", kthreadLosses.threadsFull), ("items", kthreadLosses.activitiesFull), ("maxima", kthreadLosses.maxFull),
                           ("open", kthreadLosses.openFull)] {
             p.sample("ktrace_kthreads_lost_total", [("table", what)], Double(n))
         }

@@ -6,7 +6,7 @@ public struct StackOutput {
     public var counts: [StackCount]
     public var symbolizer: StackSymbolizer
     /// The JSON document's header.
-    public var run: StackProfile.Run
+    public var run: StackProfile.Summary
     /// Pseudo-frames added to each stack (see `StackProfile.interned`).
     public var bySoftirq = false, byWork = false, byState = false, hotCold = false, wakers = false
     /// A stack's count in the graph's unit (microseconds off the CPU); nil: as counted.
@@ -17,9 +17,9 @@ public struct StackOutput {
     public var graph = FlameGraphOptions()
     /// JSON: the unit of the counts when they are not samples ("ns" off the CPU).
     public var jsonUnit: String?
-    public var pprof: Pprof.Run
+    public var pprof: Pprof.Header
 
-    public init(counts: [StackCount], symbolizer: StackSymbolizer, run: StackProfile.Run, pprof: Pprof.Run) {
+    public init(counts: [StackCount], symbolizer: StackSymbolizer, run: StackProfile.Summary, pprof: Pprof.Header) {
         self.counts = counts
         self.symbolizer = symbolizer
         self.run = run
@@ -38,7 +38,7 @@ extension OutputRegistry where Model == StackOutput {
     public static var stacks: Self { Self([.folded, .svg, .json, .pprof], fallback: .folded) }
 }
 
-extension Pprof.Run {
+extension Pprof.Header {
     /// A profile that ends now and lasted `seconds`.
     public init(kind: Pprof.Kind, endingNowAfter seconds: Double, perThread: Bool, comments: [String]) {
         var now = timespec()

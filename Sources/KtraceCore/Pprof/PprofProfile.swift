@@ -22,7 +22,8 @@ public enum Pprof {
         case offCPU
     }
 
-    public struct Run: Sendable {
+    /// The profile's own fields: its sample types, time span and comments.
+    public struct Header: Sendable {
         public var kind: Kind
         /// Start of the profile (ns since the Unix epoch) and its length.
         public var startUnixNs: Int64
@@ -38,7 +39,7 @@ public enum Pprof {
     }
 
     /// The profile message (not compressed).
-    public static func profile(_ counts: [StackCount], _ s: StackSymbolizer, run: Run, wakers: Bool = false) -> Perftools_Profiles_Profile {
+    public static func profile(_ counts: [StackCount], _ s: StackSymbolizer, run: Header, wakers: Bool = false) -> Perftools_Profiles_Profile {
         // The interned stacks are one per count, in order; their first frame is the task, which
         // becomes a label.
         let stacks = StackProfile.interned(counts, s, bySoftirq: false, byWork: false, wakers: wakers).stacks

@@ -92,8 +92,8 @@ public enum StackProfile {
             || name.hasPrefix("trace_call_bpf")
     }
 
-    /// What the stacks' outputs say about the run, for titles and JSON.
-    public struct Run: Sendable {
+    /// What the stacks' outputs say about the recording: their titles, and the summary at the top of JSON.
+    public struct Summary: Sendable {
         public var target: String      // "all CPUs", "pid 9 (ksoftirqd/0)"
         public var seconds: Double
         public var event: String       // "cpu-clock"
@@ -111,7 +111,7 @@ public enum StackProfile {
     /// The `--format json` document (schema in docs/stacks.md): frames root first per half, `null` when not
     /// collected, "missing" when lost.
     /// `unit` nil: counts are samples; else off-CPU times in that unit ("ns"), named in the document.
-    public static func json(_ counts: [StackCount], _ s: StackSymbolizer, run: Run, perThread: Bool, unit: String? = nil) -> JSONValue {
+    public static func json(_ counts: [StackCount], _ s: StackSymbolizer, run: Summary, perThread: Bool, unit: String? = nil) -> JSONValue {
         func part(_ p: StackPart<Int32>) -> JSONValue {
             switch p {
             case .frames(let f): .array(f.reversed().map { .string(s.table[$0]) })

@@ -36,7 +36,7 @@ public enum FlameChart {
     /// `away`: sorted times this thread was switched away (see `awayTimes`).
     static func spans(samples: [TimelineSample], periodNs: UInt64, away: ArraySlice<UInt64>) -> [FlameSpan] {
         var out: [FlameSpan] = []
-        for run in runs(samples: samples, periodNs: periodNs, away: away) {
+        for run in stretches(samples: samples, periodNs: periodNs, away: away) {
             var open: [(name: String, start: UInt64)] = []
             func close(downTo k: Int, at t: UInt64) {
                 while open.count > k {
@@ -59,7 +59,7 @@ public enum FlameChart {
 
     /// A stretch of one thread's samples with no gap or switch away inside; covers
     /// [samples[range.first].ts, end).
-    struct Run: Equatable {
+    struct Stretch: Equatable {
         var range: Range<Int>
         var end: UInt64
     }
@@ -75,9 +75,9 @@ public enum FlameChart {
     }
 
     /// Splits one thread's sorted samples where a gap or a switch away (`away`, sorted) interrupts them.
-    static func runs(samples: [TimelineSample], periodNs: UInt64, away: ArraySlice<UInt64>) -> [Run] {
+    static func stretches(samples: [TimelineSample], periodNs: UInt64, away: ArraySlice<UInt64>) -> [Stretch] {
         let p = max(periodNs, 1)
-        var runs: [Run] = []
+        var runs: [Stretch] = []
         var runStart = 0
         var j = away.startIndex // first switch not yet behind the current sample
         for i in samples.indices {
@@ -94,7 +94,7 @@ public enum FlameChart {
                 end = last &+ p
             }
             if let end {
-                runs.append(Run(range: runStart..<(i + 1), end: end))
+                runs.append(Stretch(range: runStart..<(i + 1), end: end))
                 runStart = i + 1
             }
         }

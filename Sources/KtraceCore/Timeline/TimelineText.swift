@@ -145,7 +145,7 @@ public enum TimelineText {
             var j = i + 1
             while j < samples.count, TimelineThreadKey(samples[j]) == TimelineThreadKey(samples[i]) { j += 1 }
             let sub = Array(samples[i..<j])
-            var runs = FlameChart.runs(samples: sub, periodNs: t.samplePeriodNs, away: away.away(for: sub, periodNs: t.samplePeriodNs))
+            var runs = FlameChart.stretches(samples: sub, periodNs: t.samplePeriodNs, away: away.away(for: sub, periodNs: t.samplePeriodNs))
             // The next task's first sample shows this one was off the CPU by then.
             if j < samples.count, let last = runs.indices.last, samples[j].ts > sub.last!.ts {
                 runs[last].end = min(runs[last].end, samples[j].ts)

@@ -252,7 +252,7 @@ public final class DiagnoseSession {
                                   names: { k.symbols.name(for: $0) }, threadName: { processName(Int32(bitPattern: $0)) })
         return iv.threads.prefix(40).map { t in
             KthreadObservation(tid: Int(t.tid), name: t.name, ownNs: t.ownNs, softirqNs: t.softirqNs,
-                               items: t.doing.map { KthreadItem(kind: $0.kind.name, name: $0.name, ns: $0.ns, count: $0.count) })
+                               items: t.activities.map { KthreadItem(kind: $0.kind.name, name: $0.name, ns: $0.ns, count: $0.count) })
         }
     }
 

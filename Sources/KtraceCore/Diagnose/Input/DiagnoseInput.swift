@@ -95,7 +95,7 @@ public struct KthreadObservation: Codable, Sendable {
     public var ownNs: UInt64
     /// Softirq time that ran on top of it (for ksoftirqd, what it served is in `items`).
     public var softirqNs: UInt64?
-    /// What it ran, largest first: kind is `work`, `softirq`, `shrinker`, `reclaim`, ... (`DoingKind.name`).
+    /// What it ran, largest first: kind is `work`, `softirq`, `shrinker`, `reclaim`, ... (`ActivityKind.name`).
     public var items: [KthreadItem]?
 
     public init(tid: Int, name: String, ownNs: UInt64, softirqNs: UInt64? = nil, items: [KthreadItem]? = nil) {
