@@ -80,7 +80,7 @@ static int kernel_older_than(int major, int minor)
 
 static int size_stack_map(struct kt_profile *p, struct bpf_map *m)
 {
-	unsigned int n = p->o->stack_storage ? p->o->stack_storage : 1;
+	unsigned int n = p->o->sizes.stack_storage ? p->o->sizes.stack_storage : 1;
 	if (!p->prealloc)
 		return bpf_map__set_max_entries(m, n);
 	return bpf_map__set_map_flags(m, bpf_map__map_flags(m) & ~BPF_F_NO_PREALLOC)
@@ -114,11 +114,11 @@ static int parse_trace(struct kt_profile *p, const char *list, char *err, size_t
 static int setup_trace(struct kt_profile *p)
 {
 	for (int i = 0; i < KT_TRACE_MAX; i++) {
-		bpf_program__set_autoload(p->kprobe[i], p->o->trace_kprobes && i < p->ntrace);
-		bpf_program__set_autoload(p->kretprobe[i], p->o->trace_kprobes && i < p->ntrace);
+		bpf_program__set_autoload(p->kprobe[i], p->o->timeline.trace_kprobes && i < p->ntrace);
+		bpf_program__set_autoload(p->kretprobe[i], p->o->timeline.trace_kprobes && i < p->ntrace);
 		struct bpf_program *progs[2] = { p->fentry[i], p->fexit[i] };
 		for (int k = 0; k < 2; k++) {
-			if (i >= p->ntrace || p->o->trace_kprobes) {
+			if (i >= p->ntrace || p->o->timeline.trace_kprobes) {
 				bpf_program__set_autoload(progs[k], false);
 				continue;
 			}
@@ -209,17 +209,17 @@ static int features(const struct kt_profile *p, struct kt_feature f[KT_PROFILE_F
 	 * walker (5.10 verifies it even where no call can reach it). */
 	const int uw = c->unwind != 0, uw_switch = uw && c->offcpu;
 	const struct kt_feature all[] = {
-		{ "sampling", !o->no_sampling && !uw, sampling_progs },
-		{ "sampling, unwind tables", !o->no_sampling && uw, sampling_unwound_progs },
-		{ "--event tracepoint", o->tp_name != NULL && !uw, event_tp_progs },
-		{ "--event tracepoint, unwind tables", o->tp_name != NULL && uw, event_tp_unwound_progs },
-		{ "--event kprobe", o->kprobe_func != NULL && !uw, event_kprobe_progs },
-		{ "--event kprobe, unwind tables", o->kprobe_func != NULL && uw, event_kprobe_unwound_progs },
+		{ "sampling", !o->sampling.off && !uw, sampling_progs },
+		{ "sampling, unwind tables", !o->sampling.off && uw, sampling_unwound_progs },
+		{ "--event tracepoint", o->sampling.tp_name != NULL && !uw, event_tp_progs },
+		{ "--event tracepoint, unwind tables", o->sampling.tp_name != NULL && uw, event_tp_unwound_progs },
+		{ "--event kprobe", o->sampling.kprobe_func != NULL && !uw, event_kprobe_progs },
+		{ "--event kprobe, unwind tables", o->sampling.kprobe_func != NULL && uw, event_kprobe_unwound_progs },
 		{ "softirq", c->softirq != 0, softirq_progs },
 		{ "switches", (c->events || c->offcpu) && !uw_switch, switch_progs },
 		{ "switches, unwind tables", (c->events || c->offcpu) && uw_switch, switch_unwound_progs },
 		{ "wakers", c->offcpu && c->wakers, waking_progs },
-		{ "work slices", c->events && o->work_slices, work_progs },
+		{ "work slices", c->events && o->timeline.work_slices, work_progs },
 		/* Its fentry/fexit or kprobe slots are narrowed to the functions asked for by setup_trace. */
 		{ "--trace", p->ntrace > 0, trace_progs },
 	};
@@ -242,21 +242,21 @@ static int before_load(struct bpf_object *obj, void *ctx)
 
 	rc = rc ?: size_stack_map(p, p->map.stacks);
 	rc = rc ?: size_stack_map(p, p->map.ustacks);
-	rc = rc ?: bpf_map__set_max_entries(p->map.counts, o->count_entries ? o->count_entries : 1);
+	rc = rc ?: bpf_map__set_max_entries(p->map.counts, o->sizes.count_entries ? o->sizes.count_entries : 1);
 	/* A ring buffer is a power-of-two number of pages. */
-	unsigned long want = o->ringbuf_bytes ? o->ringbuf_bytes : 4096, size = 4096;
+	unsigned long want = o->sizes.ringbuf_bytes ? o->sizes.ringbuf_bytes : 4096, size = 4096;
 	while (size < want)
 		size <<= 1;
 	rc = rc ?: bpf_map__set_max_entries(p->map.events, (unsigned int)size);
 	if (!p->ntrace)
 		rc = rc ?: bpf_map__set_max_entries(p->map.func_states, 1);
 	rc = rc ?: bpf_map__set_max_entries(p->map.offstart,
-					    o->config.offcpu ? (o->offcpu_tasks ? o->offcpu_tasks : 16384) : 1);
+					    o->config.offcpu ? (o->sizes.offcpu_tasks ? o->sizes.offcpu_tasks : 16384) : 1);
 	if (o->npids > 1024)
 		rc = rc ?: bpf_map__set_max_entries(p->map.pids, (unsigned int)o->npids);
 	/* Unwind tables: sized by user space from the tables it built before load (1 entry when off). */
-	rc = rc ?: bpf_map__set_max_entries(p->map.unwind_rows, o->config.unwind && o->unwind_rows ? o->unwind_rows : 1);
-	rc = rc ?: bpf_map__set_max_entries(p->map.unwind_procs, o->config.unwind && o->unwind_procs ? o->unwind_procs : 1);
+	rc = rc ?: bpf_map__set_max_entries(p->map.unwind_rows, o->config.unwind && o->sizes.unwind_rows ? o->sizes.unwind_rows : 1);
+	rc = rc ?: bpf_map__set_max_entries(p->map.unwind_procs, o->config.unwind && o->sizes.unwind_procs ? o->sizes.unwind_procs : 1);
 	return rc;
 }
 
@@ -315,21 +315,21 @@ static int attach_kprobes(struct kt_profile *p, char *err, size_t errlen)
 static int attach_event(struct kt_profile *p, const struct kt_profile_opts *o, char *err, size_t errlen)
 {
 	char what[256];
-	if (o->tp_name) {
-		p->event_link = bpf_program__attach_tracepoint(p->event_tp, o->tp_category, o->tp_name);
-		snprintf(what, sizeof(what), "--event tracepoint:%s:%s", o->tp_category, o->tp_name);
-	} else if (o->kprobe_func) {
-		p->event_link = bpf_program__attach_kprobe(p->event_kprobe, 0, o->kprobe_func);
-		snprintf(what, sizeof(what), "--event kprobe:%s: attaching a kprobe", o->kprobe_func);
+	if (o->sampling.tp_name) {
+		p->event_link = bpf_program__attach_tracepoint(p->event_tp, o->sampling.tp_category, o->sampling.tp_name);
+		snprintf(what, sizeof(what), "--event tracepoint:%s:%s", o->sampling.tp_category, o->sampling.tp_name);
+	} else if (o->sampling.kprobe_func) {
+		p->event_link = bpf_program__attach_kprobe(p->event_kprobe, 0, o->sampling.kprobe_func);
+		snprintf(what, sizeof(what), "--event kprobe:%s: attaching a kprobe", o->sampling.kprobe_func);
 	} else {
 		return 0;
 	}
 	if (p->event_link)
 		return 0;
 	int e = errno;
-	if (o->tp_name && e == ENOENT)
+	if (o->sampling.tp_name && e == ENOENT)
 		snprintf(err, errlen, "%s: no such tracepoint on this kernel (see /sys/kernel/tracing/events)", what);
-	else if (o->kprobe_func && (e == ENOENT || e == EINVAL))
+	else if (o->sampling.kprobe_func && (e == ENOENT || e == EINVAL))
 		snprintf(err, errlen, "%s: no such kernel function to probe (see /proc/kallsyms; inlined functions cannot be)", what);
 	else
 		kt_errmsg(err, errlen, what, e);
@@ -343,22 +343,22 @@ static int open_pmu(struct kt_profile *p, const struct kt_profile_opts *o, int c
 	int fd;
 
 	attr.size = sizeof(attr);
-	attr.type = o->hardware ? PERF_TYPE_HARDWARE : PERF_TYPE_SOFTWARE;
-	attr.config = o->hardware ? PERF_COUNT_HW_CPU_CYCLES : o->sw_event;
-	if (o->freq) {
+	attr.type = o->sampling.hardware ? PERF_TYPE_HARDWARE : PERF_TYPE_SOFTWARE;
+	attr.config = o->sampling.hardware ? PERF_COUNT_HW_CPU_CYCLES : o->sampling.sw_event;
+	if (o->sampling.freq) {
 		attr.freq = 1;
-		attr.sample_freq = o->freq;
+		attr.sample_freq = o->sampling.freq;
 	} else {
-		attr.sample_period = o->period;
+		attr.sample_period = o->sampling.period;
 	}
 	fd = (int)syscall(__NR_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
 	if (fd < 0) {
 		int e = errno;
-		if (o->hardware && (e == ENOENT || e == EOPNOTSUPP || e == ENODEV))
+		if (o->sampling.hardware && (e == ENOENT || e == EOPNOTSUPP || e == ENODEV))
 			snprintf(err, errlen, "hardware event 'cycles' is not available on CPU %d (no PMU, e.g. in a VM): use the default cpu-clock", cpu);
-		else if (e == EINVAL && o->freq)
+		else if (e == EINVAL && o->sampling.freq)
 			snprintf(err, errlen, "perf_event_open: frequency %llu Hz rejected: above kernel.perf_event_max_sample_rate?",
-				 (unsigned long long)o->freq);
+				 (unsigned long long)o->sampling.freq);
 		else {
 			snprintf(what, sizeof(what), "perf_event_open on CPU %d", cpu);
 			kt_errmsg(err, errlen, what, e);
@@ -401,7 +401,7 @@ int kt_profile_open(struct kt_profile **out, const struct kt_profile_opts *o, ch
 
 	if (!p)
 		return -ENOMEM;
-	if ((rc = parse_trace(p, o->trace_funcs, err, errlen)) != 0) {
+	if ((rc = parse_trace(p, o->timeline.trace_funcs, err, errlen)) != 0) {
 		free(p);
 		return rc;
 	}
@@ -426,7 +426,7 @@ int kt_profile_open(struct kt_profile **out, const struct kt_profile_opts *o, ch
 			/* Also say which option brought in the programs that failed. */
 			char why[512];
 			snprintf(why, sizeof(why), "%s", err);
-			snprintf(err, errlen, "--trace %s: %s", o->trace_funcs, why);
+			snprintf(err, errlen, "--trace %s: %s", o->timeline.trace_funcs, why);
 		}
 		free(p);
 		return rc;
@@ -435,7 +435,7 @@ int kt_profile_open(struct kt_profile **out, const struct kt_profile_opts *o, ch
 	p->counts_fd = bpf_map__fd(p->map.counts);
 	p->stacks_fd = bpf_map__fd(p->map.stacks);
 	p->ustacks_fd = bpf_map__fd(p->map.ustacks);
-	if (o->ringbuf_bytes) {
+	if (o->sizes.ringbuf_bytes) {
 		p->rb = ring_buffer__new(bpf_map__fd(p->map.events), on_event, p, NULL);
 		if (!p->rb) {
 			rc = -errno;
@@ -448,12 +448,12 @@ int kt_profile_open(struct kt_profile **out, const struct kt_profile_opts *o, ch
 		kt_profile_close(p);
 		return rc;
 	}
-	if (o->trace_kprobes && (rc = attach_kprobes(p, err, errlen)) != 0) {
+	if (o->timeline.trace_kprobes && (rc = attach_kprobes(p, err, errlen)) != 0) {
 		kt_profile_close(p);
 		return rc;
 	}
-	if (o->cpu >= 0) {
-		cpus[0] = o->cpu;
+	if (o->sampling.cpu >= 0) {
+		cpus[0] = o->sampling.cpu;
 		ncpus = 1;
 	} else {
 		ncpus = kt_parse_online_cpus(cpus, KT_MAX_CPUS);
@@ -463,7 +463,7 @@ int kt_profile_open(struct kt_profile **out, const struct kt_profile_opts *o, ch
 		kt_profile_close(p);
 		return -ENOENT;
 	}
-	for (int i = 0; i < ncpus && !o->no_sampling; i++) {
+	for (int i = 0; i < ncpus && !o->sampling.off; i++) {
 		if ((rc = open_pmu(p, o, cpus[i], err, errlen)) != 0) {
 			kt_profile_close(p);
 			return rc;

@@ -70,25 +70,34 @@ public struct ProfileConfig: Sendable {
     public var kernelStacks = true
     public var userStacks = true
     public var perThread = false
-    /// Count samples per stack in the kernel (`stacks`).
-    public var aggregate = false
-    /// Send samples, softirq runs and context switches through the ring buffer (`timeline`); sched_switch is
-    /// attached for them (and for `offCPU`).
-    public var events = false
     /// Most distinct kernel stacks, and as many user stacks, kept (allocated as they appear).
     public var stackStorage: UInt32 = 131072
+    /// Entries of the map that counts per stack key (samples with `aggregate`, blocked time with `offCPU`).
     public var countEntries: UInt32 = 1
-    public var ringbufBytes: UInt32 = 0
-    /// Follow softirq entry and exit: the vector running in each sample, and with `events` each run a slice.
+
+    // The features. Each is off unless set; a feature with settings of its own is a value that is nil
+    // when off (`timeline`, `offCPU`).
+
+    /// Count samples per stack in the kernel (`stacks`).
+    public var aggregate = false
+    /// Follow softirq entry and exit: the vector running in each sample, and with `timeline` each run a slice.
     public var trackSoftirq = false
-    /// With `events`: each work item a kworker runs as a slice (the workqueue execute tracepoints).
-    public var workSlices = false
     /// Key kworkers' samples by the work function they run (read from the kworker, no tracepoint).
     public var byWork = false
-    /// Kernel functions recorded at entry and exit (--trace).
-    public var traceFunctions: [String] = []
-    /// How they are recorded: BPF trampolines (fentry/fexit), or kprobes where those are refused.
-    public var traceAttach: TraceAttach = .fentry
+
+    /// Send samples, softirq runs and context switches through the ring buffer (`timeline`); sched_switch is
+    /// attached for them (and for `offCPU`).
+    public struct Timeline: Sendable {
+        public var ringbufBytes: UInt32
+        /// Each work item a kworker runs as a slice (the workqueue execute tracepoints).
+        public var workSlices = false
+        /// Kernel functions recorded at entry and exit (--trace).
+        public var traceFunctions: [String] = []
+        /// How they are recorded: BPF trampolines (fentry/fexit), or kprobes where those are refused.
+        public var traceAttach: TraceAttach = .fentry
+        public init(ringbufBytes: UInt32) { self.ringbufBytes = ringbufBytes }
+    }
+    public var timeline: Timeline?
 
     public enum TraceAttach: String, Sendable, CaseIterable { case fentry, kprobe }
 
@@ -129,7 +138,7 @@ public struct ProfileConfig: Sendable {
         c.user_stack = userStacks ? 1 : 0
         c.per_thread = perThread ? 1 : 0
         c.aggregate = aggregate ? 1 : 0
-        c.events = events ? 1 : 0
+        c.events = timeline != nil ? 1 : 0
         c.work = byWork ? 1 : 0
         c.softirq = trackSoftirq ? 1 : 0
         if let off = offCPU {

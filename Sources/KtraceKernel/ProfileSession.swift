@@ -22,49 +22,51 @@ public final class ProfileSession {
         var o = kt_profile_opts()
         o.attach = config.attach.cValue
         o.config = config.bpfConfig
-        o.hardware = config.event == .cycles ? 1 : 0
+        o.sampling.hardware = config.event == .cycles ? 1 : 0
         switch config.event {
-        case .pageFaults: o.sw_event = UInt64(KT_SW_PAGE_FAULTS.rawValue)
-        case .contextSwitches: o.sw_event = UInt64(KT_SW_CONTEXT_SWITCHES.rawValue)
-        default: o.sw_event = UInt64(KT_SW_CPU_CLOCK.rawValue)
+        case .pageFaults: o.sampling.sw_event = UInt64(KT_SW_PAGE_FAULTS.rawValue)
+        case .contextSwitches: o.sampling.sw_event = UInt64(KT_SW_CONTEXT_SWITCHES.rawValue)
+        default: o.sampling.sw_event = UInt64(KT_SW_CPU_CLOCK.rawValue)
         }
-        o.freq = config.frequency ?? 0
-        o.period = config.frequency == nil ? config.period : 0
-        o.cpu = Int32(config.cpu ?? -1)
-        o.stack_storage = config.stackStorage
-        o.count_entries = config.countEntries
-        o.ringbuf_bytes = config.ringbufBytes
-        o.work_slices = config.workSlices ? 1 : 0
-        let trace = config.traceFunctions.isEmpty ? nil : strdup(config.traceFunctions.joined(separator: ","))
+        o.sampling.freq = config.frequency ?? 0
+        o.sampling.period = config.frequency == nil ? config.period : 0
+        o.sampling.cpu = Int32(config.cpu ?? -1)
+        o.sizes.stack_storage = config.stackStorage
+        o.sizes.count_entries = config.countEntries
+        let timeline = config.timeline
+        o.sizes.ringbuf_bytes = timeline?.ringbufBytes ?? 0
+        o.timeline.work_slices = timeline?.workSlices == true ? 1 : 0
+        let functions = timeline?.traceFunctions ?? []
+        let trace = functions.isEmpty ? nil : strdup(functions.joined(separator: ","))
         defer { free(trace) }
-        o.trace_funcs = UnsafePointer(trace)
-        o.trace_kprobes = config.traceAttach == .kprobe ? 1 : 0
-        o.no_sampling = config.sampling && !config.event.isProgram ? 0 : 1
+        o.timeline.trace_funcs = UnsafePointer(trace)
+        o.timeline.trace_kprobes = timeline?.traceAttach == .kprobe ? 1 : 0
+        o.sampling.off = config.sampling && !config.event.isProgram ? 0 : 1
         if config.event.isProgram { o.config.every = config.frequency == nil ? config.period : 0 }
         // The CPU clock's period: a late sample carries the periods the kernel's timer skipped (profile.bpf.c).
-        if o.no_sampling == 0 && o.hardware == 0 && o.sw_event == UInt64(KT_SW_CPU_CLOCK.rawValue) {
-            o.config.clock_period_ns = o.freq > 0 ? 1_000_000_000 / o.freq : o.period
+        if o.sampling.off == 0 && o.sampling.hardware == 0 && o.sampling.sw_event == UInt64(KT_SW_CPU_CLOCK.rawValue) {
+            o.config.clock_period_ns = o.sampling.freq > 0 ? 1_000_000_000 / o.sampling.freq : o.sampling.period
         }
         var strings: [UnsafeMutablePointer<CChar>?] = []
         defer { strings.forEach { free($0) } }
         switch config.event {
         case .tracepoint(let c, let n):
             strings = [strdup(c), strdup(n)]
-            o.tp_category = UnsafePointer(strings[0])
-            o.tp_name = UnsafePointer(strings[1])
+            o.sampling.tp_category = UnsafePointer(strings[0])
+            o.sampling.tp_name = UnsafePointer(strings[1])
         case .kprobe(let f):
             strings = [strdup(f)]
-            o.kprobe_func = UnsafePointer(strings[0])
+            o.sampling.kprobe_func = UnsafePointer(strings[0])
         default: break
         }
-        o.offcpu_tasks = config.offCPU?.maxTasks ?? 0
+        o.sizes.offcpu_tasks = config.offCPU?.maxTasks ?? 0
         // Tables before the programs load: the kernel's array is sized by what they need.
         let tables = config.userStacks && config.unwind != .fp
             ? UnwindTables(target: config.target, mode: config.unwind == .dwarf ? .tables : .auto) : nil
         if let tables {
             o.config.unwind = 1
-            o.unwind_rows = tables.capacity
-            o.unwind_procs = tables.maxProcesses
+            o.sizes.unwind_rows = tables.capacity
+            o.sizes.unwind_procs = tables.maxProcesses
         }
         let ids = config.ids.map { UInt32(bitPattern: $0) }
         o.npids = Int32(ids.count)

@@ -98,8 +98,8 @@ struct OffcpuCommand: ParsableCommand {
         let comments = ["ktrace offcpu: \(target.describe)", "\(fixed(seconds, 1)) s · state \(state) · \(losses.offCPUText)"]
         var out = StackOutput(counts: counts, symbolizer: symbolizer, run: run,
                               pprof: Pprof.Header(kind: .offCPU, endingNowAfter: seconds, perThread: perThread, comments: comments))
-        out.byState = byState
-        out.wakers = wakers
+        if byState { out.labels.insert(.state) }
+        if wakers { out.labels.insert(.wakers) }
         out.weight = { HotCold.microseconds($0, samplePeriodNs: 0) }
         out.perThread = perThread
         out.annotate = annotate

@@ -19,7 +19,7 @@ func openProfile(_ config: ProfileConfig, verbose: Bool, rate: String, start: Bo
     }
     if verbose {
         let ms = Double(Kernel.monotonicNs() - started) / 1e6
-        let kind = config.trackSoftirq || config.events || config.offCPU != nil ? " tracepoints with \(session.attachKind.rawValue)," : ""
+        let kind = config.trackSoftirq || config.timeline != nil || config.offCPU != nil ? " tracepoints with \(session.attachKind.rawValue)," : ""
         note("sampling \(config.event.description) at \(rate);\(kind) attached in \(fixed(ms, 1)) ms; \(memoryUse())")
     }
     if start { startCounting(session) }

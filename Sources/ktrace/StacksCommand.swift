@@ -170,9 +170,9 @@ struct StacksCommand: ParsableCommand {
         var out = StackOutput(counts: counts, symbolizer: s, run: run,
                               pprof: Pprof.Header(kind: target.pprofKind, endingNowAfter: run.seconds, perThread: perThread,
                                                comments: [run.title, run.subtitle]))
-        out.bySoftirq = bySoftirq
-        out.byWork = byWork
-        out.hotCold = hotCold
+        if bySoftirq { out.labels.insert(.softirq) }
+        if byWork { out.labels.insert(.work) }
+        if hotCold { out.labels.insert(.hotCold) }
         out.weight = hotCold ? { HotCold.microseconds($0, samplePeriodNs: period) } : nil
         out.perThread = perThread
         out.annotate = annotate

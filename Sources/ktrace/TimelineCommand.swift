@@ -64,12 +64,12 @@ struct TimelineCommand: ParsableCommand {
         StopSignal.install()
         var config = target.profileConfig
         config.perThread = true
-        config.events = true
-        config.ringbufBytes = ringbuf
         config.trackSoftirq = true
-        config.workSlices = true
-        config.traceFunctions = traceFunctions
-        config.traceAttach = traceAttach
+        var stream = ProfileConfig.Timeline(ringbufBytes: ringbuf)
+        stream.workSlices = true
+        stream.traceFunctions = traceFunctions
+        stream.traceAttach = traceAttach
+        config.timeline = stream
         let session = openProfile(config, verbose: target.verbose, rate: target.rateDescription, start: false)
         let symbolizer = StackSymbolizer(source: session, kernelSymbols: KernelSymbolsLoader(report: note),
                                          userNames: UserSymbolizer(), demangle: !target.noDemangle)

@@ -34,7 +34,7 @@ import Testing
 
     @Test func foldedAsBefore() throws {
         let (rec, s, _) = try Self.stacksRun()
-        let p = StackProfile.interned(rec.counts, s, bySoftirq: true)
+        let p = StackProfile.interned(rec.counts, s, labels: .softirq)
         try Self.expectGolden(p.renderFolded(annotate: false), "stacks.folded")
         try Self.expectGolden(p.renderFolded(annotate: true), "stacks-annotated.folded")
     }
@@ -44,7 +44,7 @@ import Testing
         var o = FlameGraphOptions()
         o.title = run.title
         o.subtitle = run.subtitle
-        try Self.expectGolden(FlameGraphSVG.render(StackProfile.interned(rec.counts, s, bySoftirq: true), options: o), "stacks.svg")
+        try Self.expectGolden(FlameGraphSVG.render(StackProfile.interned(rec.counts, s, labels: .softirq), options: o), "stacks.svg")
     }
 
     @Test func jsonAsBefore() throws {

@@ -33,7 +33,7 @@ import Testing
         let (rec, s, run) = try GoldenOutputTests.stacksRun()
         var out = StackOutput(counts: rec.counts, symbolizer: s, run: run,
                               pprof: Pprof.Header(kind: .onCPU(periodNs: 1), startUnixNs: 0, durationNs: 1, perThread: true))
-        out.bySoftirq = true
+        out.labels = .softirq
         out.perThread = true
         out.graph.title = run.title
         out.graph.subtitle = run.subtitle

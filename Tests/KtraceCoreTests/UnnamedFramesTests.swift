@@ -194,7 +194,7 @@ import Testing
     @Test func summaryGivesSharesPerReason() throws {
         let s = try Scratch()
         let (sym, counts) = try Self.profile(s)
-        let folded = StackProfile.interned(counts, sym, bySoftirq: false).renderFolded(annotate: false)
+        let folded = StackProfile.interned(counts, sym).renderFolded(annotate: false)
         #expect(folded == "node;[anon+0x1a0];[anon+0x1a0] 2\nprog;[prog+0x12bf];[prog+0x1183] 6\n")  // sorted
         let sum = UnnamedSummary(counts, sym)
         #expect(sum.userFrames == 16 && sum.unnamed == 16)

@@ -94,21 +94,32 @@ void kt_kthreads_close(struct kt_kthreads *s);
 /* The software perf events stacks can sample (their PERF_COUNT_SW_* values). */
 enum kt_sw_event { KT_SW_CPU_CLOCK = 0, KT_SW_PAGE_FAULTS = 2, KT_SW_CONTEXT_SWITCHES = 3 };
 
-struct kt_profile_opts {
-	int attach;              /* enum kt_attach for the softirq / sched tracepoints */
-	struct kt_profile_config config; /* what the programs do, fixed at load (.rodata): also decides which
-	                          * programs load (softirq: entry/exit; events or offcpu: sched_switch; offcpu
-	                          * with wakers: sched_waking) */
-	const uint32_t *pids;    /* tgids or tids for KT_FILTER_TGID / KT_FILTER_TID */
-	int npids;
-	int hardware;            /* 1 = PERF_COUNT_HW_CPU_CYCLES, 0 = PERF_COUNT_SW_CPU_CLOCK */
+/* How a profile's samples are taken (kt_profile_opts.sampling). */
+struct kt_sampling_opts {
+	int off;                 /* 1 = no perf events (ktrace offcpu alone; --event tracepoint or kprobe) */
+	int hardware;            /* 1 = PERF_COUNT_HW_CPU_CYCLES, 0 = the software event sw_event */
+	uint64_t sw_event;       /* enum kt_sw_event (PERF_COUNT_SW_*) */
 	uint64_t freq;           /* samples per second per CPU, or 0 to use period */
 	uint64_t period;
 	int cpu;                 /* -1 = open an event on every online CPU */
+	const char *tp_category; /* --event tracepoint:CATEGORY:NAME, or NULL */
+	const char *tp_name;
+	const char *kprobe_func; /* --event kprobe:FUNC, or NULL */
+};
+
+/* Entries of the maps that grow with what is recorded; a feature that is off leaves its own at 0. */
+struct kt_profile_sizes {
 	uint32_t stack_storage;  /* most distinct stacks kept (the map allocates on demand) */
 	uint32_t count_entries;  /* kt_counts entries */
-	uint32_t ringbuf_bytes;  /* 0 = no ring buffer events */
-	int work_slices;         /* with config.events: attach workqueue_execute_start/end (timeline work slices) */
+	uint32_t ringbuf_bytes;  /* the timeline's ring buffer; 0 = no ring buffer events */
+	uint32_t offcpu_tasks;   /* with config.offcpu: tasks followed off the CPU at once (kt_offstart entries) */
+	uint32_t unwind_rows;    /* with config.unwind: unwind table rows the kernel holds (kt_unwind_rows) */
+	uint32_t unwind_procs;   /* with config.unwind: processes with tables (kt_unwind_procs) */
+};
+
+/* What the timeline records beside samples, switches and softirq runs (config.events). */
+struct kt_timeline_opts {
+	int work_slices;         /* attach workqueue_execute_start/end (work slices) */
 	/* Comma-separated kernel functions whose entry and exit go into the ring buffer (fentry/fexit,
 	 * at most KT_TRACE_MAX; check kt_probe_fentry first), or NULL. A name missing from the kernel's
 	 * BTF fails the open with a reason naming it. */
@@ -116,14 +127,20 @@ struct kt_profile_opts {
 	/* 1: record them with kprobe/kretprobe instead (kt_probe_kprobe first), for kernels that refuse
 	 * fentry but have kprobes. */
 	int trace_kprobes;
-	int no_sampling;         /* 1 = no perf events (ktrace offcpu alone; --event tracepoint or kprobe) */
-	uint64_t sw_event;       /* without hardware: enum kt_sw_event (PERF_COUNT_SW_*) */
-	const char *tp_category; /* --event tracepoint:CATEGORY:NAME, or NULL */
-	const char *tp_name;
-	const char *kprobe_func; /* --event kprobe:FUNC, or NULL */
-	uint32_t offcpu_tasks;   /* with config.offcpu: tasks followed off the CPU at once (kt_offstart entries) */
-	uint32_t unwind_rows;    /* with config.unwind: unwind table rows the kernel holds (kt_unwind_rows) */
-	uint32_t unwind_procs;   /* with config.unwind: processes with tables (kt_unwind_procs) */
+};
+
+/* A profile to open: what the programs do (config, their .rodata), whom they follow, how samples are
+ * taken, how big the maps are, and the timeline's extras. */
+struct kt_profile_opts {
+	int attach;              /* enum kt_attach for the softirq / sched tracepoints */
+	struct kt_profile_config config; /* what the programs do, fixed at load (.rodata): also decides which
+	                          * programs load (softirq: entry/exit; events or offcpu: sched_switch; offcpu
+	                          * with wakers: sched_waking) */
+	const uint32_t *pids;    /* tgids or tids for KT_FILTER_TGID / KT_FILTER_TID */
+	int npids;
+	struct kt_sampling_opts sampling;
+	struct kt_profile_sizes sizes;
+	struct kt_timeline_opts timeline;
 };
 
 struct kt_profile;

@@ -7,8 +7,8 @@ public struct StackOutput {
     public var symbolizer: StackSymbolizer
     /// The JSON document's header.
     public var run: StackProfile.Summary
-    /// Pseudo-frames added to each stack (see `StackProfile.interned`).
-    public var bySoftirq = false, byWork = false, byState = false, hotCold = false, wakers = false
+    /// Pseudo-frames added to each stack.
+    public var labels: StackLabels = []
     /// A stack's count in the graph's unit (microseconds off the CPU); nil: as counted.
     public var weight: ((StackCount) -> UInt64)?
     public var perThread = false
@@ -28,8 +28,7 @@ public struct StackOutput {
 
     /// Root-first stacks for folded text and flame graphs.
     public func interned() -> InternedProfile {
-        StackProfile.interned(counts, symbolizer, bySoftirq: bySoftirq, byWork: byWork, byState: byState, hotCold: hotCold,
-                              wakers: wakers, weight: weight)
+        StackProfile.interned(counts, symbolizer, labels: labels, weight: weight)
     }
 }
 

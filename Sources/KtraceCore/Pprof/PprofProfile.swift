@@ -42,7 +42,7 @@ public enum Pprof {
     public static func profile(_ counts: [StackCount], _ s: StackSymbolizer, run: Header, wakers: Bool = false) -> Perftools_Profiles_Profile {
         // The interned stacks are one per count, in order; their first frame is the task, which
         // becomes a label.
-        let stacks = StackProfile.interned(counts, s, bySoftirq: false, byWork: false, wakers: wakers).stacks
+        let stacks = StackProfile.interned(counts, s, labels: wakers ? .wakers : []).stacks
         var b = Builder(table: s.table, userFiles: s.userFrameFiles, unnamed: s.unnamedFrames)
         var p = Perftools_Profiles_Profile()
         let types: [(String, String)]

@@ -40,14 +40,12 @@ public enum StackProfile {
         for pid in Set(counts.map(\.pid)) { s.userNames.capture(pid: pid) }
     }
 
-    /// Root-first stacks for folded text and flame graphs; `bySoftirq` adds a `[softirq:x]` frame after
-    /// the task name, `byWork` a `[work:FUNCTION]` frame before it for samples inside a work item.
-    ///
-    /// Off-CPU and hot/cold profiles: `byState` adds a `[state:D]` frame after the task name; `hotCold`
-    /// puts each stack under `[on-cpu]` or `[off-cpu]` and `weight` gives its count in one unit.
-    public static func interned(_ counts: [StackCount], _ s: StackSymbolizer, bySoftirq: Bool, byWork: Bool = false,
-                                byState: Bool = false, hotCold: Bool = false, wakers: Bool = false,
+    /// Root-first stacks for folded text and flame graphs, with the pseudo-frames of `labels`; `weight`
+    /// gives each stack's count in one unit (off-CPU and hot/cold profiles).
+    public static func interned(_ counts: [StackCount], _ s: StackSymbolizer, labels: StackLabels = [],
                                 weight: ((StackCount) -> UInt64)? = nil) -> InternedProfile {
+        let bySoftirq = labels.contains(.softirq), byWork = labels.contains(.work), byState = labels.contains(.state)
+        let hotCold = labels.contains(.hotCold), wakers = labels.contains(.wakers)
         let missingUser = s.missingUser, missingKernel = s.missingKernel
         let softirqIDs = SoftirqVector.allCases.map { s.softirq($0) }
         let stateIDs = OffCPUState.allCases.map { s.pseudo($0.frame) }

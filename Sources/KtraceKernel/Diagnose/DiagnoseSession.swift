@@ -292,7 +292,7 @@ public final class DiagnoseSession {
         let loader = symbols.map { KernelSymbolsLoader($0) } ?? KernelSymbolsLoader(report: { _ in })
         let s = StackSymbolizer(source: p, kernelSymbols: loader, userNames: UserSymbolizer(), demangle: false)
         StackProfile.prepareNaming(counts, s)
-        let folded = StackProfile.interned(counts, s, bySoftirq: true).renderFolded()
+        let folded = StackProfile.interned(counts, s, labels: .softirq).renderFolded()
         return folded.split(separator: "\n").map(String.init)
     }
 }

@@ -6,7 +6,7 @@ extension OutputFormat {
 extension OutputWriter where Model == StackOutput {
     static var pprof: Self {
         Self(.pprof) { m in
-            do { return try Pprof.file(Pprof.profile(m.counts, m.symbolizer, run: m.pprof, wakers: m.wakers)) } catch {
+            do { return try Pprof.file(Pprof.profile(m.counts, m.symbolizer, run: m.pprof, wakers: m.labels.contains(.wakers))) } catch {
                 throw OutputError("cannot encode the pprof profile: \(error)")
             }
         }
