@@ -6,11 +6,13 @@
 # Reported, each as a ratio to the peer measured in the same run:
 #   - overhead: the flood's SYN-ACK rate while each tracer samples (median of ROUNDS, order rotated);
 #   - end of sampling to a finished flame graph (ktrace: its own SVG; perf: perf script [+ FlameGraph]);
-#   - BPF cost per sample (ktrace's and bpftrace's sampling programs, timed by the kernel);
+#   - BPF cost per sample (ktrace's and bpftrace's sampling programs, timed by the kernel); PARTS=split
+#     (not run by default) splits it into the kernel stack's part and the rest, for both;
 #   - peak RSS of the tracer process(es); bytes of intermediate files.
 #
 # usage: scripts/bench-stacks.sh      env: ROUNDS (5), SECS (6), FREQ (999), KTRACE, FLAMEGRAPH_DIR,
-#                                         PARTS ("overhead cost svg": which sections to run), COST_ROUNDS (3)
+#                                         PARTS ("overhead cost svg", or split: which sections to run),
+#                                         COST_ROUNDS (3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib-bench.sh
@@ -99,6 +101,42 @@ wait
 kc=$(median ${COST[ktrace]}); bc=$(median ${COST[bpftrace]})
 awk -v k="$kc" -v b="$bc" -v nk="$(noise ${COST[ktrace]})" -v nb="$(noise ${COST[bpftrace]})" 'BEGIN {
   printf "  median: ktrace %d ns, bpftrace %d ns per sample -> ratio %.2f (target <= 0.8); spread +-%.1f%% / +-%.1f%%\n", k, b, k / b, nk, nb }'
+fi
+
+if [[ " $PARTS " == *" split "* ]]; then
+# Each tracer's cost with and without the kernel stack: ktrace's sampling program loaded alone by
+# scripts/sample-cost.c with the options `stacks --pid` sets, bpftrace's one-liner and the same without
+# kstack. The difference is the stack's share; the rest is each tracer's own per-sample work.
+COST_ROUNDS=${COST_ROUNDS:-3}
+command -v cc >/dev/null || die "cc not found: apt-get install -y gcc"
+clang -target bpf -g -O2 -Wall -Wno-unused-function -D__TARGET_ARCH_x86 -Ibpf -c bpf/profile.bpf.c -o "$W/profile.bpf.o" ||
+  die "cannot build bpf/profile.bpf.c"
+cc -O2 -Ibpf -o "$W/sample-cost" scripts/sample-cost.c -lbpf || die "cannot build scripts/sample-cost.c"
+printf 'profile:hz:%s /%s/ { @ = count(); }\n' "$FREQ" "$BT_FILTER" >"$W/nostack.bt"
+echo
+echo "== BPF cost per sample, split: with and without the kernel stack ($COST_ROUNDS rounds of 4 s, alternating)"
+"$LAB_SH" load flood $((COST_ROUNDS * 4 * 6 + 4)) >/dev/null 2>&1 &
+BENCH_PIDS+=($!)
+sleep 1
+declare -A SPLIT
+splits=(ktrace ktrace-nostack bpftrace bpftrace-nostack)
+for ((r = 0; r < COST_ROUNDS; r++)); do
+  for t in "${splits[@]}"; do
+    case $t in
+      ktrace) c=$(timeout 30 "$W/sample-cost" "$W/profile.bpf.o" 4 "$FREQ" stack ${PIDS//,/ }) ;;
+      ktrace-nostack) c=$(timeout 30 "$W/sample-cost" "$W/profile.bpf.o" 4 "$FREQ" nostack ${PIDS//,/ }) ;;
+      bpftrace) c=$(sample_cost 4 bpftrace -q "$W/profile.bt") ;;
+      bpftrace-nostack) c=$(sample_cost 4 bpftrace -q "$W/nostack.bt") ;;
+    esac
+    SPLIT[$t]+="${c#* } "
+    printf '  round %d  %-16s %s runs, %s ns/run\n' "$((r + 1))" "$t" "${c% *}" "${c#* }"
+  done
+done
+wait
+for t in ktrace bpftrace; do
+  awk -v t="$t" -v w="$(median ${SPLIT[$t]})" -v n="$(median ${SPLIT[$t-nostack]})" 'BEGIN {
+    printf "  median: %-9s %5d ns, without the stack %4d ns: the stack %5d ns (%.0f%%)\n", t, w, n, w - n, (w > 0 ? (w - n) / w * 100 : 0) }'
+done
 fi
 
 if [[ " $PARTS " == *" svg "* ]]; then
