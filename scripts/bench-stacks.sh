@@ -41,6 +41,15 @@ tracer_cmd() {
   esac
 }
 
+# cost_part HEADING SECS: a cost part's heading, and the flood it measures under (SECS, in the background).
+cost_part() {
+  echo
+  echo "== $1"
+  "$LAB_SH" load flood "$2" >/dev/null 2>&1 &
+  BENCH_PIDS+=($!)
+  sleep 1
+}
+
 if [[ " $PARTS " == *" overhead "* ]]; then
 declare -A RATES
 tracers=(none ktrace perf bpftrace)
@@ -83,11 +92,8 @@ if [[ " $PARTS " == *" cost "* ]]; then
 # Each tracer's sampling program, timed by the kernel itself (kernel.bpf_stats_enabled): ns per sample,
 # the same threads at the same rate under one flood, alternating for COST_ROUNDS rounds of 4 s each.
 COST_ROUNDS=${COST_ROUNDS:-3}
-echo
-echo "== BPF cost per sample while sampling ksoftirqd at $FREQ Hz under the flood ($COST_ROUNDS rounds, alternating)"
-"$LAB_SH" load flood $((COST_ROUNDS * 2 * 6 + 4)) >/dev/null 2>&1 &
-BENCH_PIDS+=($!)
-sleep 1
+cost_part "BPF cost per sample while sampling ksoftirqd at $FREQ Hz under the flood ($COST_ROUNDS rounds, alternating)" \
+  $((COST_ROUNDS * 2 * 6 + 4))
 declare -A COST
 for ((r = 0; r < COST_ROUNDS; r++)); do
   for t in ktrace bpftrace; do
@@ -113,11 +119,8 @@ clang -target bpf -g -O2 -Wall -Wno-unused-function -D__TARGET_ARCH_x86 -Ibpf -c
   die "cannot build bpf/profile.bpf.c"
 cc -O2 -Ibpf -o "$W/sample-cost" scripts/sample-cost.c -lbpf || die "cannot build scripts/sample-cost.c"
 printf 'profile:hz:%s /%s/ { @ = count(); }\n' "$FREQ" "$BT_FILTER" >"$W/nostack.bt"
-echo
-echo "== BPF cost per sample, split: with and without the kernel stack ($COST_ROUNDS rounds of 4 s, alternating)"
-"$LAB_SH" load flood $((COST_ROUNDS * 4 * 6 + 4)) >/dev/null 2>&1 &
-BENCH_PIDS+=($!)
-sleep 1
+cost_part "BPF cost per sample, split: with and without the kernel stack ($COST_ROUNDS rounds of 4 s, alternating)" \
+  $((COST_ROUNDS * 4 * 6 + 4))
 declare -A SPLIT
 splits=(ktrace ktrace-nostack bpftrace bpftrace-nostack)
 for ((r = 0; r < COST_ROUNDS; r++)); do

@@ -204,7 +204,17 @@ struct OffcpuIntegrationTests {
         let on = onUs / wholeUs
         #expect(abs(truth - 4.0 / 11) <= 0.1, "the workload ran \(Int(truth * 100))% on the CPU, not about 36%")
         #expect(abs(on - truth) <= 0.05, "on-CPU \(Int(on * 100))% (with \(Int(skippedUs)) us skipped), /proc/PID/stat says \(Int(truth * 100))%: \(r.stderr)")
-        #expect(share(p) { $0 == "spin" } > 0.3 && share(p) { $0 == "wait_sleep" } > 0.55, "\(r.stdout.prefix(800))")
+        // Where each side's time went: the spinning under spin, the sleeping under wait_sleep. Taken within
+        // [on-cpu] and within [off-cpu], since the split itself is checked against /proc above and moves with
+        // the guest's speed (6.12-rt under TCG, run 27: spin under 30% of the whole, with the on-CPU share
+        // matching /proc). The bounds are the old ones' share of each side: 30 of 36%, 55 of 64%.
+        func within(_ side: String, _ function: String) -> Double {
+            let stacks = p.stacks.filter { $0.frames.first == side }
+            let all = stacks.reduce(UInt64(0)) { $0 + $1.count }
+            let hit = stacks.filter { $0.frames.contains(function) }.reduce(UInt64(0)) { $0 + $1.count }
+            return all > 0 ? Double(hit) / Double(all) : 0
+        }
+        #expect(within("[on-cpu]", "spin") > 0.82 && within("[off-cpu]", "wait_sleep") > 0.86, "\(r.stdout.prefix(800))")
         #expect(wholeUs / 1e6 > 2.7, "\(p.totalSamples) us in the profile and \(Int(skippedUs)) us skipped in 3 s")
         let svg = try run(Env.ktrace, ["stacks", "--pid", String(w.pid), "--hot-cold", "-d", "1", "--format", "svg"], timeout: 60)
         #expect(svg.stdout.contains("[off-cpu]") && svg.stdout.contains(" us, "), "\(svg.stdout.prefix(300))")
