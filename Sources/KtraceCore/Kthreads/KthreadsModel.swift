@@ -1,7 +1,7 @@
 /// `ktrace kthreads`: what kernel threads did, as the kernel counted it. The session reads cumulative
 /// totals; an interval is the difference of two reads, so a counter is never reset under an update.
 
-/// What a thread did, by decoder (the kinds of bpf/ktrace.h's `kt_doing_kind`).
+/// What a thread did, by decoder (the kinds of bpf/ktrace.h's `kt_activity_kind`).
 public enum ActivityKind: UInt32, CaseIterable, Sendable {
     case softirq = 1, work, shrinker, reclaim, commit, migrate, rcuCallback
 
