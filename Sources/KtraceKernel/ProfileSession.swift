@@ -60,8 +60,11 @@ public final class ProfileSession {
         default: break
         }
         o.sizes.offcpu_tasks = config.offCPU?.maxTasks ?? 0
-        // Tables before the programs load: the kernel's array is sized by what they need.
-        let tables = config.userStacks && config.unwind != .fp
+        // Tables before the programs load: the kernel's array is sized by what they need. auto builds none
+        // when every target is a kernel thread: no user stack to walk, and without tables the sampler
+        // stores a kernel stack only for a new count key (kt_sample), not at every sample.
+        let kernelThreadsOnly = !config.ids.isEmpty && config.ids.allSatisfy(isKernelThread)
+        let tables = config.userStacks && (config.unwind == .dwarf || config.unwind == .auto && !kernelThreadsOnly)
             ? UnwindTables(target: config.target, mode: config.unwind == .dwarf ? .tables : .auto) : nil
         if let tables {
             o.config.unwind = 1

@@ -15,3 +15,10 @@ public func processName(_ pid: Int32) -> String? {
     let name = s.trimmed
     return name.isEmpty ? nil : name
 }
+
+/// A kernel thread (PF_KTHREAD in /proc/PID/stat's flags): it never runs in user mode, so it has no user
+/// stack to walk. False when the task is gone or unreadable.
+public func isKernelThread(_ pid: Int32) -> Bool {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return false }
+    return TaskStatText.parse(stat)?.isKernelThread ?? false
+}

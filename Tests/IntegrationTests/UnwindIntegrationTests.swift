@@ -108,4 +108,26 @@ struct UnwindIntegrationTests {
         #expect(Double(exact) >= 0.5 * Double(p.totalSamples) && p.totalSamples > 100,
                 "\(exact) of \(p.totalSamples) under the chain: \(r.stderr)")
     }
+
+    /// A kernel thread has no user stack: --unwind auto builds no tables for it and loads the sampler
+    /// without the unwinder (kt_sample stores a kernel stack only for a new count key), while the same
+    /// command on a process loads the unwinder and says what it walked.
+    @Test func kernelThreadTargetsGetNoTables() throws {
+        let found = try run("/usr/bin/pgrep", ["-x", "ksoftirqd/0"], timeout: 10)
+        let kthread = try #require(Int32(found.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), "no ksoftirqd/0: \(found.stdout)")
+        let w = try Workload.start("nofp", args: ["cpu", "30", "60"])
+        defer { w.signal(SIGTERM); _ = w.wait(timeout: 30) }
+        for (pid, unwound) in [(kthread, false), (w.pid, true)] {
+            let k = try Spawned(Env.ktrace, ["stacks", "--pid", String(pid), "-d", "1", "-o", "/dev/null"], streamStdout: false)
+            defer { k.signal(SIGTERM); _ = k.wait(timeout: 30) }
+            try #require(k.waitForStderr("Ctrl-C", timeout: 60), "ktrace stacks --pid \(pid) did not attach")
+            let programs = try ktracePrograms()
+            let r = k.wait(timeout: 60)
+            #expect(r.status == 0, "\(r.stderr)")
+            // bpftool names it in full from BTF, or cut to the kernel's 15 characters.
+            #expect(programs.contains { $0.hasPrefix("kt_sample_unwo") } == unwound && programs.contains("kt_sample") == !unwound,
+                    "--pid \(pid): loaded \(programs)")
+            #expect(r.stderr.contains("user stacks: ") == unwound, "\(r.stderr)")
+        }
+    }
 }
