@@ -27,11 +27,12 @@ struct KthreadsCommand: ParsableCommand {
     @Flag(name: [.customShort("C"), .customLong("noclear")], help: "Do not clear the screen between tables.")
     var noClear = false
     @Option(help: "Threads shown per table.") var top = 20
-    @Option(help: "Activities of each thread (work items, softirq vectors, shrinker runs, ...) shown in the table (JSON has them all).")
-    var activities = 3
+    // Optional, default said in the help: both names given is refused, which needs to know what was given.
+    @Option(help: "Activities of each thread (work items, softirq vectors, shrinker runs, ...) shown in the table (JSON has them all; default: 3).")
+    var activities: Int?
     /// The option's earlier name, kept (hidden) so scripts that pass it still run.
     @Option(name: .customLong("items"), help: .hidden) var itemsAlias: Int?
-    var shownActivities: Int { itemsAlias ?? activities }
+    var shownActivities: Int { itemsAlias ?? activities ?? 3 }
     @Option(help: ArgumentHelp(commHelp)) var comm: String?
     @Flag(help: "One JSON object per interval, one per line.") var json = false
     @OptionGroup var tracing: AttachOptions<KthreadsCommand>
@@ -40,6 +41,9 @@ struct KthreadsCommand: ParsableCommand {
 
     func validate() throws {
         if top <= 0 { throw ValidationError("--top must be a positive integer, got \(top)") }
+        if itemsAlias != nil && activities != nil {
+            throw ValidationError("--items is the earlier name of --activities: pass one of them")
+        }
         if shownActivities < 0 {
             throw ValidationError("--\(itemsAlias == nil ? "activities" : "items") must be 0 or more, got \(shownActivities)")
         }

@@ -406,7 +406,9 @@ struct KthreadsIntegrationTests {
 
     @Test func refusesBadArguments() throws {
         for (args, message) in [(["kthreads", "0"], "interval must be"), (["kthreads", "--top", "0"], "--top must be"),
-                                (["kthreads", "1", "--comm", ""], "--comm needs")] {
+                                (["kthreads", "1", "--comm", ""], "--comm needs"),
+                                (["kthreads", "--activities=-1"], "--activities must be 0 or more"),
+                                (["kthreads", "--activities", "5", "--items", "2"], "pass one of them")] {
             let r = try run(Env.ktrace, args)
             #expect(r.status != 0)
             #expect(r.stderr.contains(message), "\(args): \(r.stderr)")
