@@ -214,7 +214,7 @@ struct OffcpuIntegrationTests {
             let hit = stacks.filter { $0.frames.contains(function) }.reduce(UInt64(0)) { $0 + $1.count }
             return all > 0 ? Double(hit) / Double(all) : 0
         }
-        #expect(within("[on-cpu]", "spin") > 0.82 && within("[off-cpu]", "wait_sleep") > 0.86, "\(r.stdout.prefix(800))")
+        #expect(within("[on-cpu]", "spin") > 0.82 && within("[off-cpu]", "wait_sleep") > 0.86, "\(r.stdout.prefix(800)) \(r.stderr)")
         #expect(wholeUs / 1e6 > 2.7, "\(p.totalSamples) us in the profile and \(Int(skippedUs)) us skipped in 3 s")
         let svg = try run(Env.ktrace, ["stacks", "--pid", String(w.pid), "--hot-cold", "-d", "1", "--format", "svg"], timeout: 60)
         #expect(svg.stdout.contains("[off-cpu]") && svg.stdout.contains(" us, "), "\(svg.stdout.prefix(300))")
