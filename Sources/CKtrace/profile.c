@@ -48,6 +48,7 @@ struct kt_profile {
 	int ntrace;
 	char config_err[256];          /* why the object cannot be set up (a --trace function, a missing map), set before load */
 	int prealloc;                  /* stack maps preallocated (see KT_PREALLOC_STACKS) */
+	int switch_state_arg;          /* sched_switch passes prev_state (asked of the kernel's BTF once per open) */
 	struct kt_profile_ctl ctl;     /* what kt_pctl holds */
 };
 
@@ -78,9 +79,11 @@ static int kernel_older_than(int major, int minor)
 	return ma < major || (ma == major && mi < minor);
 }
 
-static int size_stack_map(struct kt_profile *p, struct bpf_map *m)
+/* `used`: a map no program writes (the user stacks', when none are taken) is one entry, never preallocated
+ * in thousands. */
+static int size_stack_map(struct kt_profile *p, struct bpf_map *m, bool used)
 {
-	unsigned int n = p->o->sizes.stack_storage ? p->o->sizes.stack_storage : 1;
+	unsigned int n = used && p->o->sizes.stack_storage ? p->o->sizes.stack_storage : 1;
 	if (!p->prealloc)
 		return bpf_map__set_max_entries(m, n);
 	return bpf_map__set_map_flags(m, bpf_map__map_flags(m) & ~BPF_F_NO_PREALLOC)
@@ -236,12 +239,12 @@ static int before_load(struct bpf_object *obj, void *ctx)
 
 	struct kt_profile_config cfg = o->config;
 
-	cfg.switch_state_arg = kt_btf_tracepoint_args("sched_switch") >= 4;
+	cfg.switch_state_arg = p->switch_state_arg;
 	if (rc == 0 && (rc = kt_set_rodata(obj, "kt_cfg", &cfg, sizeof(cfg))) != 0)
 		kt_bind_error(p->config_err, sizeof(p->config_err));
 
-	rc = rc ?: size_stack_map(p, p->map.stacks);
-	rc = rc ?: size_stack_map(p, p->map.ustacks);
+	rc = rc ?: size_stack_map(p, p->map.stacks, true);
+	rc = rc ?: size_stack_map(p, p->map.ustacks, cfg.user_stack);
 	rc = rc ?: bpf_map__set_max_entries(p->map.counts, o->sizes.count_entries ? o->sizes.count_entries : 1);
 	/* A ring buffer is a power-of-two number of pages. */
 	unsigned long want = o->sizes.ringbuf_bytes ? o->sizes.ringbuf_bytes : 4096, size = 4096;
@@ -407,6 +410,9 @@ int kt_profile_open(struct kt_profile **out, const struct kt_profile_opts *o, ch
 	}
 	p->o = o;
 	p->prealloc = kernel_older_than(6, 2) || kernel_is_rt() || getenv("KTRACE_PREALLOC_STACKS");
+	/* Here, not in before_load: each load attempt (up to three attach kinds, twice with the preallocated
+	 * retry) releases the parsed BTF first (loader.c), and a query there parsed it again each time. */
+	p->switch_state_arg = kt_btf_tracepoint_args("sched_switch") >= 4;
 	struct kt_feature table[KT_PROFILE_FEATURES];
 	int nfeatures = features(p, table);
 	rc = kt_load_and_attach(ktrace_profile_bpf, ktrace_profile_bpf_end, "profile", o->attach, table, nfeatures,

@@ -17,6 +17,8 @@ public final class ProfileSession {
     private let unwindTables: UnwindTables?
     /// Why `--unwind auto` fell back to frame pointers: the unwinder did not load on this kernel.
     public private(set) var unwindProblem: String?
+    /// User stacks are taken: asked for, and some target is not a kernel thread.
+    public let userStacks: Bool
 
     public init(_ config: ProfileConfig) throws(KernelError) {
         var o = kt_profile_opts()
@@ -60,11 +62,14 @@ public final class ProfileSession {
         default: break
         }
         o.sizes.offcpu_tasks = config.offCPU?.maxTasks ?? 0
-        // Tables before the programs load: the kernel's array is sized by what they need. auto builds none
-        // when every target is a kernel thread: no user stack to walk, and without tables the sampler
-        // stores a kernel stack only for a new count key (kt_sample), not at every sample.
-        let kernelThreadsOnly = !config.ids.isEmpty && config.ids.allSatisfy(isKernelThread)
-        let tables = config.userStacks && (config.unwind == .dwarf || config.unwind == .auto && !kernelThreadsOnly)
+        // A kernel thread never runs in user mode: when every target is one, no user stacks are taken,
+        // whatever --unwind says. No tables then, so the sampler is the one without the unwinder (kt_sample
+        // stores a kernel stack only for a new count key, not at every sample), and the user stack map is
+        // one entry, not thousands preallocated on kernels before 6.2 (profile.c).
+        userStacks = config.userStacks && !(!config.ids.isEmpty && config.ids.allSatisfy(isKernelThread))
+        o.config.user_stack = userStacks ? 1 : 0
+        // Tables before the programs load: the kernel's array is sized by what they need.
+        let tables = userStacks && config.unwind != .fp
             ? UnwindTables(target: config.target, mode: config.unwind == .dwarf ? .tables : .auto) : nil
         if let tables {
             o.config.unwind = 1

@@ -14,7 +14,8 @@ func openProfile(_ config: ProfileConfig, verbose: Bool, rate: String, start: Bo
     do { session = try ProfileSession(config) } catch { fail(error.message) }
     let prealloc = session.preallocatedStacks
     if prealloc > 0 && (config.stackStorage > prealloc || verbose) {
-        note("stack maps preallocated with \(min(config.stackStorage, prealloc)) kernel and as many user stacks: allocating them "
+        let user = session.userStacks ? " and as many user" : ""
+        note("stack maps preallocated with \(min(config.stackStorage, prealloc)) kernel\(user) stacks: allocating them "
              + "on demand in a perf_event program needs Linux 6.1, and loses stacks before 6.2 and on PREEMPT_RT")
     }
     if verbose {
