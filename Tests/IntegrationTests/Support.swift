@@ -308,8 +308,9 @@ func readProcSoftirqs() -> String {
     (try? String(contentsOfFile: "/proc/softirqs", encoding: .utf8)) ?? ""
 }
 
-/// Test workloads (Tests/Workloads/*.c), compiled once per run with frame pointers (unless the source says
-/// otherwise on its first line).
+/// Test workloads (Tests/Workloads/*.c, *.cc), built once per run by scripts/build-workloads.sh (frame
+/// pointers unless the source says otherwise on its first line), or taken ready-built from the directory
+/// KTRACE_WORKLOADS names (scripts/vmtest.sh builds them on the host: a guest under TCG took 5 to 8 s for each).
 enum Workload {
     static let dir: URL = {
         let d = FileManager.default.temporaryDirectory.appendingPathComponent("ktrace-workloads-\(getpid())")
@@ -319,21 +320,15 @@ enum Workload {
     }()
 
     static func path(_ name: String) throws -> String {
+        if let built = ProcessInfo.processInfo.environment["KTRACE_WORKLOADS"], !built.isEmpty {
+            let bin = URL(fileURLWithPath: built).appendingPathComponent(name).path
+            if FileManager.default.isExecutableFile(atPath: bin) { return bin }
+        }
         let bin = dir.appendingPathComponent(name).path
         if FileManager.default.isExecutableFile(atPath: bin) { return bin }
-        let workloads = Env.root.appendingPathComponent("Tests/Workloads")
-        let cxx = workloads.appendingPathComponent("\(name).cc").path
-        // C++ goes through clang as C++ but links as C: the workloads use no C++ library.
-        let (compiler, src, lang) = FileManager.default.fileExists(atPath: cxx)
-            ? ("/usr/bin/clang", cxx, ["-x", "c++", "-fno-exceptions", "-fno-rtti"])
-            : ("/usr/bin/cc", workloads.appendingPathComponent("\(name).c").path, [])
-        // A first line "/* ktrace-cflags: FLAGS" replaces the default flags (nofp.c: no frame pointers).
-        let first = (try? String(contentsOfFile: src, encoding: .utf8))?.split(separator: "\n").first ?? ""
-        let flags = first.hasPrefix("/* ktrace-cflags: ")
-            ? first.dropFirst("/* ktrace-cflags: ".count).split(separator: " ").map(String.init)
-            : ["-O1", "-g", "-fno-omit-frame-pointer"]
-        let r = try run(compiler, lang + flags + ["-o", bin, src], timeout: 60)
-        guard r.status == 0 else { throw LabError("\(compiler) \(src) failed: \(r.stderr)") }
+        let script = Env.root.appendingPathComponent("scripts/build-workloads.sh").path
+        let r = try run("/bin/bash", [script, dir.path, name], timeout: 60)
+        guard r.status == 0 else { throw LabError("scripts/build-workloads.sh \(name) failed: \(r.stderr)") }
         return bin
     }
 
