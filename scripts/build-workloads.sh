@@ -13,6 +13,7 @@ shift
 mkdir -p "$out"
 names=("$@")
 if ((${#names[@]} == 0)); then
+  shopt -s nullglob
   for f in "$src"/*.c "$src"/*.cc; do n=${f##*/}; names+=("${n%.*}"); done
 fi
 for n in "${names[@]}"; do

@@ -39,7 +39,8 @@ int main(int argc, char **argv)
 	struct bpf_map *m;
 	bpf_object__for_each_map(m, obj) {
 		size_t sz;
-		/* The options `stacks --pid` sets (ProfileConfig.bpfConfig), kernel stacks on or off. */
+		/* The options `stacks --pid KSOFTIRQD` sets (ProfileConfig.bpfConfig, ProfileSession: kernel threads
+		 * take no user stacks), kernel stacks on or off. */
 		struct kt_profile_config *c = (struct kt_profile_config *)bpf_map__initial_value(m, &sz);
 		if (!strstr(bpf_map__name(m), ".rodata") || !c || sz < sizeof(*c))
 			continue;
@@ -47,7 +48,7 @@ int main(int argc, char **argv)
 		c->filter = KT_FILTER_TGID;
 		c->cpu = -1;
 		c->kernel_stack = kstack;
-		c->user_stack = 1;
+		c->user_stack = 0; /* none for kernel threads (ProfileSession), the targets here */
 		c->aggregate = 1;
 		c->clock_period_ns = 1000000000ULL / hz;
 	}

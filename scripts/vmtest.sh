@@ -266,8 +266,9 @@ fi
 log "kernels: ${kernels[*]}"
 log "ktrace: $KTRACE_BIN; tests: $VMTEST_XCTEST; results: $OUTROOT"
 # The tests' workloads, built here once for every guest (each guest compiled each one under TCG, 5 to 8 s
-# apiece); the guests see them through the shared root.
-WORKLOADS=$OUTROOT/workloads
+# apiece). In the checkout, which every guest sees (a VMTEST_OUT under /tmp may be hidden by the guest's
+# own /tmp).
+WORKLOADS=$ROOT/out/workloads
 rm -rf "$WORKLOADS" && "$ROOT/scripts/build-workloads.sh" "$WORKLOADS" || die 2 "cannot build the test workloads"
 
 rows=() failed=0 total_t0=$(now_s)

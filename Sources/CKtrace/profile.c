@@ -81,7 +81,7 @@ static int kernel_older_than(int major, int minor)
 
 /* `used`: a map no program writes (the user stacks', when none are taken) is one entry, never preallocated
  * in thousands. */
-static int size_stack_map(struct kt_profile *p, struct bpf_map *m, bool used)
+static int size_stack_map(struct kt_profile *p, struct bpf_map *m, int used)
 {
 	unsigned int n = used && p->o->sizes.stack_storage ? p->o->sizes.stack_storage : 1;
 	if (!p->prealloc)

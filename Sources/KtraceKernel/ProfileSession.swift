@@ -7,8 +7,8 @@ import KtraceCore
 public final class ProfileSession {
     private let handle: OpaquePointer
     public let attachKind: AttachKind
-    /// 0 when the stack maps allocate on demand; else how many stacks each preallocated map holds
-    /// (kernels before 6.1, or KTRACE_PREALLOC_STACKS set).
+    /// 0 when the stack maps allocate on demand; else how many stacks each preallocated map holds (kernels
+    /// before 6.2 and PREEMPT_RT, or KTRACE_PREALLOC_STACKS set; the user map is one entry without user stacks).
     public let preallocatedStacks: UInt32
     /// When counting began (CLOCK_MONOTONIC ns): the session open (samples flow from then), or start()
     /// (events and off-CPU time on). A recording's window opens here, not when the command gets to its clock.

@@ -18,9 +18,9 @@ struct EventStacksIntegrationTests {
         let w = try Workload.start("faults", seconds: 60)
         defer { w.signal(SIGTERM); _ = w.wait(timeout: 30) }
         usleep(300_000)
-        // Debian's perf is a wrapper that needs the perf of the running kernel's version. The comparison runs
-        // on the host's kernel (make host-test), not in the kernel matrix's guests: there, under TCG, this
-        // perf took 35 s for its 2 s (6.12) or hung until killed (5.10), for a few tests' worth of CI time.
+        // Debian's perf is a wrapper that needs the perf of the running kernel's version. No comparison under
+        // TCG (the kernel matrix's guests; the host's run, make host-test, compares): there this perf took
+        // 35 s for its 2 s (6.12) or hung until killed (5.10), a few tests' worth of CI time.
         let tcg = ProcessInfo.processInfo.environment["VMTEST_ACCEL"] == "tcg"
         if tcg { print("SKIP: perf comparison: not under TCG (the kernel matrix); the host run compares") }
         let perf = try !tcg && FileManager.default.isExecutableFile(atPath: "/usr/bin/perf")

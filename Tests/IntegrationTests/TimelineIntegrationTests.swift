@@ -162,7 +162,7 @@ struct TimelineIntegrationTests {
                                               "-d", "60", "--format", format, "-o", out], streamStdout: false)
             if kt.waitForStderr("Ctrl-C", timeout: 90) { w.signal(SIGUSR1) }
             let r = kt.wait(timeout: 120)
-            // The two errors that say this kind cannot attach here (TimelineIntegrationTests above).
+            // The two errors that say this kind cannot attach here (traceExplainsWhenUnavailable above).
             if r.status != 0 && format == "perfetto"
                 && (r.stderr.contains("is not available on this kernel") || r.stderr.contains("cannot record calls on this kernel")) {
                 print("SKIP: traceCountsAndNestsKnownCalls(\(via)): \(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")

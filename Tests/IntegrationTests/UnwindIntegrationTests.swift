@@ -111,27 +111,39 @@ struct UnwindIntegrationTests {
 
     /// A kernel thread has no user stack: for one, no user stacks are taken, so --unwind auto builds no
     /// tables and loads the sampler without the unwinder (kt_sample stores a kernel stack only for a new
-    /// count key), and where stack maps are preallocated (before 6.2, PREEMPT_RT) none is for user stacks;
-    /// the same command on a process loads the unwinder and says what it walked.
+    /// count key), and the user stack map is one entry (not thousands preallocated before 6.2 and on RT);
+    /// the same command on a process loads the unwinder, sizes the map and says what it walked.
     @Test func kernelThreadTargetsGetNoTables() throws {
         let found = try run("/usr/bin/pgrep", ["-x", "ksoftirqd/0"], timeout: 10)
         let kthread = try #require(Int32(found.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), "no ksoftirqd/0: \(found.stdout)")
         let w = try Workload.start("nofp", args: ["cpu", "30", "60"])
         defer { w.signal(SIGTERM); _ = w.wait(timeout: 30) }
         for (pid, unwound) in [(kthread, false), (w.pid, true)] {
-            let k = try Spawned(Env.ktrace, ["stacks", "--pid", String(pid), "-d", "1", "-o", "/dev/null"], streamStdout: false)
+            // Ended by Ctrl-C once the kernel's view is read: a -d window could close first under emulation.
+            let k = try Spawned(Env.ktrace, ["stacks", "--pid", String(pid), "-o", "/dev/null"], streamStdout: false)
             defer { k.signal(SIGTERM); _ = k.wait(timeout: 30) }
             try #require(k.waitForStderr("Ctrl-C", timeout: 60), "ktrace stacks --pid \(pid) did not attach")
-            let programs = try ktracePrograms()
+            let programs = try ktracePrograms(), userMap = try mapMaxEntries("kt_ustacks")
+            k.signal(SIGINT)
             let r = k.wait(timeout: 60)
             #expect(r.status == 0, "\(r.stderr)")
             // bpftool names it in full from BTF, or cut to the kernel's 15 characters.
             #expect(programs.contains { $0.hasPrefix("kt_sample_unwo") } == unwound && programs.contains("kt_sample") == !unwound,
-                    "--pid \(pid): loaded \(programs)")
+                    "--pid \(pid): loaded \(programs): \(r.stderr)")
+            #expect(userMap != nil && (userMap == 1) == !unwound, "--pid \(pid): kt_ustacks holds \(String(describing: userMap)) stacks: \(r.stderr)")
             #expect(r.stderr.contains("walked with unwind tables") == unwound, "\(r.stderr)")
             if r.stderr.contains("stack maps preallocated") {
                 #expect(r.stderr.contains("and as many user stacks") == unwound, "\(r.stderr)")
             }
         }
     }
+}
+
+/// max_entries of the loaded BPF map of that name (bpftool map show: "ID: TYPE  name NAME  flags ...", then
+/// "key 4B  value 1016B  max_entries N  memlock ..."), nil when none is loaded.
+private func mapMaxEntries(_ name: String) throws -> Int? {
+    let lines = try run("/usr/sbin/bpftool", ["map", "show"], timeout: 30).stdout.split(separator: "\n")
+    guard let i = lines.firstIndex(where: { $0.contains(" name \(name) ") || $0.hasSuffix(" name \(name)") }), i + 1 < lines.count,
+          let m = lines[i + 1].firstMatch(of: /max_entries (\d+)/) else { return nil }
+    return Int(m.1)
 }

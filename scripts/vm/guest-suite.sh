@@ -282,7 +282,7 @@ if ! command -v jq >/dev/null; then
 elif cc -O1 -o "$W/read2ms" "$HERE/read2ms.c" 2>"$LOGS/cc.err" &&
   # reads as vmtest.sh built it on the host (KTRACE_WORKLOADS), else here.
   { cp "${KTRACE_WORKLOADS:-/nonexistent}/reads" "$W/reads" 2>/dev/null ||
-    cc -O1 -o "$W/reads" "$ROOT/Tests/Workloads/reads.c" 2>>"$LOGS/cc.err"; }; then
+    "$ROOT/scripts/build-workloads.sh" "$W" reads 2>>"$LOGS/cc.err"; }; then
   sysctl -qw kernel.bpf_stats_enabled=1 2>/dev/null
   pairing timeline.pairing.a.2ms a read2ms
   pairing timeline.pairing.pid.2ms pid read2ms
