@@ -27,9 +27,9 @@ struct EventStacksIntegrationTests {
             && run("/usr/bin/perf", ["--version"], timeout: 30).status == 0
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("ktt-faults-\(getpid()).data").path
         defer { try? FileManager.default.removeItem(atPath: data) }
-        // Each fault's own instruction is in touch_three or touch_one, so perf needs no callchain. Without
-        // one, and without the build-id pass at its exit (every sample read again), perf took 5 s instead
-        // of 42 under TCG (6.12 guest, 49k samples).
+        // Each fault's own instruction is in touch_three or touch_one, so perf needs no callchain, nor the
+        // build-id pass at its exit (every sample read again): both were a 6.12 guest's 42 s of perf, and
+        // its 35 s without them are why the comparison is off under TCG.
         let peer = perf ? try Spawned("/usr/bin/perf", ["record", "-q", "-e", "page-faults", "-c", "1", "--no-buildid", "-p", String(w.pid),
                                                         "-o", data, "--", "sleep", "2"], streamStdout: false) : nil
         let faults0 = try pageFaults(w.pid)
@@ -50,7 +50,7 @@ struct EventStacksIntegrationTests {
         }
         let recorded = peer.wait(timeout: 60)
         guard recorded.status == 0 else {
-            // Debian's perf wrapper runs here but finds no perf for a kernel of another version (the guests).
+            // Debian's perf wrapper runs here but may find no perf for this kernel's version.
             print("SKIP: perf comparison: perf record failed: \(recorded.stderr.prefix(200))")
             return
         }
