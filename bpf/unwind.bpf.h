@@ -156,8 +156,8 @@ static __always_inline bool read_user(__u64 *v, __u64 addr)
 }
 
 /* How a call of kt_unwind_frames left the walk. */
-#define KT_WALK_MORE 0    /* KT_UNWIND_STEP frames done, more to walk */
-#define KT_WALK_DONE 1    /* the stack's end, or cut at KT_UNWIND_FRAMES (counted) */
+#define KT_WALK_MORE 0    /* KT_UNWIND_STEP frames done, and the last one has a caller */
+#define KT_WALK_DONE 1    /* the stack's end */
 #define KT_WALK_STOPPED 2 /* the walk went nowhere (counted) */
 #define KT_WALK_LOST 3    /* no scratch or state, or no tables before the first frame: nothing walked */
 
@@ -167,8 +167,7 @@ _Static_assert(KT_UNWIND_FRAMES % KT_UNWIND_STEP == 0, "the calls walk KT_UNWIND
 _Static_assert((KT_UNWIND_FRAMES & (KT_UNWIND_FRAMES - 1)) == 0, "a frame index is masked into range");
 
 /* Walk up to KT_UNWIND_STEP frames of the current task's user stack from where the state of context `slot`
- * left off: each frame's pc into the context's scratch buffer, the state moved to the next frame. A stack
- * cut at KT_UNWIND_FRAMES ends with KT_UNWIND_CUT_PC.
+ * left off: each frame's pc into the context's scratch buffer, the state moved to its caller's.
  *
  * A global function, so the verifier checks it once, on its own, with only its argument known (a number):
  * its callers see a call that returns a number. Inlined, the walk was verified once per frame, 64 times: the
@@ -202,16 +201,10 @@ __noinline int kt_unwind_frames(__u32 slot)
 	bp_known = w->bp_known;
 	i = w->n;
 	for (int k = 0; k < KT_UNWIND_STEP; k++, i++) {
-		if (i >= KT_UNWIND_FRAMES)
+		if (i >= KT_UNWIND_FRAMES) /* not reached: the caller stops after KT_UNWIND_FRAMES frames */
 			return KT_WALK_DONE;
 		f->ip[i & (KT_UNWIND_FRAMES - 1)] = ip; /* KT_UNWIND_FRAMES <= KT_MAX_STACK */
 		w->n = i + 1;
-		if (i == KT_UNWIND_FRAMES - 1) {
-			f->ip[KT_UNWIND_FRAMES] = KT_UNWIND_CUT_PC;
-			w->n = KT_UNWIND_FRAMES + 1;
-			s->unwind_truncated++;
-			return KT_WALK_DONE;
-		}
 		/* A return address points after its call: the call's own row is at ip - 1. */
 		__u64 pc = i ? ip - 1 : ip;
 		struct kt_unwind_mapping *m = unwind_mapping(w, proc, pc);
@@ -309,6 +302,13 @@ static __always_inline __u64 store_user_stack_unwound(void *ctx, bool perf_regs,
 	for (int i = 0; i < KT_UNWIND_FRAMES / KT_UNWIND_STEP && rc == KT_WALK_MORE; i++)
 		rc = kt_unwind_frames(slot);
 	n = w->n;
+	if (rc == KT_WALK_MORE && n == KT_UNWIND_FRAMES) {
+		/* The walk found a caller of its last frame: the stack is deeper than it keeps. Marked only then, so
+		 * that a stack of exactly KT_UNWIND_FRAMES frames (its last the outermost) is whole. */
+		f->ip[KT_UNWIND_FRAMES] = KT_UNWIND_CUT_PC;
+		n = KT_UNWIND_FRAMES + 1;
+		s->unwind_truncated++;
+	}
 	if (rc == KT_WALK_LOST || n == 0 || n > KT_UNWIND_FRAMES + 1) {
 		s->ustack_err++;
 		return KT_STACK_LOST;

@@ -287,6 +287,15 @@ func loadedProgramNames() throws -> [String] {
     }
 }
 
+/// max_entries of the loaded BPF map of that name (bpftool map show: "ID: TYPE  name NAME  flags ...", then
+/// "key 4B  value 1016B  max_entries N  memlock ..."), nil when none is loaded.
+func mapMaxEntries(_ name: String) throws -> Int? {
+    let lines = try run("/usr/sbin/bpftool", ["map", "show"], timeout: 30).stdout.split(separator: "\n")
+    guard let i = lines.firstIndex(where: { $0.contains(" name \(name) ") || $0.hasSuffix(" name \(name)") }), i + 1 < lines.count,
+          let m = lines[i + 1].firstMatch(of: /max_entries (\d+)/) else { return nil }
+    return Int(m.1)
+}
+
 /// Our program names (bpftool truncates to 15 characters).
 func ktracePrograms() throws -> [String] {
     let ours = ["softirq_entry", "softirq_exit_", "softirq_raise", "kt_sample", "sched_switch_", "kt_fentry", "kt_fexit"]
