@@ -3,10 +3,13 @@ import KtraceCore
 
 /// A task that exists and has not exited (a zombie waiting for its parent counts as gone).
 public func isAlive(_ pid: Int32) -> Bool {
-    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-          let close = stat.lastIndex(of: ")") else { return false }
-    let state = stat[stat.index(after: close)...].trimmed.first
+    guard let state = taskStat(pid)?.state else { return false }
     return state != "Z" && state != "X"
+}
+
+/// /proc/PID/stat's fields, nil when the task is gone or its stat unreadable.
+func taskStat(_ pid: Int32) -> TaskStatText.Fields? {
+    (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)).flatMap(TaskStatText.parse)
 }
 
 /// The name /proc gives a process or thread now (a kworker carries its current workqueue: "kworker/u8:2-events_unbound").
@@ -19,6 +22,5 @@ public func processName(_ pid: Int32) -> String? {
 /// A kernel thread (PF_KTHREAD in /proc/PID/stat's flags): it never runs in user mode, so it has no user
 /// stack to walk. False when the task is gone or unreadable.
 public func isKernelThread(_ pid: Int32) -> Bool {
-    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return false }
-    return TaskStatText.parse(stat)?.isKernelThread ?? false
+    taskStat(pid)?.isKernelThread ?? false
 }
