@@ -287,13 +287,18 @@ func loadedProgramNames() throws -> [String] {
     }
 }
 
-/// max_entries of the loaded BPF map of that name (bpftool map show: "ID: TYPE  name NAME  flags ...", then
-/// "key 4B  value 1016B  max_entries N  memlock ..."), nil when none is loaded.
+/// max_entries of the newest loaded BPF map of that name (bpftool map show: "ID: TYPE  name NAME  flags ...",
+/// then "key 4B  value 1016B  max_entries N  memlock ..."), nil when none is loaded. The newest: a map of a
+/// ktrace that just exited is freed after an RCU grace period, and can still be listed beside the running one's.
 func mapMaxEntries(_ name: String) throws -> Int? {
     let lines = try run("/usr/sbin/bpftool", ["map", "show"], timeout: 30).stdout.split(separator: "\n")
-    guard let i = lines.firstIndex(where: { $0.contains(" name \(name) ") || $0.hasSuffix(" name \(name)") }), i + 1 < lines.count,
-          let m = lines[i + 1].firstMatch(of: /max_entries (\d+)/) else { return nil }
-    return Int(m.1)
+    var newest: (id: Int, entries: Int)?
+    for (i, line) in lines.enumerated() where line.contains(" name \(name) ") || line.hasSuffix(" name \(name)") {
+        guard i + 1 < lines.count, let id = line.split(separator: ":").first.flatMap({ Int($0) }),
+              let m = lines[i + 1].firstMatch(of: /max_entries (\d+)/), let n = Int(m.1) else { continue }
+        if id > newest?.id ?? -1 { newest = (id, n) }
+    }
+    return newest?.entries
 }
 
 /// Our program names (bpftool truncates to 15 characters).

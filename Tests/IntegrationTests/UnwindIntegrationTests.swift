@@ -131,6 +131,10 @@ struct UnwindIntegrationTests {
         let w = try Workload.start("nofp", args: ["cpu", "30", "60"])
         defer { w.signal(SIGTERM); _ = w.wait(timeout: 30) }
         for (pid, unwound) in [(kthread, false), (w.pid, true)] {
+            // The programs of the ktrace before (the previous test's, or the kernel thread's) go after an RCU
+            // grace period: until then bpftool lists them beside this one's.
+            let left = try ktraceProgramsAfterExit()
+            try #require(left.isEmpty, "programs of an earlier ktrace still loaded: \(left)")
             // Ended by Ctrl-C once the kernel's view is read: a -d window could close first under emulation.
             let k = try Spawned(Env.ktrace, ["stacks", "--pid", String(pid), "-o", "/dev/null"], streamStdout: false)
             defer { k.signal(SIGTERM); _ = k.wait(timeout: 30) }
