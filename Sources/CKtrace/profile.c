@@ -79,8 +79,8 @@ static int kernel_older_than(int major, int minor)
 	return ma < major || (ma == major && mi < minor);
 }
 
-/* `used`: a map no program writes (the user stacks', when none are taken) is one entry, never preallocated
- * in thousands. */
+/* `used`: a map no program writes (the user stacks', when none are taken; the kernel stacks', with
+ * --user-only and no wakers) is one entry, never preallocated in thousands. */
 static int size_stack_map(struct kt_profile *p, struct bpf_map *m, int used)
 {
 	unsigned int n = used && p->o->sizes.stack_storage ? p->o->sizes.stack_storage : 1;
@@ -243,7 +243,8 @@ static int before_load(struct bpf_object *obj, void *ctx)
 	if (rc == 0 && (rc = kt_set_rodata(obj, "kt_cfg", &cfg, sizeof(cfg))) != 0)
 		kt_bind_error(p->config_err, sizeof(p->config_err));
 
-	rc = rc ?: size_stack_map(p, p->map.stacks, true);
+	/* Kernel stacks: the samples' and switch-outs' (kernel_stack), and the wakers' whatever kernel_stack says. */
+	rc = rc ?: size_stack_map(p, p->map.stacks, cfg.kernel_stack || (cfg.offcpu && cfg.wakers));
 	rc = rc ?: size_stack_map(p, p->map.ustacks, cfg.user_stack);
 	rc = rc ?: bpf_map__set_max_entries(p->map.counts, o->sizes.count_entries ? o->sizes.count_entries : 1);
 	/* A ring buffer is a power-of-two number of pages. */

@@ -8,7 +8,8 @@ public final class ProfileSession {
     private let handle: OpaquePointer
     public let attachKind: AttachKind
     /// 0 when the stack maps allocate on demand; else how many stacks each preallocated map holds (kernels
-    /// before 6.2 and PREEMPT_RT, or KTRACE_PREALLOC_STACKS set; the user map is one entry without user stacks).
+    /// before 6.2 and PREEMPT_RT, or KTRACE_PREALLOC_STACKS set; a map is one entry when its stacks are not
+    /// taken: `kernelStacks`, `userStacks`).
     public let preallocatedStacks: UInt32
     /// When counting began (CLOCK_MONOTONIC ns): the session open (samples flow from then), or start()
     /// (events and off-CPU time on). A recording's window opens here, not when the command gets to its clock.
@@ -17,6 +18,8 @@ public final class ProfileSession {
     private let unwindTables: UnwindTables?
     /// Why `--unwind auto` fell back to frame pointers: the unwinder did not load on this kernel.
     public private(set) var unwindProblem: String?
+    /// Kernel stacks are stored: asked for, or the wakers' (offcpu --wakers, whatever --user-only says).
+    public let kernelStacks: Bool
     /// User stacks are taken: asked for, and some target is not a kernel thread.
     public let userStacks: Bool
 
@@ -66,6 +69,7 @@ public final class ProfileSession {
         // whatever --unwind says. No tables then, so the sampler is the one without the unwinder (kt_sample
         // stores a kernel stack only for a new count key, not at every sample), and the user stack map is
         // one entry, not thousands preallocated on kernels before 6.2 (profile.c).
+        kernelStacks = config.kernelStacks || config.offCPU?.wakers == true
         userStacks = config.userStacks && !(!config.ids.isEmpty && config.ids.allSatisfy(isKernelThread))
         o.config.user_stack = userStacks ? 1 : 0
         // Tables before the programs load: the kernel's array is sized by what they need.

@@ -13,9 +13,10 @@ func openProfile(_ config: ProfileConfig, verbose: Bool, rate: String, start: Bo
     let session: ProfileSession
     do { session = try ProfileSession(config) } catch { fail(error.message) }
     let prealloc = session.preallocatedStacks
-    if prealloc > 0 && (config.stackStorage > prealloc || verbose) {
-        let user = session.userStacks ? " and as many user" : ""
-        note("stack maps preallocated with \(min(config.stackStorage, prealloc)) kernel\(user) stacks: allocating them "
+    // The maps of stacks not taken are one entry each (ProfileSession): not worth a word.
+    let kinds = [session.kernelStacks ? "kernel" : nil, session.userStacks ? "user" : nil].compactMap { $0 }
+    if prealloc > 0 && !kinds.isEmpty && (config.stackStorage > prealloc || verbose) {
+        note("stack maps preallocated with \(min(config.stackStorage, prealloc)) \(kinds.joined(separator: " and as many ")) stacks: allocating them "
              + "on demand in a perf_event program needs Linux 6.1, and loses stacks before 6.2 and on PREEMPT_RT")
     }
     if verbose {

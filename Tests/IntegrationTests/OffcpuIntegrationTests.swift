@@ -119,6 +119,16 @@ struct OffcpuIntegrationTests {
         #expect(!s.stacks.contains { $0.frames.contains("kernel_clone") }, "a D wait under --state S: \(r2.stdout.prefix(800))")
     }
 
+    /// --user-only --wakers: the blocked task's own stacks are user stacks only, but the wakers' are kernel
+    /// stacks, and their frames are named (they read as addresses when --user-only left kallsyms unloaded).
+    @Test func wakersNamedWithUserOnly() throws {
+        let (p, r, _, _, _) = try offcpu("mix", ["--wakers", "--state", "S", "--user-only"], seconds: 1.5)
+        let woken = p.stacks.filter { $0.frames.contains("[woken in task]") }
+        let wakerFrames = woken.flatMap { s in s.frames.drop { $0 != "[woken in task]" }.dropFirst() }
+        #expect(woken.contains { $0.frames.contains { $0.contains("pipe_write") } }, "\(r.stdout.prefix(1200)) \(r.stderr)")
+        #expect(!wakerFrames.isEmpty && !wakerFrames.contains { $0.hasPrefix("0x") }, "\(r.stdout.prefix(1200))")
+    }
+
     /// --wakers: the pipe waits are woken by the helper process writing the pipe (a task, its kernel stack
     /// through pipe_write), the 7 ms sleeps by the hrtimer interrupt; the summary line says so. On
     /// PREEMPT_RT timers expire in a thread and the kernel skips runs: the sleeps are only reported there.

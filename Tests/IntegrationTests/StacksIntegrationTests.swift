@@ -71,6 +71,35 @@ struct StacksIntegrationTests {
         #expect(share(p) { $0 == "__libc_start_call_main" } > 0.5, "user stacks missing: \(r.stdout.prefix(400))")
     }
 
+    /// Preallocated (forced), each stack map holds 16384 stacks only when its stacks are taken, else one entry:
+    /// the kernel map with --user-only (unless offcpu --wakers keeps the wakers' kernel stacks there), the
+    /// user map with --kernel-only; the note names what was preallocated.
+    @Test func stackMapsSizedByWhatIsTaken() throws {
+        let w = try Workload.start("syscalls", seconds: 60)
+        defer { w.signal(SIGTERM); _ = w.wait(timeout: 30) }
+        let pid = String(w.pid)
+        let cases: [(args: [String], kernel: Int, user: Int, note: String)] = [
+            (["stacks", "--pid", pid, "--user-only"], 1, 16384, "16384 user stacks"),
+            (["stacks", "--pid", pid, "--kernel-only"], 16384, 1, "16384 kernel stacks"),
+            (["offcpu", "--pid", pid, "--user-only", "--wakers"], 16384, 16384, "16384 kernel and as many user stacks"),
+        ]
+        for c in cases {
+            let left = try ktraceProgramsAfterExit()
+            try #require(left.isEmpty, "programs of an earlier ktrace still loaded: \(left)")
+            // Ended by Ctrl-C once the kernel's view is read: a -d window could close first under emulation.
+            let k = try Spawned(Env.ktrace, c.args + ["-o", "/dev/null"], env: ["KTRACE_PREALLOC_STACKS": "1"], streamStdout: false)
+            defer { k.signal(SIGTERM); _ = k.wait(timeout: 30) }
+            try #require(k.waitForStderr("Ctrl-C", timeout: 90), "ktrace \(c.args.joined(separator: " ")) did not attach")
+            let kernel = try mapMaxEntries("kt_stacks"), user = try mapMaxEntries("kt_ustacks")
+            k.signal(SIGINT)
+            let r = k.wait(timeout: 60)
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(kernel == c.kernel && user == c.user,
+                    "\(c.args.joined(separator: " ")): kt_stacks \(String(describing: kernel)), kt_ustacks \(String(describing: user))")
+            #expect(r.stderr.contains("stack maps preallocated with \(c.note):"), "\(r.stderr)")
+        }
+    }
+
     /// C++ names come out demangled, as perf shows them; --no-demangle keeps the symbols.
     @Test func cxxNamesDemangled() throws {
         // Outlives both recordings however slow attaching is (under TCG on 6.1 a 6 s workload had exited
