@@ -65,11 +65,12 @@ public final class ProfileSession {
         default: break
         }
         o.sizes.offcpu_tasks = config.offCPU?.maxTasks ?? 0
+        // Kernel stacks: asked for, or the wakers' (their map is one entry otherwise: profile.c).
+        kernelStacks = config.kernelStacks || config.offCPU?.wakers == true
         // A kernel thread never runs in user mode: when every target is one, no user stacks are taken,
         // whatever --unwind says. No tables then, so the sampler is the one without the unwinder (kt_sample
         // stores a kernel stack only for a new count key, not at every sample), and the user stack map is
         // one entry, not thousands preallocated on kernels before 6.2 (profile.c).
-        kernelStacks = config.kernelStacks || config.offCPU?.wakers == true
         userStacks = config.userStacks && !(!config.ids.isEmpty && config.ids.allSatisfy(isKernelThread))
         o.config.user_stack = userStacks ? 1 : 0
         // Tables before the programs load: the kernel's array is sized by what they need.
