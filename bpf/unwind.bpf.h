@@ -235,7 +235,12 @@ __noinline int kt_unwind_frames(__u32 slot)
 			 * in glibc's __vfork, rbp unknown): the frame pointer chain, as perf follows it ([rbp] the
 			 * caller's rbp, [rbp+8] the return address). Stopping there instead lost every caller of a
 			 * vfork, which frame pointers alone find. */
-			if (!bp_known || !read_user(&new_bp, bp))
+			if (!bp_known)
+				goto stopped;
+			/* rbp 0 ends the chain: the ABI has the outermost frame clear it (_start, a thread's start). */
+			if (bp == 0)
+				return KT_WALK_DONE;
+			if (!read_user(&new_bp, bp))
 				goto stopped;
 			cfa = bp + 16;
 			s->unwind_fp_frames++;

@@ -20,6 +20,9 @@ public final class ProfileSession {
     public private(set) var unwindProblem: String?
     /// Kernel stacks are stored: asked for, or the wakers' (offcpu --wakers, whatever --user-only says).
     public let kernelStacks: Bool
+    /// What the session reports holds kernel addresses to name (kallsyms): kernel stacks, or the work
+    /// functions that key kworkers' samples (--by-work), with --user-only too.
+    public let namesKernelAddresses: Bool
     /// User stacks are taken: asked for, and some target is not a kernel thread.
     public let userStacks: Bool
 
@@ -67,6 +70,7 @@ public final class ProfileSession {
         o.sizes.offcpu_tasks = config.offCPU?.maxTasks ?? 0
         // Kernel stacks: asked for, or the wakers' (their map is one entry otherwise: profile.c).
         kernelStacks = config.kernelStacks || config.offCPU?.wakers == true
+        namesKernelAddresses = kernelStacks || config.byWork
         // A kernel thread never runs in user mode: when every target is one, no user stacks are taken,
         // whatever --unwind says. No tables then, so the sampler is the one without the unwinder (kt_sample
         // stores a kernel stack only for a new count key, not at every sample), and the user stack map is

@@ -78,7 +78,7 @@ struct OffcpuCommand: ParsableCommand {
         off.wakers = wakers
         config.offCPU = off
         let session = openProfile(config, verbose: target.verbose, rate: "off-CPU", start: false)
-        let symbolizer = StackSymbolizer(source: session, kernelSymbols: session.kernelStacks ? KernelSymbolsLoader(report: note) : nil,
+        let symbolizer = StackSymbolizer(source: session, kernelSymbols: session.namesKernelAddresses ? KernelSymbolsLoader(report: note) : nil,
                                          userNames: UserSymbolizer(), demangle: !target.noDemangle)
         target.captureMaps(symbolizer)
         // Counting begins now, set up: the window holds none of ktrace's own start-up (under emulation its

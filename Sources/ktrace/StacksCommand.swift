@@ -91,7 +91,7 @@ struct StacksCommand: ParsableCommand {
         config.byWork = byWork
         if hotCold { config.offCPU = ProfileConfig.OffCPU() }
         let session = openProfile(config, verbose: target.verbose, rate: target.rateDescription, start: false)
-        let kernelSymbols = userOnly ? nil : KernelSymbolsLoader(report: note), userNames = UserSymbolizer()
+        let kernelSymbols = session.namesKernelAddresses ? KernelSymbolsLoader(report: note) : nil, userNames = UserSymbolizer()
         let symbolizer = StackSymbolizer(source: session, kernelSymbols: kernelSymbols, userNames: userNames, demangle: !target.noDemangle)
         target.captureMaps(symbolizer)
         // Counting begins now, set up, and the banner says so at once: the window is the one announced

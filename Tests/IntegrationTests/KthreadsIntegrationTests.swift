@@ -353,14 +353,7 @@ struct KthreadsIntegrationTests {
     /// CPU, and one run may have begun before ktrace attached (earlier tests' namespaces): a per-CPU slot set
     /// by the tracepoints left 83 of 117 such samples unlabelled, a per-thread one 73 of 137 in a full run.
     @Test func stacksByWorkLabelsSamples() throws {
-        let kt = try Spawned(Env.ktrace, ["stacks", "--comm", "kworker/*", "--by-work", "-F", "999"], streamStdout: false)
-        try #require(kt.waitForStderr("sampling"), "ktrace stacks did not attach")
-        let end = Date().addingTimeInterval(2)
-        while Date() < end { _ = try run("/usr/bin/unshare", ["-n", "true"], timeout: 30) }
-        usleep(1_500_000)
-        kt.signal(SIGINT)
-        let r = kt.wait(timeout: 60)
-        try #require(r.status == 0, "ktrace stacks: \(r.stderr)")
+        let r = try stacksByWorkWhileNamespacesDie([])
         var labelled = 0, labelledInside = 0, inside = 0, insideLabelled = 0
         for line in r.stdout.split(separator: "\n") {
             guard let sp = line.lastIndex(of: " "), let n = Int(line[line.index(after: sp)...]) else { continue }
@@ -373,6 +366,31 @@ struct KthreadsIntegrationTests {
         try #require(labelled >= 20, "only \(labelled) samples under [work:cleanup_net]:\n\(r.stdout.prefix(2000))")
         #expect(Double(labelledInside) >= 0.9 * Double(labelled), "\(labelledInside) of \(labelled) [work:cleanup_net] samples are inside cleanup_net")
         #expect(Double(insideLabelled) >= 0.9 * Double(inside), "\(insideLabelled) of \(inside) samples inside cleanup_net are labelled")
+    }
+
+    /// With --user-only the work functions are still named: they are kernel addresses, which --user-only
+    /// left unnamed (`[work:0xffff...]`) until the symbolizer loaded kallsyms for them too.
+    @Test func stacksByWorkNamesWorkWithUserOnly() throws {
+        let r = try stacksByWorkWhileNamespacesDie(["--user-only"])
+        // "kworker/u8:0;[work:cleanup_net] 57": the frames, then the count after the last space.
+        let labels = r.stdout.split(separator: "\n").compactMap { line in
+            line.split(separator: " ").dropLast().joined(separator: " ").split(separator: ";").first { $0.hasPrefix("[work:") }
+        }
+        #expect(labels.contains("[work:cleanup_net]") && !labels.contains { $0.hasPrefix("[work:0x") }, "\(r.stdout.prefix(2000))")
+    }
+
+    /// `stacks --comm kworker/* --by-work` (plus `extra`) while 2 s of network namespaces are created and
+    /// dropped: their cleanup is cleanup_net, run by a kworker.
+    private func stacksByWorkWhileNamespacesDie(_ extra: [String]) throws -> RunResult {
+        let kt = try Spawned(Env.ktrace, ["stacks", "--comm", "kworker/*", "--by-work", "-F", "999"] + extra, streamStdout: false)
+        try #require(kt.waitForStderr("sampling"), "ktrace stacks did not attach")
+        let end = Date().addingTimeInterval(2)
+        while Date() < end { _ = try run("/usr/bin/unshare", ["-n", "true"], timeout: 30) }
+        usleep(1_500_000)
+        kt.signal(SIGINT)
+        let r = kt.wait(timeout: 60)
+        try #require(r.status == 0, "ktrace stacks: \(r.stderr)")
+        return r
     }
 
     /// `timeline` draws each work item as a slice on its kworker's own track: 40 stat_refresh writes are

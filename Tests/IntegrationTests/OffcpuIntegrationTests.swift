@@ -126,7 +126,10 @@ struct OffcpuIntegrationTests {
         let woken = p.stacks.filter { $0.frames.contains("[woken in task]") }
         let wakerFrames = woken.flatMap { s in s.frames.drop { $0 != "[woken in task]" }.dropFirst() }
         #expect(woken.contains { $0.frames.contains { $0.contains("pipe_write") } }, "\(r.stdout.prefix(1200)) \(r.stderr)")
-        #expect(!wakerFrames.isEmpty && !wakerFrames.contains { $0.hasPrefix("0x") }, "\(r.stdout.prefix(1200))")
+        // Nearly all named: a frame of a module loaded after kallsyms was read, or of JIT code hidden from
+        // kallsyms, may still read as an address.
+        let unnamed = wakerFrames.filter { $0.hasPrefix("0x") }.count
+        #expect(!wakerFrames.isEmpty && unnamed * 10 < wakerFrames.count, "\(unnamed) of \(wakerFrames.count) waker frames unnamed: \(r.stdout.prefix(1200))")
     }
 
     /// --wakers: the pipe waits are woken by the helper process writing the pipe (a task, its kernel stack

@@ -49,7 +49,8 @@ struct UnwindIntegrationTests {
     }
 
     /// 50 chain frames: the samples' stacks are 60 to 65 frames deep (libc's merge sort recurses to a
-    /// varying depth under qsort), across the walk's limit of 64. A stack deeper than 64 is cut, marked
+    /// varying depth under qsort; with Debian 12's glibc 2.36, 3 frames below main), across the walk's limit
+    /// of 64: a quarter of the samples are 64 or 65 frames deep (the premise, checked below). A stack deeper than 64 is cut, marked
     /// (`[truncated]` as its outermost user frame) and counted on stderr; a stack of exactly 64 frames,
     /// whose last is `_start`, is whole and not marked (the walk marked it until it learned to look for
     /// the 64th frame's caller).
@@ -119,6 +120,22 @@ struct UnwindIntegrationTests {
         // The first second of the new process may fall before the refresh that loads its tables.
         #expect(Double(exact) >= 0.5 * Double(p.totalSamples) && p.totalSamples > 100,
                 "\(exact) of \(p.totalSamples) under the chain: \(r.stderr)")
+    }
+
+    /// --unwind auto on a workload built with frame pointers: libc's frames from its table, the workload's
+    /// through rbp, down to _start, which clears rbp. A zero rbp is the chain's end: the stacks end there,
+    /// whole, and none is said to have ended early (all were, when the walk tried to read address 0).
+    @Test func framePointerChainEndsAtZero() throws {
+        let w = try Workload.start("offcpu", args: ["60", "mix"])
+        defer { w.signal(SIGTERM); _ = w.wait(timeout: 30) }
+        usleep(300_000)
+        let r = try run(Env.ktrace, ["offcpu", "--pid", String(w.pid), "--user-only", "-d", "1", "--unwind", "auto"], timeout: 90)
+        #expect(r.status == 0, "\(r.stderr)")
+        let p = try FoldedProfile.parse(r.stdout)
+        #expect(r.stderr.contains("walked with unwind tables") && r.stderr.contains("through frame pointers"), "\(r.stderr)")
+        #expect(!r.stderr.contains("ended early"), "\(r.stderr)")
+        let fromStart = p.stacks.filter { $0.frames.dropFirst().first == "_start" }.reduce(UInt64(0)) { $0 + $1.count }
+        #expect(p.totalSamples > 0 && Double(fromStart) >= 0.95 * Double(p.totalSamples), "\(r.stdout.prefix(1200))")
     }
 
     /// A kernel thread has no user stack: for one, no user stacks are taken, so --unwind auto builds no

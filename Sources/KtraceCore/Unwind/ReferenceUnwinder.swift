@@ -106,6 +106,8 @@ public struct ReferenceUnwinder: Sendable {
                     return done(row.cfa == .rbp ? .rbpUnknown : .unsupported(row.cfa))
                 }
                 guard let bp = rbp else { return done(.rbpUnknown) }
+                // rbp 0 ends the chain: the ABI has the outermost frame clear it (_start, a thread's start).
+                guard bp != 0 else { return done(.endOfStack) }
                 guard let v = read(bp) else { return done(.readFailed(bp)) }
                 cfa = bp &+ 16
                 newRBP = v

@@ -266,6 +266,8 @@ enum UnwindFixtures {
         let mem: [UInt64: UInt64] = [0x7100: 0, 0x7108: 0x5555]
         let hybrid = ReferenceUnwinder(mappings: m).unwind(rip: 0x1008, rsp: 0x7000, rbp: 0x7100) { mem[$0] }
         #expect(hybrid.frames.prefix(2) == [0x1008, 0x5555] && hybrid.viaFramePointer.first == true, "\(hybrid)")
+        // 0x5555 has no row, so its caller is sought through rbp, now 0: the chain's end, not a failed read.
+        #expect(hybrid.frames == [0x1008, 0x5555] && hybrid.stop == .endOfStack, "\(hybrid)")
         let strict = ReferenceUnwinder(mappings: m, framePointerFallback: false).unwind(rip: 0x1008, rsp: 0x7000, rbp: 0x7100) { mem[$0] }
         #expect(strict.frames == [0x1008] && strict.stop == .unsupported(.raElsewhere), "\(strict)")
     }
