@@ -90,12 +90,7 @@ struct UnwindIntegrationTests {
     /// lose (libc has none). With --unwind auto, which builds tables for the files without frame pointers:
     /// the workload and libc.
     @Test func offCPUCallerOfLibc() throws {
-        let w = try Workload.start("nofp", args: ["sleep", "60"])
-        defer { w.signal(SIGTERM); _ = w.wait(timeout: 30) }
-        usleep(300_000)
-        let r = try run(Env.ktrace, ["offcpu", "--pid", String(w.pid), "--user-only", "-d", "1.5", "--unwind", "auto"], timeout: 90)
-        #expect(r.status == 0, "\(r.stderr)")
-        let p = try FoldedProfile.parse(r.stdout)
+        let (p, r) = try offcpuUserStacks("nofp", ["sleep", "60"], seconds: "1.5")
         let us = countFromMain(p, ["main", "napper", "nap"])
         #expect(Double(us) >= 0.9 * Double(p.totalSamples), "\(us) of \(p.totalSamples) us under main;napper;nap: \(r.stdout.prefix(1200)) \(r.stderr)")
         #expect(r.stderr.contains("walked with unwind tables"), "auto walked no stack with tables: \(r.stderr)")
@@ -126,16 +121,21 @@ struct UnwindIntegrationTests {
     /// through rbp, down to _start, which clears rbp. A zero rbp is the chain's end: the stacks end there,
     /// whole, and none is said to have ended early (all were, when the walk tried to read address 0).
     @Test func framePointerChainEndsAtZero() throws {
-        let w = try Workload.start("offcpu", args: ["60", "mix"])
-        defer { w.signal(SIGTERM); _ = w.wait(timeout: 30) }
-        usleep(300_000)
-        let r = try run(Env.ktrace, ["offcpu", "--pid", String(w.pid), "--user-only", "-d", "1", "--unwind", "auto"], timeout: 90)
-        #expect(r.status == 0, "\(r.stderr)")
-        let p = try FoldedProfile.parse(r.stdout)
+        let (p, r) = try offcpuUserStacks("offcpu", ["60", "mix"], seconds: "1")
         #expect(r.stderr.contains("walked with unwind tables") && r.stderr.contains("through frame pointers"), "\(r.stderr)")
         #expect(!r.stderr.contains("ended early"), "\(r.stderr)")
         let fromStart = p.stacks.filter { $0.frames.dropFirst().first == "_start" }.reduce(UInt64(0)) { $0 + $1.count }
         #expect(p.totalSamples > 0 && Double(fromStart) >= 0.95 * Double(p.totalSamples), "\(r.stdout.prefix(1200))")
+    }
+
+    /// `offcpu --pid W --user-only --unwind auto -d SECONDS` on a workload started for it (and ended after).
+    private func offcpuUserStacks(_ workload: String, _ args: [String], seconds: String) throws -> (FoldedProfile, RunResult) {
+        let w = try Workload.start(workload, args: args)
+        defer { w.signal(SIGTERM); _ = w.wait(timeout: 30) }
+        usleep(300_000)
+        let r = try run(Env.ktrace, ["offcpu", "--pid", String(w.pid), "--user-only", "-d", seconds, "--unwind", "auto"], timeout: 90)
+        #expect(r.status == 0, "\(r.stderr)")
+        return (try FoldedProfile.parse(r.stdout), r)
     }
 
     /// A kernel thread has no user stack: for one, no user stacks are taken, so --unwind auto builds no
