@@ -372,10 +372,7 @@ struct KthreadsIntegrationTests {
     /// left unnamed (`[work:0xffff...]`) until the symbolizer loaded kallsyms for them too.
     @Test func stacksByWorkNamesWorkWithUserOnly() throws {
         let r = try stacksByWorkWhileNamespacesDie(["--user-only"])
-        // "kworker/u8:0;[work:cleanup_net] 57": the frames, then the count after the last space.
-        let labels = r.stdout.split(separator: "\n").compactMap { line in
-            line.split(separator: " ").dropLast().joined(separator: " ").split(separator: ";").first { $0.hasPrefix("[work:") }
-        }
+        let labels = try FoldedProfile.parse(r.stdout).stacks.compactMap { $0.frames.first { $0.hasPrefix("[work:") } }
         #expect(labels.contains("[work:cleanup_net]") && !labels.contains { $0.hasPrefix("[work:0x") }, "\(r.stdout.prefix(2000))")
     }
 

@@ -84,15 +84,9 @@ struct StacksIntegrationTests {
             (["offcpu", "--pid", pid, "--user-only", "--wakers"], 16384, 16384, "16384 kernel and as many user stacks"),
         ]
         for c in cases {
-            let left = try ktraceProgramsAfterExit()
-            try #require(left.isEmpty, "programs of an earlier ktrace still loaded: \(left)")
-            // Ended by Ctrl-C once the kernel's view is read: a -d window could close first under emulation.
-            let k = try Spawned(Env.ktrace, c.args + ["-o", "/dev/null"], env: ["KTRACE_PREALLOC_STACKS": "1"], streamStdout: false)
-            defer { k.signal(SIGTERM); _ = k.wait(timeout: 30) }
-            try #require(k.waitForStderr("Ctrl-C", timeout: 90), "ktrace \(c.args.joined(separator: " ")) did not attach")
-            let kernel = try mapMaxEntries("kt_stacks"), user = try mapMaxEntries("kt_ustacks")
-            k.signal(SIGINT)
-            let r = k.wait(timeout: 60)
+            let ((kernel, user), r) = try whileAttached(c.args + ["-o", "/dev/null"], env: ["KTRACE_PREALLOC_STACKS": "1"]) {
+                (try mapMaxEntries("kt_stacks"), try mapMaxEntries("kt_ustacks"))
+            }
             #expect(r.status == 0, "\(r.stderr)")
             #expect(kernel == c.kernel && user == c.user,
                     "\(c.args.joined(separator: " ")): kt_stacks \(String(describing: kernel)), kt_ustacks \(String(describing: user))")

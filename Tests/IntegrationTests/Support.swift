@@ -287,6 +287,21 @@ func loadedProgramNames() throws -> [String] {
     }
 }
 
+/// Runs ktrace until it has attached, calls `read` for the kernel's view while it is, then ends it with
+/// Ctrl-C (not a -d window, which could close first under emulation) and returns both. Waits first for an
+/// earlier ktrace's programs to go: they are freed after an RCU grace period, and listed until then.
+func whileAttached<T>(_ args: [String], env: [String: String] = [:], attachTimeout: Double = 90,
+                      read: () throws -> T) throws -> (T, RunResult) {
+    let left = try ktraceProgramsAfterExit()
+    try #require(left.isEmpty, "programs of an earlier ktrace still loaded: \(left)")
+    let k = try Spawned(Env.ktrace, args, env: env, streamStdout: false)
+    defer { k.signal(SIGTERM); _ = k.wait(timeout: 30) }
+    try #require(k.waitForStderr("Ctrl-C", timeout: attachTimeout), "ktrace \(args.joined(separator: " ")) did not attach")
+    let view = try read()
+    k.signal(SIGINT)
+    return (view, k.wait(timeout: 60))
+}
+
 /// max_entries of the newest loaded BPF map of that name (bpftool map show: "ID: TYPE  name NAME  flags ...",
 /// then "key 4B  value 1016B  max_entries N  memlock ..."), nil when none is loaded. The newest: a map of a
 /// ktrace that just exited is freed after an RCU grace period, and can still be listed beside the running one's.

@@ -148,17 +148,9 @@ struct UnwindIntegrationTests {
         let w = try Workload.start("nofp", args: ["cpu", "30", "60"])
         defer { w.signal(SIGTERM); _ = w.wait(timeout: 30) }
         for (pid, unwound) in [(kthread, false), (w.pid, true)] {
-            // The programs of the ktrace before (the previous test's, or the kernel thread's) go after an RCU
-            // grace period: until then bpftool lists them beside this one's.
-            let left = try ktraceProgramsAfterExit()
-            try #require(left.isEmpty, "programs of an earlier ktrace still loaded: \(left)")
-            // Ended by Ctrl-C once the kernel's view is read: a -d window could close first under emulation.
-            let k = try Spawned(Env.ktrace, ["stacks", "--pid", String(pid), "-o", "/dev/null"], streamStdout: false)
-            defer { k.signal(SIGTERM); _ = k.wait(timeout: 30) }
-            try #require(k.waitForStderr("Ctrl-C", timeout: 60), "ktrace stacks --pid \(pid) did not attach")
-            let programs = try ktracePrograms(), userMap = try mapMaxEntries("kt_ustacks")
-            k.signal(SIGINT)
-            let r = k.wait(timeout: 60)
+            let ((programs, userMap), r) = try whileAttached(["stacks", "--pid", String(pid), "-o", "/dev/null"], attachTimeout: 60) {
+                (try ktracePrograms(), try mapMaxEntries("kt_ustacks"))
+            }
             #expect(r.status == 0, "\(r.stderr)")
             // bpftool names it in full from BTF, or cut to the kernel's 15 characters.
             #expect(programs.contains { $0.hasPrefix("kt_sample_unwo") } == unwound && programs.contains("kt_sample") == !unwound,
