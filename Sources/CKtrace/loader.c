@@ -229,10 +229,16 @@ static int try_load(const unsigned char *start, const unsigned char *end, const 
 		return err;
 	}
 	release_vmlinux_btf();
+	int parses = kt_vmlinux_btf_calls();
 	err = bpf_object__load(obj);
 	if (err) {
 		bpf_object__close(obj);
 		return err;
+	}
+	static int said_btf;
+	if (verbose && !said_btf && kt_vmlinux_btf_calls() > parses) {  /* libbpf's parse went through ours */
+		said_btf = 1;
+		fprintf(stderr, "ktrace: kernel BTF %s\n", kt_vmlinux_btf_source());
 	}
 	*out = obj;
 	return 0;
@@ -389,9 +395,10 @@ int kt_set_rodata(struct bpf_object *obj, const char *var, const void *value, si
 }
 
 /* The kernel's BTF for the queries below, parsed on first use (sessions are opened on the main thread)
- * and released before each object's load: libbpf parses a copy of its own there for CO-RE, holding the
- * file twice while it does, so with ours kept too three copies met at the process's peak (`stacks --pid`
- * on ksoftirqd, 6.18: 36 MB, of which 6.4 MB ours). A query after a load parses again (tens of ms). */
+ * and released before each object's load: libbpf parses a copy of its own there for CO-RE, so with ours
+ * kept too two copies would meet at the process's peak (`stacks --pid` on ksoftirqd, 6.18: 36 MB, of
+ * which 6.4 MB ours, when libbpf's parse still held two). Both parses go through vmlinux_btf.c. A query
+ * after a load parses again (tens of ms). */
 static struct btf *vmlinux;
 
 static struct btf *vmlinux_btf(void)

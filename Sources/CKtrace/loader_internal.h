@@ -51,6 +51,11 @@ int kt_set_rodata(struct bpf_object *obj, const char *var, const void *value, si
  * BTF has no such variable (kernels whose BTF lacks per-CPU variables). */
 long kt_percpu_offset(const char *var);
 
+/* How the kernel's BTF was last parsed (vmlinux_btf.c), for -v; empty before the first parse. The calls
+ * so far, so that the loader tells libbpf's parse (inside bpf_object__load) from ktrace's own. */
+const char *kt_vmlinux_btf_source(void);
+int kt_vmlinux_btf_calls(void);
+
 /* 1 when the kernel's BTF has struct `type` with a member named `member`. */
 int kt_btf_has_member(const char *type, const char *member);
 /* How many arguments the kernel's BTF tracepoint `tp` passes (sched_switch: 3 before 5.18, 4 since), or -1

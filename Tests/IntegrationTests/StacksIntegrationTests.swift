@@ -229,6 +229,32 @@ struct StacksIntegrationTests {
         }
     }
 
+    /// The kernel's BTF is parsed from a mapping of /sys/kernel/btf/vmlinux where the kernel allows one
+    /// (6.16+), one copy instead of libbpf 1.1's two (vmlinux_btf.c), and -v says which way was taken.
+    /// Whether the mapping works is checked here independently, by mapping the file. Fails if ktrace's
+    /// definition stops taking the place of libbpf's (no line at all), or if a kernel that maps the
+    /// file is not parsed from the mapping.
+    @Test func kernelBTFParsedFromItsMapping() throws {
+        let fd = open("/sys/kernel/btf/vmlinux", O_RDONLY)
+        try #require(fd >= 0, "no /sys/kernel/btf/vmlinux")
+        var st = stat()
+        fstat(fd, &st)
+        let m = mmap(nil, Int(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0)
+        close(fd)
+        let maps = m != MAP_FAILED
+        if maps { munmap(m, Int(st.st_size)) }
+        let r = try run(Env.ktrace, ["stacks", "-a", "-d", "0.2", "-v"], timeout: 30)
+        #expect(r.status == 0, "\(r.stderr)")
+        let line = r.stderr.split(separator: "\n").first { $0.hasPrefix("ktrace: kernel BTF ") }.map(String.init)
+        if line?.contains("(it maps the file itself") == true {
+            // libbpf 1.6 and later: its own parse maps the file, without a copy.
+        } else if maps {
+            #expect(line == "ktrace: kernel BTF mapped from /sys/kernel/btf/vmlinux and copied once", "\(r.stderr)")
+        } else {
+            #expect(line?.hasPrefix("ktrace: kernel BTF read by libbpf ") == true, "\(r.stderr)")
+        }
+    }
+
     @Test func noProgramLeftAfterSampling() throws {
         let r = try run(Env.ktrace, ["stacks", "-a", "--by-softirq", "-d", "1"], timeout: 30)
         #expect(r.status == 0, "\(r.stderr)")
