@@ -27,6 +27,7 @@ struct Ktrace: ParsableCommand {
 
     /// libbpf prints to stderr until told otherwise; keep its messages for error reports (and -v).
     static func main() {
+        kt_fix_mmap_threshold()
         Kernel.setVerbose(false)
         var command: ParsableCommand
         do { command = try parseAsRoot() } catch { exit(withError: error) }

@@ -1,6 +1,7 @@
 /* Runtime services the pure core needs and Swift cannot reach directly: the two demanglers every Swift
- * program on Linux carries (libstdc++'s and the Swift runtime's), malloc_trim, zlib's gzip and inflate, and the commit the binary was built from. Which demangler
- * applies to a name is decided in Swift (KtraceCore's Demangler), once. */
+ * program on Linux carries (libstdc++'s and the Swift runtime's), malloc_trim and the mmap threshold,
+ * zlib's gzip and inflate, and the commit the binary was built from. Which demangler applies to a name
+ * is decided in Swift (KtraceCore's Demangler), once. */
 #ifndef CSUPPORT_H
 #define CSUPPORT_H
 
@@ -13,6 +14,8 @@ int kt_demangle_swift(const char *name, char *out, size_t outlen);
 
 /* Return free heap memory to the kernel (malloc_trim), e.g. after a large parse on another thread. */
 void kt_trim_heap(void);
+/* Keep glibc's mmap threshold at its default (128 KiB) for good: see memory.c. */
+void kt_fix_mmap_threshold(void);
 
 /* gzip (RFC 1952) of in[0..len) into a malloc'ed buffer (*out, *outlen; the caller frees it): pprof files
  * are gzip-compressed protobuf. Returns 0, or -1 when zlib fails or memory runs out. */
