@@ -131,6 +131,106 @@ import Testing
         #expect(k.count == 8)
     }
 
+    /// Addresses are kept as low halves with the high half once per run (CompactColumns.swift): names
+    /// and bounds hold across a change of high half, and a lookup between runs finds the run below.
+    /// Fails if a run boundary is off by one, or a lookup in a high half with no symbol of its own
+    /// searches the wrong run.
+    @Test func kallsymsAcrossHighHalves() throws {
+        let text = """
+        00000000fffff000 T low_last
+        0000000100000000 T high_first
+        0000000100000100 T high_second
+        0000000100000180 d high_data
+        0000000300000000 T third_only
+        """
+        let k = try KernelSymbols(kallsyms: text)
+        #expect(k.name(for: 0xffff_efff) == nil)
+        #expect(k.name(for: 0xffff_f000) == "low_last")
+        #expect(k.name(for: 0xffff_ffff) == "low_last")
+        #expect(k.name(for: 0x1_0000_0000) == "high_first")
+        #expect(k.name(for: 0x1_0000_00ff) == "high_first")
+        #expect(k.name(for: 0x1_0000_017f) == "high_second")
+        #expect(k.name(for: 0x1_0000_0180) == nil)            // the data barrier
+        #expect(k.name(for: 0x2_0000_0000) == nil)            // a high half without symbols: past the barrier
+        #expect(k.name(for: 0x3_0000_0fff) == "third_only")   // the last one reaches a page
+        #expect(k.name(for: 0x3_0000_1000) == nil)
+        #expect(k.address(of: "high_second") == 0x1_0000_0100)
+        #expect(k.address(of: "third_only") == 0x3_0000_0000)
+    }
+
+    /// The columns read back every value exactly, and `lastIndex(atOrBelow:)` agrees with a binary search
+    /// over the plain sorted array, on random addresses in a few high halves (0 and 0xffffffff among them),
+    /// with repeats, at and around every address, at the extremes, and in high halves that hold no address
+    /// (below, between and above the others: the run below must answer).
+    @Test func compactColumnsReadBackExactly() {
+        var rng = SeededGenerator(seed: 7)
+        let highs: [UInt64] = [1, 3, 0xffff_fffd, 0xffff_ffff]
+        var sorted = (0..<3000).map { _ in highs.randomElement(using: &rng)! << 32 | UInt64(UInt32.random(in: 0...UInt32.max, using: &rng)) }
+        sorted += sorted.prefix(50)  // repeats
+        sorted.sort()
+        let column = SortedAddresses(sorted)
+        #expect(column.count == sorted.count)
+        var queries: [UInt64] = [0, 1, .max, .max - 1, 0x1_0000_0000, 0xffff_ffff, 0xffff_fffe_0000_0000]
+        for a in sorted { queries += [a, a &- 1, a &+ 1] }
+        for empty: UInt64 in [0, 2, 0x8000_0000, 0xffff_fffe] {
+            queries += [empty << 32, empty << 32 | 0xffff_ffff] + (0..<20).map { _ in empty << 32 | UInt64(UInt32.random(in: 0...UInt32.max, using: &rng)) }
+        }
+        for (i, a) in sorted.enumerated() { #expect(column[i] == a) }
+        for q in queries {
+            let past = sorted.partitionPoint { $0 > q }
+            let want = past > 0 ? past - 1 : nil
+            let got = column.lastIndex(atOrBelow: q)
+            // Among equal addresses any index holds the same address.
+            #expect(got.map { column[$0] } == want.map { sorted[$0] }, "query \(String(q, radix: 16))")
+        }
+        let values: [UInt32] = [0, 1, 254, 255, 256, 65534, 65535, 65536, .max]
+        let bytes = NarrowColumn<UInt8>(values), shorts = NarrowColumn<UInt16>(values)
+        for (i, v) in values.enumerated() {
+            #expect(bytes[i] == UInt64(v))
+            #expect(shorts[i] == UInt64(v))
+        }
+    }
+
+    /// Names kept as numbered words decode to exactly the bytes given, whatever their underscores (leading,
+    /// doubled, trailing, none), with module suffixes, and past the first 127 words (numbers of two bytes
+    /// and more); a name is found by its code, and a word in no name finds nothing. Fails if a separator is
+    /// dropped or doubled, a module is joined as a word, or a multi-byte number is misread.
+    @Test func symbolNamesDecodeExactly() throws {
+        var names = SymbolNames()
+        var added: [(offset: Int, length: Int, name: String)] = []
+        let fixture = try Self.text("symbolize-kallsyms").split(separator: "\n").compactMap { $0.split(separator: " ").dropFirst(2).first }
+        let shapes = ["", "_", "__", "a__b_", "_x", "x_", "x.isra.0", "__x64_sys_read", "a_b_c_d_e_f_g"]
+        let many = (0..<300).map { "w\($0)_common_\($0 * 7)" }
+        for text in shapes + fixture.map(String.init) + many {
+            let bytes = Array(text.utf8)
+            let at = bytes.withUnsafeBufferPointer { names.append($0, module: nil) }
+            added.append((at, names.count - at, text))
+        }
+        let module = Array("nf_conntrack".utf8), modular = Array("nf_ct_get_tuple".utf8)
+        let at = modular.withUnsafeBufferPointer { n in module.withUnsafeBufferPointer { names.append(n, module: $0) } }
+        added.append((at, names.count - at, "nf_ct_get_tuple [nf_conntrack]"))
+        names.finish()
+        for a in added { #expect(names.name(offset: a.offset, length: a.length) == a.name) }
+        let w299 = added.first { $0.name == "w299_common_2093" }!
+        #expect(names.code(of: Array("w299_common_2093".utf8)).map { names.codes[w299.offset..<w299.offset + w299.length].elementsEqual($0) } == true)
+        #expect(names.code(of: Array("sys_zzqx".utf8)) == nil)
+    }
+
+    /// The in-place gather that sorts the kallsyms parser's arrays by one order agrees with building a
+    /// new array in that order, and leaves the order as it found it (it marks visited entries).
+    @Test func gatherInPlaceMatchesMap() {
+        var rng = SeededGenerator(seed: 11)
+        for n in [0, 1, 2, 3, 17, 1000] {
+            let values = (0..<n).map { _ in UInt64.random(in: 0...UInt64.max, using: &rng) }
+            var order = (0..<Int32(n)).shuffled(using: &rng)
+            let want = order.map { values[Int($0)] }, orderBefore = order
+            var got = values
+            KernelSymbols.Parser.gather(&got, by: &order)
+            #expect(got == want)
+            #expect(order == orderBefore)
+        }
+    }
+
     @Test func kallsymsHiddenThrowsClearMessage() throws {
         let hidden = try Self.text("symbolize-kallsyms-hidden")
         let error = try #require(throws: SymbolizeError.self) { try KernelSymbols(kallsyms: hidden) }
@@ -379,5 +479,18 @@ import Testing
         s.capture(pid: pid)
         #expect(s.name(pid: pid, address: address + 1).contains("getpid"))
         #expect(s.name(pid: pid, address: 8) == "[unmapped]")
+    }
+}
+
+/// SplitMix64: a seeded generator, so a failing random case repeats.
+struct SeededGenerator: RandomNumberGenerator {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9e37_79b9_7f4a_7c15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
     }
 }

@@ -13,13 +13,15 @@ public final class KernelSymbols: @unchecked Sendable {  // immutable after init
     /// beyond a page past its start an address is more likely other memory than a huge last function.
     static let tailLimit: UInt64 = 0x1000
 
-    // One entry per named address, sorted. ~20 bytes per symbol plus its name: the table for a 120k-symbol
-    // kernel stays near 5 MB, as ktrace's peak memory is a benchmark target.
-    private let starts: [UInt64]
-    private let sizes: [UInt32]       // UInt32.max: unbounded
-    private let nameRefs: [UInt64]    // offset << 16 | length into nameBytes
-    /// Names ("func" or "func [module]") packed in one buffer: no per-symbol allocation at startup.
-    private let nameBytes: [UInt8]
+    // One entry per named address, sorted: 11 bytes per symbol (CompactColumns.swift) plus its name's code
+    // (SymbolNames.swift). A 121k-symbol kernel's table takes 2.6 MB, as ktrace's peak memory is a
+    // benchmark target.
+    private let starts: SortedAddresses
+    private let sizes: NarrowColumn<UInt16>    // UInt32.max: unbounded
+    private let nameOffsets: [UInt32]          // where each name's code starts in `names`
+    private let nameLengths: NarrowColumn<UInt8>
+    /// Names ("func" or "func [module]") as codes of their words (SymbolNames.swift).
+    private let names: SymbolNames
 
     public var count: Int { starts.count }
 
@@ -35,14 +37,17 @@ public final class KernelSymbols: @unchecked Sendable {  // immutable after init
     convenience init(kallsymsBytes bytes: [UInt8], kptrRestrict: String?) throws {
         var parser = Parser()
         bytes.withUnsafeBufferPointer { parser.feed($0, final: true) }
-        try self.init(parser, kptrRestrict: kptrRestrict)
+        try self.init(consume parser, kptrRestrict: kptrRestrict)
     }
 
-    init(_ parser: Parser, kptrRestrict: String?) throws {
+    /// Takes the parser's arrays for its table (`consuming`: a caller that hands its last use over, as
+    /// `load` does, lets the table be built in them without a copy).
+    init(_ parser: consuming Parser, kptrRestrict: String?) throws {
         guard !parser.address.isEmpty else { throw SymbolizeError("no symbols in kallsyms") }
         guard parser.anyNonZero else { throw SymbolizeError(KernelSymbols.hiddenMessage(kptrRestrict: kptrRestrict)) }
-        (starts, sizes, nameRefs) = parser.table()
-        nameBytes = parser.nameBytes
+        (starts, sizes, nameOffsets, nameLengths) = parser.takeTable()
+        parser.names.finish()
+        names = parser.names
     }
 
     /// Accumulates kallsyms lines as they are read, keeping per line only an address, 4 bytes of rank,
@@ -52,7 +57,7 @@ public final class KernelSymbols: @unchecked Sendable {  // immutable after init
         var meta: [UInt32] = []       // module + 1 << 9 | isText << 8 | rank
         var nameOffset: [UInt32] = []
         var nameLength: [UInt16] = []
-        var nameBytes: [UInt8] = []
+        var names = SymbolNames()
         var anyNonZero = false
         private var modules: [[UInt8]: Int] = [:]
         private var partial: [UInt8] = []  // a line split across reads
@@ -64,7 +69,7 @@ public final class KernelSymbols: @unchecked Sendable {  // immutable after init
             meta.reserveCapacity(expectedLines)
             nameOffset.reserveCapacity(expectedLines)
             nameLength.reserveCapacity(expectedLines)
-            nameBytes.reserveCapacity(expectedLines * 32)
+            names = SymbolNames(reservingCodeBytes: expectedLines * 16)
         }
 
         /// Parses the complete lines in `chunk`; the tail after the last newline waits for the next chunk
@@ -126,21 +131,16 @@ public final class KernelSymbols: @unchecked Sendable {  // immutable after init
             }
             address.append(addr)
             meta.append(UInt32(moduleID) << 9 | (isText ? 1 << 8 : 0) | UInt32(KernelSymbols.rank(name: name, type: type)))
-            let offset = nameBytes.count
-            if isText {  // only text symbols are ever named
-                nameBytes.append(contentsOf: name)
-                if let module {
-                    nameBytes.append(contentsOf: " [".utf8)
-                    nameBytes.append(contentsOf: module)
-                    nameBytes.append(UInt8(ascii: "]"))
-                }
-            }
+            let offset = isText ? names.append(name, module: module) : names.count  // only text symbols are ever named
             nameOffset.append(UInt32(truncatingIfNeeded: offset))
-            nameLength.append(UInt16(truncatingIfNeeded: min(nameBytes.count - offset, Int(UInt16.max))))
+            nameLength.append(UInt16(truncatingIfNeeded: min(names.count - offset, Int(UInt16.max))))
         }
 
-        /// Sorted starts, sizes and name references of the named addresses.
-        func table() -> ([UInt64], [UInt32], [UInt64]) {
+        /// Sorted starts, sizes and names of the named addresses, built in the parser's own arrays: each is
+        /// put in address order in place, then compacted, and `meta` becomes the sizes. Gathering into new
+        /// arrays instead held both copies at once, 2.9 MB on a 121k-symbol kernel, and that moment was
+        /// `stacks`' peak once the kernel's BTF was parsed with one copy (peak memory is a benchmark target).
+        mutating func takeTable() -> (SortedAddresses, NarrowColumn<UInt16>, [UInt32], NarrowColumn<UInt8>) {
             // Modules come after vmlinux in kallsyms and are not globally ordered: sort by address, then
             // rank; input order breaks ties, so equal-rank names resolve the same way every run.
             var order = [Int32](0..<Int32(address.count))
@@ -150,29 +150,64 @@ public final class KernelSymbols: @unchecked Sendable {  // immutable after init
                 let r = meta[Int(a)] & 0xff, t = meta[Int(b)] & 0xff
                 return r != t ? r < t : a < b
             }
-            var starts: [UInt64] = [], sizes: [UInt32] = [], refs: [UInt64] = []
-            starts.reserveCapacity(order.count)
-            sizes.reserveCapacity(order.count)
-            refs.reserveCapacity(order.count)
-            var i = 0
-            while i < order.count {
-                let addr = address[Int(order[i])]
+            Self.gather(&address, by: &order)
+            Self.gather(&meta, by: &order)
+            Self.gather(&nameOffset, by: &order)
+            Self.gather(&nameLength, by: &order)
+            order = []
+            // Entry w is written only after the groups at or before it were read (w <= i < j).
+            let n = address.count
+            var i = 0, w = 0
+            while i < n {
+                let addr = address[i]
                 var j = i
-                while j < order.count, address[Int(order[j])] == addr { j += 1 }
-                // order[i..<j] share the address, best first; the first text one names it.
-                if let best = order[i..<j].first(where: { meta[Int($0)] & 0x100 != 0 }).map(Int.init) {
+                while j < n, address[j] == addr { j += 1 }
+                // [i, j) share the address, best first; the first text one names it.
+                if let best = (i..<j).first(where: { meta[$0] & 0x100 != 0 }) {
                     var end = addr &+ KernelSymbols.tailLimit
-                    if j < order.count {
-                        let next = Int(order[j])
-                        end = meta[next] >> 9 == meta[best] >> 9 ? address[next] : min(address[next], end)
+                    if j < n {
+                        end = meta[j] >> 9 == meta[best] >> 9 ? address[j] : min(address[j], end)
                     }
-                    starts.append(addr)
-                    sizes.append(end < addr ? .max : UInt32(min(end - addr, UInt64(UInt32.max))))
-                    refs.append(UInt64(nameOffset[best]) << 16 | UInt64(nameLength[best]))
+                    let size = end < addr ? UInt32.max : UInt32(min(end - addr, UInt64(UInt32.max)))
+                    (address[w], meta[w], nameOffset[w], nameLength[w]) = (addr, size, nameOffset[best], nameLength[best])
+                    w += 1
                 }
                 i = j
             }
-            return (starts, sizes, refs)
+            // Into the narrow columns one at a time, each wide array let go once copied.
+            let starts = SortedAddresses(address[..<w])
+            address = []
+            let sizes = NarrowColumn<UInt16>(meta[..<w])
+            meta = []
+            let lengths = NarrowColumn<UInt8>(nameLength[..<w])
+            nameLength = []
+            return (starts, sizes, Self.prefix(&nameOffset, w), lengths)
+        }
+
+        /// a[i] = a[order[i]] for every i, in place, following the permutation's cycles; a visited entry
+        /// of `order` is marked by its complement while it runs, and restored after.
+        static func gather<T>(_ a: inout [T], by order: inout [Int32]) {
+            for start in order.indices where order[start] >= 0 {
+                let first = a[start]
+                var i = start
+                while true {
+                    let from = Int(order[i])
+                    order[i] = ~order[i]
+                    if from == start { a[i] = first; break }
+                    a[i] = a[from]
+                    i = from
+                }
+            }
+            for i in order.indices { order[i] = ~order[i] }
+        }
+
+        /// The first `count` elements. Copied into an array of their own only when much of the array is
+        /// left over (kernels that list data symbols, which are never named): the copy costs a moment
+        /// with both, the leftover pages stay resident.
+        private static func prefix<T>(_ a: inout [T], _ count: Int) -> [T] {
+            if count < a.count - a.count / 8 { return Array(a[..<count]) }
+            a.removeSubrange(count...)
+            return a
         }
     }
 
@@ -234,26 +269,25 @@ public final class KernelSymbols: @unchecked Sendable {  // immutable after init
             chunk.withUnsafeBufferPointer { parser.feed(UnsafeBufferPointer(rebasing: $0[0..<n]), final: n == 0) }
             if n == 0 { break }
         }
-        return try KernelSymbols(parser, kptrRestrict: nil)
+        return try KernelSymbols(consume parser, kptrRestrict: nil)
     }
 
     /// The address of a vmlinux symbol by name (a linear scan: for the odd lookup, not per event).
     public func address(of name: String) -> UInt64? {
-        let want = Array(name.utf8)
-        for (i, ref) in nameRefs.enumerated() where Int(ref & 0xffff) == want.count {
-            let offset = Int(ref >> 16)
-            if nameBytes[offset..<offset + want.count].elementsEqual(want) { return starts[i] }
+        guard let want = names.code(of: Array(name.utf8)) else { return nil }
+        for i in 0..<nameLengths.count where nameLengths[i] == want.count {
+            let offset = Int(nameOffsets[i])
+            if names.codes[offset..<offset + want.count].elementsEqual(want) { return starts[i] }
         }
         return nil
     }
 
     /// "func" for vmlinux, "func [module]" for module symbols.
     public func name(for address: UInt64) -> String? {
-        let lo = starts.partitionPoint { $0 > address }
-        guard lo > 0 else { return nil }
-        let size = sizes[lo - 1]
-        guard size == .max || address - starts[lo - 1] < UInt64(size) else { return nil }
-        let ref = nameRefs[lo - 1], offset = Int(ref >> 16)
-        return String(decoding: nameBytes[offset..<offset + Int(ref & 0xffff)], as: UTF8.self)
+        guard let i = starts.lastIndex(atOrBelow: address) else { return nil }
+        let size = sizes[i]
+        guard size == UInt32.max || address - starts[i] < size else { return nil }
+        let offset = Int(nameOffsets[i])
+        return names.name(offset: offset, length: Int(nameLengths[i]))
     }
 }
