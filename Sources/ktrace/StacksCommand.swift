@@ -150,15 +150,14 @@ struct StacksCommand: ParsableCommand {
         // The map holds at most one key per sample: size the copy by what was sampled (with slack, as the
         // per-CPU sample counters are not atomic), not by the map.
         let counts = session.counts(max: Int(min(UInt64(target.countEntries), losses.samples + losses.offCPUSwitches + 4096)))
-        defer { symbolizer.dropFrames() }
         StackProfile.prepareNaming(counts, symbolizer) { timer.mark("read maps") }
-        timer.mark("process maps")
+        timer.mark("process maps+symbolize")
         let run = StackProfile.Summary(target: target.describe, seconds: seconds, event: target.event.description,
                                    rate: target.rateDescription, losses: losses)
         for o in outputs {
             writeOutput(bytes: render(o.format, counts, symbolizer, run: run), to: o.path, atomic: interval != nil)
         }
-        timer.mark("symbolize+render+write")
+        timer.mark("render+write")
         let period = target.samplePeriodNs
         let unnamed = UnnamedSummary(counts, symbolizer, weight: hotCold ? { HotCold.microseconds($0, samplePeriodNs: period) } : nil)
         return (counts.count, losses, unnamed.line)
