@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Layers, each depending only on layers listed before it:
-//   CSupport (C runtime services: demanglers, malloc_trim, gzip, the build's commit)
+//   CSupport (C runtime services: demanglers, malloc_trim and the mmap threshold, gzip, the build's commit)
 //   KtraceCore (pure: symbolization, one interned stack form, rendering, exporters) <- CSupport
 //   CKtrace (C over libbpf, embedded BPF objects)
 //   KtraceKernel (sessions: kernel handles, ABI decoded once) <- CKtrace, KtraceCore
@@ -32,7 +32,7 @@ let package = Package(
             linkerSettings: [.linkedLibrary("bpf"), .linkedLibrary("elf"), .linkedLibrary("z")],
             plugins: ["BPFEmbed"]
         ),
-        // Runtime services for the core: the C++ and Swift demanglers the runtime carries, malloc_trim.
+        // Runtime services for the core: the C++ and Swift demanglers the runtime carries, malloc settings.
         .target(name: "CSupport", linkerSettings: [.linkedLibrary("stdc++"), .linkedLibrary("z")]),
         // Pure logic: aggregation, symbolization, the interned stack form, rendering, export. Never needs root.
         .target(
@@ -56,7 +56,12 @@ let package = Package(
             dependencies: [
                 "KtraceKernel", "KtraceCore", "KtraceServe", "CSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            // lld (the toolchain's) packs the binary's 96k relative relocations into 18 KB (DT_RELR) instead
+            // of a 2.3 MB table the loader reads at every start: `ktrace --version` 13.9 MB resident instead
+            // of 14.9 (docs/benchmarks.md). Needs glibc 2.36 (Debian 12); ktrace needs libbpf.so.1 too,
+            // which Ubuntu 22.04 (glibc 2.35) does not ship.
+            linkerSettings: [.unsafeFlags(["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"])]
         ),
         // Oracles the tests check ktrace against (trace-format validators, /proc/softirqs): not shipped.
         .target(name: "KtraceTestSupport", dependencies: ["KtraceCore"], path: "Tests/KtraceTestSupport"),

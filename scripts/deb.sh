@@ -8,7 +8,7 @@ set -euo pipefail
 KT_ARGS="$*"
 # shellcheck source=scripts/lib-common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib-common.sh"
-need_tool dpkg-deb dpkg-shlibdeps
+need_tool dpkg-deb dpkg-shlibdeps readelf
 ROOT=$(repo_root)
 OUT=$(realpath -m "${1:-$ROOT/out}")
 KTRACE=${KTRACE:-$ROOT/.build/release/ktrace}
@@ -47,6 +47,12 @@ printf 'Source: ktrace\n\nPackage: ktrace\nArchitecture: any\n' >"$W/src/debian/
 depends=$(cd "$W/src" && dpkg-shlibdeps -O -e"$stage/usr/bin/ktrace" 2>"$W/shlibdeps.err" | sed -n 's/^shlibs:Depends=//p') ||
   { cat "$W/shlibdeps.err" >&2; die 1 "dpkg-shlibdeps failed"; }
 [[ -n $depends ]] || die 1 "dpkg-shlibdeps found no dependencies: $(cat "$W/shlibdeps.err")"
+# Packed relative relocations (Package.swift) need glibc 2.36's loader, a need that is a version of no
+# symbol, so dpkg-shlibdeps does not see it (it says libc6 >= 2.35): raise it by hand.
+if readelf -V "$stage/usr/bin/ktrace" | grep -q GLIBC_ABI_DT_RELR; then
+  [[ $depends == *"libc6 (>= "* ]] || die 1 "no libc6 in Depends ($depends)"
+  depends=$(sed -E 's/libc6 \(>= [^)]*\)/libc6 (>= 2.36)/' <<<"$depends")
+fi
 (cd "$stage" && find usr -type f -print0 | sort -z | xargs -0 md5sum) >"$stage/DEBIAN/md5sums"
 size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
 cat >"$stage/DEBIAN/control" <<CONTROL
