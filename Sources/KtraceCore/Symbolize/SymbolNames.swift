@@ -21,11 +21,7 @@ struct SymbolNames {
     /// Adds `name` (with its module, if any) and returns where its code starts; it ends at `count`.
     mutating func append(_ name: UnsafeBufferPointer<UInt8>, module: UnsafeBufferPointer<UInt8>?) -> Int {
         let start = codes.count
-        var wordStart = 0
-        for i in 0...name.count where i == name.count || name[i] == UInt8(ascii: "_") {
-            put(number(of: UnsafeBufferPointer(rebasing: name[wordStart..<i])))
-            wordStart = i + 1
-        }
+        _ = Self.forEachWord(of: name) { put(number(of: $0)); return true }
         if let module {
             put(0)
             put(number(of: module))
@@ -51,7 +47,7 @@ struct SymbolNames {
                 moduleNext = true
                 continue
             }
-            let word = wordBytes[Int(wordEnds[n - 1])..<Int(wordEnds[n])]
+            let word = self.word(n)
             if moduleNext {
                 bytes += " [".utf8
                 bytes += word
@@ -68,13 +64,14 @@ struct SymbolNames {
     /// The code `name` (no module) would have; nil when one of its words is in no name.
     func code(of name: [UInt8]) -> [UInt8]? {
         var out: [UInt8] = []
-        var wordStart = 0
-        for i in 0...name.count where i == name.count || name[i] == UInt8(ascii: "_") {
-            guard let n = name.withUnsafeBufferPointer({ find(UnsafeBufferPointer(rebasing: $0[wordStart..<i])) }) else { return nil }
-            Self.leb128(n, into: &out)
-            wordStart = i + 1
+        let known = name.withUnsafeBufferPointer { name in
+            Self.forEachWord(of: name) { word in
+                guard let n = find(word) else { return false }
+                Self.leb128(n, into: &out)
+                return true
+            }
         }
-        return out
+        return known ? out : nil
     }
 
     /// Frees what only adding names needs (the words' hash table).
@@ -83,6 +80,17 @@ struct SymbolNames {
     }
 
     // MARK: - Words
+
+    /// Calls `body` with each '_'-separated word of `name` in order (empty ones too: "__x" is "", "", "x"),
+    /// until it returns false; returns whether every call returned true.
+    private static func forEachWord(of name: UnsafeBufferPointer<UInt8>, _ body: (UnsafeBufferPointer<UInt8>) -> Bool) -> Bool {
+        var wordStart = 0
+        for i in 0...name.count where i == name.count || name[i] == UInt8(ascii: "_") {
+            guard body(UnsafeBufferPointer(rebasing: name[wordStart..<i])) else { return false }
+            wordStart = i + 1
+        }
+        return true
+    }
 
     private mutating func put(_ n: Int) { Self.leb128(n, into: &codes) }
 
