@@ -7,7 +7,8 @@
 #   - overhead: the flood's SYN-ACK rate while each tracer samples (median of ROUNDS, order rotated);
 #   - end of sampling to a finished flame graph (ktrace: its own SVG; perf: perf script [+ FlameGraph]);
 #   - BPF cost per sample (ktrace's and bpftrace's sampling programs, timed by the kernel); PARTS=split
-#     (not run by default) splits it into the kernel stack's part and the rest, for both;
+#     (not run by default) splits it into the kernel stack's part and the rest, for both, and measures
+#     the floor under any tracer: the kernel's unwinder alone (scripts/walk-floor.bpf.c);
 #   - peak RSS of the tracer process(es); bytes of intermediate files.
 #
 # usage: scripts/bench-stacks.sh      env: ROUNDS (5), SECS (6), FREQ (999), KTRACE, FLAMEGRAPH_DIR,
@@ -112,17 +113,20 @@ fi
 if [[ " $PARTS " == *" split "* ]]; then
 # Each tracer's cost with and without the kernel stack: ktrace's sampling program loaded alone by
 # scripts/sample-cost.c with the options `stacks --pid` sets, bpftrace's one-liner and the same without
-# kstack. The difference is the stack's share; the rest is each tracer's own per-sample work.
+# kstack. The difference is the stack's share; the rest is each tracer's own per-sample work. And the floor
+# under both (scripts/walk-floor.bpf.c): the targets compared and the kernel's unwinder run, nothing else.
 COST_ROUNDS=${COST_ROUNDS:-3}
 command -v cc >/dev/null || die "cc not found: apt-get install -y gcc"
 clang -target bpf -g -O2 -Wall -Wno-unused-function -D__TARGET_ARCH_x86 -Ibpf -c bpf/profile.bpf.c -o "$W/profile.bpf.o" ||
   die "cannot build bpf/profile.bpf.c"
+clang -target bpf -g -O2 -Wall -D__TARGET_ARCH_x86 -Ibpf -c scripts/walk-floor.bpf.c -o "$W/walk-floor.bpf.o" ||
+  die "cannot build scripts/walk-floor.bpf.c"
 cc -O2 -Ibpf -o "$W/sample-cost" scripts/sample-cost.c -lbpf || die "cannot build scripts/sample-cost.c"
 printf 'profile:hz:%s /%s/ { @ = count(); }\n' "$FREQ" "$BT_FILTER" >"$W/nostack.bt"
 cost_part "BPF cost per sample, split: with and without the kernel stack ($COST_ROUNDS rounds of 4 s, alternating)" \
-  $((COST_ROUNDS * 4 * 6 + 4))
+  $((COST_ROUNDS * 5 * 6 + 4))
 declare -A SPLIT
-splits=(ktrace ktrace-nostack bpftrace bpftrace-nostack)
+splits=(ktrace ktrace-nostack bpftrace bpftrace-nostack walk-floor)
 for ((r = 0; r < COST_ROUNDS; r++)); do
   for t in "${splits[@]}"; do
     case $t in
@@ -130,6 +134,7 @@ for ((r = 0; r < COST_ROUNDS; r++)); do
       ktrace-nostack) c=$(timeout 30 "$W/sample-cost" "$W/profile.bpf.o" 4 "$FREQ" nostack ${PIDS//,/ }) ;;
       bpftrace) c=$(sample_cost 4 bpftrace -q "$W/profile.bt") ;;
       bpftrace-nostack) c=$(sample_cost 4 bpftrace -q "$W/nostack.bt") ;;
+      walk-floor) c=$(timeout 30 "$W/sample-cost" "$W/walk-floor.bpf.o" 4 "$FREQ" walk ${PIDS//,/ }) ;;
     esac
     SPLIT[$t]+="${c#* } "
     printf '  round %d  %-16s %s runs, %s ns/run\n' "$((r + 1))" "$t" "${c% *}" "${c#* }"
@@ -140,6 +145,10 @@ for t in ktrace bpftrace; do
   awk -v t="$t" -v w="$(median ${SPLIT[$t]})" -v n="$(median ${SPLIT[$t-nostack]})" 'BEGIN {
     printf "  median: %-9s %5d ns, without the stack %4d ns: the stack %5d ns (%.0f%%)\n", t, w, n, w - n, (w > 0 ? (w - n) / w * 100 : 0) }'
 done
+awk -v f="$(median ${SPLIT[walk-floor]})" -v b="$(median ${SPLIT[bpftrace]})" -v k="$(median ${SPLIT[ktrace]})" \
+    -v nf="$(noise ${SPLIT[walk-floor]})" 'BEGIN {
+  printf "  median: the floor (targets compared, the kernel unwinder run, nothing kept) %d ns = %.2f of bpftrace'"'"'s one-liner; spread +-%.1f%%\n", f, (b > 0 ? f / b : 0), nf
+  printf "  above the floor: ktrace %d ns, bpftrace %d ns; a ratio of 0.8 would leave %d ns\n", k - f, b - f, 0.8 * b - f }'
 fi
 
 if [[ " $PARTS " == *" svg "* ]]; then

@@ -1,9 +1,11 @@
 /* bench-stacks.sh's `split` part: ktrace's sampling program alone, as `ktrace stacks --pid PID... -F HZ`
  * loads it, with or without its kernel stacks, timed by the kernel (BPF_STATS_RUN_TIME) for SECS.
  * Prints "runs ns_per_run". The difference between the two is what the stack costs; the rest is ktrace's
- * own per-sample work (filter, task name, clock grid, count key).
+ * own per-sample work (filter, task name, clock grid, count key). Mode `walk` loads walk-floor.bpf.o
+ * instead: the targets compared and the kernel's unwinder run, nothing else, the floor under any tracer.
  *
- * usage: sample-cost profile.bpf.o SECS HZ stack|nostack PID... */
+ * usage: sample-cost profile.bpf.o SECS HZ stack|nostack PID...
+ *        sample-cost walk-floor.bpf.o SECS HZ walk PID... */
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
 #include <linux/perf_event.h>
@@ -23,15 +25,17 @@ static int fail(const char *what)
 int main(int argc, char **argv)
 {
 	if (argc < 6)
-		return fail("usage: sample-cost OBJ SECS HZ stack|nostack PID...");
+		return fail("usage: sample-cost OBJ SECS HZ stack|nostack|walk PID...");
 	int secs = atoi(argv[2]), hz = atoi(argv[3]), kstack = strcmp(argv[4], "stack") == 0;
+	int walk = strcmp(argv[4], "walk") == 0;
+	const char *name = walk ? "walk_floor" : "kt_sample";
 	libbpf_set_print(NULL);
 	struct bpf_object *obj = bpf_object__open(argv[1]);
 	if (!obj)
 		return fail("cannot open the object");
 	struct bpf_program *p, *prog = NULL;
 	bpf_object__for_each_program(p, obj) {
-		int want = strcmp(bpf_program__name(p), "kt_sample") == 0;
+		int want = strcmp(bpf_program__name(p), name) == 0;
 		bpf_program__set_autoload(p, want);
 		if (want)
 			prog = p;
@@ -39,6 +43,12 @@ int main(int argc, char **argv)
 	struct bpf_map *m;
 	bpf_object__for_each_map(m, obj) {
 		size_t sz;
+		if (walk) { /* walk-floor.bpf.c's only option: the targets, up to 8 */
+			__u32 *pids = (__u32 *)bpf_map__initial_value(m, &sz);
+			for (int i = 5; pids && strstr(bpf_map__name(m), ".rodata") && i < argc && (size_t)(i - 4) * 4 <= sz; i++)
+				pids[i - 5] = (__u32)atoi(argv[i]);
+			continue;
+		}
 		/* The options `stacks --pid KSOFTIRQD` sets (ProfileConfig.bpfConfig, ProfileSession: kernel threads
 		 * take no user stacks), kernel stacks on or off. */
 		struct kt_profile_config *c = (struct kt_profile_config *)bpf_map__initial_value(m, &sz);
@@ -53,16 +63,17 @@ int main(int argc, char **argv)
 		c->clock_period_ns = 1000000000ULL / hz;
 	}
 	if (!prog || bpf_object__load(obj))
-		return fail("cannot load kt_sample");
-	int pids = bpf_object__find_map_fd_by_name(obj, "kt_pids");
-	for (int i = 5; i < argc; i++) {
+		return fail(walk ? "cannot load walk_floor" : "cannot load kt_sample");
+	int pids = walk ? -1 : bpf_object__find_map_fd_by_name(obj, "kt_pids");
+	for (int i = 5; pids >= 0 && i < argc; i++) {
 		__u32 k = (__u32)atoi(argv[i]);
 		__u8 v = 1;
 		bpf_map_update_elem(pids, &k, &v, 0);
 	}
 	struct kt_profile_ctl ctl = { .started = 1 };
 	__u32 zero = 0;
-	bpf_map_update_elem(bpf_object__find_map_fd_by_name(obj, "kt_pctl"), &zero, &ctl, 0);
+	if (!walk)
+		bpf_map_update_elem(bpf_object__find_map_fd_by_name(obj, "kt_pctl"), &zero, &ctl, 0);
 	for (int cpu = 0; cpu < libbpf_num_possible_cpus(); cpu++) {
 		struct perf_event_attr a = { .type = PERF_TYPE_SOFTWARE, .config = PERF_COUNT_SW_CPU_CLOCK,
 					     .size = sizeof(a), .freq = 1, .sample_freq = (__u64)hz };
