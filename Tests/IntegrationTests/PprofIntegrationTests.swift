@@ -73,7 +73,12 @@ struct PprofIntegrationTests {
         defer { w.signal(SIGTERM); _ = w.wait(timeout: 30) }
         usleep(300_000)
         let out = "\(dir)/cont/"
-        let r = try run(Env.ktrace, ["stacks", "--pid", String(w.pid), "-F", "199", "-d", "4.2", "--interval", "1", "-o", out, "-v"], timeout: 60)
+        // 499 Hz: burn_a's share of an interval is checked to ±0.12, which must be far outside chance. At 199 Hz
+        // an interval under TCG held about 119 samples, and ±0.12 was 2.6 standard deviations of a binomial
+        // share (0.5/√119): about 1 interval in 100 outside by chance, and a CI run checks 20 (run 33, 6.12-rt:
+        // burn_a 45 of 119, the kernel's count matched). At 499 Hz an interval holds 250 or more even at the
+        // rate floor below: ±0.12 is 3.8 deviations or more.
+        let r = try run(Env.ktrace, ["stacks", "--pid", String(w.pid), "-F", "499", "-d", "4.2", "--interval", "1", "-o", out, "-v"], timeout: 60)
         try #require(r.status == 0, "\(r.stderr)")
         let files = try FileManager.default.contentsOfDirectory(atPath: out).filter { $0.hasSuffix(".pb.gz") }.sorted()
         // A second each, or longer when writing the previous file took longer (2 s under TCG on 6.12-rt: 3
@@ -92,7 +97,7 @@ struct PprofIntegrationTests {
             let p = PprofRaw.parse(raw.stdout)
             let n = p.samples.reduce(Int64(0)) { $0 + $1.values[0] }
             total += n
-            // Its own length, as ktrace wrote it in the comment ("1.0 s · 199 Hz ..."): 199 samples a second
+            // Its own length, as ktrace wrote it in the comment ("1.0 s · 499 Hz ..."): 499 samples a second
             // of burn, and burn_a's half of them.
             let comment = raw.stdout.split(separator: "\n").first { $0.hasPrefix("Comment: ") && $0.contains(" s · ") }
             let secs = comment.flatMap { Double($0.dropFirst("Comment: ".count).split(separator: " ")[0]) } ?? 0
@@ -106,7 +111,7 @@ struct PprofIntegrationTests {
             }
             guard secs >= 0.5 else { continue }
             // Under emulation the timer fires late: fewer samples, never more.
-            #expect(Double(n) / secs > 199 * 0.5 && Double(n) / secs < 199 * 1.25, "\(f): \(n) samples in \(secs) s")
+            #expect(Double(n) / secs > 499 * 0.5 && Double(n) / secs < 499 * 1.25, "\(f): \(n) samples in \(secs) s")
             let a = p.folded().filter { $0.key.contains("burn_a") }.values.reduce(0, +)
             #expect(abs(Double(a) / Double(max(n, 1)) - 0.5) < 0.12, "\(f): burn_a \(a) of \(n)")
         }
