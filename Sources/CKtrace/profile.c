@@ -320,6 +320,10 @@ static int attach_event(struct kt_profile *p, const struct kt_profile_opts *o, c
 {
 	char what[256];
 	if (o->sampling.tp_name) {
+		/* libbpf reads the tracepoint's id from tracefs: unmounted (a fresh boot), the attach failed with
+		 * ENOENT, said as "no such tracepoint". */
+		if (kt_ensure_tracefs(err, errlen) != 0)
+			return -ENOENT;
 		p->event_link = bpf_program__attach_tracepoint(p->event_tp, o->sampling.tp_category, o->sampling.tp_name);
 		snprintf(what, sizeof(what), "--event tracepoint:%s:%s", o->sampling.tp_category, o->sampling.tp_name);
 	} else if (o->sampling.kprobe_func) {
