@@ -16,21 +16,28 @@ struct kt_frames {
 	__u64 ip[KT_MAX_STACK];
 };
 
+/* A short stack's entry (KT_STACK_SHORT_BIT): its first KT_SHORT_STACK frames. */
+struct kt_short_frames {
+	__u64 ip[KT_SHORT_STACK];
+};
+
 /* Allocated on demand (no prealloc): max_entries bounds memory, only distinct stacks use it. Kernel and
- * user stacks have a map each: an on-demand map keeps only a small per-CPU cache of free elements, refilled
- * after the interrupt, so storing two new stacks in one sample from one map failed the second (the first
- * user stack of nearly every run was lost). */
-#define KT_STACK_MAP(name)								\
+ * user stacks have maps of their own: an on-demand map keeps only a small per-CPU cache of free elements,
+ * refilled after the interrupt, so storing two new stacks in one sample from one map failed the second (the
+ * first user stack of nearly every run was lost). */
+#define KT_STACK_MAP(name, frames)							\
 struct {										\
 	__uint(type, BPF_MAP_TYPE_HASH);						\
 	__uint(max_entries, 65536); /* resized by user space (--stack-storage) */	\
 	__uint(map_flags, BPF_F_NO_PREALLOC);						\
 	__type(key, __u64);								\
-	__type(value, struct kt_frames);						\
+	__type(value, frames);								\
 } name SEC(".maps")
 
-KT_STACK_MAP(kt_stacks);   /* kernel stacks */
-KT_STACK_MAP(kt_ustacks);  /* user stacks */
+KT_STACK_MAP(kt_stacks, struct kt_frames);             /* kernel stacks */
+KT_STACK_MAP(kt_ustacks, struct kt_frames);            /* user stacks */
+KT_STACK_MAP(kt_stacks_short, struct kt_short_frames);  /* kernel stacks of at most KT_SHORT_STACK frames */
+KT_STACK_MAP(kt_ustacks_short, struct kt_short_frames); /* user stacks of at most KT_SHORT_STACK frames */
 
 /* Per-CPU scratch for a stack's frames (too big for the BPF stack), one slot per context that takes
  * stacks: samples (their kernel and their user stack, held together until the count key is known), and the
@@ -62,8 +69,9 @@ static __always_inline struct kt_frames *stack_scratch(__u32 slot)
 	return bpf_map_lookup_elem(&kt_scratch, &slot);
 }
 
-/* The id of the frames in the scratch buffer f (frames of them): FNV-1a over them, top bit set. A zero after
- * the last frame ends the stack for user space (the rest of the buffer may hold an older, deeper stack). */
+/* The id of the frames in the scratch buffer f (frames of them): FNV-1a over them, top bit set, and
+ * KT_STACK_SHORT_BIT for a short stack. A zero after the last frame ends the stack for user space (the rest
+ * of the buffer may hold an older, deeper stack). */
 static __always_inline __u64 frames_id(struct kt_frames *f, __u32 frames)
 {
 	__u64 h = 0xcbf29ce484222325ULL;
@@ -73,18 +81,26 @@ static __always_inline __u64 frames_id(struct kt_frames *f, __u32 frames)
 	asm volatile("" : "+r"(end)); /* keep the bound check on the register used as index */
 	if (end < KT_MAX_STACK)
 		f->ip[end] = 0;
-	return h | KT_STACK_ID_BIT;
+	h = (h & ~KT_STACK_SHORT_BIT) | KT_STACK_ID_BIT;
+	return frames <= KT_SHORT_STACK ? h | KT_STACK_SHORT_BIT : h;
 }
 
-/* Store the frames f under their id, in the user or the kernel stack map, unless they are there already;
- * return the id, or KT_STACK_LOST (counted) when the map had no room. */
+/* Store the frames f under their id, in the map of its kind (user or kernel) and size, unless they are
+ * there already; return the id, or KT_STACK_LOST (counted) when the map had no room. A short stack's map
+ * copies only its first KT_SHORT_STACK frames out of f. */
 static __always_inline __u64 keep_frames(struct kt_frames *f, __u64 id, bool user, struct kt_profile_stats *s)
 {
 	long err = 0;
 
-	if (user) {
+	if (user && (id & KT_STACK_SHORT_BIT)) {
+		if (!bpf_map_lookup_elem(&kt_ustacks_short, &id))
+			err = bpf_map_update_elem(&kt_ustacks_short, &id, f, BPF_NOEXIST);
+	} else if (user) {
 		if (!bpf_map_lookup_elem(&kt_ustacks, &id))
 			err = bpf_map_update_elem(&kt_ustacks, &id, f, BPF_NOEXIST);
+	} else if (id & KT_STACK_SHORT_BIT) {
+		if (!bpf_map_lookup_elem(&kt_stacks_short, &id))
+			err = bpf_map_update_elem(&kt_stacks_short, &id, f, BPF_NOEXIST);
 	} else {
 		if (!bpf_map_lookup_elem(&kt_stacks, &id))
 			err = bpf_map_update_elem(&kt_stacks, &id, f, BPF_NOEXIST);

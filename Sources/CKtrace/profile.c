@@ -30,15 +30,16 @@ struct kt_profile {
 	int npmu;
 	/* Every map and program used by name, bound once per load (kt_bind_maps): a missing one fails. */
 	struct {
-		struct bpf_map *pctl, *pstats, *pids, *stacks, *ustacks, *counts, *events, *func_states, *offstart,
-			*unwind_rows, *unwind_procs, *unwind_state;
+		struct bpf_map *pctl, *pstats, *pids, *stacks, *ustacks, *stacks_short, *ustacks_short, *counts, *events,
+			*func_states, *offstart, *unwind_rows, *unwind_procs, *unwind_state;
 	} map;
 	struct bpf_program *sample_prog, *event_tp, *event_kprobe;
 	struct bpf_link *event_link;   /* --event tracepoint or kprobe */
 	struct bpf_program *fentry[KT_TRACE_MAX], *fexit[KT_TRACE_MAX], *kprobe[KT_TRACE_MAX], *kretprobe[KT_TRACE_MAX];
 	struct bpf_link *kprobe_links[2 * KT_TRACE_MAX];
 	int nkprobe_links;
-	int stats_fd, counts_fd, stacks_fd, ustacks_fd;
+	int stats_fd, counts_fd;
+	int stack_fds[2][2];           /* the stack maps, [user][short]: see KT_STACK_SHORT_BIT */
 	struct kt_unwind_row *rows_mem; /* kt_unwind_rows mapped (BPF_F_MMAPABLE), once rows are first written */
 	size_t rows_len;
 	struct ring_buffer *rb;
@@ -146,7 +147,9 @@ static int bind_handles(struct kt_profile *p, struct bpf_object *obj)
 {
 	const struct kt_map_ref maps[] = {
 		{ "kt_pctl", &p->map.pctl }, { "kt_pstats", &p->map.pstats }, { "kt_pids", &p->map.pids },
-		{ "kt_stacks", &p->map.stacks }, { "kt_ustacks", &p->map.ustacks }, { "kt_counts", &p->map.counts },
+		{ "kt_stacks", &p->map.stacks }, { "kt_ustacks", &p->map.ustacks },
+		{ "kt_stacks_short", &p->map.stacks_short }, { "kt_ustacks_short", &p->map.ustacks_short },
+		{ "kt_counts", &p->map.counts },
 		{ "kt_events", &p->map.events }, { "kt_func_states", &p->map.func_states },
 		{ "kt_offstart", &p->map.offstart }, { "kt_unwind_rows", &p->map.unwind_rows },
 		{ "kt_unwind_procs", &p->map.unwind_procs }, { "kt_unwind_state", &p->map.unwind_state },
@@ -243,9 +246,13 @@ static int before_load(struct bpf_object *obj, void *ctx)
 	if (rc == 0 && (rc = kt_set_rodata(obj, "kt_cfg", &cfg, sizeof(cfg))) != 0)
 		kt_bind_error(p->config_err, sizeof(p->config_err));
 
-	/* Kernel stacks: the samples' and switch-outs' (kernel_stack), and the wakers' whatever kernel_stack says. */
-	rc = rc ?: size_stack_map(p, p->map.stacks, cfg.kernel_stack || (cfg.offcpu && cfg.wakers));
+	/* Kernel stacks: the samples' and switch-outs' (kernel_stack), and the wakers' whatever kernel_stack says.
+	 * Both maps of a kind are sized alike: a stack goes to one of the two by its depth. */
+	const int kernel = cfg.kernel_stack || (cfg.offcpu && cfg.wakers);
+	rc = rc ?: size_stack_map(p, p->map.stacks, kernel);
+	rc = rc ?: size_stack_map(p, p->map.stacks_short, kernel);
 	rc = rc ?: size_stack_map(p, p->map.ustacks, cfg.user_stack);
+	rc = rc ?: size_stack_map(p, p->map.ustacks_short, cfg.user_stack);
 	rc = rc ?: bpf_map__set_max_entries(p->map.counts, o->sizes.count_entries ? o->sizes.count_entries : 1);
 	/* A ring buffer is a power-of-two number of pages. */
 	unsigned long want = o->sizes.ringbuf_bytes ? o->sizes.ringbuf_bytes : 4096, size = 4096;
@@ -444,8 +451,10 @@ int kt_profile_open(struct kt_profile **out, const struct kt_profile_opts *o, ch
 	}
 	p->stats_fd = bpf_map__fd(p->map.pstats);
 	p->counts_fd = bpf_map__fd(p->map.counts);
-	p->stacks_fd = bpf_map__fd(p->map.stacks);
-	p->ustacks_fd = bpf_map__fd(p->map.ustacks);
+	p->stack_fds[0][0] = bpf_map__fd(p->map.stacks);
+	p->stack_fds[0][1] = bpf_map__fd(p->map.stacks_short);
+	p->stack_fds[1][0] = bpf_map__fd(p->map.ustacks);
+	p->stack_fds[1][1] = bpf_map__fd(p->map.ustacks_short);
 	if (o->sizes.ringbuf_bytes) {
 		p->rb = ring_buffer__new(bpf_map__fd(p->map.events), on_event, p, NULL);
 		if (!p->rb) {
@@ -630,40 +639,44 @@ int kt_profile_unwind_proc(struct kt_profile *p, uint32_t tgid, const struct kt_
 	return bpf_map_update_elem(fd, &tgid, proc, BPF_ANY) ? -errno : 0;
 }
 
+/* The map a stack id's frames are in: its kind's, short or not by the id. */
+static int stack_fd(const struct kt_profile *p, int user, uint64_t id)
+{
+	return p->stack_fds[user != 0][(id & KT_STACK_SHORT_BIT) != 0];
+}
+
 int kt_profile_forget_stacks(struct kt_profile *p, int user, const uint64_t *ids, int n)
 {
-	int fd = user ? p->ustacks_fd : p->stacks_fd, gone = 0;
+	int gone = 0;
 	for (int i = 0; i < n; i++)
-		gone += bpf_map_delete_elem(fd, &ids[i]) == 0;
+		gone += bpf_map_delete_elem(stack_fd(p, user, ids[i]), &ids[i]) == 0;
 	return gone;
 }
 
 int kt_profile_read_stack(struct kt_profile *p, int user, uint64_t id, uint64_t *ips, int max)
 {
 	uint64_t buf[KT_MAX_STACK];
-	int n = 0;
+	int n = 0, width = id & KT_STACK_SHORT_BIT ? KT_SHORT_STACK : KT_MAX_STACK;
 
 	if (!(id & KT_STACK_ID_BIT))
 		return -ENOENT;
-	if (bpf_map_lookup_elem(user ? p->ustacks_fd : p->stacks_fd, &id, buf))
+	if (bpf_map_lookup_elem(stack_fd(p, user, id), &id, buf))
 		return -errno;
-	while (n < KT_MAX_STACK && n < max && buf[n]) {
+	while (n < width && n < max && buf[n]) {
 		ips[n] = buf[n];
 		n++;
 	}
 	return n;
 }
 
-int kt_profile_read_stacks(struct kt_profile *p, int user, struct kt_stack_cursor *c, uint64_t *ids, uint64_t *ips,
-			   int max)
+/* Up to max stacks of one map, `width` frames each, into ids and vals (max * width frames); sets c->done
+ * after its last one. */
+static int read_map_stacks(int fd, struct kt_stack_cursor *c, uint64_t *ids, uint64_t *vals, int max, int width)
 {
-	int fd = user ? p->ustacks_fd : p->stacks_fd;
-	if (c->done)
-		return 0;
 	if (!c->by_key) {
 		LIBBPF_OPTS(bpf_map_batch_opts, opts);
 		__u32 out = 0, count = (__u32)max;
-		int rc = bpf_map_lookup_batch(fd, c->started ? &c->batch : NULL, &out, ids, ips, &count, &opts);
+		int rc = bpf_map_lookup_batch(fd, c->started ? &c->batch : NULL, &out, ids, vals, &count, &opts);
 		if (rc == 0 || errno == ENOENT) {
 			c->started = 1;
 			c->done = rc != 0;
@@ -681,11 +694,32 @@ int kt_profile_read_stacks(struct kt_profile *p, int user, struct kt_stack_curso
 			c->done = 1;
 			break;
 		}
-		if (bpf_map_lookup_elem(fd, &next, &ips[(size_t)n * KT_MAX_STACK]) == 0)
+		if (bpf_map_lookup_elem(fd, &next, &vals[(size_t)n * width]) == 0)
 			ids[n++] = next;
 		c->last_key = next;
 		c->started = 1;
 	}
+	return n;
+}
+
+int kt_profile_read_stacks(struct kt_profile *p, int user, struct kt_stack_cursor *c, uint64_t *ids, uint64_t *ips,
+			   int max)
+{
+	user = user != 0;
+	if (c->done)
+		return 0;
+	if (c->map == 1)
+		return read_map_stacks(p->stack_fds[user][0], c, ids, ips, max, KT_MAX_STACK);
+	/* The short map first, read into the front of ips and spread out to KT_MAX_STACK frames each from the
+	 * last one back (entry i moves from i * KT_SHORT_STACK up to i * KT_MAX_STACK, past every entry before
+	 * it), each zero-terminated. Then the deep stacks' map, from its start. */
+	int n = read_map_stacks(p->stack_fds[user][1], c, ids, ips, max, KT_SHORT_STACK);
+	for (int i = n - 1; i >= 0; i--) {
+		memmove(&ips[(size_t)i * KT_MAX_STACK], &ips[(size_t)i * KT_SHORT_STACK], KT_SHORT_STACK * sizeof(*ips));
+		ips[(size_t)i * KT_MAX_STACK + KT_SHORT_STACK] = 0;
+	}
+	if (n >= 0 && c->done)
+		*c = (struct kt_stack_cursor){ .map = 1, .by_key = c->by_key };
 	return n;
 }
 

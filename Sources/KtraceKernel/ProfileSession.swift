@@ -11,6 +11,8 @@ public final class ProfileSession {
     /// before 6.2 and PREEMPT_RT, or KTRACE_PREALLOC_STACKS set; a map is one entry when its stacks are not
     /// taken: `kernelStacks`, `userStacks`).
     public let preallocatedStacks: UInt32
+    /// Frames a short stack's map holds: each kind of stack has a map of those and one of deeper ones.
+    public static let shortStackFrames = Int(KT_SHORT_STACK)
     /// When counting began (CLOCK_MONOTONIC ns): the session open (samples flow from then), or start()
     /// (events and off-CPU time on). A recording's window opens here, not when the command gets to its clock.
     public private(set) var countingSinceNs: UInt64 = 0
@@ -300,7 +302,7 @@ extension ProfileSession: StackSource {
         for (id, frames) in retired[user ? 1 : 0] { body(id, frames[...]) }
     }
 
-    /// The kernel map's stacks, 256 per syscall; a failed read leaves the rest to one lookup each.
+    /// The kernel maps' stacks of that kind, 256 per syscall; a failed read leaves the rest to one lookup each.
     private func forEachStored(user: Bool, _ body: (UInt64, ArraySlice<UInt64>) -> Void) {
         let batch = 256, width = Int(KT_MAX_STACK)
         var ids = [UInt64](repeating: 0, count: batch), ips = [UInt64](repeating: 0, count: batch * width)

@@ -16,7 +16,8 @@ func openProfile(_ config: ProfileConfig, verbose: Bool, rate: String, start: Bo
     // The maps of stacks not taken are one entry each (ProfileSession): not worth a word.
     let kinds = [session.kernelStacks ? "kernel" : nil, session.userStacks ? "user" : nil].compactMap { $0 }
     if prealloc > 0 && !kinds.isEmpty && (config.stackStorage > prealloc || verbose) {
-        note("stack maps preallocated with \(min(config.stackStorage, prealloc)) \(kinds.joined(separator: " and as many ")) stacks: allocating them "
+        note("stack maps preallocated with \(min(config.stackStorage, prealloc)) \(kinds.joined(separator: " and as many ")) stacks "
+             + "of up to \(ProfileSession.shortStackFrames) frames, and as many deeper: allocating them "
              + "on demand in a perf_event program needs Linux 6.1, and loses stacks before 6.2 and on PREEMPT_RT")
     }
     if verbose {

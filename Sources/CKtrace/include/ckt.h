@@ -109,7 +109,7 @@ struct kt_sampling_opts {
 
 /* Entries of the maps that grow with what is recorded; a feature that is off leaves its own at 0. */
 struct kt_profile_sizes {
-	uint32_t stack_storage;  /* most distinct stacks kept (the map allocates on demand) */
+	uint32_t stack_storage;  /* most distinct stacks kept in each stack map (allocated on demand) */
 	uint32_t count_entries;  /* kt_counts entries */
 	uint32_t ringbuf_bytes;  /* the timeline's ring buffer; 0 = no ring buffer events */
 	uint32_t offcpu_tasks;   /* with config.offcpu: tasks followed off the CPU at once (kt_offstart entries) */
@@ -166,10 +166,10 @@ int kt_profile_drain(struct kt_profile *p, struct kt_stack_key *keys, uint64_t *
  * with tables (proc NULL: remove it). 0 or -errno. */
 int kt_profile_unwind_rows(struct kt_profile *p, uint32_t first, const struct kt_unwind_row *rows, uint32_t n);
 int kt_profile_unwind_proc(struct kt_profile *p, uint32_t tgid, const struct kt_unwind_proc *proc);
-/* Delete these stack ids from the kernel (user: 1) or kernel (0) stack map, so a long run does not fill
- * it; the next sample of a new count key stores its stacks again. Returns how many were deleted. */
+/* Delete these stack ids from the user (user: 1) or kernel (0) stack maps, so a long run does not fill
+ * them; the next sample of a new count key stores its stacks again. Returns how many were deleted. */
 int kt_profile_forget_stacks(struct kt_profile *p, int user, const uint64_t *ids, int n);
-/* Frames of one stack, leaf first, from the user or the kernel stack map; returns the number of frames
+/* Frames of one stack, leaf first, from the user or the kernel stack maps; returns the number of frames
  * or a negative errno. */
 int kt_profile_read_stack(struct kt_profile *p, int user, uint64_t id, uint64_t *ips, int max);
 /* Position in a walk over the stored stacks; zero-initialise to start. */
@@ -177,10 +177,11 @@ struct kt_stack_cursor {
 	uint64_t last_key; /* one-key-at-a-time walk (kernels < 5.6 have no batch lookups) */
 	uint32_t batch;    /* the kernel's batch token (a bucket index) */
 	int started, by_key, done;
+	int map;           /* 0: the kind's short stacks (KT_STACK_SHORT_BIT), then 1: its deeper ones */
 };
-/* Many stacks of one map (user or kernel) per syscall: up to max stack ids into ids[] and their frames
- * into ips[max * KT_MAX_STACK] (each zero-terminated unless full). Returns how many were copied or a
- * negative errno; cursor->done is set after the last one. */
+/* Many stacks of one kind (user or kernel) per syscall, short and deep ones: up to max stack ids into ids[]
+ * and their frames into ips[max * KT_MAX_STACK] (each zero-terminated unless full). Returns how many were
+ * copied (0 is not the end) or a negative errno; cursor->done is set after the last one. */
 int kt_profile_read_stacks(struct kt_profile *p, int user, struct kt_stack_cursor *c, uint64_t *ids, uint64_t *ips,
 			   int max);
 /* Consume ring buffer events (waiting at most timeout_ms) into the internal buffer; returns how many

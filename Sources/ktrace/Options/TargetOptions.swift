@@ -25,7 +25,7 @@ struct TargetOptions: ParsableArguments {
                                valueName: "event"))
     var event: ProfileConfig.Event = .cpuClock
     @Option(name: [.short, .customLong("duration")], help: "Seconds to sample (default: until Ctrl-C).") var duration: Double?
-    @Option(help: "Most distinct kernel stacks, and as many user stacks, kept in the kernel (allocated as they appear, 1 KiB each).")
+    @Option(help: "Most distinct stacks of each kind (kernel, user) and depth (up to 32 frames, deeper) kept in the kernel, allocated as they appear.")
     var stackStorage: UInt32 = 131072
     @Flag(help: "Keep C++ and Swift function names mangled (they are demangled by default, as perf does).")
     var noDemangle = false
