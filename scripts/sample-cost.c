@@ -29,6 +29,8 @@ int main(int argc, char **argv)
 	int secs = atoi(argv[2]), hz = atoi(argv[3]), kstack = strcmp(argv[4], "stack") == 0;
 	int walk = strcmp(argv[4], "walk") == 0;
 	const char *name = walk ? "walk_floor" : "kt_sample";
+	if (walk && argc - 5 > 64) /* FLOOR_MAX_PIDS: a target left out would be turned away, and cost less */
+		return fail("walk: at most 64 targets");
 	libbpf_set_print(NULL);
 	struct bpf_object *obj = bpf_object__open(argv[1]);
 	if (!obj)
@@ -43,7 +45,7 @@ int main(int argc, char **argv)
 	struct bpf_map *m;
 	bpf_object__for_each_map(m, obj) {
 		size_t sz;
-		if (walk) { /* walk-floor.bpf.c's only option: the targets, up to 8 */
+		if (walk) { /* walk-floor.bpf.c's only option: the targets, up to 64 */
 			__u32 *pids = (__u32 *)bpf_map__initial_value(m, &sz);
 			for (int i = 5; pids && strstr(bpf_map__name(m), ".rodata") && i < argc && (size_t)(i - 4) * 4 <= sz; i++)
 				pids[i - 5] = (__u32)atoi(argv[i]);
