@@ -31,7 +31,7 @@ int walk_floor(void *ctx)
 	struct frames *f;
 	int want = 0;
 
-	/* Read-only data: the verifier knows each value and drops the compares past the last target. */
+	/* The targets fill the first slots: the compares end at the first empty one. */
 	for (int i = 0; i < FLOOR_MAX_PIDS && floor_pids[i]; i++)
 		if (floor_pids[i] == pid)
 			want = 1;
