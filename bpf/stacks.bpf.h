@@ -85,26 +85,25 @@ static __always_inline __u64 frames_id(struct kt_frames *f, __u32 frames)
 	return frames <= KT_SHORT_STACK ? h | KT_STACK_SHORT_BIT : h;
 }
 
+/* Store f under *id in `map` unless it is there already (the lookup spares the bucket's lock then): 0, or
+ * the update's error. Inlined, so that each call names its map as a constant, as the verifier wants. */
+static __always_inline long store_once(void *map, __u64 *id, struct kt_frames *f)
+{
+	return bpf_map_lookup_elem(map, id) ? 0 : bpf_map_update_elem(map, id, f, BPF_NOEXIST);
+}
+
 /* Store the frames f under their id, in the map of its kind (user or kernel) and size, unless they are
  * there already; return the id, or KT_STACK_LOST (counted) when the map had no room. A short stack's map
  * copies only its first KT_SHORT_STACK frames out of f. */
 static __always_inline __u64 keep_frames(struct kt_frames *f, __u64 id, bool user, struct kt_profile_stats *s)
 {
-	long err = 0;
+	bool short_stack = id & KT_STACK_SHORT_BIT;
+	long err;
 
-	if (user && (id & KT_STACK_SHORT_BIT)) {
-		if (!bpf_map_lookup_elem(&kt_ustacks_short, &id))
-			err = bpf_map_update_elem(&kt_ustacks_short, &id, f, BPF_NOEXIST);
-	} else if (user) {
-		if (!bpf_map_lookup_elem(&kt_ustacks, &id))
-			err = bpf_map_update_elem(&kt_ustacks, &id, f, BPF_NOEXIST);
-	} else if (id & KT_STACK_SHORT_BIT) {
-		if (!bpf_map_lookup_elem(&kt_stacks_short, &id))
-			err = bpf_map_update_elem(&kt_stacks_short, &id, f, BPF_NOEXIST);
-	} else {
-		if (!bpf_map_lookup_elem(&kt_stacks, &id))
-			err = bpf_map_update_elem(&kt_stacks, &id, f, BPF_NOEXIST);
-	}
+	if (user)
+		err = short_stack ? store_once(&kt_ustacks_short, &id, f) : store_once(&kt_ustacks, &id, f);
+	else
+		err = short_stack ? store_once(&kt_stacks_short, &id, f) : store_once(&kt_stacks, &id, f);
 	if (err && err != -EEXIST) {
 		if (user) s->ustack_full++; else s->kstack_full++;
 		return KT_STACK_LOST;
