@@ -86,6 +86,56 @@ struct UnwindIntegrationTests {
                 "\(samples(marked)) samples marked [truncated], \(cut) said cut: \(r.stderr)")
     }
 
+    /// Stacks on both sides of 32 frames, where two limits sit: a stack of at most 32 frames is kept in the
+    /// short stack maps, and the scheduler's tracepoints first ask for 32 frames, then again for the whole
+    /// depth only when all 32 came back. The workload (Tests/Workloads/ladder.c) sleeps as long under each
+    /// of 25 depths, in one lane or three, and its stacks are known frame for frame: every one must be
+    /// main -> climb -> lane_L -> rung x K -> nap under one unchanging root part, with 25 values of K in a
+    /// row, each with its share of the time. A frame lost or added at a limit, a stack cut at 32, or the
+    /// stacks of one depth lost break one of these. Walked with frame pointers (bpf_get_stack and its
+    /// shallow first ask), 25 stacks: read back one at a time; with unwind tables (ktrace's own walk), 75
+    /// stacks: read back by whole maps, the short map at its 32-frame stride.
+    @Test func stacksAcrossThe32FrameLimits() throws {
+        for (unwind, lanes) in [("fp", 1), ("dwarf", 3)] {
+            let w = try Workload.start("ladder", args: ["16", "40", String(lanes), "60"])
+            defer { w.signal(SIGTERM); _ = w.wait(timeout: 30) }
+            usleep(300_000)
+            let r = try run(Env.ktrace, ["offcpu", "--pid", String(w.pid), "--user-only", "-d", "2", "--unwind", unwind], timeout: 90)
+            #expect(r.status == 0, "\(r.stderr)")
+            let p = try FoldedProfile.parse(r.stdout)
+            var roots = Set<[String]>(), time: [Int: UInt64] = [:], laneTime: [String: UInt64] = [:], depths = Set<Int>()
+            var napping: UInt64 = 0
+            for s in p.stacks where s.frames.last == "nap" {
+                napping += s.count
+                let body = s.frames.dropFirst() // the comm
+                guard let m = body.firstIndex(of: "main") else {
+                    Issue.record("--unwind \(unwind): a stack of nap without main: \(s.frames.joined(separator: ";"))")
+                    continue
+                }
+                let below = Array(body[(m + 1)...]), rungs = below.dropFirst(2).dropLast()
+                let lane = below.count > 1 ? below[1] : ""
+                #expect(below.first == "climb" && lane.hasPrefix("lane_") && !rungs.isEmpty && rungs.allSatisfy { $0 == "rung" },
+                        "--unwind \(unwind): not main;climb;lane_L;rung...;nap: \(s.frames.joined(separator: ";"))")
+                roots.insert(Array(body[..<m]))
+                time[rungs.count, default: 0] += s.count
+                laneTime[lane, default: 0] += s.count
+                depths.insert(body.count)
+            }
+            // Nearly all the time off the CPU is in nap (the rest: preempted between naps).
+            #expect(Double(napping) >= 0.95 * Double(max(p.totalSamples, 1)), "--unwind \(unwind): \(napping) of \(p.totalSamples) us in nap: \(r.stderr)")
+            #expect(roots.count == 1, "--unwind \(unwind): the frames above main differ between stacks: \(roots)")
+            let ks = time.keys.sorted()
+            #expect(ks.count == 25 && ks.last! - ks.first! == 24, "--unwind \(unwind): rung counts \(ks)")
+            let mean = Double(napping) / 25
+            #expect(time.allSatisfy { Double($0.value) >= 0.5 * mean }, "--unwind \(unwind): time per rung count \(time.sorted { $0.key < $1.key })")
+            #expect(laneTime.count == lanes && laneTime.values.allSatisfy { Double($0) >= 0.5 * Double(napping) / Double(lanes) },
+                    "--unwind \(unwind): time per lane \(laneTime)")
+            // The premise: stacks of 31 to 34 frames were among them, and as many distinct stacks as said.
+            #expect(Set(31...34).isSubset(of: depths), "--unwind \(unwind): depths \(depths.sorted())")
+            #expect(p.stacks.filter { $0.frames.last == "nap" }.count == 25 * lanes, "--unwind \(unwind): \(p.stacks.count) stacks")
+        }
+    }
+
     /// Off-CPU: the caller of libc's nanosleep (nap, then napper and main) is found, which frame pointers
     /// lose (libc has none). With --unwind auto, which builds tables for the files without frame pointers:
     /// the workload and libc.
