@@ -62,11 +62,12 @@ int main(int argc, char **argv)
 {
 	int from = argc == 5 ? atoi(argv[1]) : 0, to = argc == 5 ? atoi(argv[2]) : 0;
 	int lanes = argc == 5 ? atoi(argv[3]) : 0;
-	if (argc != 5 || from < 0 || to < from || lanes < 1 || lanes > 3) {
-		fprintf(stderr, "usage: ladder FROM TO LANES SECONDS (0 <= FROM <= TO, 1 <= LANES <= 3)\n");
+	double seconds = argc == 5 ? atof(argv[4]) : 0;
+	if (argc != 5 || from < 0 || to < from || lanes < 1 || lanes > 3 || !(seconds > 0)) {
+		fprintf(stderr, "usage: ladder FROM TO LANES SECONDS (0 <= FROM <= TO, 1 <= LANES <= 3, SECONDS > 0)\n");
 		return 2;
 	}
-	climb(from, to, lanes, atof(argv[4]));
+	climb(from, to, lanes, seconds);
 	printf("%lu\n", sink);
 	return 0;
 }

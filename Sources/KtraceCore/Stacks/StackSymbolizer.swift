@@ -165,7 +165,7 @@ public final class StackSymbolizer {
 
     /// Stack ids the caller still has to name above which reading whole maps beats one lookup each
     /// (thousands of stacks: one lookup each took longer than all the naming).
-    static let prefetchThreshold = 64
+    public static let prefetchThreshold = 64
 
     /// Reads every stack stored so far, when `unnamed` stacks are left to name.
     public func prefetch(unnamed: Int = .max) {
