@@ -99,10 +99,11 @@ struct UnwindIntegrationTests {
     /// first ask), 25 stacks: read back one at a time; with unwind tables (ktrace's own walk), 75 stacks:
     /// read back by whole maps, the short map at its 32-frame stride.
     @Test func stacksAcrossThe32FrameLimits() throws {
+        let ks = 16...40  // the workload's K: K + 1 rung frames
         for (unwind, lanes) in [("fp", 1), ("dwarf", 3)] {
             // The read path each run is meant to take: one at a time up to the threshold, whole maps above.
-            #expect((25 * lanes > StackSymbolizer.prefetchThreshold) == (unwind == "dwarf"))
-            let w = try Workload.start("ladder", args: ["16", "40", String(lanes), "60"])
+            #expect((ks.count * lanes > StackSymbolizer.prefetchThreshold) == (unwind == "dwarf"))
+            let w = try Workload.start("ladder", args: [String(ks.lowerBound), String(ks.upperBound), String(lanes), "60"])
             defer { w.signal(SIGTERM); _ = w.wait(timeout: 30) }
             usleep(300_000)
             let r = try run(Env.ktrace, ["offcpu", "--pid", String(w.pid), "--user-only", "--state", "S", "-d", "2", "--unwind", unwind],
@@ -131,12 +132,12 @@ struct UnwindIntegrationTests {
             // Nearly all the time asleep is in nap (the rest: the exit, page faults, before the first nap).
             #expect(Double(napping) >= 0.95 * Double(max(p.totalSamples, 1)), "--unwind \(unwind): \(napping) of \(p.totalSamples) us in nap: \(r.stderr)")
             #expect(roots.count == 1, "--unwind \(unwind): the frames above main differ between stacks: \(roots)")
-            #expect(time.keys.sorted() == Array(17...41), "--unwind \(unwind): rung counts \(time.keys.sorted())")
-            let mean = Double(napping) / 25
+            #expect(time.keys.sorted() == ks.map { $0 + 1 }, "--unwind \(unwind): rung counts \(time.keys.sorted())")
+            let mean = Double(napping) / Double(ks.count)
             #expect(time.allSatisfy { Double($0.value) >= 0.5 * mean }, "--unwind \(unwind): time per rung count \(time.sorted { $0.key < $1.key })")
             #expect(laneTime.count == lanes && laneTime.values.allSatisfy { Double($0) >= 0.5 * Double(napping) / Double(lanes) },
                     "--unwind \(unwind): time per lane \(laneTime)")
-            #expect(naps.count == 25 * lanes, "--unwind \(unwind): \(naps.count) stacks of nap")
+            #expect(naps.count == ks.count * lanes, "--unwind \(unwind): \(naps.count) stacks of nap")
             // The premise: stacks of 31 to 34 frames were among them.
             #expect(Set(31...34).isSubset(of: depths), "--unwind \(unwind): depths \(depths.sorted())")
         }
