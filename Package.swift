@@ -64,7 +64,8 @@ let package = Package(
             linkerSettings: [.unsafeFlags(["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"])]
         ),
         // Oracles the tests check ktrace against (trace-format validators, /proc/softirqs): not shipped.
-        .target(name: "KtraceTestSupport", dependencies: ["KtraceCore"], path: "Tests/KtraceTestSupport"),
+        .target(name: "KtraceTestSupport", dependencies: ["KtraceCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                path: "Tests/KtraceTestSupport"),
         .testTarget(
             name: "KtraceCoreTests",
             dependencies: ["KtraceCore", "KtraceTestSupport", .product(name: "SwiftProtobuf", package: "swift-protobuf")],

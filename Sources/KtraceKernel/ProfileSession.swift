@@ -16,6 +16,16 @@ public final class ProfileSession {
     /// When counting began (CLOCK_MONOTONIC ns): the session open (samples flow from then), or start()
     /// (events and off-CPU time on). A recording's window opens here, not when the command gets to its clock.
     public private(set) var countingSinceNs: UInt64 = 0
+    /// The same instant on the wall clock, read once: every time a recording's outputs state (a file's
+    /// name, a profile's start) is counted from here on the monotonic clock, so one recording's intervals
+    /// follow one another even if the wall clock is set meanwhile (as `perf record -k` keeps one pair of
+    /// clocks, HEADER_CLOCK_DATA).
+    public private(set) var countingSinceUnixNs: Int64 = 0
+
+    /// A monotonic instant of this recording on the wall clock (ns since the Unix epoch).
+    public func unixNs(atMonotonic t: UInt64) -> Int64 {
+        countingSinceUnixNs + (Int64(bitPattern: t) - Int64(bitPattern: countingSinceNs))
+    }
     /// User stacks walked with unwind tables (config.unwind dwarf or auto), nil with frame pointers.
     private let unwindTables: UnwindTables?
     /// Why `--unwind auto` fell back to frame pointers: the unwinder did not load on this kernel.
@@ -113,6 +123,7 @@ public final class ProfileSession {
         attachKind = AttachKind(cValue: kt_profile_attach_kind(h))
         preallocatedStacks = UInt32(kt_profile_stack_prealloc(h))
         countingSinceNs = Kernel.monotonicNs()
+        countingSinceUnixNs = Kernel.unixNs(atMonotonic: countingSinceNs)
     }
 
     /// Turns the timeline's events and off-CPU accounting on, every program being attached: a command
@@ -121,6 +132,7 @@ public final class ProfileSession {
         let rc = kt_profile_start(handle)
         if rc != 0 { throw KernelError("turning the events on: \(errnoText(rc))") }
         countingSinceNs = Kernel.monotonicNs()
+        countingSinceUnixNs = Kernel.unixNs(atMonotonic: countingSinceNs)
     }
 
     deinit { kt_profile_close(handle) }

@@ -19,7 +19,7 @@ final class ContinuousProfile {
         self.verbose = verbose
     }
 
-    typealias Render = (_ counts: [StackCount], _ symbolizer: StackSymbolizer, _ seconds: Double) -> [UInt8]
+    typealias Render = (_ counts: [StackCount], _ symbolizer: StackSymbolizer, _ seconds: Double, _ startUnixNs: Int64) -> [UInt8]
 
     /// Records until the duration, Ctrl-C/SIGTERM or the targets' exit, writing a profile every `every`
     /// seconds and one for the last, partial interval. `symbolizer` makes a fresh namer per interval (the
@@ -44,9 +44,13 @@ final class ContinuousProfile {
         let counts: [StackCount], endNs: UInt64
         do { (counts, endNs) = try session.drain(max: countEntries) } catch { fail(error.message) }
         let seconds = Double(endNs - since) / 1e9
+        // The interval's start on the wall clock, as the session counts it. Not the clock when the file is
+        // written, later by the drain and the naming (up to 1.2 s for the first file under TCG): a late first
+        // file then took a later second than the next one's (a CI run on 6.12 sorted 0002 first).
+        let startUnixNs = session.unixNs(atMonotonic: since)
         StackProfile.prepareNaming(counts, s)
-        let path = "\(directory)/ktrace-\(utcStamp(secondsAgo: seconds))-\(String(format: "%04d", written + 1)).\(fileExtension)"
-        writeOutput(bytes: render(counts, s, seconds), to: path, atomic: true)
+        let path = "\(directory)/" + IntervalFileName.name(startUnixNs: startUnixNs, number: written + 1, fileExtension: fileExtension)
+        writeOutput(bytes: render(counts, s, seconds, startUnixNs), to: path, atomic: true)
         session.retireStacks()
         written += 1
         if verbose {
@@ -57,13 +61,5 @@ final class ContinuousProfile {
             note("\(path): \(samples) samples in \(counts.count) stacks over \(fixed(seconds, 1)) s, written \(fixed(took, 2)) s after its end")
         }
         return endNs
-    }
-
-    /// "20261203T061200Z": when the interval began, in UTC, so files sort by time.
-    private func utcStamp(secondsAgo: Double) -> String {
-        var t = time(nil) - time_t(secondsAgo.rounded()), parts = tm()
-        gmtime_r(&t, &parts)
-        return String(format: "%04d%02d%02dT%02d%02d%02dZ", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
-                      parts.tm_hour, parts.tm_min, parts.tm_sec)
     }
 }

@@ -94,10 +94,11 @@ struct OffcpuCommand: ParsableCommand {
         let counts = session.counts(max: Int(min(UInt64(config.countEntries), losses.offCPUSwitches + 4096)))
         StackProfile.prepareNaming(counts, symbolizer)
         let totalNs = counts.reduce(UInt64(0)) { $0 &+ $1.count }
-        let run = StackProfile.Summary(target: target.describe, seconds: seconds, event: "off-cpu", rate: "state \(state)", losses: losses)
+        let run = StackProfile.Summary(target: target.describe, seconds: seconds, event: "off-cpu", rate: "state \(state)", losses: losses,
+                                       startUnixNs: session.countingSinceUnixNs)
         let comments = ["ktrace offcpu: \(target.describe)", "\(fixed(seconds, 1)) s · state \(state) · \(losses.offCPUText)"]
         var out = StackOutput(counts: counts, symbolizer: symbolizer, run: run,
-                              pprof: Pprof.Header(kind: .offCPU, endingNowAfter: seconds, perThread: perThread, comments: comments))
+                              pprof: Pprof.Header(kind: .offCPU, run: run, perThread: perThread, comments: comments))
         if byState { out.labels.insert(.state) }
         if wakers { out.labels.insert(.wakers) }
         out.weight = { HotCold.microseconds($0, samplePeriodNs: 0) }

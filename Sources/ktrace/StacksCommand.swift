@@ -103,9 +103,9 @@ struct StacksCommand: ParsableCommand {
             let c = ContinuousProfile(directory: directory, fileExtension: format.fileExtension, verbose: target.verbose)
             let n = c.run(session, every: interval, duration: target.duration, watching: target.watched, countEntries: Int(target.countEntries),
                           symbolizer: { StackSymbolizer(source: session, kernelSymbols: kernelSymbols, userNames: userNames, demangle: !target.noDemangle) },
-                          render: { counts, s, seconds in
+                          render: { counts, s, seconds, startUnixNs in
                               let run = StackProfile.Summary(target: target.describe, seconds: seconds, event: target.event.description,
-                                                         rate: target.rateDescription, losses: session.losses())
+                                                         rate: target.rateDescription, losses: session.losses(), startUnixNs: startUnixNs)
                               return render(format, counts, s, run: run)
                           })
             let losses = session.losses()
@@ -153,7 +153,7 @@ struct StacksCommand: ParsableCommand {
         StackProfile.prepareNaming(counts, symbolizer) { timer.mark("read maps") }
         timer.mark("process maps+symbolize")
         let run = StackProfile.Summary(target: target.describe, seconds: seconds, event: target.event.description,
-                                   rate: target.rateDescription, losses: losses)
+                                   rate: target.rateDescription, losses: losses, startUnixNs: session.countingSinceUnixNs)
         for o in outputs {
             writeOutput(bytes: render(o.format, counts, symbolizer, run: run), to: o.path, atomic: interval != nil)
         }
@@ -167,7 +167,7 @@ struct StacksCommand: ParsableCommand {
     func render(_ format: OutputFormat, _ counts: [StackCount], _ s: StackSymbolizer, run: StackProfile.Summary) -> [UInt8] {
         let period = target.samplePeriodNs
         var out = StackOutput(counts: counts, symbolizer: s, run: run,
-                              pprof: Pprof.Header(kind: target.pprofKind, endingNowAfter: run.seconds, perThread: perThread,
+                              pprof: Pprof.Header(kind: target.pprofKind, run: run, perThread: perThread,
                                                comments: [run.title, run.subtitle]))
         if bySoftirq { out.labels.insert(.softirq) }
         if byWork { out.labels.insert(.work) }

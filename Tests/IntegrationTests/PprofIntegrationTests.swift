@@ -64,7 +64,8 @@ struct PprofIntegrationTests {
     }
 
     /// `--interval 1 -o DIR/`: one pprof file a second, each only its own interval; together they hold
-    /// every sample the kernel counted (the epoch flip loses none between files).
+    /// every sample the kernel counted (the epoch flip loses none between files), and each begins where
+    /// the one before ended, in its name's order.
     @Test func continuousProfilesLoseNothingBetweenIntervals() throws {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // Outlives the recording however long attaching takes (2.5 s on 6.12 under TCG: a 6 s workload
@@ -78,9 +79,26 @@ struct PprofIntegrationTests {
         // share (0.5/√119): about 1 interval in 100 outside by chance, and a CI run checks 20 (run 33, 6.12-rt:
         // burn_a 45 of 119, the kernel's count matched). At 499 Hz an interval holds 250 or more even at the
         // rate floor below: ±0.12 is 3.8 deviations or more.
+        let launched = unixNs()
         let r = try run(Env.ktrace, ["stacks", "--pid", String(w.pid), "-F", "499", "-d", "4.2", "--interval", "1", "-o", out, "-v"], timeout: 60)
+        let returned = unixNs()
         try #require(r.status == 0, "\(r.stderr)")
         let files = try FileManager.default.contentsOfDirectory(atPath: out).filter { $0.hasSuffix(".pb.gz") }.sorted()
+        // Sorted by name, they are numbered 1, 2, 3...: each is named for its interval's start. Named from the
+        // clock when written instead, a first file written late (under TCG, as symbols load) took a later
+        // second than the next one's: CI, 6.12, sorted 0002 first.
+        #expect(files.map { $0.split(separator: "-").last.flatMap { Int($0.prefix(4)) } } == (1...max(files.count, 1)).map { $0 }, "\(files)")
+        // Each profile begins where the one before ended (time_nanos, duration_nanos: both counted by the
+        // session's clock, not taken when the file was written), within the run.
+        let headers = try files.map { try PprofHeader.read(out + $0) }
+        for (i, (a, b)) in zip(headers, headers.dropFirst()).enumerated() {
+            #expect(abs(b.timeNanos - (a.timeNanos + a.durationNanos)) < 1_000,
+                    "\(files[i + 1]) begins \(b.timeNanos - (a.timeNanos + a.durationNanos)) ns after \(files[i]) ends")
+        }
+        if let first = headers.first, let last = headers.last {
+            #expect(first.timeNanos > launched && last.timeNanos + last.durationNanos < returned,
+                    "the profiles span \(first.timeNanos - launched) ns after launch to \(returned - last.timeNanos - last.durationNanos) ns before the exit")
+        }
         // A second each, or longer when writing the previous file took longer (2 s under TCG on 6.12-rt: 3
         // files), and the rest at the end: at least one whole interval and the rest, at most 5 files in 4.2 s.
         #expect(files.count >= 2 && files.count <= 5, "\(files)")
@@ -97,6 +115,8 @@ struct PprofIntegrationTests {
             let p = PprofRaw.parse(raw.stdout)
             let n = p.samples.reduce(Int64(0)) { $0 + $1.values[0] }
             total += n
+            // The real pprof reads the start decoded above.
+            #expect(p.timeNanos == headers[i].timeNanos, "\(f): go tool pprof says \(p.timeNanos.map(String.init) ?? "no Time"), the file \(headers[i].timeNanos)")
             // Its own length, as ktrace wrote it in the comment ("1.0 s · 499 Hz ..."): 499 samples a second
             // of burn, and burn_a's half of them.
             let comment = raw.stdout.split(separator: "\n").first { $0.hasPrefix("Comment: ") && $0.contains(" s · ") }

@@ -194,6 +194,13 @@ func monoNs() -> UInt64 {
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
 
+/// CLOCK_REALTIME in nanoseconds since the Unix epoch: the clock of the times a profile states.
+func unixNs() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+}
+
 /// A ktrace run with the window it recorded, as this process saw it.
 struct Recorded {
     let result: RunResult

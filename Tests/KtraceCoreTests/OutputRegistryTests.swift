@@ -5,6 +5,19 @@ import Testing
 /// The one output registry: which format an -o path or --format names, and that writing through it
 /// gives the golden files byte for byte.
 @Suite struct OutputRegistryTests {
+    /// A continuous profile's files are named for their intervals' starts (UTC, to the second) and
+    /// numbered, so that a directory listing sorts them as they follow one another: also two intervals
+    /// begun within one second, and across a day's end. Fails if the stamp is local time or rounded to the
+    /// nearest second (other names), or the number unpadded ("-10" sorts before "-9").
+    @Test func intervalFilesSortByStart() {
+        let s: Int64 = 1_796_687_999   // 2026-12-07T23:59:59Z
+        let starts: [Int64] = [s * 1_000_000_000 + 400_000_000, s * 1_000_000_000 + 900_000_000, (s + 1) * 1_000_000_000 + 100_000_000]
+        let names = starts.enumerated().map { IntervalFileName.name(startUnixNs: $0.element, number: $0.offset + 9, fileExtension: "pb.gz") }
+        #expect(names == ["ktrace-20261207T235959Z-0009.pb.gz", "ktrace-20261207T235959Z-0010.pb.gz", "ktrace-20261208T000000Z-0011.pb.gz"])
+        #expect(names.sorted() == names)
+        #expect(IntervalFileName.name(startUnixNs: 0, number: 1, fileExtension: "folded") == "ktrace-19700101T000000Z-0001.folded")
+    }
+
     @Test func stacksFormatsFromThePath() {
         let r = OutputRegistry<StackOutput>.stacks
         #expect(r.resolve(nil, path: nil) == .folded)

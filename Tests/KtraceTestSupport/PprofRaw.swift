@@ -13,6 +13,7 @@ public struct PprofRaw: Sendable {
     public var samples: [Sample] = []
     public var functions: [Int: String] = [:]  // location id -> function name
     public var mappings: [String] = []        // each mapping line's file and build id
+    public var timeNanos: Int64?               // "Time: 2026-12-07 21:48:27.123456789 +0000 UTC"
 
     public static func parse(_ text: String) -> PprofRaw {
         var r = PprofRaw(), section = ""
@@ -20,6 +21,7 @@ public struct PprofRaw: Sendable {
             let line = String(raw)
             let t = line.trimmingCharacters(in: .whitespaces)
             if ["Samples:", "Locations", "Mappings"].contains(t) { section = t; continue }
+            if section.isEmpty, t.hasPrefix("Time: ") { r.timeNanos = goTime(t.dropFirst(6)); continue }
             switch section {
             case "Samples:":
                 if r.sampleTypes.isEmpty { r.sampleTypes = t.split(separator: " ").map(String.init); continue }
@@ -57,6 +59,22 @@ public struct PprofRaw: Sendable {
             }
         }
         return r
+    }
+
+    /// Go's time.Time.String(), "2006-01-02 15:04:05.999999999 -0700 MST", as ns since the Unix epoch
+    /// (trailing zeros of the fraction, and then its dot, are left out).
+    static func goTime(_ s: Substring) -> Int64? {
+        let f = s.split(separator: " ")
+        guard f.count >= 3 else { return nil }
+        let date = f[0].split(separator: "-").compactMap { Int32($0) }, clock = f[1].split(separator: ".")
+        let hms = clock[0].split(separator: ":").compactMap { Int32($0) }
+        guard date.count == 3, hms.count == 3, f[2].count == 5, let zone = Int64(f[2].dropFirst()) else { return nil }
+        var parts = tm()
+        parts.tm_year = date[0] - 1900; parts.tm_mon = date[1] - 1; parts.tm_mday = date[2]
+        parts.tm_hour = hms[0]; parts.tm_min = hms[1]; parts.tm_sec = hms[2]
+        let fraction = clock.count > 1 ? Int64(clock[1] + String(repeating: "0", count: max(9 - clock[1].count, 0))) ?? 0 : 0
+        let offset = (zone / 100 * 3600 + zone % 100 * 60) * (f[2].hasPrefix("-") ? -1 : 1)
+        return (Int64(timegm(&parts)) - offset) * 1_000_000_000 + fraction
     }
 
     /// Folded stacks ("comm;root;...;leaf" -> value), the task taken from the `comm` label, summing the

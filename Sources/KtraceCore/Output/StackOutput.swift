@@ -1,5 +1,3 @@
-import Glibc
-
 /// What every stack format (folded, svg, json, pprof) is written from: the counted stacks, their namer,
 /// and how the command (stacks, offcpu, a continuous profile's interval) shapes and describes them.
 public struct StackOutput {
@@ -38,12 +36,9 @@ extension OutputRegistry where Model == StackOutput {
 }
 
 extension Pprof.Header {
-    /// A profile that ends now and lasted `seconds`.
-    public init(kind: Pprof.Kind, endingNowAfter seconds: Double, perThread: Bool, comments: [String]) {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        let durationNs = Int64(seconds * 1e9)
-        self.init(kind: kind, startUnixNs: Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec) - durationNs,
-                  durationNs: durationNs, perThread: perThread, comments: comments)
+    /// A profile of the recording (or interval) `run` describes: its start, as counted when sampling began,
+    /// not as the clock reads when the file is written (symbolizing can take seconds).
+    public init(kind: Pprof.Kind, run: StackProfile.Summary, perThread: Bool, comments: [String]) {
+        self.init(kind: kind, startUnixNs: run.startUnixNs, durationNs: Int64(run.seconds * 1e9), perThread: perThread, comments: comments)
     }
 }

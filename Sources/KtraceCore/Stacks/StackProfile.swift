@@ -105,9 +105,12 @@ public enum StackProfile {
         public var event: String       // "cpu-clock"
         public var rate: String        // "99 Hz", "period 1000000"
         public var losses: ProfileLosses
+        /// When the recording (or the interval) began, ns since the Unix epoch: a pprof's time_nanos.
+        public var startUnixNs: Int64
 
-        public init(target: String, seconds: Double, event: String, rate: String, losses: ProfileLosses) {
+        public init(target: String, seconds: Double, event: String, rate: String, losses: ProfileLosses, startUnixNs: Int64 = 0) {
             self.target = target; self.seconds = seconds; self.event = event; self.rate = rate; self.losses = losses
+            self.startUnixNs = startUnixNs
         }
 
         public var title: String { "ktrace stacks: \(target)" }
