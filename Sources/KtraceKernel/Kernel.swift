@@ -53,12 +53,14 @@ public enum Kernel {
     public static var possibleCPUs: Int { Int(kt_num_possible_cpus()) }
     /// CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns().
     public static func monotonicNs() -> UInt64 { kt_monotonic_ns() }
-    /// The wall-clock time (ns since the Unix epoch) of a CLOCK_MONOTONIC instant, through the two clocks
-    /// read now, back to back: what files and profiles that name a time say.
+    /// The wall-clock time (ns since the Unix epoch) of a CLOCK_MONOTONIC instant, through the wall clock
+    /// read now between two reads of the monotonic one (their midpoint): what files and profiles that name
+    /// a time say.
     public static func unixNs(atMonotonic t: UInt64) -> Int64 {
         var now = timespec()
+        let before = monotonicNs()
         clock_gettime(CLOCK_REALTIME, &now)
-        let mono = monotonicNs()
+        let mono = before + (monotonicNs() - before) / 2
         return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec) - (Int64(bitPattern: mono) - Int64(bitPattern: t))
     }
     /// libbpf's messages on stderr (-v), or kept for error reports only.

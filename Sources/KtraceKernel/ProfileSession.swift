@@ -26,6 +26,7 @@ public final class ProfileSession {
     public func unixNs(atMonotonic t: UInt64) -> Int64 {
         countingSinceUnixNs + (Int64(bitPattern: t) - Int64(bitPattern: countingSinceNs))
     }
+
     /// User stacks walked with unwind tables (config.unwind dwarf or auto), nil with frame pointers.
     private let unwindTables: UnwindTables?
     /// Why `--unwind auto` fell back to frame pointers: the unwinder did not load on this kernel.

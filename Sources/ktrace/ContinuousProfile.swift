@@ -1,5 +1,3 @@
-import FoundationEssentials
-import Glibc
 import KtraceCore
 import KtraceKernel
 
@@ -45,7 +43,7 @@ final class ContinuousProfile {
         do { (counts, endNs) = try session.drain(max: countEntries) } catch { fail(error.message) }
         let seconds = Double(endNs - since) / 1e9
         // The interval's start on the wall clock, as the session counts it. Not the clock when the file is
-        // written, later by the drain and the naming (up to 1.2 s for the first file under TCG): a late first
+        // written, later by the drain and the naming (1.7 s for the first file on 6.12 under TCG): a late first
         // file then took a later second than the next one's (a CI run on 6.12 sorted 0002 first).
         let startUnixNs = session.unixNs(atMonotonic: since)
         StackProfile.prepareNaming(counts, s)

@@ -87,7 +87,7 @@ struct PprofIntegrationTests {
         // Sorted by name, they are numbered 1, 2, 3...: each is named for its interval's start. Named from the
         // clock when written instead, a first file written late (under TCG, as symbols load) took a later
         // second than the next one's: CI, 6.12, sorted 0002 first.
-        #expect(files.map { $0.split(separator: "-").last.flatMap { Int($0.prefix(4)) } } == (1...max(files.count, 1)).map { $0 }, "\(files)")
+        #expect(files.map { $0.split(separator: "-").last.flatMap { Int($0.prefix(4)) } } == Array(1...max(files.count, 1)), "\(files)")
         // Each profile begins where the one before ended (time_nanos, duration_nanos: both counted by the
         // session's clock, not taken when the file was written), within the run.
         let headers = try files.map { try PprofHeader.read(out + $0) }

@@ -1,4 +1,5 @@
 import Foundation
+import KtraceTestSupport
 import SwiftProtobuf
 import Testing
 @testable import KtraceCore
@@ -84,20 +85,23 @@ import Testing
         #expect(p.sample.map(\.value) == [[3, 21], [1, 7]] && p.period == 7)
     }
 
-    /// zlib's inflate, through gzip's own tool: the test reads what any reader would.
+    /// The integration tests compare a file's time_nanos with go tool pprof's "Time:", Go's
+    /// time.Time.String(): the fraction's trailing zeros (and then its dot) left out, any zone offset.
+    @Test func goTimeReadsGoTimeStrings() {
+        let t: Int64 = 1_796_687_999 * 1_000_000_000   // 2026-12-07T23:59:59Z
+        #expect(PprofRaw.goTime("2026-12-07 23:59:59.123456789 +0000 UTC") == t + 123_456_789)
+        #expect(PprofRaw.goTime("2026-12-07 23:59:59.5 +0000 UTC") == t + 500_000_000)
+        #expect(PprofRaw.goTime("2026-12-07 23:59:59 +0000 UTC") == t)
+        #expect(PprofRaw.goTime("2026-12-08 05:29:59 +0530 IST") == t)
+        #expect(PprofRaw.goTime("2026-12-07 18:29:59 -0530 X") == t)
+        #expect(PprofRaw.goTime("2026-12-07 23:59:59.x +0000 UTC") == nil)
+    }
+
+    /// The bytes gunzipped by gzip(1), as any reader would.
     static func gunzip(_ bytes: [UInt8]) throws -> [UInt8] {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ktt-pprof-\(UUID().uuidString).gz")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        try Data(bytes).write(to: dir)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/gzip")
-        p.arguments = ["-dc", dir.path]
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        try #require(p.terminationStatus == 0)
-        return Array(data)
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("ktt-pprof-\(UUID().uuidString).gz")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try Data(bytes).write(to: file)
+        return try KtraceTestSupport.gunzip(file: file.path)
     }
 }

@@ -63,7 +63,7 @@ public struct PprofRaw: Sendable {
 
     /// Go's time.Time.String(), "2006-01-02 15:04:05.999999999 -0700 MST", as ns since the Unix epoch
     /// (trailing zeros of the fraction, and then its dot, are left out).
-    static func goTime(_ s: Substring) -> Int64? {
+    public static func goTime(_ s: Substring) -> Int64? {
         let f = s.split(separator: " ")
         guard f.count >= 3 else { return nil }
         let date = f[0].split(separator: "-").compactMap { Int32($0) }, clock = f[1].split(separator: ".")
@@ -72,7 +72,11 @@ public struct PprofRaw: Sendable {
         var parts = tm()
         parts.tm_year = date[0] - 1900; parts.tm_mon = date[1] - 1; parts.tm_mday = date[2]
         parts.tm_hour = hms[0]; parts.tm_min = hms[1]; parts.tm_sec = hms[2]
-        let fraction = clock.count > 1 ? Int64(clock[1] + String(repeating: "0", count: max(9 - clock[1].count, 0))) ?? 0 : 0
+        var fraction: Int64 = 0
+        if clock.count > 1 {
+            guard clock[1].count <= 9, let f = Int64(clock[1] + String(repeating: "0", count: 9 - clock[1].count)) else { return nil }
+            fraction = f
+        }
         let offset = (zone / 100 * 3600 + zone % 100 * 60) * (f[2].hasPrefix("-") ? -1 : 1)
         return (Int64(timegm(&parts)) - offset) * 1_000_000_000 + fraction
     }

@@ -105,7 +105,8 @@ public enum StackProfile {
         public var event: String       // "cpu-clock"
         public var rate: String        // "99 Hz", "period 1000000"
         public var losses: ProfileLosses
-        /// When the recording (or the interval) began, ns since the Unix epoch: a pprof's time_nanos.
+        /// When the recording (or the interval) began, ns since the Unix epoch: a pprof's time_nanos (0:
+        /// not known, and left out of the profile).
         public var startUnixNs: Int64
 
         public init(target: String, seconds: Double, event: String, rate: String, losses: ProfileLosses, startUnixNs: Int64 = 0) {
