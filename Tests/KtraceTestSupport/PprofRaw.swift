@@ -67,15 +67,15 @@ public struct PprofRaw: Sendable {
         let f = s.split(separator: " ")
         guard f.count >= 3 else { return nil }
         let date = f[0].split(separator: "-").compactMap { Int32($0) }, clock = f[1].split(separator: ".")
-        let hms = clock[0].split(separator: ":").compactMap { Int32($0) }
+        let hms = (clock.first ?? "").split(separator: ":").compactMap { Int32($0) }
         guard date.count == 3, hms.count == 3, f[2].count == 5, let zone = Int64(f[2].dropFirst()) else { return nil }
         var parts = tm()
         parts.tm_year = date[0] - 1900; parts.tm_mon = date[1] - 1; parts.tm_mday = date[2]
         parts.tm_hour = hms[0]; parts.tm_min = hms[1]; parts.tm_sec = hms[2]
         var fraction: Int64 = 0
         if clock.count > 1 {
-            guard clock[1].count <= 9, let f = Int64(clock[1] + String(repeating: "0", count: 9 - clock[1].count)) else { return nil }
-            fraction = f
+            guard clock[1].count <= 9, let ns = Int64(clock[1] + String(repeating: "0", count: 9 - clock[1].count)) else { return nil }
+            fraction = ns
         }
         let offset = (zone / 100 * 3600 + zone % 100 * 60) * (f[2].hasPrefix("-") ? -1 : 1)
         return (Int64(timegm(&parts)) - offset) * 1_000_000_000 + fraction
