@@ -123,8 +123,7 @@ public final class ProfileSession {
         unwindTables = tablesOpened
         attachKind = AttachKind(cValue: kt_profile_attach_kind(h))
         preallocatedStacks = UInt32(kt_profile_stack_prealloc(h))
-        countingSinceNs = Kernel.monotonicNs()
-        countingSinceUnixNs = Kernel.unixNs(atMonotonic: countingSinceNs)
+        markCountingBegun()
     }
 
     /// Turns the timeline's events and off-CPU accounting on, every program being attached: a command
@@ -132,6 +131,11 @@ public final class ProfileSession {
     public func start() throws(KernelError) {
         let rc = kt_profile_start(handle)
         if rc != 0 { throw KernelError("turning the events on: \(errnoText(rc))") }
+        markCountingBegun()
+    }
+
+    /// Counting begins now: on the monotonic clock, and on the wall clock read once with it.
+    private func markCountingBegun() {
         countingSinceNs = Kernel.monotonicNs()
         countingSinceUnixNs = Kernel.unixNs(atMonotonic: countingSinceNs)
     }
